@@ -1,0 +1,137 @@
+#include <cmath>
+
+#include "runtime/ir/passes/passes.h"
+
+namespace pare {
+
+namespace {
+
+struct BnScale {
+    std::vector<float> scale, shift;  // y = x * scale + shift, per channel
+};
+
+bool bn_params(const Graph& g, const Node& bn, int64_t channels, BnScale* out) {
+    for (size_t i = 1; i < 5; ++i) {
+        if (!g.is_initializer(bn.input(i))) return false;
+        const Tensor& t = g.initializers.at(bn.input(i));
+        if (t.dtype() != DType::kFloat32 || t.numel() != channels) return false;
+    }
+    const float* gamma = g.initializers.at(bn.input(1)).data<float>();
+    const float* beta = g.initializers.at(bn.input(2)).data<float>();
+    const float* mean = g.initializers.at(bn.input(3)).data<float>();
+    const float* var = g.initializers.at(bn.input(4)).data<float>();
+    const float eps = bn.attrs.get_float("epsilon", 1e-5f);
+    out->scale.resize(channels);
+    out->shift.resize(channels);
+    for (int64_t c = 0; c < channels; ++c) {
+        out->scale[c] = gamma[c] / std::sqrt(var[c] + eps);
+        out->shift[c] = beta[c] - mean[c] * out->scale[c];
+    }
+    return true;
+}
+
+// Folds bn into conv; returns false (graph untouched) when the pattern does not apply.
+bool fold_into_conv(Graph& g, Node& conv, const Node& bn) {
+    if (!g.is_initializer(conv.input(1))) return false;
+    const Tensor& w = g.initializers.at(conv.input(1));
+    if (w.dtype() != DType::kFloat32 || w.rank() < 3) return false;
+    const int64_t M = w.shape()[0];
+    const int64_t per = M ? w.numel() / M : 0;
+    BnScale s;
+    if (!bn_params(g, bn, M, &s)) return false;
+    const bool has_bias = !conv.input(2).empty();
+    if (has_bias && (!g.is_initializer(conv.input(2)) || g.initializers.at(conv.input(2)).numel() != M)) {
+        return false;
+    }
+    Tensor nw = w.clone();
+    for (int64_t m = 0; m < M; ++m) {
+        for (int64_t i = 0; i < per; ++i) nw.data<float>()[m * per + i] *= s.scale[m];
+    }
+    Tensor nb = Tensor::create(DType::kFloat32, {M}).value();
+    for (int64_t m = 0; m < M; ++m) {
+        const float b = has_bias ? g.initializers.at(conv.input(2)).data<float>()[m] : 0.0f;
+        nb.data<float>()[m] = b * s.scale[m] + s.shift[m];
+    }
+    const std::string wn = g.unique_name(conv.name + "_W_bnfold");
+    g.initializers[wn] = nw;
+    const std::string bnn = g.unique_name(conv.name + "_B_bnfold");
+    g.initializers[bnn] = nb;
+    conv.inputs.resize(3);
+    conv.inputs[1] = wn;
+    conv.inputs[2] = bnn;
+    return true;
+}
+
+bool fold_into_gemm(Graph& g, Node& gemm, const Node& bn) {
+    if (!g.is_initializer(gemm.input(1))) return false;
+    const Tensor& w = g.initializers.at(gemm.input(1));
+    if (w.dtype() != DType::kFloat32 || w.rank() != 2) return false;
+    const bool tb = gemm.attrs.get_int("transB", 0) != 0;
+    const int64_t N = tb ? w.shape()[0] : w.shape()[1], K = tb ? w.shape()[1] : w.shape()[0];
+    BnScale s;
+    if (!bn_params(g, bn, N, &s)) return false;
+    const bool has_c = !gemm.input(2).empty();
+    if (has_c && (!g.is_initializer(gemm.input(2)) || g.initializers.at(gemm.input(2)).numel() != N)) {
+        return false;
+    }
+    const float beta = gemm.attrs.get_float("beta", 1.0f);
+    Tensor nw = w.clone();
+    for (int64_t k = 0; k < K; ++k) {
+        for (int64_t n = 0; n < N; ++n) {
+            nw.data<float>()[tb ? n * K + k : k * N + n] *= s.scale[n];
+        }
+    }
+    Tensor nc = Tensor::create(DType::kFloat32, {N}).value();
+    for (int64_t n = 0; n < N; ++n) {
+        const float c = has_c ? beta * g.initializers.at(gemm.input(2)).data<float>()[n] : 0.0f;
+        nc.data<float>()[n] = c * s.scale[n] + s.shift[n];
+    }
+    const std::string wn = g.unique_name(gemm.name + "_W_bnfold");
+    g.initializers[wn] = nw;
+    const std::string cn = g.unique_name(gemm.name + "_C_bnfold");
+    g.initializers[cn] = nc;
+    gemm.inputs.resize(3);
+    gemm.inputs[1] = wn;
+    gemm.inputs[2] = cn;
+    gemm.attrs.set("beta", Attribute::make_float(1.0f));
+    return true;
+}
+
+}  // namespace
+
+Result<int> fold_batchnorm(Graph& g) {
+    int folded = 0;
+    auto consumers = g.consumers();
+    for (size_t b = 0; b < g.nodes.size();) {
+        const Node bn = g.nodes[b];
+        if (bn.op != OpKind::kBatchNormalization || bn.outputs.size() != 1) {
+            ++b;
+            continue;
+        }
+        const std::string x = bn.input(0);
+        const int p = g.producer_of(x);
+        if (p < 0 || g.is_output(x) || consumers[x].size() != 1) {
+            ++b;
+            continue;
+        }
+        Node& prod = g.nodes[p];
+        bool ok = false;
+        if (prod.op == OpKind::kConv) ok = fold_into_conv(g, prod, bn);
+        if (prod.op == OpKind::kGemm) ok = fold_into_gemm(g, prod, bn);
+        if (!ok) {
+            ++b;
+            continue;
+        }
+        // The producer now writes the BatchNormalization's output directly.
+        for (auto& o : prod.outputs) {
+            if (o == x) o = bn.outputs[0];
+        }
+        g.value_info.erase(x);
+        g.nodes.erase(g.nodes.begin() + static_cast<long>(b));
+        consumers = g.consumers();
+        ++folded;
+    }
+    return folded;
+}
+
+}  // namespace pare

@@ -1,0 +1,99 @@
+#include "runtime/exec/session.h"
+#include "runtime/ir/passes/passes.h"
+#include "runtime/ops/op_util.h"
+
+namespace pare {
+
+namespace {
+
+// Ops whose folded output can be far larger than their inputs: folding them would
+// bloat the model file, so they are folded only when the result is small.
+bool expands(OpKind op) { return op == OpKind::kConstantOfShape || op == OpKind::kExpand; }
+constexpr int64_t kMaxExpandedFold = 1 << 16;
+
+bool shape_fully_known(const Graph& g, const std::string& v) {
+    for (const auto& i : g.inputs) {
+        if (i.name != v) continue;
+        if (!i.has_shape) return false;
+        for (int64_t d : i.shape) {
+            if (d < 0) return false;
+        }
+        return true;
+    }
+    auto it = g.value_info.find(v);
+    if (it == g.value_info.end() || !it->second.has_shape) return false;
+    for (int64_t d : it->second.shape) {
+        if (d < 0) return false;
+    }
+    return true;
+}
+
+const Shape& known_shape(const Graph& g, const std::string& v) {
+    for (const auto& i : g.inputs) {
+        if (i.name == v) return i.shape;
+    }
+    return g.value_info.at(v).shape;
+}
+
+// One sweep in topological order; returns the number of nodes folded.
+Result<int> fold_sweep(Graph& g) {
+    int folded = 0;
+    std::vector<Node> kept;
+    for (auto& n : g.nodes) {
+        std::vector<Tensor> outs;
+        bool done = false;
+        if (n.op == OpKind::kShape && !g.is_initializer(n.input(0)) && shape_fully_known(g, n.input(0))) {
+            const Shape& s = known_shape(g, n.input(0));
+            int64_t b, e;
+            shape_op_range(n, static_cast<int64_t>(s.size()), &b, &e);
+            outs.push_back(Tensor::from_vector<int64_t>(std::vector<int64_t>(s.begin() + b, s.begin() + e), {e - b}));
+            done = true;
+        } else if (n.op != OpKind::kUnknown) {
+            bool all_const = !n.inputs.empty() || n.op == OpKind::kConstant;
+            std::vector<const Tensor*> in;
+            for (const auto& i : n.inputs) {
+                if (i.empty()) {
+                    in.push_back(nullptr);
+                } else if (g.is_initializer(i)) {
+                    in.push_back(&g.initializers.at(i));
+                } else {
+                    all_const = false;
+                }
+            }
+            if (all_const) {
+                PARE_RETURN_IF_ERROR(run_node(n, in, &outs));
+                int64_t total = 0;
+                for (const auto& t : outs) total += t.numel();
+                done = !(expands(n.op) && total > kMaxExpandedFold);
+            }
+        }
+        if (!done) {
+            kept.push_back(std::move(n));
+            continue;
+        }
+        ++folded;
+        for (size_t o = 0; o < n.outputs.size(); ++o) {
+            if (n.outputs[o].empty()) continue;
+            g.initializers[n.outputs[o]] = outs[o];
+            g.value_info.erase(n.outputs[o]);
+        }
+    }
+    g.nodes = std::move(kept);
+    return folded;
+}
+
+}  // namespace
+
+Result<int> fold_constants(Graph& g) {
+    PARE_RETURN_IF_ERROR(g.topo_sort());
+    int total = 0;
+    for (int iter = 0; iter < 32; ++iter) {
+        PARE_RETURN_IF_ERROR(infer_shapes(g));
+        PARE_ASSIGN_OR_RETURN(int n, fold_sweep(g));
+        total += n;
+        if (n == 0) break;
+    }
+    return total;
+}
+
+}  // namespace pare

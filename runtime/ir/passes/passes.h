@@ -1,0 +1,34 @@
+// Graph passes, one per file. Each takes a graph whose ops are resolved and
+// returns it transformed in place; each reports what it changed through its
+// return value (number of nodes removed or rewritten) so tests can show the
+// graph before and after.
+#pragma once
+
+#include "runtime/ir/graph.h"
+
+namespace pare {
+
+// Static shape inference: fills value_info for every value from the graph inputs'
+// (bound) shapes and the initializers. Needs a topologically sorted graph.
+// Fails with the node's name on any inconsistency.
+Status infer_shapes(Graph& g);
+
+// Evaluates nodes whose inputs are all constant, and Shape nodes whose input shape is
+// fully known, replacing them with initializers. Removes Shape -> Gather -> Unsqueeze ->
+// Concat -> Reshape chains once input shapes are fixed. Returns nodes folded.
+Result<int> fold_constants(Graph& g);
+
+// Removes nodes that no graph output depends on, and unused initializers.
+Result<int> eliminate_dead_code(Graph& g);
+
+// Removes Identity and (inference) Dropout nodes, rewiring their consumers.
+Result<int> remove_identity(Graph& g);
+
+// Folds BatchNormalization into a preceding Conv or Gemm whose output feeds only it.
+Result<int> fold_batchnorm(Graph& g);
+
+// The default pipeline used by `pare convert`: identity removal, constant folding,
+// batchnorm folding, dead code elimination, then shape inference.
+Status run_default_passes(Graph& g);
+
+}  // namespace pare

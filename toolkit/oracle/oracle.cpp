@@ -1,0 +1,164 @@
+#include "toolkit/oracle/oracle.h"
+
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "runtime/ir/passes/passes.h"
+#include "toolkit/data/npy.h"
+
+namespace pare {
+
+namespace {
+
+std::string ort_script() {
+    if (const char* s = std::getenv("PARE_ORT_SCRIPT")) return s;
+    return std::string(PARE_SOURCE_DIR) + "/tools/ort_run.js";
+}
+
+double median(std::vector<double> v) {
+    if (v.empty()) return 0;
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+}
+
+std::string quote(const std::string& s) {
+    std::string q = "'";
+    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+}
+
+}  // namespace
+
+Result<TensorMap> random_inputs(const Graph& g, uint64_t seed) {
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
+    TensorMap m;
+    for (const auto& i : g.inputs) {
+        bool known = i.has_shape;
+        for (int64_t d : i.shape) known = known && d >= 0;
+        if (!known) {
+            return invalid_argument("input \"" + i.name + "\" has shape " + shape_str(i.shape) +
+                                    " with unbound dimensions; give --input-shape " + i.name + "=...");
+        }
+        PARE_ASSIGN_OR_RETURN(Tensor t, Tensor::create(i.dtype, i.shape));
+        if (i.dtype == DType::kFloat32) {
+            for (int64_t k = 0; k < t.numel(); ++k) t.data<float>()[k] = uni(rng);
+        }
+        m[i.name] = t;
+    }
+    return m;
+}
+
+Result<double> relative_l2(const Tensor& a, const Tensor& b, double* max_abs) {
+    if (a.shape() != b.shape()) {
+        return invalid_argument("shapes differ: " + shape_str(a.shape()) + " vs " + shape_str(b.shape()));
+    }
+    double num = 0, den = 0, mx = 0;
+    for (int64_t i = 0; i < a.numel(); ++i) {
+        const double x = a.at_double(i), y = b.at_double(i);
+        const double d = x - y;
+        if (std::isnan(x) != std::isnan(y)) return std::numeric_limits<double>::infinity();
+        if (std::isnan(x)) continue;
+        num += d * d;
+        den += y * y;
+        mx = std::max(mx, std::fabs(d));
+    }
+    if (max_abs) *max_abs = mx;
+    return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+Result<OracleReport> compare_with_onnxruntime(const std::string& model_path, const ImportOptions& import,
+                                              const OracleOptions& options) {
+    PARE_ASSIGN_OR_RETURN(Graph g, import_onnx_file(model_path, import));
+    if (options.passes) PARE_RETURN_IF_ERROR(run_default_passes(g).with_context(model_path));
+    PARE_ASSIGN_OR_RETURN(TensorMap inputs, random_inputs(g, options.seed));
+    const int nodes = static_cast<int>(g.nodes.size());
+    PARE_ASSIGN_OR_RETURN(Session session, Session::prepare(std::move(g)));
+
+    char tmpl[] = "/tmp/pare-oracle-XXXXXX";
+    if (!mkdtemp(tmpl)) return io_error("cannot create a temporary folder");
+    const std::filesystem::path dir(tmpl);
+    struct Cleanup {
+        std::filesystem::path p;
+        ~Cleanup() {
+            std::error_code ec;
+            std::filesystem::remove_all(p, ec);
+        }
+    } cleanup{dir};
+    std::filesystem::create_directories(dir / "in");
+    std::ostringstream manifest;
+    manifest << "{\"inputs\": [";
+    int k = 0;
+    for (const auto& kv : inputs) {
+        const std::string file = std::to_string(k) + ".npy";
+        PARE_RETURN_IF_ERROR(write_npy(kv.second, (dir / "in" / file).string()));
+        manifest << (k ? ", " : "") << "{\"name\": \"" << kv.first << "\", \"file\": \"" << file << "\"}";
+        ++k;
+    }
+    manifest << "]}";
+    std::ofstream((dir / "in" / "manifest.json").string()) << manifest.str();
+
+    const std::string cmd = "node " + quote(ort_script()) + " " + quote(model_path) + " " +
+                            quote((dir / "in").string()) + " " + quote((dir / "out").string()) +
+                            " --threads " + std::to_string(options.threads) + " --repeat " +
+                            std::to_string(options.repeat) + " 2> " + quote((dir / "err.txt").string());
+    if (std::system(cmd.c_str()) != 0) {
+        std::ifstream ef((dir / "err.txt").string());
+        std::stringstream es;
+        es << ef.rdbuf();
+        std::string msg = es.str();
+        while (!msg.empty() && msg.back() == '\n') msg.pop_back();
+        return internal_error(model_path + ": ONNX Runtime failed: " + msg);
+    }
+
+    OracleReport report;
+    report.nodes = nodes;
+    TensorMap outputs;
+    std::vector<double> times;
+    for (int r = 0; r < std::max(1, options.repeat); ++r) {
+        auto t0 = std::chrono::steady_clock::now();
+        PARE_RETURN_IF_ERROR(session.run(inputs, &outputs).with_context(model_path));
+        times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
+    report.pare_ms = median(times);
+
+    std::ifstream mf((dir / "out" / "manifest.json").string());
+    std::stringstream ms;
+    ms << mf.rdbuf();
+    const std::string m = ms.str();
+    // The manifest is ours: outputs in session order, files "<k>.npy", then "run_ms": [...].
+    const size_t rm = m.find("\"run_ms\":[");
+    if (rm != std::string::npos) {
+        std::vector<double> ort_times;
+        std::stringstream ts(m.substr(rm + 10, m.find(']', rm) - rm - 10));
+        std::string tok;
+        while (std::getline(ts, tok, ',')) ort_times.push_back(std::atof(tok.c_str()));
+        report.ort_ms = median(ort_times);
+    }
+    const Graph& sg = session.graph();
+    for (size_t o = 0; o < sg.outputs.size(); ++o) {
+        const std::string& name = sg.outputs[o].name;
+        PARE_ASSIGN_OR_RETURN(Tensor ref, read_npy((dir / "out" / (std::to_string(o) + ".npy")).string()));
+        const Tensor& got = outputs.at(name);
+        OutputComparison c;
+        c.name = name;
+        c.shape = got.shape();
+        Result<double> e = relative_l2(got, ref, &c.max_abs);
+        if (!e.ok()) return e.status().with_context(model_path + ": output \"" + name + "\"");
+        c.rel_l2 = e.value();
+        report.worst_rel_l2 = std::max(report.worst_rel_l2, c.rel_l2);
+        report.outputs.push_back(c);
+    }
+    return report;
+}
+
+}  // namespace pare

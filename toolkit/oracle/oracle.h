@@ -1,0 +1,47 @@
+// ONNX Runtime as the oracle: runs a model in pare's runtime and in ONNX Runtime
+// (tools/ort_run.js, npm onnxruntime-node) on the same seeded random inputs and
+// compares every output (relative L2 error), with median run times of both.
+// Used by `pare check`, `make demo` and the real-model tests.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "runtime/exec/session.h"
+#include "toolkit/onnx/onnx_io.h"
+
+namespace pare {
+
+struct OracleOptions {
+    uint64_t seed = 1;
+    int repeat = 1;      // timed runs of each runtime (median reported)
+    int threads = 1;     // ONNX Runtime intra-op threads
+    bool passes = true;  // run pare's default passes before executing
+};
+
+struct OutputComparison {
+    std::string name;
+    Shape shape;
+    double rel_l2 = 0;
+    double max_abs = 0;
+};
+
+struct OracleReport {
+    std::vector<OutputComparison> outputs;
+    double worst_rel_l2 = 0;
+    double pare_ms = 0;  // median
+    double ort_ms = 0;   // median
+    int nodes = 0;
+};
+
+// Inputs for every graph input with a fully known shape: floats uniform in [-1, 1),
+// integers 0, from a fixed-seed generator. Fails naming an input whose shape is not bound.
+Result<TensorMap> random_inputs(const Graph& g, uint64_t seed);
+
+// Relative L2 error ||a - b|| / ||b|| (absolute when b is all zeros); shapes must match.
+Result<double> relative_l2(const Tensor& a, const Tensor& b, double* max_abs = nullptr);
+
+Result<OracleReport> compare_with_onnxruntime(const std::string& model_path, const ImportOptions& import,
+                                              const OracleOptions& options);
+
+}  // namespace pare

@@ -1,0 +1,110 @@
+#!/usr/bin/env node
+// Runs an ONNX model in ONNX Runtime (npm onnxruntime-node, CPU) as pare's oracle.
+//
+// usage: node tools/ort_run.js MODEL.onnx IN_DIR OUT_DIR [--threads N] [--repeat R] [--no-opt]
+//   IN_DIR/manifest.json: {"inputs": [{"name": "x", "file": "0.npy"}, ...]}
+//   writes OUT_DIR/<k>.npy for the k-th model output, and OUT_DIR/manifest.json:
+//   {"outputs": [{"name": ..., "file": ...}], "run_ms": [per-run wall times]}
+// onnxruntime-node is loaded from $PARE_CACHE/npm (default ~/.cache/pare/npm), where
+// `make deps` installs it.
+'use strict';
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+function fail(msg) {
+  process.stderr.write(`ort_run: ${msg}\n`);
+  process.exit(1);
+}
+
+const args = process.argv.slice(2);
+const opts = {threads: 1, repeat: 1, opt: true};
+const pos = [];
+for (let i = 0; i < args.length; ++i) {
+  if (args[i] === '--threads') opts.threads = parseInt(args[++i], 10);
+  else if (args[i] === '--repeat') opts.repeat = parseInt(args[++i], 10);
+  else if (args[i] === '--no-opt') opts.opt = false;
+  else pos.push(args[i]);
+}
+if (pos.length !== 3) fail('usage: ort_run.js MODEL.onnx IN_DIR OUT_DIR [--threads N] [--repeat R] [--no-opt]');
+const [modelPath, inDir, outDir] = pos;
+
+const cache = process.env.PARE_CACHE || path.join(os.homedir(), '.cache', 'pare');
+let ort;
+try {
+  ort = require(path.join(cache, 'npm', 'node_modules', 'onnxruntime-node'));
+} catch (e) {
+  fail(`onnxruntime-node not found under ${cache}/npm (run make deps): ${e.message}`);
+}
+
+const DESCR = {
+  '<f4': ['float32', Float32Array], '<f2': ['float16', Uint16Array], '|i1': ['int8', Int8Array],
+  '|u1': ['uint8', Uint8Array], '<i4': ['int32', Int32Array], '<i8': ['int64', BigInt64Array],
+  '|b1': ['bool', Uint8Array],
+};
+const TYPE_TO_DESCR = {};
+for (const [d, [t]] of Object.entries(DESCR)) TYPE_TO_DESCR[t] = d;
+
+function readNpy(file) {
+  const buf = fs.readFileSync(file);
+  if (buf.toString('latin1', 1, 6) !== 'NUMPY') fail(`${file}: not a .npy file`);
+  const major = buf[6];
+  const hlen = major === 1 ? buf.readUInt16LE(8) : buf.readUInt32LE(8);
+  const off = major === 1 ? 10 : 12;
+  const header = buf.toString('latin1', off, off + hlen);
+  const descr = /'descr':\s*'([^']+)'/.exec(header)[1];
+  const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)[1];
+  const dims = shapeText.split(',').map((s) => s.trim()).filter((s) => s.length).map(Number);
+  const [type, Arr] = DESCR[descr] || fail(`${file}: unsupported dtype ${descr}`);
+  const start = off + hlen;
+  const bytes = buf.buffer.slice(buf.byteOffset + start, buf.byteOffset + buf.length);
+  let data = new Arr(bytes);
+  if (type === 'bool') data = Uint8Array.from(data);
+  return new ort.Tensor(type === 'float16' ? 'float16' : type, type === 'bool' ? Array.from(data, (v) => v !== 0) : data, dims);
+}
+
+function writeNpy(file, tensor) {
+  const descr = TYPE_TO_DESCR[tensor.type];
+  if (!descr) fail(`output type ${tensor.type} cannot be written as .npy`);
+  const dims = tensor.dims;
+  const shape = dims.length === 1 ? `${dims[0]},` : dims.join(', ');
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape}), }`;
+  const total = 10 + header.length + 1;
+  header += ' '.repeat((64 - (total % 64)) % 64) + '\n';
+  const pre = Buffer.alloc(10);
+  pre.write('\x93NUMPY', 0, 'latin1');
+  pre[6] = 1;
+  pre[7] = 0;
+  pre.writeUInt16LE(header.length, 8);
+  let data = tensor.data;
+  if (tensor.type === 'bool') data = Uint8Array.from(data, (v) => (v ? 1 : 0));
+  const body = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+  fs.writeFileSync(file, Buffer.concat([pre, Buffer.from(header, 'latin1'), body]));
+}
+
+async function main() {
+  const manifest = JSON.parse(fs.readFileSync(path.join(inDir, 'manifest.json'), 'utf8'));
+  const feeds = {};
+  for (const i of manifest.inputs) feeds[i.name] = readNpy(path.join(inDir, i.file));
+  const session = await ort.InferenceSession.create(modelPath, {
+    intraOpNumThreads: opts.threads, interOpNumThreads: 1, executionMode: 'sequential',
+    graphOptimizationLevel: opts.opt ? 'all' : 'disabled',
+  });
+  let results;
+  const runMs = [];
+  for (let r = 0; r < Math.max(1, opts.repeat); ++r) {
+    const t0 = process.hrtime.bigint();
+    results = await session.run(feeds);
+    runMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  fs.mkdirSync(outDir, {recursive: true});
+  const outputs = [];
+  session.outputNames.forEach((name, k) => {
+    const file = `${k}.npy`;
+    writeNpy(path.join(outDir, file), results[name]);
+    outputs.push({name, file});
+  });
+  fs.writeFileSync(path.join(outDir, 'manifest.json'), JSON.stringify({outputs, run_ms: runMs}));
+}
+
+main().catch((e) => fail(e.message));
