@@ -154,12 +154,13 @@ int cmd_convert(const std::string& in, const std::string& out, const std::vector
 }
 
 int cmd_check(const std::vector<std::string>& models, const std::vector<std::string>& shapes, int repeat,
-              double tolerance) {
+              double tolerance, const std::string& pattern) {
     std::printf("%-48s %6s %12s %10s %10s %8s\n", "model", "nodes", "worst relL2", "pare ms", "ORT ms", "pare/ORT");
     bool all_ok = true;
     for (const auto& m : models) {
         OracleOptions opt;
         opt.repeat = repeat;
+        opt.pattern = pattern == "page" ? InputPattern::kPage : InputPattern::kUniform;
         OracleReport r = check(compare_with_onnxruntime(m, import_options(shapes), opt));
         const bool ok = r.worst_rel_l2 <= tolerance;
         all_ok = all_ok && ok;
@@ -212,6 +213,11 @@ int main(int argc, char** argv) {
     chk->add_option("--input-shape", shapes, shape_help);
     chk->add_option("--repeat", repeat, "Timed runs of each runtime (median shown)")->check(CLI::Range(1, 1000));
     chk->add_option("--tolerance", tol, "Largest relative L2 error accepted")->capture_default_str();
+    std::string pattern = "uniform";
+    chk->add_option("--inputs", pattern, "Random inputs: uniform in [-1,1), or page (a synthetic document, "
+                                         "ImageNet-normalized, for N,3,H,W document models)")
+        ->check(CLI::IsMember({"uniform", "page"}))
+        ->capture_default_str();
 
     try {
         app.parse(argc, argv);
@@ -222,7 +228,7 @@ int main(int argc, char** argv) {
         if (*info) return cmd_info(info_path, shapes);
         if (*run) return cmd_run(run_path, inputs, out_dir, shapes, seed);
         if (*convert) return cmd_convert(conv_in, conv_out, shapes, no_passes);
-        if (*chk) return cmd_check(models, shapes, repeat, tol);
+        if (*chk) return cmd_check(models, shapes, repeat, tol, pattern);
     } catch (const Failure& f) {
         std::fprintf(stderr, "pare: %s\n", f.status.message().c_str());
         return 1;

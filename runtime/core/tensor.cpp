@@ -1,5 +1,6 @@
 #include "runtime/core/tensor.h"
 
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -51,6 +52,13 @@ bool dtype_is_supported(int32_t v) {
 
 bool dtype_is_float(DType t) { return t == DType::kFloat32 || t == DType::kFloat16; }
 
+namespace {
+std::atomic<int64_t> g_tensor_byte_limit{kMaxTensorBytes};
+}
+
+int64_t tensor_byte_limit() { return g_tensor_byte_limit.load(std::memory_order_relaxed); }
+void set_tensor_byte_limit(int64_t bytes) { g_tensor_byte_limit.store(bytes, std::memory_order_relaxed); }
+
 Result<int64_t> shape_numel(const Shape& shape) {
     int64_t n = 1;
     for (int64_t d : shape) {
@@ -76,7 +84,7 @@ Result<Tensor> Tensor::create(DType dtype, const Shape& shape) {
     if (dtype_size(dtype) == 0) return invalid_argument("tensor of undefined dtype");
     PARE_ASSIGN_OR_RETURN(int64_t n, shape_numel(shape));
     int64_t elem = static_cast<int64_t>(dtype_size(dtype));
-    if (n > kMaxTensorBytes / elem) {
+    if (n > tensor_byte_limit() / elem) {
         return out_of_range("tensor " + shape_str(shape) + " of " + dtype_name(dtype) +
                             " exceeds the size limit");
     }

@@ -20,6 +20,10 @@ using Shape = std::vector<int64_t>;
 
 // Largest tensor the runtime will allocate (bytes); a guard against hostile shapes.
 constexpr int64_t kMaxTensorBytes = int64_t{16} << 30;
+// The limit in force (process-wide, default kMaxTensorBytes); lowered by the fuzzers
+// and by deployments with a memory budget. Larger tensors fail with kOutOfRange.
+int64_t tensor_byte_limit();
+void set_tensor_byte_limit(int64_t bytes);
 
 // Number of elements, or an error when a dimension is negative or the product overflows.
 Result<int64_t> shape_numel(const Shape& shape);

@@ -98,7 +98,7 @@ Result<Tensor> Importer::tensor(const onnx::TensorProto& t, const std::string& w
     if (!n.ok()) return fail(what + ": " + n.status().message());
     const int64_t numel = n.value();
     const int64_t es = static_cast<int64_t>(dtype_size(dtype));
-    if (numel > kMaxTensorBytes / es) return out_of_range(label + ": " + what + " is too large");
+    if (numel > tensor_byte_limit() / es) return out_of_range(label + ": " + what + " is too large");
     if (t.data_location() == onnx::TensorProto::EXTERNAL) return read_external(t, dtype, shape, numel);
     auto count_error = [&](int64_t have) {
         return fail(what + " has " + std::to_string(have) + " values but its shape " + shape_str(shape) +

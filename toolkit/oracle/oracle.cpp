@@ -38,7 +38,38 @@ std::string quote(const std::string& s) {
 
 }  // namespace
 
-Result<TensorMap> random_inputs(const Graph& g, uint64_t seed) {
+namespace {
+
+// White page with dark bars of random texture, normalized with ImageNet mean/std.
+Status fill_page(Tensor& t, std::mt19937_64& rng) {
+    const Shape& s = t.shape();
+    if (s.size() != 4 || s[1] != 3) {
+        return invalid_argument("the page input pattern needs an N,3,H,W input, got " + shape_str(s));
+    }
+    const int64_t H = s[2], W = s[3];
+    const float mean[3] = {0.485f, 0.456f, 0.406f}, stdev[3] = {0.229f, 0.224f, 0.225f};
+    for (int64_t n = 0; n < s[0]; ++n) {
+        std::vector<float> page(static_cast<size_t>(H * W), 1.0f);
+        const int bars = 12;
+        for (int b = 0; b < bars; ++b) {
+            const int64_t h = 6 + static_cast<int64_t>(rng() % 10), w = W / 8 + static_cast<int64_t>(rng() % (W / 3 + 1));
+            const int64_t y0 = static_cast<int64_t>(rng() % static_cast<uint64_t>(std::max<int64_t>(1, H - h)));
+            const int64_t x0 = static_cast<int64_t>(rng() % static_cast<uint64_t>(std::max<int64_t>(1, W - w)));
+            for (int64_t y = y0; y < std::min(H, y0 + h); ++y) {
+                for (int64_t x = x0; x < std::min(W, x0 + w); ++x) page[y * W + x] = (rng() & 1) ? 1.0f : 0.0f;
+            }
+        }
+        for (int64_t c = 0; c < 3; ++c) {
+            float* dst = t.data<float>() + (n * 3 + c) * H * W;
+            for (int64_t i = 0; i < H * W; ++i) dst[i] = (page[i] - mean[c]) / stdev[c];
+        }
+    }
+    return Status();
+}
+
+}  // namespace
+
+Result<TensorMap> random_inputs(const Graph& g, uint64_t seed, InputPattern pattern) {
     std::mt19937_64 rng(seed);
     std::uniform_real_distribution<float> uni(-1.0f, 1.0f);
     TensorMap m;
@@ -50,7 +81,9 @@ Result<TensorMap> random_inputs(const Graph& g, uint64_t seed) {
                                     " with unbound dimensions; give --input-shape " + i.name + "=...");
         }
         PARE_ASSIGN_OR_RETURN(Tensor t, Tensor::create(i.dtype, i.shape));
-        if (i.dtype == DType::kFloat32) {
+        if (i.dtype == DType::kFloat32 && pattern == InputPattern::kPage) {
+            PARE_RETURN_IF_ERROR(fill_page(t, rng).with_context("input \"" + i.name + "\""));
+        } else if (i.dtype == DType::kFloat32) {
             for (int64_t k = 0; k < t.numel(); ++k) t.data<float>()[k] = uni(rng);
         }
         m[i.name] = t;
@@ -80,7 +113,7 @@ Result<OracleReport> compare_with_onnxruntime(const std::string& model_path, con
                                               const OracleOptions& options) {
     PARE_ASSIGN_OR_RETURN(Graph g, import_onnx_file(model_path, import));
     if (options.passes) PARE_RETURN_IF_ERROR(run_default_passes(g).with_context(model_path));
-    PARE_ASSIGN_OR_RETURN(TensorMap inputs, random_inputs(g, options.seed));
+    PARE_ASSIGN_OR_RETURN(TensorMap inputs, random_inputs(g, options.seed, options.pattern));
     const int nodes = static_cast<int>(g.nodes.size());
     PARE_ASSIGN_OR_RETURN(Session session, Session::prepare(std::move(g)));
 

