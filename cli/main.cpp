@@ -73,11 +73,15 @@ int cmd_info(const std::string& path, const std::vector<std::string>& shapes) {
     check(g.topo_sort());
     check(infer_shapes(g).with_context(path));
     ModelStats st = compute_stats(g);
-    std::printf("model     %s (producer: %s)\n", path.c_str(), g.producer.empty() ? "?" : g.producer.c_str());
-    for (const auto& i : g.inputs) std::printf("input     %-24s %s\n", i.name.c_str(), value_str(i).c_str());
-    for (const auto& o : g.outputs) std::printf("output    %-24s %s\n", o.name.c_str(), value_str(o).c_str());
+    std::printf("model     %s (producer: %s)\n", path.c_str(),
+                g.producer.empty() ? "?" : g.producer.c_str());
+    for (const auto& i : g.inputs)
+        std::printf("input     %-24s %s\n", i.name.c_str(), value_str(i).c_str());
+    for (const auto& o : g.outputs)
+        std::printf("output    %-24s %s\n", o.name.c_str(), value_str(o).c_str());
     std::printf("nodes     %zu\n", g.nodes.size());
-    std::printf("params    %s (%lld)\n", human_count(st.parameters).c_str(), static_cast<long long>(st.parameters));
+    std::printf("params    %s (%lld)\n", human_count(st.parameters).c_str(),
+                static_cast<long long>(st.parameters));
     std::printf("MACs      %s%s\n", human_count(st.macs).c_str(),
                 st.macs_complete ? "" : " (partial: bind dynamic dims with --input-shape)");
     for (const auto& kv : st.bytes_by_dtype) {
@@ -89,20 +93,23 @@ int cmd_info(const std::string& path, const std::vector<std::string>& shapes) {
     return 0;
 }
 
-int cmd_run(const std::string& path, const std::vector<std::string>& inputs, const std::string& out_dir,
-            const std::vector<std::string>& shapes, int64_t random_seed) {
+int cmd_run(const std::string& path, const std::vector<std::string>& inputs,
+            const std::string& out_dir, const std::vector<std::string>& shapes,
+            int64_t random_seed) {
     Graph g = check(import_onnx_file(path, import_options(shapes)));
     TensorMap feed;
     for (const auto& spec : inputs) {
         const size_t eq = spec.find('=');
         if (eq == std::string::npos || eq == 0 || eq + 1 == spec.size()) {
-            throw Failure{invalid_argument("malformed --input \"" + spec + "\": expected name=file.npy")};
+            throw Failure{
+                invalid_argument("malformed --input \"" + spec + "\": expected name=file.npy")};
         }
         const std::string name = spec.substr(0, eq);
         if (!g.is_input(name)) {
             std::string names;
             for (const auto& i : g.inputs) names += (names.empty() ? "" : ", ") + i.name;
-            throw Failure{invalid_argument(path + ": --input names \"" + name + "\", but the model's inputs are: " + names)};
+            throw Failure{invalid_argument(path + ": --input names \"" + name +
+                                           "\", but the model's inputs are: " + names)};
         }
         feed[name] = check(read_npy(spec.substr(eq + 1)));
     }
@@ -115,7 +122,8 @@ int cmd_run(const std::string& path, const std::vector<std::string>& inputs, con
         auto it = feed.find(i.name);
         if (it == feed.end()) {
             throw Failure{invalid_argument(path + ": input \"" + i.name + "\" (" + value_str(i) +
-                                           ") was not given; pass --input " + i.name + "=file.npy")};
+                                           ") was not given; pass --input " + i.name +
+                                           "=file.npy")};
         }
         check(check_input(i, it->second).with_context(path));
         i.shape = it->second.shape();  // bind dynamic dims to the data given
@@ -128,7 +136,8 @@ int cmd_run(const std::string& path, const std::vector<std::string>& inputs, con
     for (const auto& o : s.graph().outputs) {
         std::string file = o.name;
         for (char& c : file) {
-            if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.') c = '_';
+            if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '-' && c != '.')
+                c = '_';
         }
         const std::string dest = out_dir + "/" + file + ".npy";
         check(write_npy(out.at(o.name), dest));
@@ -138,8 +147,8 @@ int cmd_run(const std::string& path, const std::vector<std::string>& inputs, con
     return 0;
 }
 
-int cmd_convert(const std::string& in, const std::string& out, const std::vector<std::string>& shapes,
-                bool no_passes) {
+int cmd_convert(const std::string& in, const std::string& out,
+                const std::vector<std::string>& shapes, bool no_passes) {
     if (std::filesystem::path(out).extension() != ".onnx") {
         throw Failure{invalid_argument(out + ": output must be an .onnx file")};
     }
@@ -148,14 +157,16 @@ int cmd_convert(const std::string& in, const std::string& out, const std::vector
     const int64_t params_before = g.parameter_count();
     if (!no_passes) check(run_default_passes(g).with_context(in));
     check(export_onnx_file(g, out));
-    std::printf("%s -> %s: %zu -> %zu nodes, %lld -> %lld parameters\n", in.c_str(), out.c_str(), before,
-                g.nodes.size(), static_cast<long long>(params_before), static_cast<long long>(g.parameter_count()));
+    std::printf("%s -> %s: %zu -> %zu nodes, %lld -> %lld parameters\n", in.c_str(), out.c_str(),
+                before, g.nodes.size(), static_cast<long long>(params_before),
+                static_cast<long long>(g.parameter_count()));
     return 0;
 }
 
-int cmd_check(const std::vector<std::string>& models, const std::vector<std::string>& shapes, int repeat,
-              double tolerance, const std::string& pattern) {
-    std::printf("%-48s %6s %12s %10s %10s %8s\n", "model", "nodes", "worst relL2", "pare ms", "ORT ms", "pare/ORT");
+int cmd_check(const std::vector<std::string>& models, const std::vector<std::string>& shapes,
+              int repeat, double tolerance, const std::string& pattern) {
+    std::printf("%-48s %6s %12s %10s %10s %8s\n", "model", "nodes", "worst relL2", "pare ms",
+                "ORT ms", "pare/ORT");
     bool all_ok = true;
     for (const auto& m : models) {
         OracleOptions opt;
@@ -165,8 +176,9 @@ int cmd_check(const std::vector<std::string>& models, const std::vector<std::str
         const bool ok = r.worst_rel_l2 <= tolerance;
         all_ok = all_ok && ok;
         std::string name = std::filesystem::path(m).filename().string();
-        std::printf("%-48s %6d %12.2e %10.1f %10.1f %8.1f %s\n", name.c_str(), r.nodes, r.worst_rel_l2, r.pare_ms,
-                    r.ort_ms, r.ort_ms > 0 ? r.pare_ms / r.ort_ms : 0.0, ok ? "ok" : "MISMATCH");
+        std::printf("%-48s %6d %12.2e %10.1f %10.1f %8.1f %s\n", name.c_str(), r.nodes,
+                    r.worst_rel_l2, r.pare_ms, r.ort_ms, r.ort_ms > 0 ? r.pare_ms / r.ort_ms : 0.0,
+                    ok ? "ok" : "MISMATCH");
     }
     return all_ok ? 0 : 1;
 }
@@ -174,29 +186,35 @@ int cmd_check(const std::vector<std::string>& models, const std::vector<std::str
 }  // namespace
 
 int main(int argc, char** argv) {
-    CLI::App app{"pare: make neural networks small and fast, and prove it.\n"
-                 "Models are ONNX files; tensors are NumPy .npy files."};
+    CLI::App app{
+        "pare: make neural networks small and fast, and prove it.\n"
+        "Models are ONNX files; tensors are NumPy .npy files."};
     app.require_subcommand(1);
     std::vector<std::string> shapes;
     const char* shape_help = "Bind an input's shape, e.g. x=1,3,224,224 (repeatable)";
 
-    auto* info = app.add_subcommand("info", "Show inputs, outputs, op histogram, parameters, MACs and size");
+    auto* info =
+        app.add_subcommand("info", "Show inputs, outputs, op histogram, parameters, MACs and size");
     std::string info_path;
     info->add_option("model", info_path, "ONNX model")->required();
     info->add_option("--input-shape", shapes, shape_help);
 
-    auto* run = app.add_subcommand("run", "Run a model on .npy inputs and write its outputs as .npy");
+    auto* run =
+        app.add_subcommand("run", "Run a model on .npy inputs and write its outputs as .npy");
     std::string run_path, out_dir = "out";
     std::vector<std::string> inputs;
     int64_t seed = -1;
     run->add_option("model", run_path, "ONNX model")->required();
     run->add_option("--input", inputs, "name=file.npy (repeatable)");
-    run->add_option("--output-dir", out_dir, "Folder for <output>.npy files")->capture_default_str();
+    run->add_option("--output-dir", out_dir, "Folder for <output>.npy files")
+        ->capture_default_str();
     run->add_option("--input-shape", shapes, shape_help);
-    run->add_option("--random-inputs", seed, "Fill inputs not given with uniform [-1,1) values from this seed");
+    run->add_option("--random-inputs", seed,
+                    "Fill inputs not given with uniform [-1,1) values from this seed");
 
-    auto* convert = app.add_subcommand("convert", "Import, optimize (fold constants and BatchNorm, remove "
-                                                  "dead code and Identity) and export ONNX");
+    auto* convert = app.add_subcommand("convert",
+                                       "Import, optimize (fold constants and BatchNorm, remove "
+                                       "dead code and Identity) and export ONNX");
     std::string conv_in, conv_out;
     bool no_passes = false;
     convert->add_option("input", conv_in, "ONNX model")->required();
@@ -204,18 +222,23 @@ int main(int argc, char** argv) {
     convert->add_option("--input-shape", shapes, shape_help);
     convert->add_flag("--no-passes", no_passes, "Only import and export");
 
-    auto* chk = app.add_subcommand("check", "Run models in pare and in ONNX Runtime on the same random inputs "
-                                            "and compare every output");
+    auto* chk =
+        app.add_subcommand("check",
+                           "Run models in pare and in ONNX Runtime on the same random inputs "
+                           "and compare every output");
     std::vector<std::string> models;
     int repeat = 1;
     double tol = 1e-4;
     chk->add_option("models", models, "ONNX models")->required();
     chk->add_option("--input-shape", shapes, shape_help);
-    chk->add_option("--repeat", repeat, "Timed runs of each runtime (median shown)")->check(CLI::Range(1, 1000));
-    chk->add_option("--tolerance", tol, "Largest relative L2 error accepted")->capture_default_str();
+    chk->add_option("--repeat", repeat, "Timed runs of each runtime (median shown)")
+        ->check(CLI::Range(1, 1000));
+    chk->add_option("--tolerance", tol, "Largest relative L2 error accepted")
+        ->capture_default_str();
     std::string pattern = "uniform";
-    chk->add_option("--inputs", pattern, "Random inputs: uniform in [-1,1), or page (a synthetic document, "
-                                         "ImageNet-normalized, for N,3,H,W document models)")
+    chk->add_option("--inputs", pattern,
+                    "Random inputs: uniform in [-1,1), or page (a synthetic document, "
+                    "ImageNet-normalized, for N,3,H,W document models)")
         ->check(CLI::IsMember({"uniform", "page"}))
         ->capture_default_str();
 

@@ -47,7 +47,7 @@ inline uint16_t float_to_half(float value) {
     if (exp == 0xff) return static_cast<uint16_t>(sign | 0x7c00u | (mant ? 0x200u : 0));
     int32_t e = static_cast<int32_t>(exp) - 127 + 15;
     if (e >= 31) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow -> inf
-    if (e <= 0) {                                                 // subnormal or zero
+    if (e <= 0) {                                               // subnormal or zero
         if (e < -10) return static_cast<uint16_t>(sign);
         mant |= 0x800000u;
         uint32_t shift = static_cast<uint32_t>(14 - e);

@@ -21,7 +21,7 @@ enum class StatusCode {
 };
 
 class Status {
-public:
+  public:
     Status() = default;
     Status(StatusCode code, std::string message) : code_(code), message_(std::move(message)) {}
 
@@ -36,7 +36,7 @@ public:
         return Status(code_, where + ": " + message_);
     }
 
-private:
+  private:
     StatusCode code_ = StatusCode::kOk;
     std::string message_;
 };
@@ -52,7 +52,7 @@ inline Status internal_error(std::string m) { return Status(StatusCode::kInterna
 
 template <class T>
 class Result {
-public:
+  public:
     Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
     Result(Status status) : v_(std::move(status)) {
         if (std::get<Status>(v_).ok()) v_ = Status(StatusCode::kInternal, "ok Status in Result");
@@ -69,7 +69,7 @@ public:
     const T* operator->() const { return &value(); }
     T& operator*() & { return value(); }
 
-private:
+  private:
     std::variant<T, Status> v_;
 };
 
@@ -78,9 +78,9 @@ private:
 #define PARE_CONCAT_INNER(a, b) a##b
 #define PARE_CONCAT(a, b) PARE_CONCAT_INNER(a, b)
 
-#define PARE_RETURN_IF_ERROR(expr)              \
-    do {                                        \
-        ::pare::Status pare_status_ = (expr);   \
+#define PARE_RETURN_IF_ERROR(expr)                   \
+    do {                                             \
+        ::pare::Status pare_status_ = (expr);        \
         if (!pare_status_.ok()) return pare_status_; \
     } while (0)
 
@@ -93,7 +93,7 @@ private:
     PARE_ASSIGN_OR_RETURN_IMPL(PARE_CONCAT(pare_result_, __LINE__), lhs, expr)
 
 // Fails the enclosing function with kInvalidArgument when cond is false.
-#define PARE_CHECK_ARG(cond, msg)                                      \
-    do {                                                               \
-        if (!(cond)) return ::pare::invalid_argument(msg);             \
+#define PARE_CHECK_ARG(cond, msg)                          \
+    do {                                                   \
+        if (!(cond)) return ::pare::invalid_argument(msg); \
     } while (0)

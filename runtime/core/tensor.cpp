@@ -11,28 +11,44 @@ namespace pare {
 
 size_t dtype_size(DType t) {
     switch (t) {
-        case DType::kFloat32: return 4;
-        case DType::kFloat16: return 2;
-        case DType::kInt8: return 1;
-        case DType::kUint8: return 1;
-        case DType::kInt32: return 4;
-        case DType::kInt64: return 8;
-        case DType::kBool: return 1;
-        case DType::kUndefined: return 0;
+        case DType::kFloat32:
+            return 4;
+        case DType::kFloat16:
+            return 2;
+        case DType::kInt8:
+            return 1;
+        case DType::kUint8:
+            return 1;
+        case DType::kInt32:
+            return 4;
+        case DType::kInt64:
+            return 8;
+        case DType::kBool:
+            return 1;
+        case DType::kUndefined:
+            return 0;
     }
     return 0;
 }
 
 const char* dtype_name(DType t) {
     switch (t) {
-        case DType::kFloat32: return "float32";
-        case DType::kFloat16: return "float16";
-        case DType::kInt8: return "int8";
-        case DType::kUint8: return "uint8";
-        case DType::kInt32: return "int32";
-        case DType::kInt64: return "int64";
-        case DType::kBool: return "bool";
-        case DType::kUndefined: return "undefined";
+        case DType::kFloat32:
+            return "float32";
+        case DType::kFloat16:
+            return "float16";
+        case DType::kInt8:
+            return "int8";
+        case DType::kUint8:
+            return "uint8";
+        case DType::kInt32:
+            return "int32";
+        case DType::kInt64:
+            return "int64";
+        case DType::kBool:
+            return "bool";
+        case DType::kUndefined:
+            return "undefined";
     }
     return "undefined";
 }
@@ -45,8 +61,10 @@ bool dtype_is_supported(int32_t v) {
         case DType::kUint8:
         case DType::kInt32:
         case DType::kInt64:
-        case DType::kBool: return true;
-        default: return false;
+        case DType::kBool:
+            return true;
+        default:
+            return false;
     }
 }
 
@@ -57,7 +75,9 @@ std::atomic<int64_t> g_tensor_byte_limit{kMaxTensorBytes};
 }
 
 int64_t tensor_byte_limit() { return g_tensor_byte_limit.load(std::memory_order_relaxed); }
-void set_tensor_byte_limit(int64_t bytes) { g_tensor_byte_limit.store(bytes, std::memory_order_relaxed); }
+void set_tensor_byte_limit(int64_t bytes) {
+    g_tensor_byte_limit.store(bytes, std::memory_order_relaxed);
+}
 
 Result<int64_t> shape_numel(const Shape& shape) {
     int64_t n = 1;
@@ -98,7 +118,8 @@ Result<Tensor> Tensor::create(DType dtype, const Shape& shape) {
     t.dtype_ = dtype;
     t.shape_ = shape;
     t.numel_ = n;
-    t.storage_ = std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [](uint8_t* q) { std::free(q); });
+    t.storage_ =
+        std::shared_ptr<uint8_t>(static_cast<uint8_t*>(p), [](uint8_t* q) { std::free(q); });
     return t;
 }
 
@@ -121,14 +142,22 @@ Tensor Tensor::clone() const {
 
 double Tensor::at_double(int64_t i) const {
     switch (dtype_) {
-        case DType::kFloat32: return data<float>()[i];
-        case DType::kFloat16: return half_to_float(data<uint16_t>()[i]);
-        case DType::kInt8: return data<int8_t>()[i];
-        case DType::kUint8: return data<uint8_t>()[i];
-        case DType::kInt32: return data<int32_t>()[i];
-        case DType::kInt64: return static_cast<double>(data<int64_t>()[i]);
-        case DType::kBool: return data<uint8_t>()[i] ? 1.0 : 0.0;
-        case DType::kUndefined: return 0;
+        case DType::kFloat32:
+            return data<float>()[i];
+        case DType::kFloat16:
+            return half_to_float(data<uint16_t>()[i]);
+        case DType::kInt8:
+            return data<int8_t>()[i];
+        case DType::kUint8:
+            return data<uint8_t>()[i];
+        case DType::kInt32:
+            return data<int32_t>()[i];
+        case DType::kInt64:
+            return static_cast<double>(data<int64_t>()[i]);
+        case DType::kBool:
+            return data<uint8_t>()[i] ? 1.0 : 0.0;
+        case DType::kUndefined:
+            return 0;
     }
     return 0;
 }

@@ -31,7 +31,7 @@ Result<int64_t> shape_numel(const Shape& shape);
 std::string shape_str(const Shape& shape);
 
 class Tensor {
-public:
+  public:
     Tensor() = default;
 
     // Allocates zero-filled storage for shape; fails on negative dims, overflow or size limit.
@@ -65,7 +65,7 @@ public:
     double at_double(int64_t i) const;
     int64_t at_int64(int64_t i) const;
 
-private:
+  private:
     DType dtype_ = DType::kUndefined;
     Shape shape_;
     int64_t numel_ = 0;

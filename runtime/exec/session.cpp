@@ -7,7 +7,8 @@
 
 namespace pare {
 
-Status run_node(const Node& node, const std::vector<const Tensor*>& inputs, std::vector<Tensor>* outputs) {
+Status run_node(const Node& node, const std::vector<const Tensor*>& inputs,
+                std::vector<Tensor>* outputs) {
     const OpDef& def = op_def(node.op);
     InferContext ictx{node, {}, std::vector<ValueMeta>(node.outputs.size())};
     ictx.in.reserve(inputs.size());
@@ -60,12 +61,14 @@ Result<Session> Session::prepare(Graph graph) {
         slot[name] = s.slot_count_;
         return s.slot_count_++;
     };
-    for (const auto& kv : graph.initializers) s.constants_.emplace_back(slot_of(kv.first), kv.second);
+    for (const auto& kv : graph.initializers)
+        s.constants_.emplace_back(slot_of(kv.first), kv.second);
     for (const auto& i : graph.inputs) s.input_slots_.push_back(slot_of(i.name));
     for (const auto& n : graph.nodes) {
         std::vector<int> ins, outs;
         for (const auto& i : n.inputs) ins.push_back(i.empty() ? -1 : slot_of(i));
-        for (const auto& o : n.outputs) outs.push_back(slot_of(o.empty() ? graph.unique_name("_unused") : o));
+        for (const auto& o : n.outputs)
+            outs.push_back(slot_of(o.empty() ? graph.unique_name("_unused") : o));
         s.node_inputs_.push_back(ins);
         s.node_outputs_.push_back(outs);
     }
@@ -93,7 +96,8 @@ Status Session::run(const TensorMap& inputs, TensorMap* outputs) const {
     for (size_t i = 0; i < graph_.inputs.size(); ++i) {
         const ValueInfo& info = graph_.inputs[i];
         auto it = inputs.find(info.name);
-        if (it == inputs.end()) return invalid_argument("input \"" + info.name + "\" was not provided");
+        if (it == inputs.end())
+            return invalid_argument("input \"" + info.name + "\" was not provided");
         PARE_RETURN_IF_ERROR(check_input(info, it->second));
         slots[input_slots_[i]] = it->second;
     }

@@ -18,21 +18,22 @@ using TensorMap = std::map<std::string, Tensor>;
 
 // Runs one node on concrete inputs (nullptr for absent optional inputs): infers the
 // output shapes from the data, allocates and computes. Errors carry the node's name.
-Status run_node(const Node& node, const std::vector<const Tensor*>& inputs, std::vector<Tensor>* outputs);
+Status run_node(const Node& node, const std::vector<const Tensor*>& inputs,
+                std::vector<Tensor>* outputs);
 
 class Session {
-public:
+  public:
     static Result<Session> prepare(Graph graph);
     Status run(const TensorMap& inputs, TensorMap* outputs) const;
     const Graph& graph() const { return graph_; }
 
-private:
+  private:
     Graph graph_;
     std::vector<int> input_slots_;               // per graph input
     std::vector<int> output_slots_;              // per graph output
     std::vector<std::vector<int>> node_inputs_;  // per node, -1 = absent
     std::vector<std::vector<int>> node_outputs_;
-    std::vector<std::vector<int>> release_after_;  // slots whose last use is node i
+    std::vector<std::vector<int>> release_after_;    // slots whose last use is node i
     std::vector<std::pair<int, Tensor>> constants_;  // initializer slots
     int slot_count_ = 0;
 };

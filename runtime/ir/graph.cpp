@@ -53,13 +53,20 @@ static bool tensors_equal(const Tensor& a, const Tensor& b) {
 bool Attribute::operator==(const Attribute& o) const {
     if (kind != o.kind) return false;
     switch (kind) {
-        case Kind::kFloat: return f == o.f || (f != f && o.f != o.f);
-        case Kind::kInt: return i == o.i;
-        case Kind::kString: return s == o.s;
-        case Kind::kTensor: return tensors_equal(t, o.t);
-        case Kind::kFloats: return floats == o.floats;
-        case Kind::kInts: return ints == o.ints;
-        case Kind::kStrings: return strings == o.strings;
+        case Kind::kFloat:
+            return f == o.f || (f != f && o.f != o.f);
+        case Kind::kInt:
+            return i == o.i;
+        case Kind::kString:
+            return s == o.s;
+        case Kind::kTensor:
+            return tensors_equal(t, o.t);
+        case Kind::kFloats:
+            return floats == o.floats;
+        case Kind::kInts:
+            return ints == o.ints;
+        case Kind::kStrings:
+            return strings == o.strings;
     }
     return false;
 }
@@ -111,9 +118,7 @@ const Tensor* Attributes::get_tensor(const std::string& name) const {
     return &it->second.t;
 }
 
-std::string Node::where() const {
-    return "node \"" + name + "\" (" + op_type + ")";
-}
+std::string Node::where() const { return "node \"" + name + "\" (" + op_type + ")"; }
 
 const std::string& Node::input(size_t i) const {
     static const std::string kEmpty;

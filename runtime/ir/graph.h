@@ -43,7 +43,7 @@ struct Attribute {
 // attribute of another kind is converted where sensible (int<->float), else the
 // default is returned: hostile files must not crash the runtime.
 class Attributes {
-public:
+  public:
     bool has(const std::string& name) const { return map_.count(name) != 0; }
     int64_t get_int(const std::string& name, int64_t def) const;
     float get_float(const std::string& name, float def) const;
@@ -55,7 +55,7 @@ public:
     void erase(const std::string& name) { map_.erase(name); }
     const std::map<std::string, Attribute>& map() const { return map_; }
 
-private:
+  private:
     std::map<std::string, Attribute> map_;
 };
 
@@ -77,19 +77,19 @@ struct Node {
 struct ValueInfo {
     std::string name;
     DType dtype = DType::kUndefined;
-    bool has_shape = false;  // rank known
-    Shape shape;             // dims < 0 unknown
+    bool has_shape = false;               // rank known
+    Shape shape;                          // dims < 0 unknown
     std::vector<std::string> dim_params;  // symbolic names ("" if none), same rank as shape
 };
 
 class Graph {
-public:
+  public:
     std::string name = "graph";
     int64_t opset = 17;  // ai.onnx opset; the IR keeps opset-17 semantics after import
     std::string producer;
 
     std::vector<Node> nodes;
-    std::vector<ValueInfo> inputs;   // excludes initializers
+    std::vector<ValueInfo> inputs;  // excludes initializers
     std::vector<ValueInfo> outputs;
     std::map<std::string, Tensor> initializers;
     std::map<std::string, ValueInfo> value_info;  // known types of intermediate values

@@ -17,7 +17,8 @@ Status infer_batchnorm(InferContext& ctx) {
     const int64_t C = x.has_shape ? x.shape[1] : -1;
     for (size_t i = 1; i < 5; ++i) {
         const ValueMeta& p = ctx.in[i];
-        if (p.has_shape && (p.shape.size() != 1 || (C >= 0 && p.shape[0] >= 0 && p.shape[0] != C))) {
+        if (p.has_shape &&
+            (p.shape.size() != 1 || (C >= 0 && p.shape[0] >= 0 && p.shape[0] != C))) {
             return invalid_argument("parameter " + std::to_string(i) + " has shape " +
                                     shape_str(p.shape) + ", expected [" + std::to_string(C) + "]");
         }

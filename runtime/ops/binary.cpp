@@ -15,7 +15,9 @@ bool is_compare(OpKind op) {
            op == OpKind::kLess || op == OpKind::kLessOrEqual;
 }
 bool is_logic(OpKind op) { return op == OpKind::kAnd || op == OpKind::kOr; }
-bool is_variadic(OpKind op) { return op == OpKind::kMax || op == OpKind::kMin || op == OpKind::kSum; }
+bool is_variadic(OpKind op) {
+    return op == OpKind::kMax || op == OpKind::kMin || op == OpKind::kSum;
+}
 
 template <class T>
 T int_div(T a, T b) {
@@ -28,29 +30,43 @@ template <class T>
 T arith(OpKind op, T a, T b) {
     switch (op) {
         case OpKind::kAdd:
-        case OpKind::kSum: return static_cast<T>(a + b);
-        case OpKind::kSub: return static_cast<T>(a - b);
-        case OpKind::kMul: return static_cast<T>(a * b);
+        case OpKind::kSum:
+            return static_cast<T>(a + b);
+        case OpKind::kSub:
+            return static_cast<T>(a - b);
+        case OpKind::kMul:
+            return static_cast<T>(a * b);
         case OpKind::kDiv:
             if (std::is_floating_point<T>::value) return static_cast<T>(a / b);
             return int_div(a, b);
-        case OpKind::kPow: return static_cast<T>(std::pow(static_cast<double>(a), static_cast<double>(b)));
-        case OpKind::kPRelu: return a < 0 ? static_cast<T>(a * b) : a;
-        case OpKind::kMax: return (a != a || a > b) ? a : b;  // NaN propagates
-        case OpKind::kMin: return (a != a || a < b) ? a : b;
-        default: return 0;
+        case OpKind::kPow:
+            return static_cast<T>(std::pow(static_cast<double>(a), static_cast<double>(b)));
+        case OpKind::kPRelu:
+            return a < 0 ? static_cast<T>(a * b) : a;
+        case OpKind::kMax:
+            return (a != a || a > b) ? a : b;  // NaN propagates
+        case OpKind::kMin:
+            return (a != a || a < b) ? a : b;
+        default:
+            return 0;
     }
 }
 
 template <class T>
 uint8_t compare(OpKind op, T a, T b) {
     switch (op) {
-        case OpKind::kEqual: return a == b;
-        case OpKind::kGreater: return a > b;
-        case OpKind::kGreaterOrEqual: return a >= b;
-        case OpKind::kLess: return a < b;
-        case OpKind::kLessOrEqual: return a <= b;
-        default: return 0;
+        case OpKind::kEqual:
+            return a == b;
+        case OpKind::kGreater:
+            return a > b;
+        case OpKind::kGreaterOrEqual:
+            return a >= b;
+        case OpKind::kLess:
+            return a < b;
+        case OpKind::kLessOrEqual:
+            return a <= b;
+        default:
+            return 0;
     }
 }
 
@@ -65,7 +81,8 @@ Status binary_into(OpKind op, const Tensor& A, const Tensor& B, Tensor& out) {
             const T* a = A.template data<T>();
             T* y = out.template data<T>();
             for_each_broadcast<2>(out.shape(), st, [&](int64_t o, const int64_t* off) {
-                y[o] = static_cast<T>(std::pow(static_cast<double>(a[off[0]]), B.at_double(off[1])));
+                y[o] =
+                    static_cast<T>(std::pow(static_cast<double>(a[off[0]]), B.at_double(off[1])));
             });
         });
     }

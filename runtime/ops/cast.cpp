@@ -23,14 +23,29 @@ T from_double(double v) {
 
 void store(Tensor& y, int64_t i, double v) {
     switch (y.dtype()) {
-        case DType::kFloat32: y.data<float>()[i] = static_cast<float>(v); break;
-        case DType::kFloat16: y.data<uint16_t>()[i] = float_to_half(static_cast<float>(v)); break;
-        case DType::kInt8: y.data<int8_t>()[i] = from_double<int8_t>(v); break;
-        case DType::kUint8: y.data<uint8_t>()[i] = from_double<uint8_t>(v); break;
-        case DType::kInt32: y.data<int32_t>()[i] = from_double<int32_t>(v); break;
-        case DType::kInt64: y.data<int64_t>()[i] = from_double<int64_t>(v); break;
-        case DType::kBool: y.data<uint8_t>()[i] = v != 0 ? 1 : 0; break;
-        case DType::kUndefined: break;
+        case DType::kFloat32:
+            y.data<float>()[i] = static_cast<float>(v);
+            break;
+        case DType::kFloat16:
+            y.data<uint16_t>()[i] = float_to_half(static_cast<float>(v));
+            break;
+        case DType::kInt8:
+            y.data<int8_t>()[i] = from_double<int8_t>(v);
+            break;
+        case DType::kUint8:
+            y.data<uint8_t>()[i] = from_double<uint8_t>(v);
+            break;
+        case DType::kInt32:
+            y.data<int32_t>()[i] = from_double<int32_t>(v);
+            break;
+        case DType::kInt64:
+            y.data<int64_t>()[i] = from_double<int64_t>(v);
+            break;
+        case DType::kBool:
+            y.data<uint8_t>()[i] = v != 0 ? 1 : 0;
+            break;
+        case DType::kUndefined:
+            break;
     }
 }
 

@@ -36,8 +36,9 @@ Status infer_concat(InferContext& ctx) {
             if (d == axis) continue;
             if (m.shape[d] >= 0) {
                 if (out[d] >= 0 && out[d] != m.shape[d]) {
-                    return invalid_argument("dimension " + std::to_string(d) + " differs: " +
-                                            std::to_string(out[d]) + " vs " + std::to_string(m.shape[d]));
+                    return invalid_argument("dimension " + std::to_string(d) +
+                                            " differs: " + std::to_string(out[d]) + " vs " +
+                                            std::to_string(m.shape[d]));
                 }
                 out[d] = m.shape[d];
             }

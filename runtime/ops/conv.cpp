@@ -14,8 +14,8 @@ Status conv_window(const InferContext& ctx, Window* w) {
     Shape k(wt.shape.begin() + 2, wt.shape.end());
     Shape attr_k = ctx.node.attrs.get_ints("kernel_shape");
     if (!attr_k.empty() && attr_k != k && wt.shape_known()) {
-        return invalid_argument("kernel_shape " + shape_str(attr_k) + " does not match weight shape " +
-                                shape_str(wt.shape));
+        return invalid_argument("kernel_shape " + shape_str(attr_k) +
+                                " does not match weight shape " + shape_str(wt.shape));
     }
     if (!wt.shape_known()) k = attr_k;
     return window_forward(ctx.node.attrs, in, k, false, w);
@@ -33,7 +33,8 @@ Status infer_conv(InferContext& ctx) {
         return Status();
     }
     if (x.shape.size() < 3 || x.shape.size() != wt.shape.size()) {
-        return invalid_argument("input " + shape_str(x.shape) + " and weight " + shape_str(wt.shape) +
+        return invalid_argument("input " + shape_str(x.shape) + " and weight " +
+                                shape_str(wt.shape) +
                                 " ranks do not match (expected N,C,spatial...)");
     }
     const int64_t group = ctx.node.attrs.get_int("group", 1);
@@ -48,7 +49,8 @@ Status infer_conv(InferContext& ctx) {
     if (ctx.has(2)) {
         PARE_RETURN_IF_ERROR(require_float(ctx, 2));
         const ValueMeta& b = ctx.in[2];
-        if (b.has_shape && (b.shape.size() != 1 || (b.shape[0] >= 0 && M >= 0 && b.shape[0] != M))) {
+        if (b.has_shape &&
+            (b.shape.size() != 1 || (b.shape[0] >= 0 && M >= 0 && b.shape[0] != M))) {
             return invalid_argument("bias shape " + shape_str(b.shape) + " must be [" +
                                     std::to_string(M) + "]");
         }
@@ -103,9 +105,11 @@ Status compute_conv(ComputeContext& ctx) {
                                     // valid ow range: 0 <= ow*s - p + kw*d < in[2]
                                     const int64_t off = kw * dl[2] - pb[2];
                                     int64_t ow0 = off >= 0 ? 0 : (-off + st[2] - 1) / st[2];
-                                    int64_t ow1 = in[2] - off <= 0 ? 0 : (in[2] - off + st[2] - 1) / st[2];
+                                    int64_t ow1 =
+                                        in[2] - off <= 0 ? 0 : (in[2] - off + st[2] - 1) / st[2];
                                     if (ow1 > out[2]) ow1 = out[2];
-                                    for (int64_t ow = ow0; ow < ow1; ++ow) yr[ow] += wv * xr[ow * st[2] + off];
+                                    for (int64_t ow = ow0; ow < ow1; ++ow)
+                                        yr[ow] += wv * xr[ow * st[2] + off];
                                 }
                             }
                         }

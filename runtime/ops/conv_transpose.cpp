@@ -14,7 +14,8 @@ struct TWindow {
 Status transpose_window(const Node& node, const Shape& xs, const Shape& ws, TWindow* t) {
     const Attributes& a = node.attrs;
     const int64_t r = static_cast<int64_t>(xs.size()) - 2;
-    if (r < 1 || r > 3) return unsupported("spatial rank " + std::to_string(r) + " (supported: 1 to 3)");
+    if (r < 1 || r > 3)
+        return unsupported("spatial rank " + std::to_string(r) + " (supported: 1 to 3)");
     t->in.assign(xs.begin() + 2, xs.end());
     t->kernel.assign(ws.begin() + 2, ws.end());
     t->strides = a.get_ints("strides");
@@ -26,7 +27,8 @@ Status transpose_window(const Node& node, const Shape& xs, const Shape& ws, TWin
     if (t->dilations.empty()) t->dilations.assign(r, 1);
     if (out_pad.empty()) out_pad.assign(r, 0);
     if (pads.empty()) pads.assign(2 * r, 0);
-    if (static_cast<int64_t>(t->strides.size()) != r || static_cast<int64_t>(t->dilations.size()) != r ||
+    if (static_cast<int64_t>(t->strides.size()) != r ||
+        static_cast<int64_t>(t->dilations.size()) != r ||
         static_cast<int64_t>(out_pad.size()) != r || static_cast<int64_t>(pads.size()) != 2 * r) {
         return invalid_argument("strides/dilations/output_padding/pads lengths do not match rank");
     }
@@ -87,8 +89,8 @@ Status infer_conv_transpose(InferContext& ctx) {
         return Status();
     }
     if (x.shape.size() < 3 || x.shape.size() != w.shape.size()) {
-        return invalid_argument("input " + shape_str(x.shape) + " and weight " + shape_str(w.shape) +
-                                " ranks do not match");
+        return invalid_argument("input " + shape_str(x.shape) + " and weight " +
+                                shape_str(w.shape) + " ranks do not match");
     }
     const int64_t group = ctx.node.attrs.get_int("group", 1);
     if (group < 1) return invalid_argument("group must be >= 1");
@@ -120,7 +122,8 @@ Status compute_conv_transpose(ComputeContext& ctx) {
     TWindow t;
     PARE_RETURN_IF_ERROR(transpose_window(ctx.node, X.shape(), W.shape(), &t));
     const int64_t group = ctx.node.attrs.get_int("group", 1);
-    const int64_t N = X.shape()[0], C = X.shape()[1], Mg = W.shape()[1], M = Mg * group, Cg = C / group;
+    const int64_t N = X.shape()[0], C = X.shape()[1], Mg = W.shape()[1], M = Mg * group,
+                  Cg = C / group;
     const Shape in = to3(t.in, 1), out = to3(t.out, 1), k = to3(t.kernel, 1);
     const Shape st = to3(t.strides, 1), dl = to3(t.dilations, 1), pb = to3(t.pad_begin, 0);
     const int64_t in_sz = in[0] * in[1] * in[2], out_sz = out[0] * out[1] * out[2];

@@ -9,8 +9,8 @@ Status window_forward(const Attributes& a, const Shape& in, const Shape& kernel,
         return unsupported("spatial rank " + std::to_string(r) + " (supported: 1 to 3)");
     }
     if (static_cast<int64_t>(kernel.size()) != r) {
-        return invalid_argument("kernel_shape " + shape_str(kernel) + " does not match spatial rank " +
-                                std::to_string(r));
+        return invalid_argument("kernel_shape " + shape_str(kernel) +
+                                " does not match spatial rank " + std::to_string(r));
     }
     w->rank = r;
     w->in = in;
@@ -19,13 +19,17 @@ Status window_forward(const Attributes& a, const Shape& in, const Shape& kernel,
     w->dilations = a.get_ints("dilations");
     if (w->strides.empty()) w->strides.assign(r, 1);
     if (w->dilations.empty()) w->dilations.assign(r, 1);
-    if (static_cast<int64_t>(w->strides.size()) != r || static_cast<int64_t>(w->dilations.size()) != r) {
+    if (static_cast<int64_t>(w->strides.size()) != r ||
+        static_cast<int64_t>(w->dilations.size()) != r) {
         return invalid_argument("strides/dilations length does not match spatial rank");
     }
     for (int64_t i = 0; i < r; ++i) {
-        if (w->strides[i] < 1 || w->strides[i] > (1 << 20)) return invalid_argument("stride must be >= 1");
-        if (w->dilations[i] < 1 || w->dilations[i] > (1 << 20)) return invalid_argument("dilation must be >= 1");
-        if (kernel[i] < 1 || kernel[i] > (1 << 20)) return invalid_argument("kernel size must be >= 1");
+        if (w->strides[i] < 1 || w->strides[i] > (1 << 20))
+            return invalid_argument("stride must be >= 1");
+        if (w->dilations[i] < 1 || w->dilations[i] > (1 << 20))
+            return invalid_argument("dilation must be >= 1");
+        if (kernel[i] < 1 || kernel[i] > (1 << 20))
+            return invalid_argument("kernel size must be >= 1");
     }
     std::string auto_pad = a.get_string("auto_pad", "NOTSET");
     Shape pads = a.get_ints("pads");
@@ -59,8 +63,9 @@ Status window_forward(const Attributes& a, const Shape& in, const Shape& kernel,
         } else if (auto_pad == "NOTSET") {
             int64_t span = in[i] + w->pad_begin[i] + w->pad_end[i] - eff;
             if (span < 0) {
-                return invalid_argument("kernel (" + std::to_string(eff) + ") larger than padded input (" +
-                                        std::to_string(in[i] + w->pad_begin[i] + w->pad_end[i]) + ")");
+                return invalid_argument(
+                    "kernel (" + std::to_string(eff) + ") larger than padded input (" +
+                    std::to_string(in[i] + w->pad_begin[i] + w->pad_end[i]) + ")");
             }
             int64_t out = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
             // A window may not start in the end padding (ceil_mode).

@@ -8,10 +8,10 @@
 namespace pare {
 
 struct Window {
-    int64_t rank = 0;            // spatial rank
+    int64_t rank = 0;  // spatial rank
     Shape kernel, strides, dilations;
     Shape pad_begin, pad_end;
-    Shape in, out;               // spatial sizes (may be unknown, < 0, statically)
+    Shape in, out;  // spatial sizes (may be unknown, < 0, statically)
 };
 
 // Fills w from the node's attributes for a spatial input `in` (size = rank).

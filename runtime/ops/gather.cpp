@@ -52,7 +52,8 @@ Status compute_gather(ComputeContext& ctx) {
         for (int64_t j = 0; j < n; ++j) {
             int64_t k = I.at_int64(j);
             if (k < 0) k += dim;
-            std::memcpy(y + ((o * n + j) * inner) * es, x + ((o * dim + k) * inner) * es, inner * es);
+            std::memcpy(y + ((o * n + j) * inner) * es, x + ((o * dim + k) * inner) * es,
+                        inner * es);
         }
     }
     return Status();

@@ -31,8 +31,9 @@ Status infer_gemm(InferContext& ctx) {
         if (ctx.in[2].has_shape) {
             PARE_RETURN_IF_ERROR(broadcast_shapes({M, N}, ctx.in[2].shape, &s));
             if (ctx.in[2].shape.size() > 2 || (M >= 0 && N >= 0 && s != Shape{M, N})) {
-                return invalid_argument("C " + shape_str(ctx.in[2].shape) + " does not broadcast to [" +
-                                        std::to_string(M) + "," + std::to_string(N) + "]");
+                return invalid_argument("C " + shape_str(ctx.in[2].shape) +
+                                        " does not broadcast to [" + std::to_string(M) + "," +
+                                        std::to_string(N) + "]");
             }
         }
     }

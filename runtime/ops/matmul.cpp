@@ -8,9 +8,9 @@ namespace pare {
 namespace {
 
 struct MatMulShape {
-    Shape a, b;      // promoted to rank >= 2
-    Shape batch;     // broadcast batch dims
-    Shape out;       // final output shape (promoted dims removed)
+    Shape a, b;   // promoted to rank >= 2
+    Shape batch;  // broadcast batch dims
+    Shape out;    // final output shape (promoted dims removed)
     int64_t M, K, N;
 };
 
@@ -25,7 +25,8 @@ Status matmul_shape(const Shape& sa, const Shape& sb, MatMulShape* r) {
     r->N = r->b.back();
     const int64_t kb = r->b[r->b.size() - 2];
     if (r->K >= 0 && kb >= 0 && r->K != kb) {
-        return invalid_argument("inner dimensions differ: " + shape_str(sa) + " x " + shape_str(sb));
+        return invalid_argument("inner dimensions differ: " + shape_str(sa) + " x " +
+                                shape_str(sb));
     }
     Shape ba(r->a.begin(), r->a.end() - 2), bb(r->b.begin(), r->b.end() - 2);
     PARE_RETURN_IF_ERROR(broadcast_shapes(ba, bb, &r->batch));

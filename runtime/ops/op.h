@@ -17,12 +17,12 @@ namespace pare {
 
 struct ValueMeta {
     DType dtype = DType::kUndefined;
-    bool has_shape = false;         // rank known
-    Shape shape;                    // dims < 0 unknown
-    const Tensor* data = nullptr;   // contents, when known
+    bool has_shape = false;        // rank known
+    Shape shape;                   // dims < 0 unknown
+    const Tensor* data = nullptr;  // contents, when known
 
     bool present() const { return dtype != DType::kUndefined; }
-    bool shape_known() const;       // rank and every dim known
+    bool shape_known() const;  // rank and every dim known
     static ValueMeta of(const Tensor& t) { return {t.dtype(), true, t.shape(), &t}; }
 };
 
@@ -53,8 +53,8 @@ struct OpDef {
 
 const OpDef& op_def(OpKind op);
 
-#define PARE_OP_FAMILY(family)                  \
-    Status infer_##family(InferContext& ctx);   \
+#define PARE_OP_FAMILY(family)                \
+    Status infer_##family(InferContext& ctx); \
     Status compute_##family(ComputeContext& ctx);
 #define PARE_OP(name, family) PARE_OP_FAMILY(family)
 #include "runtime/ops/ops.def"

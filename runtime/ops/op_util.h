@@ -35,13 +35,26 @@ void shape_op_range(const Node& node, int64_t rank, int64_t* begin, int64_t* end
 template <class F>
 Status dispatch_numeric(DType dtype, F&& f) {
     switch (dtype) {
-        case DType::kFloat32: f(float{}); return Status();
-        case DType::kInt32: f(int32_t{}); return Status();
-        case DType::kInt64: f(int64_t{}); return Status();
-        case DType::kInt8: f(int8_t{}); return Status();
-        case DType::kUint8: f(uint8_t{}); return Status();
-        case DType::kBool: f(uint8_t{}); return Status();
-        default: return unsupported(std::string("dtype ") + dtype_name(dtype));
+        case DType::kFloat32:
+            f(float{});
+            return Status();
+        case DType::kInt32:
+            f(int32_t{});
+            return Status();
+        case DType::kInt64:
+            f(int64_t{});
+            return Status();
+        case DType::kInt8:
+            f(int8_t{});
+            return Status();
+        case DType::kUint8:
+            f(uint8_t{});
+            return Status();
+        case DType::kBool:
+            f(uint8_t{});
+            return Status();
+        default:
+            return unsupported(std::string("dtype ") + dtype_name(dtype));
     }
 }
 

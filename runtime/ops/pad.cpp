@@ -17,7 +17,8 @@ Status infer_pad(InferContext& ctx) {
     if (ctx.in[1].dtype != DType::kInt64) return invalid_argument("pads must be int64");
     if (x.dtype == DType::kFloat16) return unsupported("float16 Pad");
     if (!x.has_shape || !ctx.in[1].data) {
-        ctx.out[0] = x.has_shape ? meta(x.dtype, Shape(x.shape.size(), -1)) : meta_rank_unknown(x.dtype);
+        ctx.out[0] =
+            x.has_shape ? meta(x.dtype, Shape(x.shape.size(), -1)) : meta_rank_unknown(x.dtype);
         return Status();
     }
     std::vector<int64_t> pads = to_int64s(*ctx.in[1].data);
@@ -25,7 +26,8 @@ Status infer_pad(InferContext& ctx) {
     if (pads.size() != 2 * r) return invalid_argument("pads must have 2*rank values");
     Shape out(r);
     for (size_t i = 0; i < r; ++i) {
-        if (pads[i] < -(1 << 30) || pads[i] > (1 << 30) || pads[i + r] < -(1 << 30) || pads[i + r] > (1 << 30)) {
+        if (pads[i] < -(1 << 30) || pads[i] > (1 << 30) || pads[i + r] < -(1 << 30) ||
+            pads[i + r] > (1 << 30)) {
             return invalid_argument("pads value out of range");
         }
         out[i] = x.shape[i] < 0 ? -1 : x.shape[i] + pads[i] + pads[i + r];
@@ -47,7 +49,8 @@ Status compute_pad(ComputeContext& ctx) {
     const size_t es = dtype_size(X.dtype());
     std::vector<uint8_t> cval(es, 0);
     if (ctx.in.size() > 2 && ctx.in[2] && ctx.in[2]->numel() > 0) {
-        if (ctx.in[2]->dtype() != X.dtype()) return invalid_argument("constant_value dtype differs");
+        if (ctx.in[2]->dtype() != X.dtype())
+            return invalid_argument("constant_value dtype differs");
         std::memcpy(cval.data(), ctx.in[2]->raw(), es);
     }
     const std::vector<int64_t> xst = strides_of(X.shape());

@@ -11,7 +11,9 @@ namespace pare {
 
 namespace {
 
-bool is_global(OpKind op) { return op == OpKind::kGlobalAveragePool || op == OpKind::kGlobalMaxPool; }
+bool is_global(OpKind op) {
+    return op == OpKind::kGlobalAveragePool || op == OpKind::kGlobalMaxPool;
+}
 
 Status pool_window(const Node& node, const Shape& xs, Window* w) {
     Shape in(xs.begin() + 2, xs.end());
@@ -30,7 +32,8 @@ Status infer_pool(InferContext& ctx) {
         ctx.out[0] = meta_rank_unknown(DType::kFloat32);
         return Status();
     }
-    if (x.shape.size() < 3) return invalid_argument("input " + shape_str(x.shape) + " must be N,C,spatial");
+    if (x.shape.size() < 3)
+        return invalid_argument("input " + shape_str(x.shape) + " must be N,C,spatial");
     Shape out = {x.shape[0], x.shape[1]};
     if (is_global(ctx.node.op)) {
         out.resize(x.shape.size(), 1);
@@ -93,8 +96,10 @@ Status compute_pool(ComputeContext& ctx) {
                             const int64_t ih = oh * st[1] - pb[1] + kh * dl[1];
                             for (int64_t kw = 0; kw < k[2]; ++kw) {
                                 const int64_t iw = ow * st[2] - pb[2] + kw * dl[2];
-                                // positions inside input + explicit pads count for count_include_pad
-                                if (id < in[0] + pe[0] && ih < in[1] + pe[1] && iw < in[2] + pe[2]) {
+                                // positions inside input + explicit pads count for
+                                // count_include_pad
+                                if (id < in[0] + pe[0] && ih < in[1] + pe[1] &&
+                                    iw < in[2] + pe[2]) {
                                     ++padded_count;
                                 }
                                 if (id < 0 || id >= in[0] || ih < 0 || ih >= in[1] || iw < 0 ||

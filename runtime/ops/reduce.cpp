@@ -11,8 +11,8 @@ namespace pare {
 namespace {
 
 // Returns the reduced axes as a mask over rank dims; *noop when nothing is reduced.
-Status reduce_axes(const Node& node, const ValueMeta* axes_in, int64_t rank, std::vector<bool>* mask,
-                   bool* known) {
+Status reduce_axes(const Node& node, const ValueMeta* axes_in, int64_t rank,
+                   std::vector<bool>* mask, bool* known) {
     std::vector<int64_t> axes = node.attrs.get_ints("axes");
     *known = true;
     if (axes_in && axes_in->present()) {
@@ -50,7 +50,8 @@ Status infer_reduce(InferContext& ctx) {
     const int64_t rank = static_cast<int64_t>(x.shape.size());
     std::vector<bool> mask;
     bool known;
-    PARE_RETURN_IF_ERROR(reduce_axes(ctx.node, ctx.has(1) ? &ctx.in[1] : nullptr, rank, &mask, &known));
+    PARE_RETURN_IF_ERROR(
+        reduce_axes(ctx.node, ctx.has(1) ? &ctx.in[1] : nullptr, rank, &mask, &known));
     const bool keep = ctx.node.attrs.get_int("keepdims", 1) != 0;
     if (!known) {
         ctx.out[0] = keep ? meta(x.dtype, Shape(rank, -1)) : meta_rank_unknown(x.dtype);
@@ -113,7 +114,8 @@ Status compute_reduce(ComputeContext& ctx) {
         T* y = Y.template data<T>();
         for (int64_t i = 0; i < Y.numel(); ++i) {
             Acc v = acc[i];
-            if (op == OpKind::kReduceMean) v = count ? static_cast<Acc>(v / static_cast<Acc>(count)) : v;
+            if (op == OpKind::kReduceMean)
+                v = count ? static_cast<Acc>(v / static_cast<Acc>(count)) : v;
             y[i] = static_cast<T>(v);
         }
     });

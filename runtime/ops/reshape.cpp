@@ -10,13 +10,15 @@ namespace pare {
 
 namespace {
 
-Status reshape_shape(const Node& node, const Shape& in, const std::vector<int64_t>& spec, Shape* out) {
+Status reshape_shape(const Node& node, const Shape& in, const std::vector<int64_t>& spec,
+                     Shape* out) {
     const bool allowzero = node.attrs.get_int("allowzero", 0) != 0;
     *out = spec;
     int64_t infer_at = -1, known = 1;
     for (size_t i = 0; i < spec.size(); ++i) {
         if (spec[i] == 0 && !allowzero) {
-            if (i >= in.size()) return invalid_argument("shape has 0 at position beyond the input rank");
+            if (i >= in.size())
+                return invalid_argument("shape has 0 at position beyond the input rank");
             (*out)[i] = in[i];
         } else if (spec[i] == -1) {
             if (infer_at >= 0) return invalid_argument("shape has more than one -1");
@@ -28,7 +30,8 @@ Status reshape_shape(const Node& node, const Shape& in, const std::vector<int64_
         if ((*out)[i] < 0) {
             known = -1;
         } else if (known >= 0) {
-            if ((*out)[i] != 0 && known > INT64_MAX / (*out)[i]) return out_of_range("shape overflows");
+            if ((*out)[i] != 0 && known > INT64_MAX / (*out)[i])
+                return out_of_range("shape overflows");
             known *= (*out)[i];
         }
     }
@@ -46,7 +49,8 @@ Status reshape_shape(const Node& node, const Shape& in, const std::vector<int64_
             (*out)[infer_at] = -1;
         } else {
             if (known == 0 || total % known != 0) {
-                return invalid_argument("cannot reshape " + shape_str(in) + " to " + shape_str(spec));
+                return invalid_argument("cannot reshape " + shape_str(in) + " to " +
+                                        shape_str(spec));
             }
             (*out)[infer_at] = total / known;
         }
@@ -90,7 +94,8 @@ Status infer_reshape(InferContext& ctx) {
             PARE_RETURN_IF_ERROR(require_inputs(ctx, 2));
             const ValueMeta& s = ctx.in[1];
             if (s.dtype != DType::kInt64) return invalid_argument("shape input must be int64");
-            if (s.has_shape && s.shape.size() != 1) return invalid_argument("shape input must be 1-D");
+            if (s.has_shape && s.shape.size() != 1)
+                return invalid_argument("shape input must be 1-D");
             if (!s.data) {
                 ctx.out[0] = s.shape_known() ? meta(x.dtype, Shape(s.shape[0], -1))
                                              : meta_rank_unknown(x.dtype);
@@ -178,7 +183,8 @@ Status infer_reshape(InferContext& ctx) {
             }
             return Status();
         }
-        default: return internal_error("infer_reshape called for another op");
+        default:
+            return internal_error("infer_reshape called for another op");
     }
 }
 

@@ -25,7 +25,8 @@ Status resize_plan(const InferContext& ctx, const Shape& in, ResizePlan* p, bool
     if (scales && scales->shape_known() && scales->shape.size() == 1 && scales->shape[0] == 0) {
         scales = nullptr;  // an empty tensor stands for "absent"
     }
-    if (sizes && sizes->shape_known() && sizes->shape.size() == 1 && sizes->shape[0] == 0) sizes = nullptr;
+    if (sizes && sizes->shape_known() && sizes->shape.size() == 1 && sizes->shape[0] == 0)
+        sizes = nullptr;
     if (!scales == !sizes) return invalid_argument("exactly one of scales and sizes must be given");
     if ((scales && !scales->data) || (sizes && !sizes->data)) {
         *known = false;
@@ -36,9 +37,11 @@ Status resize_plan(const InferContext& ctx, const Shape& in, ResizePlan* p, bool
     if (sizes) {
         if (sizes->dtype != DType::kInt64) return invalid_argument("sizes must be int64");
         std::vector<int64_t> s = to_int64s(*sizes->data);
-        if (static_cast<int64_t>(s.size()) != rank) return invalid_argument("sizes length differs from rank");
+        if (static_cast<int64_t>(s.size()) != rank)
+            return invalid_argument("sizes length differs from rank");
         for (int64_t i = 0; i < rank; ++i) {
-            if (s[i] < 0 || s[i] > (int64_t{1} << 32)) return invalid_argument("invalid size in sizes");
+            if (s[i] < 0 || s[i] > (int64_t{1} << 32))
+                return invalid_argument("invalid size in sizes");
             p->out[i] = s[i];
             p->scale[i] = in[i] > 0 ? static_cast<double>(s[i]) / static_cast<double>(in[i]) : 1.0;
         }
@@ -69,7 +72,8 @@ double source_coord(const std::string& mode, double x, int64_t in, int64_t out, 
     if (mode == "tf_half_pixel_for_nn") return (x + 0.5) / scale;
     // tf_crop_and_resize
     if (out > 1) {
-        return roi_start * (in - 1) + x * (roi_end - roi_start) * (in - 1) / static_cast<double>(out - 1);
+        return roi_start * (in - 1) +
+               x * (roi_end - roi_start) * (in - 1) / static_cast<double>(out - 1);
     }
     return 0.5 * (roi_start + roi_end) * (in - 1);
 }
@@ -90,9 +94,10 @@ Status infer_resize(InferContext& ctx) {
     if (mode != "nearest" && mode != "linear") {
         return unsupported("Resize mode \"" + mode + "\" (supported: nearest, linear)");
     }
-    const std::string ct = ctx.node.attrs.get_string("coordinate_transformation_mode", "half_pixel");
-    if (ct != "half_pixel" && ct != "pytorch_half_pixel" && ct != "align_corners" && ct != "asymmetric" &&
-        ct != "tf_half_pixel_for_nn" && ct != "tf_crop_and_resize") {
+    const std::string ct =
+        ctx.node.attrs.get_string("coordinate_transformation_mode", "half_pixel");
+    if (ct != "half_pixel" && ct != "pytorch_half_pixel" && ct != "align_corners" &&
+        ct != "asymmetric" && ct != "tf_half_pixel_for_nn" && ct != "tf_crop_and_resize") {
         return unsupported("coordinate_transformation_mode \"" + ct + "\"");
     }
     const std::string nm = ctx.node.attrs.get_string("nearest_mode", "round_prefer_floor");
@@ -155,9 +160,11 @@ Status compute_resize(ComputeContext& ctx) {
                 double f = std::floor(x);
                 w1[o] = static_cast<float>(x - f);
                 i0[o] = std::min<int64_t>(std::max<int64_t>(static_cast<int64_t>(f), 0), in - 1);
-                i1[o] = std::min<int64_t>(std::max<int64_t>(static_cast<int64_t>(f) + 1, 0), in - 1);
+                i1[o] =
+                    std::min<int64_t>(std::max<int64_t>(static_cast<int64_t>(f) + 1, 0), in - 1);
             } else {
-                i0[o] = i1[o] = std::min<int64_t>(std::max<int64_t>(nearest_index(nm, x), 0), in - 1);
+                i0[o] = i1[o] =
+                    std::min<int64_t>(std::max<int64_t>(nearest_index(nm, x), 0), in - 1);
                 w1[o] = 0;
             }
         }
@@ -176,7 +183,8 @@ Status compute_resize(ComputeContext& ctx) {
                 const float* r0 = src + (u * in + i0[o]) * inner;
                 const float* r1 = src + (u * in + i1[o]) * inner;
                 const float b = w1[o];
-                for (int64_t v = 0; v < inner; ++v) yr[v] = b == 0 ? r0[v] : r0[v] * (1 - b) + r1[v] * b;
+                for (int64_t v = 0; v < inner; ++v)
+                    yr[v] = b == 0 ? r0[v] : r0[v] * (1 - b) + r1[v] * b;
             }
         }
         cur = next;

@@ -23,7 +23,8 @@ Status slice_dims(const InferContext& ctx, const Shape& xs, SliceDims* r) {
         for (size_t i = 0; i < starts.size(); ++i) axes.push_back(static_cast<int64_t>(i));
     }
     if (steps.empty()) steps.assign(starts.size(), 1);
-    if (starts.size() != ends.size() || axes.size() != starts.size() || steps.size() != starts.size()) {
+    if (starts.size() != ends.size() || axes.size() != starts.size() ||
+        steps.size() != starts.size()) {
         return invalid_argument("starts, ends, axes and steps must have the same length");
     }
     r->start.assign(rank, 0);

@@ -36,7 +36,8 @@ Status compute_softmax(ComputeContext& ctx) {
             float mx = -INFINITY;
             for (int64_t d = 0; d < D; ++d) mx = std::fmax(mx, xp[d * inner]);
             double sum = 0;
-            for (int64_t d = 0; d < D; ++d) sum += std::exp(static_cast<double>(xp[d * inner] - mx));
+            for (int64_t d = 0; d < D; ++d)
+                sum += std::exp(static_cast<double>(xp[d * inner] - mx));
             for (int64_t d = 0; d < D; ++d) {
                 const double v = xp[d * inner] - mx;
                 yp[d * inner] = static_cast<float>(log ? v - std::log(sum) : std::exp(v) / sum);

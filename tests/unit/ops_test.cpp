@@ -12,7 +12,8 @@ using namespace pare::test;
 namespace {
 
 // Runs a single node on the given inputs; returns output 0.
-Tensor run1(const std::string& op, std::vector<Tensor> ins, Attributes attrs = {}, Status* status = nullptr) {
+Tensor run1(const std::string& op, std::vector<Tensor> ins, Attributes attrs = {},
+            Status* status = nullptr) {
     Node n = make_node(op, {}, {"y"}, attrs);
     std::vector<const Tensor*> ptrs;
     for (size_t i = 0; i < ins.size(); ++i) {
@@ -133,11 +134,13 @@ TEST(Ops, ResizeNearestAndLinear) {
     Attributes nearest;
     nearest.set("coordinate_transformation_mode", Attribute::make_string("asymmetric"));
     nearest.set("nearest_mode", Attribute::make_string("floor"));
-    EXPECT_EQ(values(run1("Resize", {x, Tensor(), scales}, nearest)), (std::vector<float>{1, 1, 2, 2}));
+    EXPECT_EQ(values(run1("Resize", {x, Tensor(), scales}, nearest)),
+              (std::vector<float>{1, 1, 2, 2}));
     Attributes linear;
     linear.set("mode", Attribute::make_string("linear"));
     // half_pixel: x_src = (i + 0.5) / 2 - 0.5 = -0.25, 0.25, 0.75, 1.25 (clamped at the edges)
-    EXPECT_EQ(values(run1("Resize", {x, Tensor(), scales}, linear)), (std::vector<float>{1, 1.25f, 1.75f, 2}));
+    EXPECT_EQ(values(run1("Resize", {x, Tensor(), scales}, linear)),
+              (std::vector<float>{1, 1.25f, 1.75f, 2}));
 }
 
 TEST(Ops, GatherNegativeIndicesAndOutOfRange) {

@@ -1,7 +1,8 @@
 // Each pass, shown before and after on a small graph, with outputs unchanged.
+#include "runtime/ir/passes/passes.h"
+
 #include <gtest/gtest.h>
 
-#include "runtime/ir/passes/passes.h"
 #include "runtime/ops/op_util.h"
 #include "test_util.h"
 
@@ -114,7 +115,8 @@ TEST(Passes, BatchNormFoldsIntoConvAndGemm) {
     Attributes tb;
     tb.set("transB", Attribute::make_int(1));
     g.nodes.push_back(make_node("Gemm", {"f", "fw"}, {"m"}, tb));
-    g.nodes.push_back(make_node("BatchNormalization", {"m", "g2", "beta2", "mean2", "var2"}, {"y"}));
+    g.nodes.push_back(
+        make_node("BatchNormalization", {"m", "g2", "beta2", "mean2", "var2"}, {"y"}));
     Tensor x = random_tensor({1, 3, 5, 5}, 9);
     TensorMap before = run_graph(g, {{"x", x}});
     EXPECT_EQ(fold_batchnorm(g).value(), 2);
@@ -127,7 +129,8 @@ TEST(Passes, BatchNormFoldsIntoConvAndGemm) {
 TEST(Passes, BatchNormStaysWhenConvOutputHasOtherUsers) {
     Graph g;
     g.inputs = {value("x", DType::kFloat32, {1, 1, 3, 3})};
-    g.outputs = {value("y", DType::kFloat32, {1, 1, 3, 3}), value("c", DType::kFloat32, {1, 1, 3, 3})};
+    g.outputs = {value("y", DType::kFloat32, {1, 1, 3, 3}),
+                 value("c", DType::kFloat32, {1, 1, 3, 3})};
     g.initializers["w"] = random_tensor({1, 1, 1, 1}, 1);
     for (const char* p : {"g", "beta", "mean"}) g.initializers[p] = random_tensor({1}, p[0]);
     g.initializers["var"] = Tensor::from_vector<float>({1}, {1});

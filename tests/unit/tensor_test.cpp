@@ -1,9 +1,10 @@
+#include "runtime/core/tensor.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "runtime/core/half.h"
-#include "runtime/core/tensor.h"
 
 using namespace pare;
 
@@ -41,7 +42,8 @@ TEST(Half, KnownValuesAndRoundTrip) {
     EXPECT_EQ(half_to_float(0x3555), 0.333251953125f);
     EXPECT_EQ(half_to_float(0x0001), std::ldexp(1.0f, -24));  // smallest subnormal
     EXPECT_TRUE(std::isnan(half_to_float(float_to_half(NAN))));
-    for (uint32_t h = 0; h < 0x7c00; h += 7) {  // every 7th finite positive half survives a round trip
+    for (uint32_t h = 0; h < 0x7c00;
+         h += 7) {  // every 7th finite positive half survives a round trip
         EXPECT_EQ(float_to_half(half_to_float(static_cast<uint16_t>(h))), h);
     }
     // Ties round to even: 1 + 2^-11 lies halfway between 1 and 1 + 2^-10.

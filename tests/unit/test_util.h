@@ -11,8 +11,8 @@
 
 namespace pare::test {
 
-inline Node make_node(const std::string& op, std::vector<std::string> in, std::vector<std::string> out,
-                      Attributes attrs = {}) {
+inline Node make_node(const std::string& op, std::vector<std::string> in,
+                      std::vector<std::string> out, Attributes attrs = {}) {
     Node n;
     n.name = op + "_" + (out.empty() ? std::string("x") : out[0]);
     n.op_type = op;
@@ -54,7 +54,8 @@ inline TensorMap run_graph(const Graph& g, const TensorMap& inputs) {
 inline double max_abs_diff(const Tensor& a, const Tensor& b) {
     EXPECT_EQ(shape_str(a.shape()), shape_str(b.shape()));
     double m = 0;
-    for (int64_t i = 0; i < a.numel() && i < b.numel(); ++i) m = std::max(m, std::fabs(a.at_double(i) - b.at_double(i)));
+    for (int64_t i = 0; i < a.numel() && i < b.numel(); ++i)
+        m = std::max(m, std::fabs(a.at_double(i) - b.at_double(i)));
     return m;
 }
 

@@ -50,21 +50,25 @@ bool dict_value(const std::string& h, const std::string& key, std::string* out) 
 
 Result<Tensor> parse_npy(const std::string& bytes, const std::string& label) {
     const std::string bad = label + ": not a NumPy .npy file";
-    if (bytes.size() < 10 || std::memcmp(bytes.data(), kMagic, 6) != 0) return invalid_argument(bad);
+    if (bytes.size() < 10 || std::memcmp(bytes.data(), kMagic, 6) != 0)
+        return invalid_argument(bad);
     const int major = static_cast<unsigned char>(bytes[6]);
     size_t header_len, offset;
     if (major == 1) {
-        header_len = static_cast<unsigned char>(bytes[8]) | (static_cast<unsigned char>(bytes[9]) << 8);
+        header_len =
+            static_cast<unsigned char>(bytes[8]) | (static_cast<unsigned char>(bytes[9]) << 8);
         offset = 10;
     } else if (major == 2 || major == 3) {
         if (bytes.size() < 12) return invalid_argument(bad);
         header_len = 0;
-        for (int i = 3; i >= 0; --i) header_len = (header_len << 8) | static_cast<unsigned char>(bytes[8 + i]);
+        for (int i = 3; i >= 0; --i)
+            header_len = (header_len << 8) | static_cast<unsigned char>(bytes[8 + i]);
         offset = 12;
     } else {
         return invalid_argument(label + ": unsupported .npy version " + std::to_string(major));
     }
-    if (header_len > bytes.size() - offset) return invalid_argument(label + ": truncated .npy header");
+    if (header_len > bytes.size() - offset)
+        return invalid_argument(label + ": truncated .npy header");
     const std::string h = bytes.substr(offset, header_len);
     std::string descr, fortran, shape_text;
     if (!dict_value(h, "descr", &descr) || !dict_value(h, "fortran_order", &fortran) ||
@@ -79,10 +83,12 @@ Result<Tensor> parse_npy(const std::string& bytes, const std::string& label) {
     if (descr == "<i1") dtype = DType::kInt8;
     if (descr == "<u1") dtype = DType::kUint8;
     if (dtype == DType::kUndefined) {
-        return unsupported(label + ": .npy dtype '" + descr + "' is not supported (use float32, float16, int8, "
+        return unsupported(label + ": .npy dtype '" + descr +
+                           "' is not supported (use float32, float16, int8, "
                            "uint8, int32, int64 or bool, little-endian)");
     }
-    if (fortran.find("True") != std::string::npos) return unsupported(label + ": Fortran-order arrays are not supported");
+    if (fortran.find("True") != std::string::npos)
+        return unsupported(label + ": Fortran-order arrays are not supported");
     Shape shape;
     std::stringstream ss(shape_text);
     std::string tok;
@@ -90,7 +96,8 @@ Result<Tensor> parse_npy(const std::string& bytes, const std::string& label) {
         size_t b = tok.find_first_not_of(' ');
         if (b == std::string::npos) continue;
         tok = tok.substr(b, tok.find_last_not_of(' ') - b + 1);
-        if (tok.empty() || tok.size() > 15 || tok.find_first_not_of("0123456789") != std::string::npos) {
+        if (tok.empty() || tok.size() > 15 ||
+            tok.find_first_not_of("0123456789") != std::string::npos) {
             return invalid_argument(label + ": malformed shape in .npy header");
         }
         shape.push_back(std::stoll(tok));
@@ -101,7 +108,8 @@ Result<Tensor> parse_npy(const std::string& bytes, const std::string& label) {
     const uint64_t need = static_cast<uint64_t>(n.value()) * dtype_size(dtype);
     if (bytes.size() - data != need) {
         return invalid_argument(label + ": .npy data has " + std::to_string(bytes.size() - data) +
-                                " bytes, shape " + shape_str(shape) + " needs " + std::to_string(need));
+                                " bytes, shape " + shape_str(shape) + " needs " +
+                                std::to_string(need));
     }
     PARE_ASSIGN_OR_RETURN(Tensor t, Tensor::create(dtype, shape));
     if (need) std::memcpy(t.raw(), bytes.data() + data, need);
@@ -125,7 +133,8 @@ std::string serialize_npy(const Tensor& t) {
     for (int64_t d : t.shape()) shape += std::to_string(d) + ", ";
     if (t.rank() > 1) shape.erase(shape.size() - 2);
     if (t.rank() == 1) shape.erase(shape.size() - 1);
-    std::string h = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (" + shape + "), }";
+    std::string h = std::string("{'descr': '") + descr + "', 'fortran_order': False, 'shape': (" +
+                    shape + "), }";
     const size_t total = 10 + h.size() + 1;
     h.append((64 - total % 64) % 64, ' ');
     h += '\n';

@@ -58,7 +58,8 @@ Result<Tensor> Importer::read_external(const onnx::TensorProto& t, DType dtype, 
             (kv.key() == "offset" ? offset : length) = v;
         }
     }
-    if (location.empty()) return fail("tensor \"" + t.name() + "\": external data without location");
+    if (location.empty())
+        return fail("tensor \"" + t.name() + "\": external data without location");
     if (base_dir.empty()) {
         return fail("tensor \"" + t.name() + "\": external data needs the model's folder");
     }
@@ -68,17 +69,20 @@ Result<Tensor> Importer::read_external(const onnx::TensorProto& t, DType dtype, 
     }
     const std::string path = base_dir + "/" + location;
     std::ifstream f(path, std::ios::binary | std::ios::ate);
-    if (!f) return not_found(label + ": tensor \"" + t.name() + "\": external data file " + path + " not found");
+    if (!f)
+        return not_found(label + ": tensor \"" + t.name() + "\": external data file " + path +
+                         " not found");
     const int64_t file_size = static_cast<int64_t>(f.tellg());
     const int64_t bytes = numel * static_cast<int64_t>(dtype_size(dtype));
     if (length >= 0 && length != bytes) {
         return fail("tensor \"" + t.name() + "\": external data length " + std::to_string(length) +
-                    " does not match its shape " + shape_str(shape) + " (" + std::to_string(bytes) + " bytes)");
+                    " does not match its shape " + shape_str(shape) + " (" + std::to_string(bytes) +
+                    " bytes)");
     }
     if (offset > file_size || bytes > file_size - offset) {
-        return fail("tensor \"" + t.name() + "\": external data [" + std::to_string(offset) + ", +" +
-                    std::to_string(bytes) + ") lies outside " + path + " (" + std::to_string(file_size) +
-                    " bytes)");
+        return fail("tensor \"" + t.name() + "\": external data [" + std::to_string(offset) +
+                    ", +" + std::to_string(bytes) + ") lies outside " + path + " (" +
+                    std::to_string(file_size) + " bytes)");
     }
     PARE_ASSIGN_OR_RETURN(Tensor out, Tensor::create(dtype, shape));
     f.seekg(offset);
@@ -89,7 +93,8 @@ Result<Tensor> Importer::read_external(const onnx::TensorProto& t, DType dtype, 
 
 Result<Tensor> Importer::tensor(const onnx::TensorProto& t, const std::string& what) {
     if (!dtype_is_supported(t.data_type())) {
-        return unsupported(label + ": " + what + " has unsupported data type " + std::to_string(t.data_type()) +
+        return unsupported(label + ": " + what + " has unsupported data type " +
+                           std::to_string(t.data_type()) +
                            " (supported: float32, float16, int8, uint8, int32, int64, bool)");
     }
     const DType dtype = static_cast<DType>(t.data_type());
@@ -98,11 +103,13 @@ Result<Tensor> Importer::tensor(const onnx::TensorProto& t, const std::string& w
     if (!n.ok()) return fail(what + ": " + n.status().message());
     const int64_t numel = n.value();
     const int64_t es = static_cast<int64_t>(dtype_size(dtype));
-    if (numel > tensor_byte_limit() / es) return out_of_range(label + ": " + what + " is too large");
-    if (t.data_location() == onnx::TensorProto::EXTERNAL) return read_external(t, dtype, shape, numel);
+    if (numel > tensor_byte_limit() / es)
+        return out_of_range(label + ": " + what + " is too large");
+    if (t.data_location() == onnx::TensorProto::EXTERNAL)
+        return read_external(t, dtype, shape, numel);
     auto count_error = [&](int64_t have) {
-        return fail(what + " has " + std::to_string(have) + " values but its shape " + shape_str(shape) +
-                    " needs " + std::to_string(numel));
+        return fail(what + " has " + std::to_string(have) + " values but its shape " +
+                    shape_str(shape) + " needs " + std::to_string(numel));
     };
     if (t.has_raw_data()) {
         const int64_t have = static_cast<int64_t>(t.raw_data().size());
@@ -110,30 +117,50 @@ Result<Tensor> Importer::tensor(const onnx::TensorProto& t, const std::string& w
         PARE_ASSIGN_OR_RETURN(Tensor out, Tensor::create(dtype, shape));
         if (have) std::memcpy(out.raw(), t.raw_data().data(), static_cast<size_t>(have));
         if (dtype == DType::kBool) {
-            for (int64_t i = 0; i < numel; ++i) out.data<uint8_t>()[i] = out.data<uint8_t>()[i] ? 1 : 0;
+            for (int64_t i = 0; i < numel; ++i)
+                out.data<uint8_t>()[i] = out.data<uint8_t>()[i] ? 1 : 0;
         }
         return out;
     }
     int64_t have = 0;
     switch (dtype) {
-        case DType::kFloat32: have = t.float_data_size(); break;
-        case DType::kInt64: have = t.int64_data_size(); break;
-        default: have = t.int32_data_size(); break;
+        case DType::kFloat32:
+            have = t.float_data_size();
+            break;
+        case DType::kInt64:
+            have = t.int64_data_size();
+            break;
+        default:
+            have = t.int32_data_size();
+            break;
     }
     if (have != numel) return count_error(have);
     PARE_ASSIGN_OR_RETURN(Tensor out, Tensor::create(dtype, shape));
     for (int64_t i = 0; i < numel; ++i) {
         switch (dtype) {
-            case DType::kFloat32: out.data<float>()[i] = t.float_data(static_cast<int>(i)); break;
-            case DType::kInt64: out.data<int64_t>()[i] = t.int64_data(static_cast<int>(i)); break;
-            case DType::kInt32: out.data<int32_t>()[i] = t.int32_data(static_cast<int>(i)); break;
-            case DType::kInt8: out.data<int8_t>()[i] = static_cast<int8_t>(t.int32_data(static_cast<int>(i))); break;
-            case DType::kUint8: out.data<uint8_t>()[i] = static_cast<uint8_t>(t.int32_data(static_cast<int>(i))); break;
-            case DType::kBool: out.data<uint8_t>()[i] = t.int32_data(static_cast<int>(i)) ? 1 : 0; break;
+            case DType::kFloat32:
+                out.data<float>()[i] = t.float_data(static_cast<int>(i));
+                break;
+            case DType::kInt64:
+                out.data<int64_t>()[i] = t.int64_data(static_cast<int>(i));
+                break;
+            case DType::kInt32:
+                out.data<int32_t>()[i] = t.int32_data(static_cast<int>(i));
+                break;
+            case DType::kInt8:
+                out.data<int8_t>()[i] = static_cast<int8_t>(t.int32_data(static_cast<int>(i)));
+                break;
+            case DType::kUint8:
+                out.data<uint8_t>()[i] = static_cast<uint8_t>(t.int32_data(static_cast<int>(i)));
+                break;
+            case DType::kBool:
+                out.data<uint8_t>()[i] = t.int32_data(static_cast<int>(i)) ? 1 : 0;
+                break;
             case DType::kFloat16:
                 out.data<uint16_t>()[i] = static_cast<uint16_t>(t.int32_data(static_cast<int>(i)));
                 break;
-            case DType::kUndefined: break;
+            case DType::kUndefined:
+                break;
         }
     }
     return out;
@@ -156,7 +183,8 @@ Status Importer::attribute(const onnx::AttributeProto& a, const Node& node, Attr
             break;
         case onnx::AttributeProto::TENSOR: {
             r.kind = Attribute::Kind::kTensor;
-            PARE_ASSIGN_OR_RETURN(r.t, tensor(a.t(), node.where() + " attribute \"" + a.name() + "\""));
+            PARE_ASSIGN_OR_RETURN(r.t,
+                                  tensor(a.t(), node.where() + " attribute \"" + a.name() + "\""));
             break;
         }
         case onnx::AttributeProto::FLOATS:
@@ -173,7 +201,8 @@ Status Importer::attribute(const onnx::AttributeProto& a, const Node& node, Attr
             break;
         case onnx::AttributeProto::GRAPH:
         case onnx::AttributeProto::GRAPHS:
-            return unsupported(label + ": " + node.where() + ": control flow (subgraph attribute \"" + a.name() +
+            return unsupported(label + ": " + node.where() +
+                               ": control flow (subgraph attribute \"" + a.name() +
                                "\") is not supported yet");
         default:
             return unsupported(label + ": " + node.where() + ": attribute \"" + a.name() +
@@ -185,7 +214,8 @@ Status Importer::attribute(const onnx::AttributeProto& a, const Node& node, Attr
 
 // Moves an ints/floats attribute into input `index` as a constant (opset migrations).
 template <class T>
-void attr_to_input(Importer& im, Node& n, const std::string& attr, size_t index, bool as_1d = true) {
+void attr_to_input(Importer& im, Node& n, const std::string& attr, size_t index,
+                   bool as_1d = true) {
     if (!n.attrs.has(attr)) return;
     Tensor t;
     if (std::is_same<T, float>::value) {
@@ -206,8 +236,9 @@ Status Importer::normalize(Node& n) {
     if (!n.domain.empty() && n.domain != "ai.onnx") return Status();
     if (opset < 7) {
         // Opset 6 and older: legacy broadcasting flags and inference-only attributes.
-        const bool binary = op == "Add" || op == "Sub" || op == "Mul" || op == "Div" || op == "Pow" ||
-                            op == "And" || op == "Or" || op == "Equal" || op == "Greater" || op == "Less";
+        const bool binary = op == "Add" || op == "Sub" || op == "Mul" || op == "Div" ||
+                            op == "Pow" || op == "And" || op == "Or" || op == "Equal" ||
+                            op == "Greater" || op == "Less";
         if (binary || op == "Gemm") {
             n.attrs.erase("broadcast");
             if (binary && n.attrs.has("axis")) {
@@ -219,12 +250,14 @@ Status Importer::normalize(Node& n) {
         // Opset-6 PRelu broadcasts a 1-D slope over the channel axis.
         if (op == "PRelu") n.attrs.set("_pare_legacy_axis", Attribute::make_int(1));
         if (n.attrs.has("consumed_inputs")) {
-            return unsupported(label + ": " + n.where() + ": the consumed_inputs attribute (opset < 6) is not supported");
+            return unsupported(label + ": " + n.where() +
+                               ": the consumed_inputs attribute (opset < 6) is not supported");
         }
     }
     if (op == "BatchNormalization" && opset < 9) {
         if (n.attrs.get_int("spatial", 1) != 1) {
-            return unsupported(label + ": " + n.where() + ": BatchNormalization with spatial=0 is not supported");
+            return unsupported(label + ": " + n.where() +
+                               ": BatchNormalization with spatial=0 is not supported");
         }
         n.attrs.erase("spatial");
     }
@@ -237,7 +270,8 @@ Status Importer::normalize(Node& n) {
         attr_to_input<int64_t>(*this, n, "ends", 2);
         attr_to_input<int64_t>(*this, n, "axes", 3);
     } else if (op == "Clip" && opset < 11) {
-        const float lo = n.attrs.get_float("min", -3.402823466e38f), hi = n.attrs.get_float("max", 3.402823466e38f);
+        const float lo = n.attrs.get_float("min", -3.402823466e38f),
+                    hi = n.attrs.get_float("max", 3.402823466e38f);
         n.attrs.erase("min");
         n.attrs.erase("max");
         n.inputs.resize(3);
@@ -248,7 +282,8 @@ Status Importer::normalize(Node& n) {
         attr_to_input<int64_t>(*this, n, "pads", 1);
         if (n.attrs.has("value")) {
             n.inputs.resize(3);
-            n.inputs[2] = add_const(n.name + "_value", Tensor::from_vector<float>({n.attrs.get_float("value", 0)}, {}));
+            n.inputs[2] = add_const(
+                n.name + "_value", Tensor::from_vector<float>({n.attrs.get_float("value", 0)}, {}));
             n.attrs.erase("value");
         }
     } else if ((op == "Squeeze" || op == "Unsqueeze" || op == "ReduceSum") && opset < 13) {
@@ -295,7 +330,8 @@ Status Importer::node(const onnx::NodeProto& p) {
     }
     for (const auto& a : p.attribute()) PARE_RETURN_IF_ERROR(attribute(a, n, &n.attrs));
     if (n.op_type == "Constant" && (n.domain.empty() || n.domain == "ai.onnx")) {
-        if (n.outputs.size() != 1 || n.outputs[0].empty()) return fail(n.where() + " must have one output");
+        if (n.outputs.size() != 1 || n.outputs[0].empty())
+            return fail(n.where() + " must have one output");
         Tensor t;
         const Attributes& a = n.attrs;
         if (const Tensor* v = a.get_tensor("value")) {
@@ -311,9 +347,11 @@ Status Importer::node(const onnx::NodeProto& p) {
             auto v = a.get_ints("value_ints");
             t = Tensor::from_vector<int64_t>(v, {static_cast<int64_t>(v.size())});
         } else {
-            return unsupported(label + ": " + n.where() + ": only tensor, float(s) and int(s) values are supported");
+            return unsupported(label + ": " + n.where() +
+                               ": only tensor, float(s) and int(s) values are supported");
         }
-        if (g.initializers.count(n.outputs[0])) return fail(n.where() + ": output \"" + n.outputs[0] + "\" is defined twice");
+        if (g.initializers.count(n.outputs[0]))
+            return fail(n.where() + ": output \"" + n.outputs[0] + "\" is defined twice");
         g.initializers[n.outputs[0]] = t;
         return Status();
     }
@@ -322,18 +360,20 @@ Status Importer::node(const onnx::NodeProto& p) {
     return Status();
 }
 
-Status Importer::value_info(const onnx::ValueInfoProto& v, ValueInfo* out, const std::string& what) {
+Status Importer::value_info(const onnx::ValueInfoProto& v, ValueInfo* out,
+                            const std::string& what) {
     out->name = v.name();
     if (v.name().empty()) return fail(what + " has an empty name");
     if (!v.has_type()) return Status();
     if (!v.type().has_tensor_type()) {
-        return unsupported(label + ": " + what + " \"" + v.name() + "\" is not a tensor (sequences and maps are not supported)");
+        return unsupported(label + ": " + what + " \"" + v.name() +
+                           "\" is not a tensor (sequences and maps are not supported)");
     }
     const auto& tt = v.type().tensor_type();
     if (tt.elem_type() != 0) {
         if (!dtype_is_supported(tt.elem_type())) {
-            return unsupported(label + ": " + what + " \"" + v.name() + "\" has unsupported element type " +
-                               std::to_string(tt.elem_type()));
+            return unsupported(label + ": " + what + " \"" + v.name() +
+                               "\" has unsupported element type " + std::to_string(tt.elem_type()));
         }
         out->dtype = static_cast<DType>(tt.elem_type());
     }
@@ -341,7 +381,8 @@ Status Importer::value_info(const onnx::ValueInfoProto& v, ValueInfo* out, const
         out->has_shape = true;
         for (const auto& d : tt.shape().dim()) {
             if (d.has_dim_value()) {
-                if (d.dim_value() < 0) return fail(what + " \"" + v.name() + "\" has a negative dimension");
+                if (d.dim_value() < 0)
+                    return fail(what + " \"" + v.name() + "\" has a negative dimension");
                 out->shape.push_back(d.dim_value());
                 out->dim_params.emplace_back();
             } else {
@@ -392,7 +433,9 @@ Status lower_legacy_forms(Graph& g) {
             if (i.name == x) return i.has_shape ? static_cast<int64_t>(i.shape.size()) : -1;
         }
         auto it = probe.value_info.find(x);
-        return it != probe.value_info.end() && it->second.has_shape ? static_cast<int64_t>(it->second.shape.size()) : -1;
+        return it != probe.value_info.end() && it->second.has_shape
+                   ? static_cast<int64_t>(it->second.shape.size())
+                   : -1;
     };
     for (auto& n : src) {
         if (n.attrs.has("_pare_legacy_axis")) {
@@ -401,11 +444,14 @@ Status lower_legacy_forms(Graph& g) {
             const int64_t ra = rank_of(n.input(0));
             const std::string b = n.input(1);
             if (ra < 0 || !g.is_initializer(b)) {
-                return unsupported(n.where() + ": legacy broadcast with axis needs a constant B and a known rank of A");
+                return unsupported(
+                    n.where() +
+                    ": legacy broadcast with axis needs a constant B and a known rank of A");
             }
             const Tensor& bt = g.initializers.at(b);
             const int64_t a = axis < 0 ? axis + ra : axis;
-            if (a < 0 || a + bt.rank() > ra) return invalid_argument(n.where() + ": broadcast axis out of range");
+            if (a < 0 || a + bt.rank() > ra)
+                return invalid_argument(n.where() + ": broadcast axis out of range");
             Shape s2 = bt.shape();
             s2.resize(static_cast<size_t>(ra - a), 1);
             PARE_ASSIGN_OR_RETURN(Tensor r2, bt.reshaped(s2));
@@ -464,7 +510,8 @@ Status lower_legacy_forms(Graph& g) {
 }  // namespace
 
 Status parse_input_shape(const std::string& spec, std::string* name, Shape* shape) {
-    const std::string bad = "malformed --input-shape \"" + spec + "\": expected name=d0,d1,... (positive integers)";
+    const std::string bad =
+        "malformed --input-shape \"" + spec + "\": expected name=d0,d1,... (positive integers)";
     const size_t eq = spec.rfind('=');
     *name = eq == std::string::npos ? "" : spec.substr(0, eq);
     std::string dims = eq == std::string::npos ? spec : spec.substr(eq + 1);
@@ -473,7 +520,8 @@ Status parse_input_shape(const std::string& spec, std::string* name, Shape* shap
     std::stringstream ss(dims);
     std::string tok;
     while (std::getline(ss, tok, ',')) {
-        if (tok.empty() || tok.size() > 12 || tok.find_first_not_of("0123456789") != std::string::npos) {
+        if (tok.empty() || tok.size() > 12 ||
+            tok.find_first_not_of("0123456789") != std::string::npos) {
             return invalid_argument(bad);
         }
         shape->push_back(std::stoll(tok));
@@ -482,12 +530,14 @@ Status parse_input_shape(const std::string& spec, std::string* name, Shape* shap
     return Status();
 }
 
-Result<Graph> import_onnx_bytes(const std::string& bytes, const std::string& label, const std::string& base_dir,
-                                const ImportOptions& options) {
+Result<Graph> import_onnx_bytes(const std::string& bytes, const std::string& label,
+                                const std::string& base_dir, const ImportOptions& options) {
     if (bytes.empty()) return invalid_argument(label + ": the file is empty, not an ONNX model");
     onnx::ModelProto model;
     if (bytes.size() > static_cast<size_t>(INT32_MAX) || !model.ParseFromString(bytes)) {
-        return invalid_argument(label + ": not a valid ONNX model (protobuf parsing failed: truncated or corrupt file)");
+        return invalid_argument(
+            label +
+            ": not a valid ONNX model (protobuf parsing failed: truncated or corrupt file)");
     }
     if (!model.has_graph()) return invalid_argument(label + ": not a valid ONNX model (no graph)");
     Importer im;
@@ -498,8 +548,9 @@ Result<Graph> import_onnx_bytes(const std::string& bytes, const std::string& lab
     }
     if (im.opset == 0 && model.opset_import_size() == 0) im.opset = 1;
     if (im.opset < kMinOpset || im.opset > kMaxOpset) {
-        return unsupported(label + ": opset " + std::to_string(im.opset) + " is not supported (supported: " +
-                           std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset) + ")");
+        return unsupported(label + ": opset " + std::to_string(im.opset) +
+                           " is not supported (supported: " + std::to_string(kMinOpset) + " to " +
+                           std::to_string(kMaxOpset) + ")");
     }
     const onnx::GraphProto& gp = model.graph();
     Graph& g = im.g;
@@ -507,16 +558,20 @@ Result<Graph> import_onnx_bytes(const std::string& bytes, const std::string& lab
     g.producer = model.producer_name();
     for (const auto& t : gp.initializer()) {
         if (t.name().empty()) return im.fail("an initializer has an empty name");
-        if (g.initializers.count(t.name())) return im.fail("initializer \"" + t.name() + "\" is defined twice");
+        if (g.initializers.count(t.name()))
+            return im.fail("initializer \"" + t.name() + "\" is defined twice");
         PARE_ASSIGN_OR_RETURN(Tensor v, im.tensor(t, "initializer \"" + t.name() + "\""));
         g.initializers[t.name()] = std::move(v);
     }
-    if (gp.sparse_initializer_size() > 0) return unsupported(label + ": sparse initializers are not supported");
+    if (gp.sparse_initializer_size() > 0)
+        return unsupported(label + ": sparse initializers are not supported");
     for (const auto& v : gp.input()) {
-        if (g.initializers.count(v.name())) continue;  // an initializer listed as input (IR < 4 style)
+        if (g.initializers.count(v.name()))
+            continue;  // an initializer listed as input (IR < 4 style)
         ValueInfo vi;
         PARE_RETURN_IF_ERROR(im.value_info(v, &vi, "graph input"));
-        if (vi.dtype == DType::kUndefined) return im.fail("graph input \"" + v.name() + "\" has no element type");
+        if (vi.dtype == DType::kUndefined)
+            return im.fail("graph input \"" + v.name() + "\" has no element type");
         g.inputs.push_back(vi);
     }
     for (const auto& v : gp.output()) {
@@ -539,7 +594,8 @@ Result<Graph> import_onnx_bytes(const std::string& bytes, const std::string& lab
         if (!target) {
             std::string names;
             for (const auto& i : g.inputs) names += (names.empty() ? "" : ", ") + i.name;
-            return invalid_argument(label + ": --input-shape names \"" + kv.first + "\", but the model's inputs are: " + names);
+            return invalid_argument(label + ": --input-shape names \"" + kv.first +
+                                    "\", but the model's inputs are: " + names);
         }
         if (target->has_shape) {
             bool ok = target->shape.size() == kv.second.size();
@@ -547,8 +603,9 @@ Result<Graph> import_onnx_bytes(const std::string& bytes, const std::string& lab
                 ok = target->shape[d] < 0 || target->shape[d] == kv.second[d];
             }
             if (!ok) {
-                return invalid_argument(label + ": --input-shape " + shape_str(kv.second) + " for input \"" +
-                                        target->name + "\" does not match its declared shape " +
+                return invalid_argument(label + ": --input-shape " + shape_str(kv.second) +
+                                        " for input \"" + target->name +
+                                        "\" does not match its declared shape " +
                                         shape_str(target->shape));
             }
         }
@@ -567,7 +624,8 @@ Result<Graph> import_onnx_bytes(const std::string& bytes, const std::string& lab
     }
     for (const auto& o : g.outputs) {
         if (g.is_initializer(o.name) || g.is_input(o.name)) continue;
-        if (g.producer_of(o.name) < 0) return im.fail("graph output \"" + o.name + "\" is never produced");
+        if (g.producer_of(o.name) < 0)
+            return im.fail("graph output \"" + o.name + "\" is never produced");
     }
     PARE_RETURN_IF_ERROR(g.resolve_ops().with_context(label));
     PARE_RETURN_IF_ERROR(verify(g).with_context(label));
@@ -580,7 +638,8 @@ Result<Graph> import_onnx_bytes(const std::string& bytes, const std::string& lab
 
 Result<Tensor> tensor_from_onnx_bytes(const std::string& bytes, const std::string& label) {
     onnx::TensorProto t;
-    if (!t.ParseFromString(bytes)) return invalid_argument(label + ": not a valid onnx.TensorProto");
+    if (!t.ParseFromString(bytes))
+        return invalid_argument(label + ": not a valid onnx.TensorProto");
     Importer im;
     im.label = label;
     return im.tensor(t, "tensor \"" + t.name() + "\"");
@@ -605,10 +664,13 @@ Result<OnnxSummary> scan_onnx_model(const std::string& bytes, const std::string&
     for (const auto& v : model.graph().output()) add_value(v);
     for (const auto& t : model.graph().initializer()) types.insert(t.data_type());
     for (const auto& n : model.graph().node()) {
-        r.ops.push_back(n.domain().empty() || n.domain() == "ai.onnx" ? n.op_type() : n.domain() + "." + n.op_type());
+        r.ops.push_back(n.domain().empty() || n.domain() == "ai.onnx"
+                            ? n.op_type()
+                            : n.domain() + "." + n.op_type());
         for (const auto& a : n.attribute()) {
             if (a.type() == onnx::AttributeProto::TENSOR) types.insert(a.t().data_type());
-            if (a.name() == "to" && a.type() == onnx::AttributeProto::INT) types.insert(static_cast<int32_t>(a.i()));
+            if (a.name() == "to" && a.type() == onnx::AttributeProto::INT)
+                types.insert(static_cast<int32_t>(a.i()));
         }
     }
     for (int32_t t : types) {

@@ -44,7 +44,8 @@ namespace {
 Status fill_page(Tensor& t, std::mt19937_64& rng) {
     const Shape& s = t.shape();
     if (s.size() != 4 || s[1] != 3) {
-        return invalid_argument("the page input pattern needs an N,3,H,W input, got " + shape_str(s));
+        return invalid_argument("the page input pattern needs an N,3,H,W input, got " +
+                                shape_str(s));
     }
     const int64_t H = s[2], W = s[3];
     const float mean[3] = {0.485f, 0.456f, 0.406f}, stdev[3] = {0.229f, 0.224f, 0.225f};
@@ -52,11 +53,15 @@ Status fill_page(Tensor& t, std::mt19937_64& rng) {
         std::vector<float> page(static_cast<size_t>(H * W), 1.0f);
         const int bars = 12;
         for (int b = 0; b < bars; ++b) {
-            const int64_t h = 6 + static_cast<int64_t>(rng() % 10), w = W / 8 + static_cast<int64_t>(rng() % (W / 3 + 1));
-            const int64_t y0 = static_cast<int64_t>(rng() % static_cast<uint64_t>(std::max<int64_t>(1, H - h)));
-            const int64_t x0 = static_cast<int64_t>(rng() % static_cast<uint64_t>(std::max<int64_t>(1, W - w)));
+            const int64_t h = 6 + static_cast<int64_t>(rng() % 10),
+                          w = W / 8 + static_cast<int64_t>(rng() % (W / 3 + 1));
+            const int64_t y0 =
+                static_cast<int64_t>(rng() % static_cast<uint64_t>(std::max<int64_t>(1, H - h)));
+            const int64_t x0 =
+                static_cast<int64_t>(rng() % static_cast<uint64_t>(std::max<int64_t>(1, W - w)));
             for (int64_t y = y0; y < std::min(H, y0 + h); ++y) {
-                for (int64_t x = x0; x < std::min(W, x0 + w); ++x) page[y * W + x] = (rng() & 1) ? 1.0f : 0.0f;
+                for (int64_t x = x0; x < std::min(W, x0 + w); ++x)
+                    page[y * W + x] = (rng() & 1) ? 1.0f : 0.0f;
             }
         }
         for (int64_t c = 0; c < 3; ++c) {
@@ -78,7 +83,8 @@ Result<TensorMap> random_inputs(const Graph& g, uint64_t seed, InputPattern patt
         for (int64_t d : i.shape) known = known && d >= 0;
         if (!known) {
             return invalid_argument("input \"" + i.name + "\" has shape " + shape_str(i.shape) +
-                                    " with unbound dimensions; give --input-shape " + i.name + "=...");
+                                    " with unbound dimensions; give --input-shape " + i.name +
+                                    "=...");
         }
         PARE_ASSIGN_OR_RETURN(Tensor t, Tensor::create(i.dtype, i.shape));
         if (i.dtype == DType::kFloat32 && pattern == InputPattern::kPage) {
@@ -93,7 +99,8 @@ Result<TensorMap> random_inputs(const Graph& g, uint64_t seed, InputPattern patt
 
 Result<double> relative_l2(const Tensor& a, const Tensor& b, double* max_abs) {
     if (a.shape() != b.shape()) {
-        return invalid_argument("shapes differ: " + shape_str(a.shape()) + " vs " + shape_str(b.shape()));
+        return invalid_argument("shapes differ: " + shape_str(a.shape()) + " vs " +
+                                shape_str(b.shape()));
     }
     double num = 0, den = 0, mx = 0;
     for (int64_t i = 0; i < a.numel(); ++i) {
@@ -109,7 +116,8 @@ Result<double> relative_l2(const Tensor& a, const Tensor& b, double* max_abs) {
     return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
 }
 
-Result<OracleReport> compare_with_onnxruntime(const std::string& model_path, const ImportOptions& import,
+Result<OracleReport> compare_with_onnxruntime(const std::string& model_path,
+                                              const ImportOptions& import,
                                               const OracleOptions& options) {
     PARE_ASSIGN_OR_RETURN(Graph g, import_onnx_file(model_path, import));
     if (options.passes) PARE_RETURN_IF_ERROR(run_default_passes(g).with_context(model_path));
@@ -134,7 +142,8 @@ Result<OracleReport> compare_with_onnxruntime(const std::string& model_path, con
     for (const auto& kv : inputs) {
         const std::string file = std::to_string(k) + ".npy";
         PARE_RETURN_IF_ERROR(write_npy(kv.second, (dir / "in" / file).string()));
-        manifest << (k ? ", " : "") << "{\"name\": \"" << kv.first << "\", \"file\": \"" << file << "\"}";
+        manifest << (k ? ", " : "") << "{\"name\": \"" << kv.first << "\", \"file\": \"" << file
+                 << "\"}";
         ++k;
     }
     manifest << "]}";
@@ -143,7 +152,8 @@ Result<OracleReport> compare_with_onnxruntime(const std::string& model_path, con
     const std::string cmd = "node " + quote(ort_script()) + " " + quote(model_path) + " " +
                             quote((dir / "in").string()) + " " + quote((dir / "out").string()) +
                             " --threads " + std::to_string(options.threads) + " --repeat " +
-                            std::to_string(options.repeat) + " 2> " + quote((dir / "err.txt").string());
+                            std::to_string(options.repeat) + " 2> " +
+                            quote((dir / "err.txt").string());
     if (std::system(cmd.c_str()) != 0) {
         std::ifstream ef((dir / "err.txt").string());
         std::stringstream es;
@@ -160,7 +170,9 @@ Result<OracleReport> compare_with_onnxruntime(const std::string& model_path, con
     for (int r = 0; r < std::max(1, options.repeat); ++r) {
         auto t0 = std::chrono::steady_clock::now();
         PARE_RETURN_IF_ERROR(session.run(inputs, &outputs).with_context(model_path));
-        times.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+        times.push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count());
     }
     report.pare_ms = median(times);
 
@@ -180,7 +192,8 @@ Result<OracleReport> compare_with_onnxruntime(const std::string& model_path, con
     const Graph& sg = session.graph();
     for (size_t o = 0; o < sg.outputs.size(); ++o) {
         const std::string& name = sg.outputs[o].name;
-        PARE_ASSIGN_OR_RETURN(Tensor ref, read_npy((dir / "out" / (std::to_string(o) + ".npy")).string()));
+        PARE_ASSIGN_OR_RETURN(Tensor ref,
+                              read_npy((dir / "out" / (std::to_string(o) + ".npy")).string()));
         const Tensor& got = outputs.at(name);
         OutputComparison c;
         c.name = name;

@@ -49,7 +49,8 @@ Result<TensorMap> random_inputs(const Graph& g, uint64_t seed,
 // Relative L2 error ||a - b|| / ||b|| (absolute when b is all zeros); shapes must match.
 Result<double> relative_l2(const Tensor& a, const Tensor& b, double* max_abs = nullptr);
 
-Result<OracleReport> compare_with_onnxruntime(const std::string& model_path, const ImportOptions& import,
+Result<OracleReport> compare_with_onnxruntime(const std::string& model_path,
+                                              const ImportOptions& import,
                                               const OracleOptions& options);
 
 }  // namespace pare

@@ -29,7 +29,8 @@ ModelStats compute_stats(const Graph& g) {
     for (const auto& n : g.nodes) ++st.op_counts[n.op_type];
     for (const auto& kv : g.initializers) {
         st.parameters += kv.second.numel();
-        st.bytes_by_dtype[dtype_name(kv.second.dtype())] += static_cast<int64_t>(kv.second.nbytes());
+        st.bytes_by_dtype[dtype_name(kv.second.dtype())] +=
+            static_cast<int64_t>(kv.second.nbytes());
     }
     for (const auto& n : g.nodes) {
         int64_t macs = 0;

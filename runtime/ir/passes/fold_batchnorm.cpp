@@ -40,7 +40,8 @@ bool fold_into_conv(Graph& g, Node& conv, const Node& bn) {
     BnScale s;
     if (!bn_params(g, bn, M, &s)) return false;
     const bool has_bias = !conv.input(2).empty();
-    if (has_bias && (!g.is_initializer(conv.input(2)) || g.initializers.at(conv.input(2)).numel() != M)) {
+    if (has_bias &&
+        (!g.is_initializer(conv.input(2)) || g.initializers.at(conv.input(2)).numel() != M)) {
         return false;
     }
     Tensor nw = w.clone();
@@ -71,7 +72,8 @@ bool fold_into_gemm(Graph& g, Node& gemm, const Node& bn) {
     BnScale s;
     if (!bn_params(g, bn, N, &s)) return false;
     const bool has_c = !gemm.input(2).empty();
-    if (has_c && (!g.is_initializer(gemm.input(2)) || g.initializers.at(gemm.input(2)).numel() != N)) {
+    if (has_c &&
+        (!g.is_initializer(gemm.input(2)) || g.initializers.at(gemm.input(2)).numel() != N)) {
         return false;
     }
     const float beta = gemm.attrs.get_float("beta", 1.0f);

@@ -42,11 +42,13 @@ Result<int> fold_sweep(Graph& g) {
     for (auto& n : g.nodes) {
         std::vector<Tensor> outs;
         bool done = false;
-        if (n.op == OpKind::kShape && !g.is_initializer(n.input(0)) && shape_fully_known(g, n.input(0))) {
+        if (n.op == OpKind::kShape && !g.is_initializer(n.input(0)) &&
+            shape_fully_known(g, n.input(0))) {
             const Shape& s = known_shape(g, n.input(0));
             int64_t b, e;
             shape_op_range(n, static_cast<int64_t>(s.size()), &b, &e);
-            outs.push_back(Tensor::from_vector<int64_t>(std::vector<int64_t>(s.begin() + b, s.begin() + e), {e - b}));
+            outs.push_back(Tensor::from_vector<int64_t>(
+                std::vector<int64_t>(s.begin() + b, s.begin() + e), {e - b}));
             done = true;
         } else if (n.op != OpKind::kUnknown) {
             bool all_const = !n.inputs.empty() || n.op == OpKind::kConstant;

@@ -14,7 +14,8 @@ ValueMeta meta_of(const Graph& g, const std::string& name) {
         if (i.name == name) return {i.dtype, i.has_shape, i.shape, nullptr};
     }
     auto it = g.value_info.find(name);
-    if (it != g.value_info.end()) return {it->second.dtype, it->second.has_shape, it->second.shape, nullptr};
+    if (it != g.value_info.end())
+        return {it->second.dtype, it->second.has_shape, it->second.shape, nullptr};
     return {};
 }
 
@@ -59,7 +60,8 @@ Status infer_shapes(Graph& g) {
         if (m.dtype != DType::kUndefined) {
             if (o.dtype != DType::kUndefined && o.dtype != m.dtype) {
                 return invalid_argument("graph output \"" + o.name + "\" is declared " +
-                                        dtype_name(o.dtype) + " but computed as " + dtype_name(m.dtype));
+                                        dtype_name(o.dtype) + " but computed as " +
+                                        dtype_name(m.dtype));
             }
             o.dtype = m.dtype;
             if (m.has_shape) {
