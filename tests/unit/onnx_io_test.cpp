@@ -254,6 +254,17 @@ TEST(OnnxIo, Opset9FormsAreNormalized) {
     }
 }
 
+// Found by the fuzzer: an opset < 13 Softmax without inputs crashed the importer.
+TEST(OnnxIo, LegacySoftmaxWithoutInputsIsAnError) {
+    onnx::ModelProto m = add_model(11);
+    auto* n = m.mutable_graph()->mutable_node(0);
+    n->set_op_type("Softmax");
+    n->clear_input();
+    Result<Graph> g = import_onnx_bytes(m.SerializeAsString(), "nosoft.onnx", "");
+    ASSERT_FALSE(g.ok());
+    EXPECT_NE(g.status().message().find("exactly one input"), std::string::npos) << g.status().message();
+}
+
 TEST(OnnxIo, CheckerRejectsAnInvalidExport) {
     Graph g;
     g.inputs = {value("x", DType::kFloat32, {2})};

@@ -466,6 +466,9 @@ Status lower_legacy_forms(Graph& g) {
             continue;
         }
         n.attrs.erase("_pare_legacy_softmax");
+        if (n.inputs.size() != 1 || n.inputs[0].empty() || n.outputs.size() != 1) {
+            return invalid_argument(n.where() + ": expects exactly one input and one output");
+        }
         const std::string x = n.input(0);
         const int64_t rank = rank_of(x);
         int64_t axis = n.attrs.get_int("axis", 1);
