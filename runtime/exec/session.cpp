@@ -9,6 +9,8 @@ namespace pare {
 
 Status run_node(const Node& node, const std::vector<const Tensor*>& inputs,
                 std::vector<Tensor>* outputs) {
+    if (node.op == OpKind::kUnknown) return unsupported(node.where() + ": op is not supported");
+    if (node.outputs.empty()) return invalid_argument(node.where() + " has no output");
     const OpDef& def = op_def(node.op);
     InferContext ictx{node, {}, std::vector<ValueMeta>(node.outputs.size())};
     ictx.in.reserve(inputs.size());

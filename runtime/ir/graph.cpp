@@ -258,6 +258,9 @@ Status verify(const Graph& g) {
         if (n.op == OpKind::kUnknown) {
             return unsupported(n.where() + ": op " + n.op_type + " is not supported");
         }
+        if (n.outputs.empty() || n.outputs[0].empty()) {
+            return invalid_argument(n.where() + " has no output");
+        }
         for (const auto& o : n.outputs) {
             if (o.empty()) continue;
             if (!defined.insert(o).second) {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "runtime/ir/passes/passes.h"
 #include "test_util.h"
 
 using namespace pare;
@@ -45,6 +46,19 @@ TEST(Graph, VerifierFindsCyclesAndDuplicateOutputs) {
     Graph d = chain();
     d.nodes.push_back(make_node("Abs", {"x"}, {"y"}));
     EXPECT_FALSE(verify(d).ok());
+}
+
+// Found by the fuzzer: a node without outputs reached shape inference and crashed it.
+TEST(Graph, NodeWithoutOutputsIsRejected) {
+    Graph g = chain();
+    g.nodes.push_back(make_node("Shape", {"x"}, {}));
+    Status s = verify(g);
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.message().find("has no output"), std::string::npos) << s.message();
+    EXPECT_FALSE(infer_shapes(g).ok());
+    std::vector<Tensor> out;
+    Tensor x = Tensor::create(DType::kFloat32, {2, 3}).value();
+    EXPECT_FALSE(run_node(g.nodes.back(), {&x}, &out).ok());
 }
 
 TEST(Graph, ResolveOpsReportsUnsupportedOp) {

@@ -23,6 +23,7 @@ ValueMeta meta_of(const Graph& g, const std::string& name) {
 
 Status infer_shapes(Graph& g) {
     for (const auto& n : g.nodes) {
+        if (n.outputs.empty()) return invalid_argument(n.where() + " has no output");
         InferContext ctx{n, {}, std::vector<ValueMeta>(n.outputs.size())};
         for (const auto& i : n.inputs) {
             if (i.empty()) {
