@@ -45,8 +45,10 @@ Status infer_constant(InferContext& ctx) {
     const Tensor* v = ctx.node.attrs.get_tensor("value");
     if (v && v->numel() != 1) return invalid_argument("value must have exactly one element");
     const DType t = v ? v->dtype() : DType::kFloat32;
+    int64_t rank;
+    PARE_RETURN_IF_ERROR(shape_input_length(s, "shape input", &rank));
     if (!s.data) {
-        ctx.out[0] = s.shape_known() ? meta(t, Shape(s.shape[0], -1)) : meta_rank_unknown(t);
+        ctx.out[0] = rank >= 0 ? meta(t, Shape(rank, -1)) : meta_rank_unknown(t);
         return Status();
     }
     Shape out = to_int64s(*s.data);

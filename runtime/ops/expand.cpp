@@ -11,6 +11,8 @@ Status infer_expand(InferContext& ctx) {
     const ValueMeta& x = ctx.in[0];
     const ValueMeta& s = ctx.in[1];
     if (s.dtype != DType::kInt64) return invalid_argument("shape input must be int64");
+    int64_t rank;
+    PARE_RETURN_IF_ERROR(shape_input_length(s, "shape input", &rank));
     if (!s.data || !x.has_shape) {
         ctx.out[0] = meta_rank_unknown(x.dtype);
         return Status();

@@ -2,6 +2,20 @@
 
 namespace pare {
 
+Status shape_input_length(const ValueMeta& m, const char* what, int64_t* length) {
+    *length = -1;
+    if (!m.has_shape) return Status();
+    if (m.shape.size() != 1) {
+        return invalid_argument(std::string(what) + " must be 1-D, got shape " + shape_str(m.shape));
+    }
+    if (m.shape[0] > kMaxRank) {
+        return unsupported(std::string(what) + " has " + std::to_string(m.shape[0]) + " entries; ranks above " +
+                           std::to_string(kMaxRank) + " are not supported");
+    }
+    *length = m.shape[0];
+    return Status();
+}
+
 Status normalize_axis(int64_t axis, int64_t rank, int64_t* out) {
     int64_t a = axis < 0 ? axis + rank : axis;
     if (a < 0 || a >= rank) {

@@ -10,6 +10,15 @@
 
 namespace pare {
 
+// Largest tensor rank the runtime accepts; output ranks taken from data are checked
+// against it before anything is sized by them.
+constexpr int64_t kMaxRank = 32;
+
+// For ops whose output rank is the length of a shape-like input (Reshape,
+// ConstantOfShape, Expand's shape, Unsqueeze's axes): the input must be 1-D (when its
+// rank is known) and no longer than kMaxRank. *length gets its length, or -1.
+Status shape_input_length(const ValueMeta& m, const char* what, int64_t* length);
+
 // Normalizes axis into [0, rank); error if out of range.
 Status normalize_axis(int64_t axis, int64_t rank, int64_t* out);
 // Numpy broadcasting of two shapes (unknown dims < 0 propagate).

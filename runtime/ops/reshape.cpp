@@ -84,7 +84,8 @@ Status infer_reshape(InferContext& ctx) {
         case OpKind::kDropout:
             ctx.out[0] = {x.dtype, x.has_shape, x.shape, nullptr};
             if (ctx.node.op == OpKind::kDropout) {
-                if (ctx.has(2) && ctx.in[2].data && ctx.in[2].data->at_int64(0) != 0) {
+                if (ctx.has(2) && ctx.in[2].data && ctx.in[2].data->numel() > 0 &&
+                    ctx.in[2].data->at_int64(0) != 0) {
                     return unsupported("Dropout in training mode");
                 }
                 if (ctx.out.size() > 1) ctx.out[1] = {DType::kBool, x.has_shape, x.shape, nullptr};
@@ -94,11 +95,10 @@ Status infer_reshape(InferContext& ctx) {
             PARE_RETURN_IF_ERROR(require_inputs(ctx, 2));
             const ValueMeta& s = ctx.in[1];
             if (s.dtype != DType::kInt64) return invalid_argument("shape input must be int64");
-            if (s.has_shape && s.shape.size() != 1)
-                return invalid_argument("shape input must be 1-D");
+            int64_t rank;
+            PARE_RETURN_IF_ERROR(shape_input_length(s, "shape input", &rank));
             if (!s.data) {
-                ctx.out[0] = s.shape_known() ? meta(x.dtype, Shape(s.shape[0], -1))
-                                             : meta_rank_unknown(x.dtype);
+                ctx.out[0] = rank >= 0 ? meta(x.dtype, Shape(rank, -1)) : meta_rank_unknown(x.dtype);
                 return Status();
             }
             if (!x.has_shape) {
@@ -135,9 +135,12 @@ Status infer_reshape(InferContext& ctx) {
             bool known;
             PARE_RETURN_IF_ERROR(axes_of(ctx, &axes, &known));
             const bool squeeze = ctx.node.op == OpKind::kSqueeze;
+            int64_t n_axes = static_cast<int64_t>(axes.size());
+            if (ctx.has(1)) PARE_RETURN_IF_ERROR(shape_input_length(ctx.in[1], "axes input", &n_axes));
+            if (n_axes > kMaxRank) return unsupported("more than 32 axes");
             if (!x.has_shape || !known) {
-                ctx.out[0] = (!squeeze && x.has_shape && ctx.in[1].shape_known())
-                                 ? meta(x.dtype, Shape(x.shape.size() + ctx.in[1].shape[0], -1))
+                ctx.out[0] = (!squeeze && x.has_shape && n_axes >= 0)
+                                 ? meta(x.dtype, Shape(x.shape.size() + n_axes, -1))
                                  : meta_rank_unknown(x.dtype);
                 return Status();
             }

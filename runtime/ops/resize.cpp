@@ -57,6 +57,12 @@ Status resize_plan(const InferContext& ctx, const Shape& in, ResizePlan* p, bool
             p->out[i] = in[i] < 0 ? -1 : static_cast<int64_t>(std::floor(in[i] * s));
         }
     }
+    for (int64_t i = 0; i < rank; ++i) {
+        if (in[i] == 0 && p->out[i] > 0) {
+            return invalid_argument("cannot resize an empty axis " + std::to_string(i) + " to size " +
+                                    std::to_string(p->out[i]));
+        }
+    }
     return Status();
 }
 

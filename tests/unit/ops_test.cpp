@@ -4,6 +4,7 @@
 
 #include <cmath>
 
+#include "runtime/ops/op.h"
 #include "test_util.h"
 
 using namespace pare;
@@ -143,6 +144,15 @@ TEST(Ops, ResizeNearestAndLinear) {
               (std::vector<float>{1, 1.25f, 1.75f, 2}));
 }
 
+TEST(Ops, ResizeOfAnEmptyAxisIsAnError) {
+    Status s;
+    run1("Resize", {Tensor::create(DType::kFloat32, {1, 1, 0, 2}).value(), Tensor(), Tensor(),
+                    Tensor::from_vector<int64_t>({1, 1, 3, 2}, {4})},
+         {}, &s);
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.message().find("empty axis"), std::string::npos) << s.message();
+}
+
 TEST(Ops, GatherNegativeIndicesAndOutOfRange) {
     Tensor x = iota({3, 2});
     Tensor y = run1("Gather", {x, Tensor::from_vector<int64_t>({-1, 0}, {2})});
@@ -192,4 +202,19 @@ TEST(Ops, PoolingCeilModeAndCountIncludePad) {
     EXPECT_EQ(values(run1("AveragePool", {x}, avg))[0], 1.0f);  // only x[0][0] is inside
     avg.set("count_include_pad", Attribute::make_int(1));
     EXPECT_EQ(values(run1("AveragePool", {x}, avg))[0], 0.25f);
+}
+
+// Found by the fuzzer: a scalar shape input made ConstantOfShape read shape[0] of a rank-0 shape.
+TEST(Ops, ShapeInputsMustBeOneDimensionalAndBounded) {
+    Node n = make_node("ConstantOfShape", {"s"}, {"y"});
+    InferContext ctx{n, {ValueMeta{DType::kInt64, true, {}, nullptr}}, std::vector<ValueMeta>(1)};
+    Status s = op_def(n.op).infer(ctx);
+    ASSERT_FALSE(s.ok());
+    EXPECT_NE(s.message().find("must be 1-D"), std::string::npos) << s.message();
+    InferContext huge{n, {ValueMeta{DType::kInt64, true, {int64_t{1} << 40}, nullptr}}, std::vector<ValueMeta>(1)};
+    EXPECT_FALSE(op_def(n.op).infer(huge).ok());
+    Node u = make_node("Unsqueeze", {"x", "axes"}, {"y"});
+    InferContext uc{u, {ValueMeta{DType::kFloat32, false, {}, nullptr}, ValueMeta{DType::kInt64, true, {}, nullptr}},
+                    std::vector<ValueMeta>(1)};
+    EXPECT_FALSE(op_def(u.op).infer(uc).ok());
 }

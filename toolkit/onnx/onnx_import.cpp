@@ -98,6 +98,9 @@ Result<Tensor> Importer::tensor(const onnx::TensorProto& t, const std::string& w
                            " (supported: float32, float16, int8, uint8, int32, int64, bool)");
     }
     const DType dtype = static_cast<DType>(t.data_type());
+    if (t.dims_size() > 32) {
+        return unsupported(label + ": " + what + " has rank " + std::to_string(t.dims_size()) + " (at most 32)");
+    }
     Shape shape(t.dims().begin(), t.dims().end());
     Result<int64_t> n = shape_numel(shape);
     if (!n.ok()) return fail(what + ": " + n.status().message());
