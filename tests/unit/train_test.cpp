@@ -1,0 +1,166 @@
+// The trainer: it learns, resumes exactly, fails cleanly, and what it trains runs
+// the same in pare's runtime as in libtorch.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "test_util.h"
+#include "toolkit/arch/zoo.h"
+#include "toolkit/report/evaluate.h"
+#include "toolkit/train/trainer.h"
+
+using namespace pare;
+namespace fs = std::filesystem;
+
+namespace {
+
+DataSplits small_fashion(int64_t n) {
+    DataOptions o;
+    o.train_limit = n;
+    o.test_limit = 1000;
+    DataSplits d = load_data("fashion-mnist", o).value();
+    d.val = d.val.subset([] {
+        std::vector<int64_t> idx(1000);
+        for (int i = 0; i < 1000; ++i) idx[i] = i;
+        return idx;
+    }());
+    return d;
+}
+
+TrainConfig quick(int64_t epochs) {
+    TrainConfig c;
+    c.epochs = epochs;
+    c.batch = 32;
+    c.lr = 0.05;
+    c.threads = 1;
+    c.progress = false;
+    return c;
+}
+
+std::string temp_file(const std::string& name) {
+    return (fs::temp_directory_path() / ("pare-train-" + name + "-" + std::to_string(::getpid())))
+        .string();
+}
+
+}  // namespace
+
+TEST(Train, LeNetLearnsWellAboveChance) {
+    DataSplits d = small_fashion(2000);
+    Graph g = build_arch("lenet5", {}).value();
+    TrainConfig c = quick(5);  // 5 x 62 = 310 steps
+    Result<TrainResult> r = train_graph(g, d, c);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ(r.value().steps, 5 * (2000 / 32));
+    // Chance is 10%; measured on pare's runtime with the weights written back.
+    EvalReport e = evaluate(g, d.test).value();
+    EXPECT_GT(e.top1, 0.70) << e.top1;
+    EXPECT_GT(r.value().epochs.back().val_acc, 0.70);
+    EXPECT_LT(r.value().epochs.back().train_loss, r.value().epochs.front().train_loss);
+}
+
+TEST(Train, ResumeFromCheckpointIsExact) {
+    DataSplits d = small_fashion(640);
+    TrainConfig c = quick(2);
+    c.augment = {2, true};
+    ArchOptions o;
+    o.layers = 8;
+    o.width = 0.5;
+    Graph straight = build_arch("resnet", o).value();
+    ASSERT_TRUE(train_graph(straight, d, c).ok());
+
+    const std::string ckpt = temp_file("resume.pt");
+    fs::remove(ckpt);
+    Graph resumed = build_arch("resnet", o).value();
+    // The same command, interrupted after the first epoch (20 steps of 32), then run again.
+    TrainConfig first = c;
+    first.max_steps = 640 / 32;
+    first.checkpoint = ckpt;
+    ASSERT_TRUE(train_graph(resumed, d, first).ok());
+    ASSERT_TRUE(fs::exists(ckpt));
+    Graph fresh =
+        build_arch("resnet", o).value();  // a new process would start from scratch weights
+    TrainConfig second = c;
+    second.checkpoint = ckpt;
+    Result<TrainResult> r = train_graph(fresh, d, second);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_EQ(r.value().resumed_from_epoch, 1);
+    for (const auto& kv : straight.initializers) {
+        const Tensor& b = fresh.initializers.at(kv.first);
+        ASSERT_EQ(kv.second.nbytes(), b.nbytes());
+        EXPECT_EQ(std::memcmp(kv.second.raw(), b.raw(), b.nbytes()), 0)
+            << kv.first << " differs after resume";
+    }
+    fs::remove(ckpt);
+}
+
+TEST(Train, NanLossStopsAndKeepsTheLastCheckpoint) {
+    DataSplits d = small_fashion(320);
+    Graph g = build_arch("lenet5", {}).value();
+    const std::string ckpt = temp_file("nan.pt");
+    fs::remove(ckpt);
+    TrainConfig ok = quick(1);
+    ok.checkpoint = ckpt;
+    ASSERT_TRUE(train_graph(g, d, ok).ok());
+    const auto before = fs::last_write_time(ckpt);
+    const auto size = fs::file_size(ckpt);
+    TrainConfig bad = quick(3);
+    bad.checkpoint = ckpt;
+    bad.lr = 1e12;
+    bad.momentum = 0;
+    Result<TrainResult> r = train_graph(g, d, bad);
+    ASSERT_FALSE(r.ok());
+    EXPECT_TRUE(r.status().message().find("NaN") != std::string::npos ||
+                r.status().message().find("infinite") != std::string::npos)
+        << r.status().message();
+    EXPECT_NE(r.status().message().find("last good checkpoint"), std::string::npos)
+        << r.status().message();
+    EXPECT_EQ(fs::last_write_time(ckpt), before);
+    EXPECT_EQ(fs::file_size(ckpt), size);
+    fs::remove(ckpt);
+}
+
+TEST(Train, ClassCountMismatchIsAClearError) {
+    DataSplits d = small_fashion(320);
+    ArchOptions o;
+    o.num_classes = 5;
+    Graph g = build_arch("lenet5", o).value();
+    Result<TrainResult> r = train_graph(g, d, quick(1));
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("10 classes"), std::string::npos) << r.status().message();
+}
+
+// Every architecture of the zoo runs the same in libtorch (eval mode) and in pare's
+// runtime, after a few training steps gave its BatchNorm statistics real values.
+TEST(Train, EveryZooArchitectureAgreesWithTheRuntime) {
+    DataSplits d = small_fashion(128);
+    for (const auto& a : arch_list()) {
+        SCOPED_TRACE(a.name);
+        ArchOptions o;
+        o.width = a.name == "shufflenet_v2" ? 0.5 : 0.25;
+        o.layers = 8;
+        Result<Graph> g = build_arch(a.name, o);
+        ASSERT_TRUE(g.ok()) << g.status().message();
+        TrainConfig c = quick(1);
+        c.max_steps = 3;
+        Result<TrainResult> r = train_graph(g.value(), d, c);
+        ASSERT_TRUE(r.ok()) << r.status().message();
+        Tensor x = test::random_tensor({4, 1, 28, 28}, 3, 0, 1);
+        Result<Tensor> want = torch_forward(g.value(), x);
+        ASSERT_TRUE(want.ok()) << want.status().message();
+        Graph bound = g.value();
+        bound.inputs[0].shape[0] = 4;
+        TensorMap got = test::run_graph(bound, {{"input", x}});
+        ASSERT_EQ(got.size(), 1u);
+        double num = 0, den = 0;
+        const Tensor& y = got.begin()->second;
+        for (int64_t i = 0; i < y.numel(); ++i) {
+            const double diff = y.data<float>()[i] - want.value().data<float>()[i];
+            num += diff * diff;
+            den +=
+                static_cast<double>(want.value().data<float>()[i]) * want.value().data<float>()[i];
+        }
+        EXPECT_LT(std::sqrt(num / den), 1e-4);
+    }
+}

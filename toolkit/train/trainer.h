@@ -1,0 +1,74 @@
+// The trainer: trains a pare Graph with libtorch (autograd, optimizers,
+// training-mode BatchNorm) and writes the trained weights and BatchNorm running
+// statistics back into the graph's initializers.
+//
+// This header includes no torch headers; torch lives in torch_graph.cpp and
+// trainer.cpp only (each torch translation unit costs ~35 s to compile).
+// Trainable: float initializers that are weights or biases of Conv,
+// ConvTranspose, Gemm, MatMul and PRelu, and BatchNormalization scale and bias.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "runtime/ir/graph.h"
+#include "toolkit/data/dataset.h"
+
+namespace pare {
+
+struct TrainConfig {
+    int64_t epochs = 10;
+    int64_t batch = 64;
+    std::string optimizer = "sgd";  // sgd | adamw
+    double lr = 0.05;
+    double momentum = 0.9;
+    bool nesterov = true;
+    double weight_decay = 5e-4;
+    std::string schedule = "cosine";  // cosine | step | constant
+    int64_t step_epochs = 0;          // step schedule: decay every N epochs (0: epochs / 3)
+    double gamma = 0.1;               // step schedule factor
+    double warmup_epochs = 0;
+    double label_smoothing = 0;
+    double clip_grad_norm = 0;  // 0: off
+    Augment augment;
+    int threads = 1;
+    uint64_t seed = 1;
+    std::string checkpoint;  // saved after every epoch; training resumes from it when it exists
+    int64_t max_steps = 0;   // stop after this many optimizer steps in total (0: no limit)
+    bool progress = true;    // progress lines on stderr
+};
+
+struct EpochStats {
+    int64_t epoch = 0;
+    double train_loss = 0;
+    double train_acc = 0;
+    double val_acc = 0;
+    double images_per_s = 0;
+    double seconds = 0;
+};
+
+struct TrainResult {
+    std::vector<EpochStats> epochs;
+    int64_t steps = 0;
+    double images_per_s = 0;  // over the whole run
+    double seconds = 0;
+    int64_t resumed_from_epoch = 0;
+};
+
+// Trains g in place on data.train, reporting validation accuracy per epoch.
+// The graph's single input is (N, C, H, W) float32 and its single output the
+// class logits (N, classes); a mismatch with the dataset is an error. When the
+// loss becomes NaN or infinite, training stops with an error and the last good
+// checkpoint is left as it was.
+Result<TrainResult> train_graph(Graph& g, const DataSplits& data, const TrainConfig& config);
+
+// g's logits for images (N, C, H, W) computed with libtorch in eval mode: the check
+// that the torch execution of the IR agrees with pare's runtime.
+Result<Tensor> torch_forward(const Graph& g, const Tensor& images, int threads = 1);
+
+// Top-1 accuracy of g on data computed with libtorch in eval mode (for quick checks
+// during training; `pare eval` uses pare's own runtime).
+Result<double> torch_accuracy(const Graph& g, const Dataset& data, int64_t batch, int threads);
+
+}  // namespace pare
