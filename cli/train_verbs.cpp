@@ -106,8 +106,8 @@ int cmd_train(TrainFlags& f) {
     ModelStats st = compute_stats(bound);
     std::printf("model     %s (%s parameters, %s MACs per image)\n", f.out.c_str(),
                 human_count(st.parameters).c_str(), human_count(st.macs).c_str());
-    std::printf("training  %lld steps, %.0f s, %.0f images/s\n", static_cast<long long>(r.steps),
-                r.seconds, r.images_per_s);
+    std::printf("training  %lld steps, %.0f s, %.0f images/s (training steps)\n",
+                static_cast<long long>(r.steps), r.seconds, r.images_per_s);
     if (!r.epochs.empty())
         std::printf("val top-1 %.2f%% (libtorch)\n", 100 * r.epochs.back().val_acc);
     if (!f.no_test && data.test.size() > 0) {

@@ -303,7 +303,9 @@ Result<TrainResult> train_graph(Graph& g, const DataSplits& data, const TrainCon
             if (cfg.max_steps > 0 && result.steps >= cfg.max_steps) break;
         }
         result.seconds = std::chrono::duration<double>(Clock::now() - t_start).count();
-        result.images_per_s = result.seconds > 0 ? static_cast<double>(images) / result.seconds : 0;
+        double loop_seconds = 0;  // training steps only, without the validation passes
+        for (const auto& e : result.epochs) loop_seconds += e.seconds;
+        result.images_per_s = loop_seconds > 0 ? static_cast<double>(images) / loop_seconds : 0;
         tg.write_back(g);
         return result;
     } catch (const std::exception& e) {

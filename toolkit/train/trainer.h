@@ -51,7 +51,7 @@ struct EpochStats {
 struct TrainResult {
     std::vector<EpochStats> epochs;
     int64_t steps = 0;
-    double images_per_s = 0;  // over the whole run
+    double images_per_s = 0;  // training steps only (validation passes excluded)
     double seconds = 0;
     int64_t resumed_from_epoch = 0;
 };
