@@ -1,14 +1,26 @@
 #include "runtime/exec/session.h"
 
+#include <cstdlib>
 #include <set>
 
 #include "runtime/ir/passes/passes.h"
+#include "runtime/kernels/fast_ops.h"
 #include "runtime/ops/op.h"
 
 namespace pare {
 
+namespace {
+bool reference_requested() {
+    static const bool r = [] {
+        const char* k = std::getenv("PARE_KERNELS");
+        return k && std::string(k) == "reference";
+    }();
+    return r;
+}
+}  // namespace
+
 Status run_node(const Node& node, const std::vector<const Tensor*>& inputs,
-                std::vector<Tensor>* outputs) {
+                std::vector<Tensor>* outputs, bool reference) {
     if (node.op == OpKind::kUnknown) return unsupported(node.where() + ": op is not supported");
     if (node.outputs.empty()) return invalid_argument(node.where() + " has no output");
     const OpDef& def = op_def(node.op);
@@ -29,7 +41,9 @@ Status run_node(const Node& node, const std::vector<const Tensor*>& inputs,
         (*outputs)[i] = std::move(r).value();
         cctx.out.push_back(&(*outputs)[i]);
     }
-    return def.compute(cctx).with_context(node.where());
+    ComputeFn fast = (reference || reference_requested()) ? nullptr : fast_compute(node.op);
+    if (fast && node.op == OpKind::kConv && inputs[0]->dtype() != DType::kFloat32) fast = nullptr;
+    return (fast ? fast : def.compute)(cctx).with_context(node.where());
 }
 
 Status check_input(const ValueInfo& info, const Tensor& t) {

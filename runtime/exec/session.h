@@ -17,9 +17,11 @@ namespace pare {
 using TensorMap = std::map<std::string, Tensor>;
 
 // Runs one node on concrete inputs (nullptr for absent optional inputs): infers the
-// output shapes from the data, allocates and computes. Errors carry the node's name.
+// output shapes from the data, allocates and computes, with the optimized kernel
+// when one exists (runtime/kernels/fast_ops.h) unless `reference` is set or the
+// environment sets PARE_KERNELS=reference. Errors carry the node's name.
 Status run_node(const Node& node, const std::vector<const Tensor*>& inputs,
-                std::vector<Tensor>* outputs);
+                std::vector<Tensor>* outputs, bool reference = false);
 
 class Session {
   public:

@@ -1,0 +1,30 @@
+// f32_gemm_scalar: the portable GEMM (4x8 tiles, plain C++ the compiler may
+// auto-vectorize for the baseline ISA). Used when no SIMD kernel is available or
+// PARE_ISA=scalar. Shapes and layout as F32GemmFn (runtime/cpu/cpu.h).
+#include "runtime/cpu/cpu.h"
+#include "runtime/kernels/gemm_driver.h"
+
+namespace pare {
+
+namespace {
+
+// acc (4 x 8) = sum_k a[k*4 + i] * b[k*8 + j]
+void micro_4x8(int64_t kc, const float* a, const float* b, float* acc) {
+    float c[4][8] = {};
+    for (int64_t k = 0; k < kc; ++k) {
+        for (int i = 0; i < 4; ++i) {
+            const float ai = a[k * 4 + i];
+            for (int j = 0; j < 8; ++j) c[i][j] += ai * b[k * 8 + j];
+        }
+    }
+    std::memcpy(acc, c, sizeof c);
+}
+
+}  // namespace
+
+void f32_gemm_scalar(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                     int64_t ldb, float* C, int64_t ldc, const float* bias) {
+    gemm_driver<4, 8>(M, N, K, A, lda, B, ldb, C, ldc, bias, micro_4x8);
+}
+
+}  // namespace pare

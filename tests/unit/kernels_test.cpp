@@ -1,0 +1,124 @@
+// Optimized kernels against the reference kernels, across the tile sweep
+// (sizes 1, t-1, t, t+1, 2t+3 and a large prime; strided operands), for every
+// ISA this machine runs. `make test` also runs these with PARE_ISA=scalar.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "runtime/cpu/cpu.h"
+#include "runtime/kernels/fast_ops.h"
+#include "test_util.h"
+
+using namespace pare;
+using namespace pare::test;
+
+namespace {
+
+std::vector<Isa> isas() {
+    std::vector<Isa> v;
+    for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kNeon}) {
+        if (kernels_for(i)) v.push_back(i);
+    }
+    return v;
+}
+
+// Relative L2 error of got against want.
+double rel_err(const float* got, const float* want, int64_t n) {
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        num += (got[i] - want[i]) * static_cast<double>(got[i] - want[i]);
+        den += static_cast<double>(want[i]) * want[i];
+    }
+    return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+}  // namespace
+
+TEST(Kernels, DetectedIsaIsReported) {
+    const KernelTable& k = kernels();
+    EXPECT_NE(std::string(k.f32_gemm_name), "");
+    EXPECT_TRUE(kernels_for(Isa::kScalar) != nullptr);
+    std::printf("  ISA in use: %s (detected %s), GEMM %s\n", isa_name(k.isa),
+                isa_name(detect_isa()), k.f32_gemm_name);
+}
+
+TEST(Kernels, F32GemmMatchesTheMatMulReferenceAcrossTheTileSweep) {
+    const std::vector<int64_t> ms = {1, 5, 6, 7, 15, 37}, ns = {1, 15, 16, 17, 35, 101},
+                               ks = {1, 7, 255, 256, 257};
+    for (Isa isa : isas()) {
+        const KernelTable* kt = kernels_for(isa);
+        SCOPED_TRACE(kt->f32_gemm_name);
+        for (int64_t M : ms)
+            for (int64_t N : ns)
+                for (int64_t K : ks) {
+                    Tensor a = random_tensor({M, K}, M * 1000 + K),
+                           b = random_tensor({K, N}, N * 7 + K);
+                    Tensor bias = random_tensor({M}, M + N);
+                    std::vector<Tensor> ref;
+                    Node mm = make_node("MatMul", {"a", "b"}, {"y"});
+                    ASSERT_TRUE(run_node(mm, {&a, &b}, &ref, true).ok());
+                    std::vector<float> c(static_cast<size_t>(M * N), -7.0f);
+                    kt->f32_gemm(M, N, K, a.data<float>(), K, b.data<float>(), N, c.data(), N,
+                                 bias.data<float>());
+                    for (int64_t m = 0; m < M; ++m) {
+                        for (int64_t n = 0; n < N; ++n)
+                            ref[0].data<float>()[m * N + n] += bias.data<float>()[m];
+                    }
+                    ASSERT_LT(rel_err(c.data(), ref[0].data<float>(), M * N), 1e-6)
+                        << M << "x" << N << "x" << K;
+                }
+        // Strided operands and output: leading dimensions larger than the rows; the
+        // gaps must be neither read into the result nor written.
+        const int64_t M = 13, N = 29, K = 263, lda = K + 5, ldb = N + 3, ldc = N + 11;
+        Tensor a = random_tensor({M, lda}, 1), b = random_tensor({K, ldb}, 2);
+        std::vector<float> c(static_cast<size_t>(M * ldc), 42.0f);
+        kt->f32_gemm(M, N, K, a.data<float>(), lda, b.data<float>(), ldb, c.data(), ldc, nullptr);
+        for (int64_t m = 0; m < M; ++m) {
+            for (int64_t n = 0; n < N; ++n) {
+                double want = 0;
+                for (int64_t k = 0; k < K; ++k)
+                    want += a.data<float>()[m * lda + k] *
+                            static_cast<double>(b.data<float>()[k * ldb + n]);
+                ASSERT_NEAR(c[m * ldc + n], want, 1e-4 * (1 + std::fabs(want)));
+            }
+            for (int64_t n = N; n < ldc; ++n)
+                ASSERT_EQ(c[m * ldc + n], 42.0f) << "wrote into the gap";
+        }
+    }
+}
+
+TEST(Kernels, F32ConvGemmMatchesTheReferenceConv) {
+    struct Case {
+        Shape x, w;
+        std::vector<int64_t> strides, pads, dilations;
+        int64_t group;
+    };
+    const std::vector<Case> cases = {
+        {{1, 3, 9, 9}, {5, 3, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 1},
+        {{2, 4, 10, 7}, {6, 4, 3, 3}, {2, 2}, {1, 0, 1, 2}, {1, 1}, 1},
+        {{1, 8, 6, 6}, {16, 8, 1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}, 1},  // pointwise: no im2col
+        {{1, 8, 7, 7}, {6, 4, 3, 3}, {1, 1}, {1, 1, 1, 1}, {2, 2}, 2},   // grouped, dilated
+        {{1, 6, 8, 8}, {6, 1, 3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, 6},  // depthwise: reference path
+        {{1, 2, 11, 13}, {7, 2, 5, 5}, {3, 2}, {2, 2, 2, 2}, {1, 1}, 1},
+        {{1, 3, 17}, {4, 3, 3}, {2}, {1, 1}, {1}, 1},                                     // 1-D
+        {{1, 2, 5, 6, 7}, {3, 2, 3, 3, 3}, {1, 2, 1}, {1, 1, 1, 1, 1, 1}, {1, 1, 1}, 1},  // 3-D
+        {{3, 37, 5, 5}, {17, 37, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, 1},  // K past one KC block
+    };
+    int seed = 0;
+    for (const Case& c : cases) {
+        SCOPED_TRACE(shape_str(c.x) + " * " + shape_str(c.w));
+        Attributes a;
+        a.set("strides", Attribute::make_ints(c.strides));
+        a.set("pads", Attribute::make_ints(c.pads));
+        a.set("dilations", Attribute::make_ints(c.dilations));
+        a.set("group", Attribute::make_int(c.group));
+        Node n = make_node("Conv", {"x", "w", "b"}, {"y"}, a);
+        Tensor x = random_tensor(c.x, ++seed), w = random_tensor(c.w, ++seed),
+               b = random_tensor({c.w[0]}, ++seed);
+        std::vector<Tensor> ref, fast;
+        ASSERT_TRUE(run_node(n, {&x, &w, &b}, &ref, true).ok());
+        ASSERT_TRUE(run_node(n, {&x, &w, &b}, &fast, false).ok());
+        ASSERT_EQ(ref[0].shape(), fast[0].shape());
+        EXPECT_LT(rel_err(fast[0].data<float>(), ref[0].data<float>(), ref[0].numel()), 1e-6);
+    }
+}
