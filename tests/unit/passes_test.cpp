@@ -1,8 +1,8 @@
+#include <cstring>
 // Each pass, shown before and after on a small graph, with outputs unchanged.
-#include "runtime/ir/passes/passes.h"
-
 #include <gtest/gtest.h>
 
+#include "runtime/ir/passes/passes.h"
 #include "runtime/ops/op_util.h"
 #include "test_util.h"
 
@@ -138,4 +138,29 @@ TEST(Passes, BatchNormStaysWhenConvOutputHasOtherUsers) {
     g.nodes.push_back(make_node("BatchNormalization", {"c", "g", "beta", "mean", "var"}, {"y"}));
     EXPECT_EQ(fold_batchnorm(g).value(), 0);
     EXPECT_EQ(count_op(g, OpKind::kBatchNormalization), 1);
+}
+
+TEST(Passes, FreeBatchDimRewritesBatchBakedReshapes) {
+    // x[1,4,2,2] -> Reshape [1,2,2,2,2] -> Transpose -> Reshape [1,4,2,2]: a channel shuffle
+    // exported at batch 1.
+    Graph g;
+    g.inputs = {value("x", DType::kFloat32, {1, 4, 2, 2})};
+    g.outputs = {value("y", DType::kFloat32, {1, 4, 2, 2})};
+    g.initializers["s5"] = Tensor::from_vector<int64_t>({1, 2, 2, 2, 2}, {5});
+    g.initializers["s4"] = Tensor::from_vector<int64_t>({1, 4, 2, 2}, {4});
+    Attributes perm;
+    perm.set("perm", Attribute::make_ints({0, 2, 1, 3, 4}));
+    g.nodes.push_back(make_node("Reshape", {"x", "s5"}, {"a"}));
+    g.nodes.push_back(make_node("Transpose", {"a"}, {"b"}, perm));
+    g.nodes.push_back(make_node("Reshape", {"b", "s4"}, {"y"}));
+    Tensor x1 = random_tensor({1, 4, 2, 2}, 1);
+    TensorMap one = run_graph(g, {{"x", x1}});
+    EXPECT_EQ(free_batch_dim(g).value(), 2);
+    EXPECT_EQ(g.inputs[0].shape[0], -1);
+    Tensor x3 = random_tensor({3, 4, 2, 2}, 2);
+    std::memcpy(x3.data<float>() + 16, x1.data<float>(), 16 * sizeof(float));  // example 1 = x1
+    TensorMap three = run_graph(g, {{"x", x3}});
+    ASSERT_EQ(three["y"].shape(), (Shape{3, 4, 2, 2}));
+    for (int i = 0; i < 16; ++i)
+        EXPECT_EQ(three["y"].data<float>()[16 + i], one["y"].data<float>()[i]);
 }

@@ -16,6 +16,7 @@ Result<EvalReport> evaluate(const Graph& g_in, const Dataset& data, int64_t batc
     }
     if (data.size() == 0) return invalid_argument(data.name + ": no examples to evaluate");
     Graph g = g_in;
+    PARE_RETURN_IF_ERROR(free_batch_dim(g).status());
     ValueInfo& in = g.inputs[0];
     const Shape& ds = data.images.shape();
     if (!in.has_shape || in.shape.size() != 4)

@@ -35,6 +35,7 @@ Result<Graph> training_graph(const Graph& g, const Dataset& data, int64_t batch,
                                 std::to_string(g.outputs.size()) + ")");
     }
     Graph t = g;
+    PARE_RETURN_IF_ERROR(free_batch_dim(t).status());
     ValueInfo& in = t.inputs[0];
     const Shape& ds = data.images.shape();
     if (in.dtype != DType::kFloat32 || !in.has_shape || in.shape.size() != 4) {

@@ -27,6 +27,14 @@ Result<int> remove_identity(Graph& g);
 // Folds BatchNormalization into a preceding Conv or Gemm whose output feeds only it.
 Result<int> fold_batchnorm(Graph& g);
 
+// Makes a graph exported with a fixed batch size run with any batch: after folding
+// constants (so shape chains become constant), Reshape nodes
+// whose constant shape starts with that batch (and whose data and output carry it)
+// get 0 there ("copy the input's dimension"), and the inputs' first dimension becomes
+// the symbolic "N". Does nothing when an input's first dimension is already free.
+// Returns the Reshape nodes rewritten.
+Result<int> free_batch_dim(Graph& g);
+
 // The default pipeline used by `pare convert`: identity removal, constant folding,
 // batchnorm folding, dead code elimination, then shape inference.
 Status run_default_passes(Graph& g);
