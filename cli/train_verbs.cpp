@@ -17,7 +17,8 @@ namespace pare::cli {
 namespace {
 
 struct TrainFlags {
-    std::string arch, model, data = "fashion-mnist", out, checkpoint, eval_model;
+    std::string arch, model, data = "fashion-mnist", out, checkpoint, eval_model, show_out;
+    CLI::Option* classes_flag = nullptr;
     ArchOptions arch_opts;
     TrainConfig cfg;
     double val_fraction = 1.0 / 12;
@@ -36,7 +37,8 @@ void add_arch_flags(CLI::App* c, ArchOptions& o) {
     c->add_option("--in-channels", o.in_channels, "Input channels")->capture_default_str();
     c->add_option("--input-size", o.input_size, "Input height and width before --resolution")
         ->capture_default_str();
-    c->add_option("--classes", o.num_classes, "Number of classes")->capture_default_str();
+    c->add_option("--classes", o.num_classes, "Number of classes (training: taken from the data)")
+        ->capture_default_str();
     c->add_option("--seed", o.seed, "Initialization seed")->capture_default_str();
 }
 
@@ -45,8 +47,9 @@ int cmd_arch_list() {
     return 0;
 }
 
-int cmd_arch_show(const std::string& name, const ArchOptions& o) {
+int cmd_arch_show(const std::string& name, const ArchOptions& o, const std::string& out) {
     Graph g = check(build_arch(name, o));
+    if (!out.empty()) check(export_onnx_file(g, out));
     Graph bound = g;
     bound.inputs[0].shape[0] = 1;
     check(infer_shapes(bound));
@@ -82,9 +85,14 @@ int cmd_train(TrainFlags& f) {
         const int64_t size = arch_input_size(arch_name, ao);
         if (size != ao.input_size) d.resize = size;
     }
-    std::fprintf(stderr, "loading %s\n", f.data.c_str());
     DataSplits data = check(load_data(f.data, d));
     if (!f.arch.empty()) {
+        if (f.classes_flag && f.classes_flag->count() > 0 &&
+            ao.num_classes != data.train.num_classes) {
+            throw Failure{invalid_argument("--classes " + std::to_string(ao.num_classes) +
+                                           " does not match " + f.data + ", which has " +
+                                           std::to_string(data.train.num_classes) + " classes")};
+        }
         ao.in_channels = data.train.images.shape()[1];
         ao.num_classes = data.train.num_classes;
         if (!d.resize) ao.input_size = data.train.images.shape()[2];
@@ -146,7 +154,8 @@ void add_train_verbs(CLI::App& app, VerbTable& verbs) {
         arch->add_subcommand("show", "Print an architecture's layers, parameters and MACs");
     show->add_option("name", f->arch, "Architecture (see pare arch list)")->required();
     add_arch_flags(show, f->arch_opts);
-    verbs.emplace_back(show, [f] { return cmd_arch_show(f->arch, f->arch_opts); });
+    show->add_option("-o,--output", f->show_out, "Also write the (untrained) model as ONNX");
+    verbs.emplace_back(show, [f] { return cmd_arch_show(f->arch, f->arch_opts, f->show_out); });
 
     auto* train =
         app.add_subcommand("train", "Train an architecture of the zoo, or fine-tune an ONNX model");
@@ -157,6 +166,7 @@ void add_train_verbs(CLI::App& app, VerbTable& verbs) {
         ->capture_default_str();
     train->add_option("-o,--output", f->out, "Trained model (.onnx)");
     add_arch_flags(train, f->arch_opts);
+    f->classes_flag = train->get_option("--classes");
     TrainConfig& c = f->cfg;
     train->add_option("--epochs", c.epochs, "Epochs")->capture_default_str();
     train->add_option("--batch", c.batch, "Batch size")

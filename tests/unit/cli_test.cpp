@@ -186,4 +186,39 @@ TEST_F(Cli, InfoCountsResnet18MacsAndConvertShrinksTheGraph) {
     EXPECT_EQ(again.out.find("Shape:"), std::string::npos) << again.out;
 }
 
+TEST_F(Cli, TrainFineTuneAndEval) {
+    const std::string first = (dir_ / "lenet.onnx").string(),
+                      tuned = (dir_ / "tuned.onnx").string();
+    CliRun t = pare(
+        "train --arch lenet5 --data fashion-mnist --limit 1000 --epochs 1 --no-test -o " + first);
+    ASSERT_EQ(t.code, 0) << t.err;
+    EXPECT_NE(t.out.find("107.8K parameters"), std::string::npos) << t.out;
+    EXPECT_NE(t.err.find("epoch 1/1 done"), std::string::npos) << t.err;  // the progress line
+    CliRun f = pare("train --model " + first +
+                    " --data fashion-mnist --limit 1000 --epochs 1 --test-limit 500 -o " + tuned);
+    ASSERT_EQ(f.code, 0) << f.err;
+    EXPECT_NE(f.out.find("test top-1"), std::string::npos) << f.out;
+    CliRun e = pare("eval " + tuned + " --data fashion-mnist --limit 2000");
+    ASSERT_EQ(e.code, 0) << e.err;
+    EXPECT_NE(e.out.find("examples  2000"), std::string::npos) << e.out;
+    EXPECT_NE(e.out.find("confusion matrix"), std::string::npos) << e.out;
+    EXPECT_NE(e.out.find("Ankle boot"), std::string::npos) << e.out;
+}
+
+TEST_F(Cli, TrainAndEvalRejectBadInput) {
+    const std::string out = (dir_ / "out").string() + ".onnx";
+    expect_clean_failure(pare("train --arch nosuchnet --data fashion-mnist -o " + out),
+                         {"unknown architecture", "nosuchnet"});
+    expect_clean_failure(pare("train --arch lenet5 --data fashion-mnist"), {"-o model.onnx"});
+    expect_clean_failure(pare("train --arch lenet5 --data /nonexistent/folder -o " + out),
+                         {"/nonexistent/folder"});
+    EXPECT_FALSE(fs::exists(out));
+    const std::string five = (dir_ / "five.onnx").string();
+    expect_clean_failure(pare("train --arch lenet5 --classes 5 --data fashion-mnist -o " + out),
+                         {"--classes 5", "10 classes"});
+    ASSERT_EQ(pare("arch show lenet5 --classes 5 -o " + five).code, 0);
+    expect_clean_failure(pare("eval " + five + " --data fashion-mnist"),
+                         {"five.onnx", "10 classes"});
+}
+
 }  // namespace
