@@ -74,10 +74,15 @@ test: build models
 	done; \
 	echo "tests: $$passed passed, $$failed failed, $$skipped skipped"; exit $$status
 
-# The main job of this stage: import every real model, run it in pare and in ONNX
-# Runtime on the same inputs, print the comparison table.
+# The main job so far: import every real model, run it in pare and in ONNX Runtime
+# on the same inputs and print the comparison table; then train LeNet-5 on
+# Fashion-MNIST for two epochs and evaluate it on pare's runtime.
 demo: build models
 	@tools/check_models.sh $(BUILD)/pare
+	@echo
+	$(BUILD)/pare train --arch lenet5 --data fashion-mnist --epochs 2 --pad-crop 2 --threads 1 --no-test \
+	  -o $(BUILD)/demo_lenet5.onnx
+	$(BUILD)/pare eval $(BUILD)/demo_lenet5.onnx --data fashion-mnist
 
 bench: build models
 	@tools/check_models.sh $(BUILD)/pare --repeat 5
