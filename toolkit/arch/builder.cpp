@@ -270,6 +270,17 @@ std::string GraphBuilder::squeeze_excite(const std::string& x, int64_t c, int64_
     return mul(x, s, name + ".scale");
 }
 
+std::string GraphBuilder::inverted_residual(const std::string& x, int64_t cin, int64_t hidden,
+                                            int64_t cout, int64_t k, int64_t stride, Act act,
+                                            int64_t se_reduced, Act se_inner, Act se_gate) {
+    std::string y = x;
+    if (hidden != cin) y = conv_bn_act(y, cin, hidden, 1, 1, act, 1, "expand");
+    y = conv_bn_act(y, hidden, hidden, k, stride, act, hidden, "dw");
+    if (se_reduced > 0) y = squeeze_excite(y, hidden, se_reduced, se_inner, se_gate, "se");
+    y = conv_bn_act(y, hidden, cout, 1, 1, Act::kNone, 1, "project");
+    return (stride == 1 && cin == cout) ? add(x, y, "add") : y;
+}
+
 void GraphBuilder::output(const std::string& x, int64_t classes) {
     ValueInfo v;
     v.name = x;

@@ -53,6 +53,13 @@ class GraphBuilder {
     // Squeeze-and-excitation: global pool -> 1x1 reduce -> act -> 1x1 expand -> gate -> scale.
     std::string squeeze_excite(const std::string& x, int64_t c, int64_t reduced, Act inner,
                                Act gate, const std::string& name);
+    // The inverted residual block of MobileNetV2/V3 and EfficientNet (MBConv): 1x1
+    // expand (skipped when hidden == cin) -> depthwise k x k -> optional
+    // squeeze-excitation (se_reduced > 0) -> 1x1 linear projection, plus the input
+    // when stride is 1 and cin == cout.
+    std::string inverted_residual(const std::string& x, int64_t cin, int64_t hidden, int64_t cout,
+                                  int64_t k, int64_t stride, Act act, int64_t se_reduced = 0,
+                                  Act se_inner = Act::kRelu, Act se_gate = Act::kHardSigmoid);
     void output(const std::string& x, int64_t classes);
     // Topologically sorted, ops resolved, shapes inferred.
     Result<Graph> finish();

@@ -29,13 +29,8 @@ Result<Graph> build_efficientnet(const ArchOptions& o) {
             b.scope("block" + std::to_string(idx++));
             const int64_t stride = r == 0 ? c[2] : 1;
             const int64_t hidden = cin * c[0];
-            std::string y = x;
-            if (hidden != cin) y = b.conv_bn_act(y, cin, hidden, 1, 1, Act::kSilu, 1, "expand");
-            y = b.conv_bn_act(y, hidden, hidden, c[1], stride, Act::kSilu, hidden, "dw");
-            y = b.squeeze_excite(y, hidden, std::max<int64_t>(1, cin / 4), Act::kSilu,
-                                 Act::kSigmoid, "se");
-            y = b.conv_bn_act(y, hidden, cout, 1, 1, Act::kNone, 1, "project");
-            x = (stride == 1 && cin == cout) ? b.add(x, y, "add") : y;
+            x = b.inverted_residual(x, cin, hidden, cout, c[1], stride, Act::kSilu,
+                                    std::max<int64_t>(1, cin / 4), Act::kSilu, Act::kSigmoid);
             cin = cout;
         }
     }

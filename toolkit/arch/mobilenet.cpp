@@ -71,11 +71,7 @@ Result<Graph> build_mobilenet_v2(const ArchOptions& o) {
             const bool keep = small && c[1] == 24;
             const int64_t stride = (r == 0 && !keep) ? static_cast<int64_t>(c[3]) : 1;
             const int64_t hidden = static_cast<int64_t>(std::lround(cin * t));
-            std::string y = x;
-            if (hidden != cin) y = b.conv_bn_act(y, cin, hidden, 1, 1, Act::kRelu6, 1, "expand");
-            y = b.conv_bn_act(y, hidden, hidden, 3, stride, Act::kRelu6, hidden, "dw");
-            y = b.conv_bn_act(y, hidden, cout, 1, 1, Act::kNone, 1, "project");
-            x = (stride == 1 && cin == cout) ? b.add(x, y, "add") : y;
+            x = b.inverted_residual(x, cin, hidden, cout, 3, stride, Act::kRelu6);
             cin = cout;
         }
     }
@@ -111,14 +107,9 @@ Result<Graph> build_mobilenet_v3_small(const ArchOptions& o) {
     for (const auto& c : cfg) {
         b.scope("block" + std::to_string(idx++));
         const int64_t hidden = ch(c.exp), cout = ch(c.out);
-        std::string y = x;
-        if (hidden != cin) y = b.conv_bn_act(y, cin, hidden, 1, 1, c.act, 1, "expand");
-        y = b.conv_bn_act(y, hidden, hidden, c.k, c.s, c.act, hidden, "dw");
-        if (c.se)
-            y = b.squeeze_excite(y, hidden, make_divisible(hidden / 4.0), Act::kRelu,
-                                 Act::kHardSigmoid, "se");
-        y = b.conv_bn_act(y, hidden, cout, 1, 1, Act::kNone, 1, "project");
-        x = (c.s == 1 && cin == cout) ? b.add(x, y, "add") : y;
+        x = b.inverted_residual(x, cin, hidden, cout, c.k, c.s, c.act,
+                                c.se ? make_divisible(hidden / 4.0) : 0, Act::kRelu,
+                                Act::kHardSigmoid);
         cin = cout;
     }
     b.scope("last");

@@ -1,11 +1,9 @@
 #include "toolkit/data/npy.h"
 
-#include <unistd.h>
-
-#include <cstdio>
 #include <cstring>
-#include <fstream>
 #include <sstream>
+
+#include "toolkit/io/files.h"
 
 namespace pare {
 
@@ -117,11 +115,8 @@ Result<Tensor> parse_npy(const std::string& bytes, const std::string& label) {
 }
 
 Result<Tensor> read_npy(const std::string& path) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) return not_found(path + ": file not found or not readable");
-    std::stringstream ss;
-    ss << f.rdbuf();
-    return parse_npy(ss.str(), path);
+    PARE_ASSIGN_OR_RETURN(std::string bytes, read_file(path));
+    return parse_npy(bytes, path);
 }
 
 std::string serialize_npy(const Tensor& t) {
@@ -149,22 +144,7 @@ std::string serialize_npy(const Tensor& t) {
 }
 
 Status write_npy(const Tensor& t, const std::string& path) {
-    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    {
-        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        if (!f) return io_error(path + ": cannot write");
-        const std::string b = serialize_npy(t);
-        f.write(b.data(), static_cast<std::streamsize>(b.size()));
-        if (!f) {
-            std::remove(tmp.c_str());
-            return io_error(path + ": writing failed");
-        }
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        return io_error(path + ": cannot rename into place");
-    }
-    return Status();
+    return write_file_atomic(path, serialize_npy(t));
 }
 
 }  // namespace pare

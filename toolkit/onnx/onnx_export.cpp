@@ -1,11 +1,8 @@
 // IR -> ONNX (opset 17), checked with onnx::checker before anything is written.
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
-#include <unistd.h>
 
-#include <cstdio>
-#include <fstream>
-
+#include "toolkit/io/files.h"
 #include "toolkit/onnx/onnx_io.h"
 
 namespace pare {
@@ -113,22 +110,7 @@ Result<std::string> export_onnx_bytes(const Graph& g) {
 
 Status export_onnx_file(const Graph& g, const std::string& path) {
     PARE_ASSIGN_OR_RETURN(std::string bytes, export_onnx_bytes(g));
-    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    {
-        std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
-        if (!f) return io_error(path + ": cannot write (folder missing or not writable)");
-        f.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-        f.close();
-        if (!f) {
-            std::remove(tmp.c_str());
-            return io_error(path + ": writing failed (disk full?)");
-        }
-    }
-    if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-        std::remove(tmp.c_str());
-        return io_error(path + ": cannot rename the temporary file into place");
-    }
-    return Status();
+    return write_file_atomic(path, bytes);
 }
 
 }  // namespace pare

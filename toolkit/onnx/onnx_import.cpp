@@ -9,6 +9,7 @@
 
 #include "runtime/core/half.h"
 #include "runtime/ir/passes/passes.h"
+#include "toolkit/io/files.h"
 #include "toolkit/onnx/onnx_io.h"
 
 namespace pare {
@@ -99,7 +100,8 @@ Result<Tensor> Importer::tensor(const onnx::TensorProto& t, const std::string& w
     }
     const DType dtype = static_cast<DType>(t.data_type());
     if (t.dims_size() > 32) {
-        return unsupported(label + ": " + what + " has rank " + std::to_string(t.dims_size()) + " (at most 32)");
+        return unsupported(label + ": " + what + " has rank " + std::to_string(t.dims_size()) +
+                           " (at most 32)");
     }
     Shape shape(t.dims().begin(), t.dims().end());
     Result<int64_t> n = shape_numel(shape);
@@ -689,11 +691,7 @@ int64_t min_supported_opset() { return kMinOpset; }
 int64_t max_supported_opset() { return kMaxOpset; }
 
 Result<Graph> import_onnx_file(const std::string& path, const ImportOptions& options) {
-    std::ifstream f(path, std::ios::binary);
-    if (!f) return not_found(path + ": file not found or not readable");
-    std::stringstream ss;
-    ss << f.rdbuf();
-    std::string bytes = ss.str();
+    PARE_ASSIGN_OR_RETURN(std::string bytes, read_file(path));
     const size_t slash = path.rfind('/');
     const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
     return import_onnx_bytes(bytes, path, dir, options);
