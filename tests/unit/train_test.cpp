@@ -60,6 +60,25 @@ TEST(Train, LeNetLearnsWellAboveChance) {
     EXPECT_LT(r.value().epochs.back().train_loss, r.value().epochs.front().train_loss);
 }
 
+TEST(Train, AdamWStepScheduleWarmupClippingAndSmoothingLearn) {
+    DataSplits d = small_fashion(2000);
+    Graph g = build_arch("lenet5", {}).value();
+    TrainConfig c = quick(4);
+    c.optimizer = "adamw";
+    c.lr = 2e-3;
+    c.weight_decay = 1e-2;
+    c.schedule = "step";
+    c.step_epochs = 2;
+    c.warmup_epochs = 0.5;
+    c.clip_grad_norm = 1.0;
+    c.label_smoothing = 0.1;
+    Result<TrainResult> r = train_graph(g, d, c);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    EXPECT_GT(evaluate(g, d.test).value().top1, 0.70);
+    c.optimizer = "rmsprop";
+    EXPECT_FALSE(train_graph(g, d, c).ok());
+}
+
 TEST(Train, ResumeFromCheckpointIsExact) {
     DataSplits d = small_fashion(640);
     TrainConfig c = quick(2);
