@@ -189,6 +189,32 @@ TEST(OnnxIo, DynamicDimsBindFromInputShape) {
     }
 }
 
+// IR < 4 exporters list every initializer among the graph inputs too; those stay
+// initializers (with their values), and only true inputs remain inputs.
+TEST(OnnxIo, InitializersListedAsInputsStayInitializers) {
+    onnx::ModelProto m = add_model(9);
+    auto* g = m.mutable_graph();
+    auto* t = g->add_initializer();
+    t->set_name("w");
+    t->set_data_type(1);
+    t->add_dims(4);
+    for (float v : {1.f, 2.f, 3.f, 4.f}) t->add_float_data(v);
+    auto* in = g->add_input();
+    in->set_name("w");
+    in->mutable_type()->mutable_tensor_type()->set_elem_type(1);
+    in->mutable_type()->mutable_tensor_type()->mutable_shape()->add_dim()->set_dim_value(4);
+    Result<Graph> r = import_onnx_bytes(m.SerializeAsString(), "ir3.onnx", "");
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    ASSERT_EQ(r.value().inputs.size(), 1u);
+    EXPECT_EQ(r.value().inputs[0].name, "x");
+    ASSERT_TRUE(r.value().is_initializer("w"));
+    EXPECT_EQ(r.value().initializers.at("w").data<float>()[2], 3.0f);
+    Graph bound = r.value();
+    bound.inputs[0].shape = {2, 4};
+    TensorMap out = run_graph(bound, {{"x", Tensor::create(DType::kFloat32, {2, 4}).value()}});
+    EXPECT_EQ(out["y"].data<float>()[7], 4.0f);  // 0 + w[3]
+}
+
 TEST(OnnxIo, ControlFlowIsAClearUnsupportedError) {
     onnx::ModelProto m = add_model(13);
     auto* n = m.mutable_graph()->mutable_node(0);
