@@ -1,10 +1,15 @@
 // pare info | run | convert | check: inspecting, running, optimizing and
 // checking ONNX models against ONNX Runtime.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 
 #include "cli/cli.h"
+#include "runtime/cpu/cpu.h"
 #include "runtime/exec/session.h"
 #include "runtime/ir/passes/passes.h"
 #include "toolkit/data/npy.h"
@@ -130,14 +135,45 @@ int cmd_check(const std::vector<std::string>& models, const std::vector<std::str
     return all_ok ? 0 : 1;
 }
 
+int cmd_bench(const std::string& path, const std::vector<std::string>& shapes, int runs,
+              int warmup) {
+    Graph g = check(import_onnx_file(path, import_options(shapes)));
+    check(run_default_passes(g).with_context(path));
+    TensorMap inputs = check(random_inputs(g, 1));
+    Session s = check(Session::prepare(std::move(g)));
+    TensorMap out;
+    for (int i = 0; i < warmup; ++i) check(s.run(inputs, &out).with_context(path));
+    std::vector<double> ms;
+    for (int i = 0; i < runs; ++i) {
+        const auto t0 = std::chrono::steady_clock::now();
+        check(s.run(inputs, &out).with_context(path));
+        ms.push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count());
+    }
+    std::sort(ms.begin(), ms.end());
+    rusage ru{};
+    getrusage(RUSAGE_SELF, &ru);
+    const auto pct = [&](double p) {
+        return ms[std::min(ms.size() - 1, static_cast<size_t>(p * (ms.size() - 1) + 0.5))];
+    };
+    std::printf("model     %s\nruns      %d after %d warm-up, ISA %s (%s)\n", path.c_str(), runs,
+                warmup, isa_name(kernels().isa), kernels().f32_gemm_name);
+    std::printf(
+        "latency   median %.3f ms, p90 %.3f ms, min %.3f ms\npeak RSS  %.1f MB (whole process)\n",
+        pct(0.5), pct(0.9), ms.front(), ru.ru_maxrss / 1024.0);
+    return 0;
+}
+
 struct ModelFlags {
     std::vector<std::string> shapes;
     std::string info_path, run_path, out_dir = "out", conv_in, conv_out, pattern = "uniform";
     std::vector<std::string> inputs, models;
     int64_t seed = -1;
     bool no_passes = false;
-    int repeat = 1;
+    int repeat = 1, runs = 50, warmup = 5;
     double tol = 1e-4;
+    std::string bench_path;
 };
 
 }  // namespace
@@ -191,6 +227,21 @@ void add_model_verbs(CLI::App& app, VerbTable& verbs) {
         ->capture_default_str();
     verbs.emplace_back(
         chk, [f] { return cmd_check(f->models, f->shapes, f->repeat, f->tol, f->pattern); });
+
+    auto* bench =
+        app.add_subcommand("bench",
+                           "Latency of a model in pare's runtime: median and p90 over many runs "
+                           "after warm-up, and peak memory");
+    bench->add_option("model", f->bench_path, "ONNX model")->required();
+    bench->add_option("--input-shape", f->shapes, shape_help);
+    bench->add_option("--runs", f->runs, "Timed runs")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 100000));
+    bench->add_option("--warmup", f->warmup, "Untimed runs first")
+        ->capture_default_str()
+        ->check(CLI::Range(0, 10000));
+    verbs.emplace_back(bench,
+                       [f] { return cmd_bench(f->bench_path, f->shapes, f->runs, f->warmup); });
 }
 
 }  // namespace pare::cli

@@ -186,6 +186,22 @@ TEST_F(Cli, InfoCountsResnet18MacsAndConvertShrinksTheGraph) {
     EXPECT_EQ(again.out.find("Shape:"), std::string::npos) << again.out;
 }
 
+TEST_F(Cli, BenchReportsLatencyPercentilesAndMemory) {
+    const std::string model = write("small.onnx", small_model().SerializeAsString());
+    CliRun b = pare("bench " + model + " --runs 7 --warmup 1");
+    ASSERT_EQ(b.code, 0) << b.err;
+    EXPECT_NE(b.out.find("runs      7 after 1 warm-up"), std::string::npos) << b.out;
+    double median = -1, p90 = -1;
+    ASSERT_EQ(std::sscanf(b.out.substr(b.out.find("latency")).c_str(),
+                          "latency   median %lf ms, p90 %lf ms", &median, &p90),
+              2)
+        << b.out;
+    EXPECT_GT(median, 0);
+    EXPECT_GE(p90, median);
+    EXPECT_NE(b.out.find("peak RSS"), std::string::npos);
+    EXPECT_NE(pare("bench " + model + " --runs 0").code, 0);
+}
+
 TEST_F(Cli, TrainFineTuneAndEval) {
     const std::string first = (dir_ / "lenet.onnx").string(),
                       tuned = (dir_ / "tuned.onnx").string();
