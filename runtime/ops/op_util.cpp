@@ -6,11 +6,13 @@ Status shape_input_length(const ValueMeta& m, const char* what, int64_t* length)
     *length = -1;
     if (!m.has_shape) return Status();
     if (m.shape.size() != 1) {
-        return invalid_argument(std::string(what) + " must be 1-D, got shape " + shape_str(m.shape));
+        return invalid_argument(std::string(what) + " must be 1-D, got shape " +
+                                shape_str(m.shape));
     }
     if (m.shape[0] > kMaxRank) {
-        return unsupported(std::string(what) + " has " + std::to_string(m.shape[0]) + " entries; ranks above " +
-                           std::to_string(kMaxRank) + " are not supported");
+        return unsupported(std::string(what) + " has " + std::to_string(m.shape[0]) +
+                           " entries; ranks above " + std::to_string(kMaxRank) +
+                           " are not supported");
     }
     *length = m.shape[0];
     return Status();

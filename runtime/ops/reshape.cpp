@@ -98,7 +98,8 @@ Status infer_reshape(InferContext& ctx) {
             int64_t rank;
             PARE_RETURN_IF_ERROR(shape_input_length(s, "shape input", &rank));
             if (!s.data) {
-                ctx.out[0] = rank >= 0 ? meta(x.dtype, Shape(rank, -1)) : meta_rank_unknown(x.dtype);
+                ctx.out[0] =
+                    rank >= 0 ? meta(x.dtype, Shape(rank, -1)) : meta_rank_unknown(x.dtype);
                 return Status();
             }
             if (!x.has_shape) {
@@ -136,7 +137,8 @@ Status infer_reshape(InferContext& ctx) {
             PARE_RETURN_IF_ERROR(axes_of(ctx, &axes, &known));
             const bool squeeze = ctx.node.op == OpKind::kSqueeze;
             int64_t n_axes = static_cast<int64_t>(axes.size());
-            if (ctx.has(1)) PARE_RETURN_IF_ERROR(shape_input_length(ctx.in[1], "axes input", &n_axes));
+            if (ctx.has(1))
+                PARE_RETURN_IF_ERROR(shape_input_length(ctx.in[1], "axes input", &n_axes));
             if (n_axes > kMaxRank) return unsupported("more than 32 axes");
             if (!x.has_shape || !known) {
                 ctx.out[0] = (!squeeze && x.has_shape && n_axes >= 0)

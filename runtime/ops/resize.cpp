@@ -59,8 +59,8 @@ Status resize_plan(const InferContext& ctx, const Shape& in, ResizePlan* p, bool
     }
     for (int64_t i = 0; i < rank; ++i) {
         if (in[i] == 0 && p->out[i] > 0) {
-            return invalid_argument("cannot resize an empty axis " + std::to_string(i) + " to size " +
-                                    std::to_string(p->out[i]));
+            return invalid_argument("cannot resize an empty axis " + std::to_string(i) +
+                                    " to size " + std::to_string(p->out[i]));
         }
     }
     return Status();

@@ -288,7 +288,8 @@ TEST(OnnxIo, LegacySoftmaxWithoutInputsIsAnError) {
     n->clear_input();
     Result<Graph> g = import_onnx_bytes(m.SerializeAsString(), "nosoft.onnx", "");
     ASSERT_FALSE(g.ok());
-    EXPECT_NE(g.status().message().find("exactly one input"), std::string::npos) << g.status().message();
+    EXPECT_NE(g.status().message().find("exactly one input"), std::string::npos)
+        << g.status().message();
 }
 
 TEST(OnnxIo, CheckerRejectsAnInvalidExport) {

@@ -146,8 +146,9 @@ TEST(Ops, ResizeNearestAndLinear) {
 
 TEST(Ops, ResizeOfAnEmptyAxisIsAnError) {
     Status s;
-    run1("Resize", {Tensor::create(DType::kFloat32, {1, 1, 0, 2}).value(), Tensor(), Tensor(),
-                    Tensor::from_vector<int64_t>({1, 1, 3, 2}, {4})},
+    run1("Resize",
+         {Tensor::create(DType::kFloat32, {1, 1, 0, 2}).value(), Tensor(), Tensor(),
+          Tensor::from_vector<int64_t>({1, 1, 3, 2}, {4})},
          {}, &s);
     ASSERT_FALSE(s.ok());
     EXPECT_NE(s.message().find("empty axis"), std::string::npos) << s.message();
@@ -211,10 +212,14 @@ TEST(Ops, ShapeInputsMustBeOneDimensionalAndBounded) {
     Status s = op_def(n.op).infer(ctx);
     ASSERT_FALSE(s.ok());
     EXPECT_NE(s.message().find("must be 1-D"), std::string::npos) << s.message();
-    InferContext huge{n, {ValueMeta{DType::kInt64, true, {int64_t{1} << 40}, nullptr}}, std::vector<ValueMeta>(1)};
+    InferContext huge{n,
+                      {ValueMeta{DType::kInt64, true, {int64_t{1} << 40}, nullptr}},
+                      std::vector<ValueMeta>(1)};
     EXPECT_FALSE(op_def(n.op).infer(huge).ok());
     Node u = make_node("Unsqueeze", {"x", "axes"}, {"y"});
-    InferContext uc{u, {ValueMeta{DType::kFloat32, false, {}, nullptr}, ValueMeta{DType::kInt64, true, {}, nullptr}},
+    InferContext uc{u,
+                    {ValueMeta{DType::kFloat32, false, {}, nullptr},
+                     ValueMeta{DType::kInt64, true, {}, nullptr}},
                     std::vector<ValueMeta>(1)};
     EXPECT_FALSE(op_def(u.op).infer(uc).ok());
 }
