@@ -122,3 +122,20 @@ TEST(Kernels, F32ConvGemmMatchesTheReferenceConv) {
         EXPECT_LT(rel_err(fast[0].data<float>(), ref[0].data<float>(), ref[0].numel()), 1e-6);
     }
 }
+
+// The im2col buffer counts against the tensor size limit; past it the reference
+// kernel computes the same result without the buffer.
+TEST(Kernels, F32ConvGemmFallsBackWhenIm2colWouldExceedTheLimit) {
+    Attributes a;
+    a.set("pads", Attribute::make_ints({1, 1, 1, 1}));
+    Node n = make_node("Conv", {"x", "w"}, {"y"}, a);
+    Tensor x = random_tensor({1, 4, 16, 16}, 1), w = random_tensor({3, 4, 3, 3}, 2);
+    std::vector<Tensor> ref, small_limit;
+    ASSERT_TRUE(run_node(n, {&x, &w}, &ref, true).ok());
+    const int64_t old = tensor_byte_limit();
+    set_tensor_byte_limit(8 * 1024);  // col would be 36 x 256 floats = 36 KiB
+    Status s = run_node(n, {&x, &w}, &small_limit, false);
+    set_tensor_byte_limit(old);
+    ASSERT_TRUE(s.ok()) << s.message();
+    EXPECT_EQ(rel_err(small_limit[0].data<float>(), ref[0].data<float>(), ref[0].numel()), 0.0);
+}

@@ -33,6 +33,12 @@ Status f32_conv_gemm(ComputeContext& ctx) {
     bool pointwise = ksz == 1;
     for (int d = 0; d < 3; ++d)
         pointwise = pointwise && st[d] == 1 && pb[d] == 0 && out[d] == in[d];
+    // The im2col buffer must respect the tensor size limit like any allocation; when it
+    // would not (possible only for hostile shapes), the reference kernel needs no buffer.
+    if (!pointwise &&
+        (P > 0 && Kdim > tensor_byte_limit() / static_cast<int64_t>(sizeof(float)) / P)) {
+        return compute_conv(ctx);
+    }
     const KernelTable& kt = kernels();
     thread_local std::vector<float> col;
     if (!pointwise) col.resize(static_cast<size_t>(Kdim * P));
