@@ -15,14 +15,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-fs::path temp_dir(const std::string& name) {
-    fs::path p =
-        fs::temp_directory_path() / ("pare-data-" + name + "-" + std::to_string(::getpid()));
-    fs::remove_all(p);
-    fs::create_directories(p);
-    return p;
-}
-
 // A grey-level PNG whose pixel (x, y) is (7x + 3y + seed) mod 256.
 void write_png(const fs::path& p, int w, int h, int seed) {
     std::vector<unsigned char> px(static_cast<size_t>(w * h));
@@ -73,7 +65,7 @@ TEST(Data, MissingDatasetNamesThePackage) {
 }
 
 TEST(Data, NpzStoredAndCompressedWithLabelChecks) {
-    fs::path dir = temp_dir("npz");
+    fs::path dir = test::temp_dir("npz");
     const std::string make =
         "/usr/bin/python3 -c \"import numpy as np\n"
         "x=(np.arange(6*4*4)%256).astype(np.uint8).reshape(6,4,4)\n"
@@ -110,7 +102,7 @@ TEST(Data, NpzStoredAndCompressedWithLabelChecks) {
 }
 
 TEST(Data, ImageFolderClassesAndMixedSizes) {
-    fs::path dir = temp_dir("img");
+    fs::path dir = test::temp_dir("img");
     fs::create_directories(dir / "cat");
     fs::create_directories(dir / "dog");
     write_png(dir / "cat" / "a.png", 8, 6, 1);

@@ -22,14 +22,6 @@ std::string cache_model(const std::string& rel) {
     return root + "/models/" + rel;
 }
 
-fs::path temp_dir(const std::string& name) {
-    fs::path p =
-        fs::temp_directory_path() / ("pare-test-" + name + "-" + std::to_string(::getpid()));
-    fs::remove_all(p);
-    fs::create_directories(p);
-    return p;
-}
-
 // A one-node model: y = x + w, with w given by `init`.
 onnx::ModelProto add_model(int opset) {
     onnx::ModelProto m;
@@ -124,7 +116,7 @@ TEST(OnnxIo, OptimizedExportRunsAndMatches) {
 }
 
 TEST(OnnxIo, ExternalDataIsReadAndChecked) {
-    fs::path dir = temp_dir("ext");
+    fs::path dir = test::temp_dir("ext");
     std::vector<float> w = {1, 2, 3, 4};
     {
         std::ofstream f(dir / "weights.bin", std::ios::binary);

@@ -2,7 +2,9 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <unistd.h>
 
+#include <filesystem>
 #include <random>
 #include <string>
 #include <vector>
@@ -10,6 +12,15 @@
 #include "runtime/exec/session.h"
 
 namespace pare::test {
+
+// A fresh, empty folder under the system temp dir, unique to this process.
+inline std::filesystem::path temp_dir(const std::string& name) {
+    std::filesystem::path p = std::filesystem::temp_directory_path() /
+                              ("pare-test-" + name + "-" + std::to_string(::getpid()));
+    std::filesystem::remove_all(p);
+    std::filesystem::create_directories(p);
+    return p;
+}
 
 inline Node make_node(const std::string& op, std::vector<std::string> in,
                       std::vector<std::string> out, Attributes attrs = {}) {

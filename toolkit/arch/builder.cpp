@@ -281,6 +281,16 @@ std::string GraphBuilder::inverted_residual(const std::string& x, int64_t cin, i
     return (stride == 1 && cin == cout) ? add(x, y, "add") : y;
 }
 
+std::string GraphBuilder::classifier_head(const std::string& x, int64_t channels, int64_t classes,
+                                          float ratio) {
+    scope("head");
+    std::string y = flatten(global_avg_pool(x, "pool"), "flatten");
+    if (ratio > 0) y = dropout(y, ratio, "dropout");
+    y = linear(y, channels, classes, "fc");
+    output(y, classes);
+    return y;
+}
+
 void GraphBuilder::output(const std::string& x, int64_t classes) {
     ValueInfo v;
     v.name = x;

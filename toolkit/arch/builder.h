@@ -60,6 +60,10 @@ class GraphBuilder {
     std::string inverted_residual(const std::string& x, int64_t cin, int64_t hidden, int64_t cout,
                                   int64_t k, int64_t stride, Act act, int64_t se_reduced = 0,
                                   Act se_inner = Act::kRelu, Act se_gate = Act::kHardSigmoid);
+    // The classifier head: global average pool -> flatten -> dropout (when ratio > 0)
+    // -> fully connected to the classes, marked as the graph output.
+    std::string classifier_head(const std::string& x, int64_t channels, int64_t classes,
+                                float dropout);
     void output(const std::string& x, int64_t classes);
     // Topologically sorted, ops resolved, shapes inferred.
     Result<Graph> finish();

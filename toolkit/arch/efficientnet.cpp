@@ -37,11 +37,7 @@ Result<Graph> build_efficientnet(const ArchOptions& o) {
     b.scope("last");
     const int64_t last = ch(1280);
     x = b.conv_bn_act(x, cin, last, 1, 1, Act::kSilu, 1, "conv");
-    b.scope("head");
-    x = b.flatten(b.global_avg_pool(x, "pool"), "flatten");
-    if (o.dropout > 0) x = b.dropout(x, o.dropout, "dropout");
-    x = b.linear(x, last, o.num_classes, "fc");
-    b.output(x, o.num_classes);
+    b.classifier_head(x, last, o.num_classes, o.dropout);
     return b.finish();
 }
 

@@ -14,15 +14,6 @@ int64_t repeats(int64_t n, double depth) {
     return std::max<int64_t>(1, static_cast<int64_t>(std::ceil(n * depth)));
 }
 
-std::string head(GraphBuilder& b, std::string x, int64_t c, const ArchOptions& o) {
-    b.scope("head");
-    x = b.flatten(b.global_avg_pool(x, "pool"), "flatten");
-    if (o.dropout > 0) x = b.dropout(x, o.dropout, "dropout");
-    x = b.linear(x, c, o.num_classes, "fc");
-    b.output(x, o.num_classes);
-    return x;
-}
-
 }  // namespace
 
 Result<Graph> build_mobilenet_v1(const ArchOptions& o) {
@@ -45,7 +36,7 @@ Result<Graph> build_mobilenet_v1(const ArchOptions& o) {
             cin = ch(c[0]);
         }
     }
-    head(b, x, cin, o);
+    b.classifier_head(x, cin, o.num_classes, o.dropout);
     return b.finish();
 }
 
@@ -78,7 +69,7 @@ Result<Graph> build_mobilenet_v2(const ArchOptions& o) {
     b.scope("last");
     const int64_t last = make_divisible(1280 * std::max(1.0, o.width));
     x = b.conv_bn_act(x, cin, last, 1, 1, Act::kRelu6, 1, "conv");
-    head(b, x, last, o);
+    b.classifier_head(x, last, o.num_classes, o.dropout);
     return b.finish();
 }
 

@@ -44,10 +44,7 @@ Result<Graph> build_resnet(const ArchOptions& o) {
             cin = cout;
         }
     }
-    b.scope("head");
-    x = b.flatten(b.global_avg_pool(x, "pool"), "flatten");
-    x = b.linear(x, cin, o.num_classes, "fc");
-    b.output(x, o.num_classes);
+    b.classifier_head(x, cin, o.num_classes, 0);
     return b.finish();
 }
 

@@ -74,10 +74,7 @@ Result<Graph> build_shufflenet_v2(const ArchOptions& o) {
     }
     b.scope("last");
     x = b.conv_bn_act(x, cin, widths[4], 1, 1, Act::kRelu, 1, "conv");
-    b.scope("head");
-    x = b.flatten(b.global_avg_pool(x, "pool"), "flatten");
-    x = b.linear(x, widths[4], o.num_classes, "fc");
-    b.output(x, o.num_classes);
+    b.classifier_head(x, widths[4], o.num_classes, 0);
     return b.finish();
 }
 
