@@ -20,7 +20,39 @@ namespace pare::cli {
 
 namespace {
 
-int cmd_info(const std::string& path, const std::vector<std::string>& shapes) {
+// The executor's plan: a kernel per node (with fused activations) and the memory
+// plan, for the model after pare's default passes; unbound input dims are taken as 1.
+void print_plan(Graph g, const std::string& path, int threads) {
+    for (auto& i : g.inputs) {
+        for (auto& d : i.shape) {
+            if (d < 0) d = 1;
+        }
+    }
+    check(run_default_passes(g).with_context(path));
+    SessionOptions opt;
+    opt.threads = threads;
+    Session s = check(Session::prepare(std::move(g), opt));
+    std::printf("\nplan (ISA %s, %d thread%s)\n", isa_name(kernels().isa), threads,
+                threads == 1 ? "" : "s");
+    std::printf("  %-40s %-20s %s\n", "node", "op", "kernel");
+    for (const PlanStep& p : s.plan()) {
+        std::printf("  %-40s %-20s %s%s\n", p.node.c_str(), p.op.c_str(), p.kernel.c_str(),
+                    p.fused.empty() ? "" : (" (fused " + p.fused + ")").c_str());
+    }
+    const MemoryPlan& m = s.memory_plan();
+    if (!m.planned) {
+        std::printf("memory    not planned: some shapes are only known at run time\n");
+        return;
+    }
+    std::printf(
+        "memory    arena %s bytes for %d values (naive sum %s bytes, %.1f%%); %d views, "
+        "%d in place\n",
+        human_count(m.arena_bytes).c_str(), m.values, human_count(m.naive_bytes).c_str(),
+        m.naive_bytes ? 100.0 * m.arena_bytes / m.naive_bytes : 0.0, m.views, m.in_place);
+}
+
+int cmd_info(const std::string& path, const std::vector<std::string>& shapes, bool plan,
+             int threads) {
     Graph g = check(import_onnx_file(path, import_options(shapes)));
     check(g.topo_sort());
     check(infer_shapes(g).with_context(path));
@@ -42,6 +74,7 @@ int cmd_info(const std::string& path, const std::vector<std::string>& shapes) {
     std::printf("ops      ");
     for (const auto& kv : st.op_counts) std::printf(" %s:%d", kv.first.c_str(), kv.second);
     std::printf("\n");
+    if (plan) print_plan(std::move(g), path, threads);
     return 0;
 }
 
@@ -116,13 +149,14 @@ int cmd_convert(const std::string& in, const std::string& out,
 }
 
 int cmd_check(const std::vector<std::string>& models, const std::vector<std::string>& shapes,
-              int repeat, double tolerance, const std::string& pattern) {
+              int repeat, double tolerance, const std::string& pattern, int threads) {
     std::printf("%-48s %6s %12s %10s %10s %8s\n", "model", "nodes", "worst relL2", "pare ms",
                 "ORT ms", "pare/ORT");
     bool all_ok = true;
     for (const auto& m : models) {
         OracleOptions opt;
         opt.repeat = repeat;
+        opt.threads = threads;
         opt.pattern = pattern == "page" ? InputPattern::kPage : InputPattern::kUniform;
         OracleReport r = check(compare_with_onnxruntime(m, import_options(shapes), opt));
         const bool ok = r.worst_rel_l2 <= tolerance;
@@ -135,12 +169,14 @@ int cmd_check(const std::vector<std::string>& models, const std::vector<std::str
     return all_ok ? 0 : 1;
 }
 
-int cmd_bench(const std::string& path, const std::vector<std::string>& shapes, int runs,
-              int warmup) {
+int cmd_bench(const std::string& path, const std::vector<std::string>& shapes, int runs, int warmup,
+              int threads) {
     Graph g = check(import_onnx_file(path, import_options(shapes)));
     check(run_default_passes(g).with_context(path));
     TensorMap inputs = check(random_inputs(g, 1));
-    Session s = check(Session::prepare(std::move(g)));
+    SessionOptions opt;
+    opt.threads = threads;
+    Session s = check(Session::prepare(std::move(g), opt));
     TensorMap out;
     for (int i = 0; i < warmup; ++i) check(s.run(inputs, &out).with_context(path));
     std::vector<double> ms;
@@ -157,8 +193,9 @@ int cmd_bench(const std::string& path, const std::vector<std::string>& shapes, i
     const auto pct = [&](double p) {
         return ms[std::min(ms.size() - 1, static_cast<size_t>(p * (ms.size() - 1) + 0.5))];
     };
-    std::printf("model     %s\nruns      %d after %d warm-up, ISA %s (%s)\n", path.c_str(), runs,
-                warmup, isa_name(kernels().isa), kernels().f32_gemm_name);
+    std::printf("model     %s\nruns      %d after %d warm-up, %d thread%s, ISA %s (%s)\n",
+                path.c_str(), runs, warmup, threads, threads == 1 ? "" : "s",
+                isa_name(kernels().isa), kernels().f32_gemm_name);
     std::printf(
         "latency   median %.3f ms, p90 %.3f ms, min %.3f ms\npeak RSS  %.1f MB (whole process)\n",
         pct(0.5), pct(0.9), ms.front(), ru.ru_maxrss / 1024.0);
@@ -170,8 +207,8 @@ struct ModelFlags {
     std::string info_path, run_path, out_dir = "out", conv_in, conv_out, pattern = "uniform";
     std::vector<std::string> inputs, models;
     int64_t seed = -1;
-    bool no_passes = false;
-    int repeat = 1, runs = 50, warmup = 5;
+    bool no_passes = false, plan = false;
+    int repeat = 1, runs = 50, warmup = 5, threads = 1;
     double tol = 1e-4;
     std::string bench_path;
 };
@@ -186,7 +223,13 @@ void add_model_verbs(CLI::App& app, VerbTable& verbs) {
         app.add_subcommand("info", "Show inputs, outputs, op histogram, parameters, MACs and size");
     info->add_option("model", f->info_path, "ONNX model")->required();
     info->add_option("--input-shape", f->shapes, shape_help);
-    verbs.emplace_back(info, [f] { return cmd_info(f->info_path, f->shapes); });
+    info->add_flag("--plan", f->plan,
+                   "Also show the runtime's plan: the kernel chosen for each node (with fused "
+                   "activations) and the memory plan against the naive sum");
+    info->add_option("--threads", f->threads, "Threads the plan is made for")
+        ->check(CLI::Range(1, 256));
+    verbs.emplace_back(info,
+                       [f] { return cmd_info(f->info_path, f->shapes, f->plan, f->threads); });
 
     auto* run =
         app.add_subcommand("run", "Run a model on .npy inputs and write its outputs as .npy");
@@ -225,8 +268,12 @@ void add_model_verbs(CLI::App& app, VerbTable& verbs) {
                     "ImageNet-normalized, for N,3,H,W document models)")
         ->check(CLI::IsMember({"uniform", "page"}))
         ->capture_default_str();
-    verbs.emplace_back(
-        chk, [f] { return cmd_check(f->models, f->shapes, f->repeat, f->tol, f->pattern); });
+    chk->add_option("--threads", f->threads, "Threads for both runtimes")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 256));
+    verbs.emplace_back(chk, [f] {
+        return cmd_check(f->models, f->shapes, f->repeat, f->tol, f->pattern, f->threads);
+    });
 
     auto* bench =
         app.add_subcommand("bench",
@@ -240,8 +287,11 @@ void add_model_verbs(CLI::App& app, VerbTable& verbs) {
     bench->add_option("--warmup", f->warmup, "Untimed runs first")
         ->capture_default_str()
         ->check(CLI::Range(0, 10000));
-    verbs.emplace_back(bench,
-                       [f] { return cmd_bench(f->bench_path, f->shapes, f->runs, f->warmup); });
+    bench->add_option("--threads", f->threads, "Threads (the calling thread counts as one)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 256));
+    verbs.emplace_back(
+        bench, [f] { return cmd_bench(f->bench_path, f->shapes, f->runs, f->warmup, f->threads); });
 }
 
 }  // namespace pare::cli

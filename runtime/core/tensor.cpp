@@ -123,6 +123,17 @@ Result<Tensor> Tensor::create(DType dtype, const Shape& shape) {
     return t;
 }
 
+Tensor Tensor::view(DType dtype, const Shape& shape, const std::shared_ptr<uint8_t>& base,
+                    size_t offset) {
+    Tensor t;
+    t.dtype_ = dtype;
+    t.shape_ = shape;
+    t.numel_ = 1;
+    for (int64_t d : shape) t.numel_ *= d;
+    t.storage_ = std::shared_ptr<uint8_t>(base, base.get() + offset);
+    return t;
+}
+
 Result<Tensor> Tensor::reshaped(const Shape& shape) const {
     PARE_ASSIGN_OR_RETURN(int64_t n, shape_numel(shape));
     if (n != numel_) {

@@ -58,6 +58,11 @@ class Tensor {
         return reinterpret_cast<const T*>(storage_.get());
     }
 
+    // A tensor over bytes [offset, offset + nbytes) of base (shared, not copied): how the
+    // executor places values in its arena. The caller guarantees base is large enough.
+    static Tensor view(DType dtype, const Shape& shape, const std::shared_ptr<uint8_t>& base,
+                       size_t offset);
+
     // Same storage, new shape with the same element count.
     Result<Tensor> reshaped(const Shape& shape) const;
     Tensor clone() const;

@@ -1,7 +1,10 @@
 #include "runtime/cpu/cpu.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 
 #if defined(__x86_64__)
 #include <cpuid.h>
@@ -37,18 +40,96 @@ Isa detect_isa() {
 #endif
 }
 
+const char* activation_name(const Activation& act) {
+    switch (act.kind) {
+        case Activation::kNone:
+            return "";
+        case Activation::kRelu:
+            return "relu";
+        case Activation::kClip:
+            return "clip";
+        case Activation::kHardSwish:
+            return "hardswish";
+        case Activation::kSigmoid:
+            return "sigmoid";
+    }
+    return "";
+}
+
+float apply_activation(const Activation& act, float x) {
+    switch (act.kind) {
+        case Activation::kNone:
+            return x;
+        case Activation::kRelu:
+            return x > 0.0f ? x : 0.0f;
+        case Activation::kClip:
+            return std::min(std::max(x, act.lo), act.hi);
+        case Activation::kHardSwish:
+            return x * std::min(std::max(x + 3.0f, 0.0f), 6.0f) / 6.0f;
+        case Activation::kSigmoid:
+            return 1.0f / (1.0f + std::exp(-x));
+    }
+    return x;
+}
+
+float* scratch_floats(int slot, size_t n) {
+    struct Buf {
+        std::unique_ptr<float[]> p;
+        size_t n = 0;
+    };
+    thread_local Buf bufs[4];
+    Buf& b = bufs[slot];
+    if (b.n < n) {
+        b.p.reset(new float[n + 16]);
+        b.n = n;
+    }
+    // 64-byte alignment inside the allocation.
+    const uintptr_t a = reinterpret_cast<uintptr_t>(b.p.get());
+    return reinterpret_cast<float*>((a + 63) & ~uintptr_t{63});
+}
+
+int64_t f32_packed_a_size(int64_t M, int64_t K, int mr) {
+    return (M + mr - 1) / mr * mr * std::max<int64_t>(K, 1);
+}
+
+void f32_pack_a(int64_t M, int64_t K, const float* A, int64_t lda, int mr, float* out) {
+    const int64_t Mpad = (M + mr - 1) / mr * mr;
+    for (int64_t pc = 0; pc < K; pc += kF32GemmKC) {
+        const int64_t kc = std::min(kF32GemmKC, K - pc);
+        float* block = out + pc * Mpad;
+        for (int64_t p = 0; p < Mpad; p += mr) {
+            float* panel = block + p * kc;
+            for (int64_t k = 0; k < kc; ++k) {
+                for (int64_t i = 0; i < mr; ++i) {
+                    panel[k * mr + i] = p + i < M ? A[(p + i) * lda + pc + k] : 0.0f;
+                }
+            }
+        }
+    }
+}
+
 namespace {
 
 KernelTable make_table(Isa isa) {
     KernelTable t;
     t.isa = Isa::kScalar;
     t.f32_gemm = f32_gemm_scalar;
+    t.f32_gemm_packed = f32_gemm_packed_scalar;
+    t.f32_gemm_mr = 4;
+    t.f32_gemm_nr = 8;
     t.f32_gemm_name = "f32_gemm_scalar";
+    t.f32_dwconv = f32_dwconv_scalar;
+    t.f32_dwconv_name = "f32_dwconv_scalar";
 #if defined(__x86_64__)
     if (isa == Isa::kAvx2) {
         t.isa = Isa::kAvx2;
         t.f32_gemm = f32_gemm_6x16_avx2;
+        t.f32_gemm_packed = f32_gemm_packed_6x16_avx2;
+        t.f32_gemm_mr = 6;
+        t.f32_gemm_nr = 16;
         t.f32_gemm_name = "f32_gemm_6x16_avx2";
+        t.f32_dwconv = f32_dwconv_avx2;
+        t.f32_dwconv_name = "f32_dwconv_avx2";
     }
 #endif
     return t;

@@ -8,6 +8,7 @@
 // are always compiled and are the oracle for every entry here.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 namespace pare {
@@ -18,15 +19,66 @@ const char* isa_name(Isa isa);
 // What the CPU and OS support (ignores PARE_ISA).
 Isa detect_isa();
 
+// An activation applied to a kernel's outputs as they are stored (fused).
+struct Activation {
+    enum Kind : uint8_t { kNone, kRelu, kClip, kHardSwish, kSigmoid };
+    Kind kind = kNone;
+    float lo = 0.0f, hi = 0.0f;  // kClip bounds
+};
+const char* activation_name(const Activation& act);
+// The scalar definition every fused epilogue follows.
+float apply_activation(const Activation& act, float x);
+
+// A per-thread scratch buffer of at least n floats (64-byte aligned), one per
+// slot (0: packed B panels, 1: packed A of the unpacked GEMM, 2: im2col, 3: the
+// padded plane of a depthwise convolution). Lives
+// until the thread ends; kernels use it instead of allocating per call.
+float* scratch_floats(int slot, size_t n);
+
+// The GEMM's A operand (weights) packed once: MR-row panels per KC-deep block of K,
+// zero-padded to a whole panel. Layout: block pc (K offset, step kF32GemmKC) starts
+// at pc * Mpad (Mpad = M rounded up to MR); panel p of that block at + p * MR * kc;
+// element (k, i) at + k * MR + i.
+constexpr int64_t kF32GemmKC = 256;
+struct F32PackedA {
+    const float* data = nullptr;
+    int64_t M = 0, K = 0;
+    int mr = 1;
+};
+// Floats needed to pack an M x K matrix for micro-tile height mr.
+int64_t f32_packed_a_size(int64_t M, int64_t K, int mr);
+// Packs A (row-major, leading dimension lda) into out (f32_packed_a_size floats).
+void f32_pack_a(int64_t M, int64_t K, const float* A, int64_t lda, int mr, float* out);
+
+// Rows [m0, m1) of C[M,N] = act(A[M,K] * B[K,N] + bias[m]) with A packed for this
+// kernel's mr; m0 must be a multiple of mr. B row-major with leading dimension ldb,
+// C with ldc (C points at row 0); bias may be nullptr. C is overwritten.
+using F32GemmPackedFn = void (*)(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,
+                                 const float* B, int64_t ldb, float* C, int64_t ldc,
+                                 const float* bias, const Activation& act);
+
 // C[M,N] = A[M,K] * B[K,N] (+ bias[m] per row when bias != nullptr), row-major
-// with leading dimensions; C is overwritten. Packs A and B internally.
+// with leading dimensions; C is overwritten. Packs A into a scratch buffer, then
+// runs the packed GEMM (single-threaded).
 using F32GemmFn = void (*)(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                            const float* B, int64_t ldb, float* C, int64_t ldc, const float* bias);
+
+// Depthwise convolution of one channel plane (runtime/kernels/dwconv_impl.h):
+// y[oh,ow] = act(bias + sum w[kh,kw] * x[oh*sh - pt + kh, ow*sw - pl + kw]), zero
+// outside x; strides 1 or 2, dilation 1.
+using F32DwConvFn = void (*)(const float* x, int64_t H, int64_t W, const float* w, int64_t KH,
+                             int64_t KW, int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias,
+                             float* y, int64_t OH, int64_t OW, const Activation& act);
 
 struct KernelTable {
     Isa isa = Isa::kScalar;
     F32GemmFn f32_gemm = nullptr;
+    F32GemmPackedFn f32_gemm_packed = nullptr;
+    int f32_gemm_mr = 1;  // micro-tile height the packed A must use
+    int f32_gemm_nr = 1;  // micro-tile width (column splits align to it)
     const char* f32_gemm_name = "";
+    F32DwConvFn f32_dwconv = nullptr;
+    const char* f32_dwconv_name = "";
 };
 
 // The table for the detected ISA capped by PARE_ISA (read once, at first use).
@@ -37,9 +89,21 @@ const KernelTable* kernels_for(Isa isa);
 // Kernel entry points (one file each under runtime/kernels/).
 void f32_gemm_scalar(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                      int64_t ldb, float* C, int64_t ldc, const float* bias);
+void f32_gemm_packed_scalar(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N, const float* B,
+                            int64_t ldb, float* C, int64_t ldc, const float* bias,
+                            const Activation& act);
+void f32_dwconv_scalar(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
+                       int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
+                       int64_t OH, int64_t OW, const Activation& act);
 #if defined(__x86_64__)
+void f32_dwconv_avx2(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
+                     int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
+                     int64_t OH, int64_t OW, const Activation& act);
 void f32_gemm_6x16_avx2(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                         const float* B, int64_t ldb, float* C, int64_t ldc, const float* bias);
+void f32_gemm_packed_6x16_avx2(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,
+                               const float* B, int64_t ldb, float* C, int64_t ldc,
+                               const float* bias, const Activation& act);
 #endif
 
 }  // namespace pare

@@ -1,6 +1,12 @@
 #include "runtime/exec/session.h"
 
+#include <algorithm>
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <numeric>
 #include <set>
 
 #include "runtime/ir/passes/passes.h"
@@ -10,6 +16,7 @@
 namespace pare {
 
 namespace {
+
 bool reference_requested() {
     static const bool r = [] {
         const char* k = std::getenv("PARE_KERNELS");
@@ -17,19 +24,17 @@ bool reference_requested() {
     }();
     return r;
 }
-}  // namespace
 
-Status run_node(const Node& node, const std::vector<const Tensor*>& inputs,
-                std::vector<Tensor>* outputs, bool reference) {
+// Infers node's outputs from its inputs' metadata and allocates them.
+Status infer_and_allocate(const Node& node, const std::vector<const Tensor*>& inputs,
+                          std::vector<Tensor>* outputs) {
     if (node.op == OpKind::kUnknown) return unsupported(node.where() + ": op is not supported");
     if (node.outputs.empty()) return invalid_argument(node.where() + " has no output");
-    const OpDef& def = op_def(node.op);
     InferContext ictx{node, {}, std::vector<ValueMeta>(node.outputs.size())};
     ictx.in.reserve(inputs.size());
     for (const Tensor* t : inputs) ictx.in.push_back(t ? ValueMeta::of(*t) : ValueMeta());
-    PARE_RETURN_IF_ERROR(def.infer(ictx).with_context(node.where()));
+    PARE_RETURN_IF_ERROR(op_def(node.op).infer(ictx).with_context(node.where()));
     outputs->assign(node.outputs.size(), Tensor());
-    ComputeContext cctx{node, inputs, {}};
     for (size_t i = 0; i < node.outputs.size(); ++i) {
         const ValueMeta& m = ictx.out[i];
         if (!m.shape_known() || m.dtype == DType::kUndefined) {
@@ -39,11 +44,87 @@ Status run_node(const Node& node, const std::vector<const Tensor*>& inputs,
         Result<Tensor> r = Tensor::create(m.dtype, m.shape);
         if (!r.ok()) return r.status().with_context(node.where());
         (*outputs)[i] = std::move(r).value();
-        cctx.out.push_back(&(*outputs)[i]);
     }
-    ComputeFn fast = (reference || reference_requested()) ? nullptr : fast_compute(node.op);
-    if (fast && node.op == OpKind::kConv && inputs[0]->dtype() != DType::kFloat32) fast = nullptr;
-    return (fast ? fast : def.compute)(cctx).with_context(node.where());
+    return Status();
+}
+
+// The activation node `act` as a fused epilogue, if it is one with constant operands.
+bool as_activation(const Graph& g, const Node& act, Activation* out) {
+    switch (act.op) {
+        case OpKind::kRelu:
+            out->kind = Activation::kRelu;
+            return true;
+        case OpKind::kHardSwish:
+            out->kind = Activation::kHardSwish;
+            return true;
+        case OpKind::kSigmoid:
+            out->kind = Activation::kSigmoid;
+            return true;
+        case OpKind::kClip: {
+            out->kind = Activation::kClip;
+            out->lo = -std::numeric_limits<float>::infinity();
+            out->hi = std::numeric_limits<float>::infinity();
+            for (size_t i = 1; i < 3; ++i) {
+                const std::string& name = act.input(i);
+                if (name.empty()) continue;
+                auto it = g.initializers.find(name);
+                if (it == g.initializers.end() || it->second.dtype() != DType::kFloat32 ||
+                    it->second.numel() != 1)
+                    return false;
+                (i == 1 ? out->lo : out->hi) = it->second.data<float>()[0];
+            }
+            return true;
+        }
+        default:
+            return false;
+    }
+}
+
+// Ops whose output 0 may be placed over input 0's bytes.
+bool is_view_op(OpKind op) {
+    return op == OpKind::kReshape || op == OpKind::kFlatten || op == OpKind::kSqueeze ||
+           op == OpKind::kUnsqueeze || op == OpKind::kIdentity || op == OpKind::kDropout;
+}
+// Elementwise ops whose reference kernel reads x[i] before writing y[i] and nothing
+// else of x after: the output may overwrite the input (same shape, float32).
+bool is_in_place_op(OpKind op) {
+    switch (op) {
+        case OpKind::kRelu:
+        case OpKind::kClip:
+        case OpKind::kSigmoid:
+        case OpKind::kHardSwish:
+        case OpKind::kHardSigmoid:
+        case OpKind::kLeakyRelu:
+        case OpKind::kTanh:
+        case OpKind::kElu:
+        case OpKind::kNeg:
+        case OpKind::kAbs:
+        case OpKind::kExp:
+        case OpKind::kSqrt:
+        case OpKind::kAdd:
+        case OpKind::kSub:
+        case OpKind::kMul:
+        case OpKind::kDiv:
+            return true;
+        default:
+            return false;
+    }
+}
+
+bool is_static(const ValueMeta& m) { return m.dtype != DType::kUndefined && m.shape_known(); }
+
+}  // namespace
+
+Status run_node(const Node& node, const std::vector<const Tensor*>& inputs,
+                std::vector<Tensor>* outputs, bool reference) {
+    PARE_RETURN_IF_ERROR(infer_and_allocate(node, inputs, outputs));
+    ComputeContext cctx{node, inputs, {}};
+    for (auto& t : *outputs) cctx.out.push_back(&t);
+    if (!reference && !reference_requested()) {
+        if (auto k = prepare_kernel(node, inputs, Activation{}))
+            return k->run(cctx).with_context(node.where());
+    }
+    return op_def(node.op).compute(cctx).with_context(node.where());
 }
 
 Status check_input(const ValueInfo& info, const Tensor& t) {
@@ -64,12 +145,19 @@ Status check_input(const ValueInfo& info, const Tensor& t) {
     return Status();
 }
 
-Result<Session> Session::prepare(Graph graph) {
+Session::Session() = default;
+Session::Session(Session&&) noexcept = default;
+Session& Session::operator=(Session&&) noexcept = default;
+Session::~Session() = default;
+
+Result<Session> Session::prepare(Graph graph, const SessionOptions& options) {
     PARE_RETURN_IF_ERROR(graph.resolve_ops());
     PARE_RETURN_IF_ERROR(verify(graph));
     PARE_RETURN_IF_ERROR(graph.topo_sort());
     PARE_RETURN_IF_ERROR(infer_shapes(graph));
     Session s;
+    s.run_mu_ = std::make_unique<std::mutex>();
+    if (options.threads > 1) s.pool_ = std::make_unique<ThreadPool>(options.threads);
     std::map<std::string, int> slot;
     auto slot_of = [&](const std::string& name) {
         auto it = slot.find(name);
@@ -80,35 +168,198 @@ Result<Session> Session::prepare(Graph graph) {
     for (const auto& kv : graph.initializers)
         s.constants_.emplace_back(slot_of(kv.first), kv.second);
     for (const auto& i : graph.inputs) s.input_slots_.push_back(slot_of(i.name));
-    for (const auto& n : graph.nodes) {
-        std::vector<int> ins, outs;
-        for (const auto& i : n.inputs) ins.push_back(i.empty() ? -1 : slot_of(i));
-        for (const auto& o : n.outputs)
-            outs.push_back(slot_of(o.empty() ? graph.unique_name("_unused") : o));
-        s.node_inputs_.push_back(ins);
-        s.node_outputs_.push_back(outs);
+
+    const bool reference = options.reference || reference_requested();
+    const auto consumers = graph.consumers();
+    std::vector<bool> fused_away(graph.nodes.size(), false);
+    for (size_t n = 0; n < graph.nodes.size(); ++n) {
+        if (fused_away[n]) continue;
+        const Node& node = graph.nodes[n];
+        Step st;
+        st.node = static_cast<int>(n);
+        std::vector<const Tensor*> constants;
+        for (const auto& i : node.inputs) {
+            st.in.push_back(i.empty() ? -1 : slot_of(i));
+            auto it = graph.initializers.find(i);
+            constants.push_back(it == graph.initializers.end() ? nullptr : &it->second);
+        }
+        std::vector<std::string> outs = node.outputs;
+        PlanStep ps{node.name, node.op_type, "reference", ""};
+        if (!reference) {
+            // Fuse the activation that is the only consumer of a single output.
+            int act_node = -1;
+            Activation act;
+            if (options.fuse && outs.size() == 1 && !graph.is_output(outs[0])) {
+                auto c = consumers.find(outs[0]);
+                if (c != consumers.end() && c->second.size() == 1 &&
+                    graph.nodes[c->second[0]].outputs.size() == 1 &&
+                    graph.nodes[c->second[0]].input(0) == outs[0] &&
+                    as_activation(graph, graph.nodes[c->second[0]], &act)) {
+                    act_node = c->second[0];
+                }
+            }
+            if (act_node >= 0) st.kernel = prepare_kernel(node, constants, act);
+            if (st.kernel) {
+                fused_away[act_node] = true;
+                outs = graph.nodes[act_node].outputs;
+                ps.fused = graph.nodes[act_node].name;
+            } else {
+                st.kernel = prepare_kernel(node, constants, Activation{});
+            }
+            if (st.kernel) ps.kernel = st.kernel->name();
+        }
+        for (const auto& o : outs)
+            st.out.push_back(slot_of(o.empty() ? graph.unique_name("_") : o));
+        s.steps_.push_back(std::move(st));
+        s.plan_.push_back(ps);
     }
     for (const auto& o : graph.outputs) s.output_slots_.push_back(slot_of(o.name));
-    // Lifetimes: a slot is released after its last consumer unless it is an output or constant.
-    std::set<int> keep(s.output_slots_.begin(), s.output_slots_.end());
-    for (const auto& c : s.constants_) keep.insert(c.first);
-    std::vector<int> last(s.slot_count_, -1);
-    for (size_t n = 0; n < s.node_inputs_.size(); ++n) {
-        for (int i : s.node_inputs_[n]) {
-            if (i >= 0) last[i] = static_cast<int>(n);
+    s.graph_ = std::move(graph);
+    PARE_RETURN_IF_ERROR(s.plan_memory());
+    return s;
+}
+
+// Lifetimes in step indices; values sharing bytes (views, in place) form one group
+// whose lifetime is the union of its members'. Groups are placed largest first at
+// the lowest arena offset that overlaps no placed group alive at the same time.
+Status Session::plan_memory() {
+    const int S = slot_count_, T = static_cast<int>(steps_.size());
+    std::vector<bool> external(S, false);  // constants and graph inputs: not in the arena
+    for (const auto& c : constants_) external[c.first] = true;
+    for (int i : input_slots_) external[i] = true;
+    std::vector<int> def(S, -1), last(S, -1);
+    for (int t = 0; t < T; ++t) {
+        for (int i : steps_[t].in) {
+            if (i >= 0) last[i] = t;
+        }
+        for (int o : steps_[t].out) def[o] = t;
+    }
+    // Release points for unplanned runs.
+    std::set<int> keep(output_slots_.begin(), output_slots_.end());
+    for (const auto& c : constants_) keep.insert(c.first);
+    for (int i = 0; i < S; ++i) {
+        if (last[i] >= 0 && !keep.count(i)) steps_[last[i]].release.push_back(i);
+    }
+    for (int o : output_slots_) last[o] = T;  // outputs live to the end
+
+    // Static shapes from inference alone (not shapes a model file declares).
+    std::vector<ValueMeta> meta(S);
+    for (const auto& c : constants_) meta[c.first] = ValueMeta::of(c.second);
+    for (size_t i = 0; i < graph_.inputs.size(); ++i) {
+        const ValueInfo& v = graph_.inputs[i];
+        meta[input_slots_[i]] = {v.dtype, v.has_shape, v.shape, nullptr};
+    }
+    for (int t = 0; t < T; ++t) {
+        const Step& st = steps_[t];
+        const Node& node = graph_.nodes[st.node];
+        InferContext ictx{node, {}, std::vector<ValueMeta>(node.outputs.size())};
+        for (int i : st.in) ictx.in.push_back(i >= 0 ? meta[i] : ValueMeta());
+        if (!op_def(node.op).infer(ictx).ok()) return Status();  // run reports it
+        for (size_t o = 0; o < st.out.size(); ++o) {
+            if (!is_static(ictx.out[o])) return Status();  // dynamic: allocate per node
+            meta[st.out[o]] = ictx.out[o];
+            meta[st.out[o]].data = nullptr;
         }
     }
-    s.release_after_.resize(graph.nodes.size());
-    for (int i = 0; i < s.slot_count_; ++i) {
-        if (last[i] >= 0 && !keep.count(i)) s.release_after_[last[i]].push_back(i);
+    for (int i : output_slots_) {
+        if (!is_static(meta[i])) return Status();
     }
-    s.graph_ = std::move(graph);
-    return s;
+    std::vector<int64_t> bytes(S, 0);
+    int64_t naive = 0;
+    for (int i = 0; i < S; ++i) {
+        if (external[i] || def[i] < 0) continue;
+        Result<int64_t> n = shape_numel(meta[i].shape);
+        if (!n.ok()) return Status();
+        bytes[i] = n.value() * static_cast<int64_t>(dtype_size(meta[i].dtype));
+        if (bytes[i] > tensor_byte_limit()) return Status();
+        naive += bytes[i];
+    }
+
+    std::vector<int> parent(S);
+    std::iota(parent.begin(), parent.end(), 0);
+    std::function<int(int)> find = [&](int x) {
+        return parent[x] == x ? x : parent[x] = find(parent[x]);
+    };
+    std::vector<int> glast = last;  // per group root: last use of any member
+    for (int t = 0; t < T; ++t) {
+        Step& st = steps_[t];
+        const Node& node = graph_.nodes[st.node];
+        if (st.in.empty() || st.in[0] < 0 || st.out.empty() || external[st.in[0]]) continue;
+        const int in = st.in[0], out = st.out[0];
+        if (bytes[in] != bytes[out] || meta[in].dtype != meta[out].dtype) continue;
+        bool share = false;
+        if (is_view_op(node.op) && !st.kernel) {
+            share = true;
+            ++memory_.views;
+        } else if (is_in_place_op(node.op) && !st.kernel && meta[in].dtype == DType::kFloat32 &&
+                   meta[in].shape == meta[out].shape && glast[find(in)] == t) {
+            share = true;
+            ++memory_.in_place;
+        }
+        if (!share) continue;
+        st.overwrites_input = true;
+        const int r = find(in);
+        parent[find(out)] = r;
+        glast[r] = std::max(glast[r], last[out]);
+    }
+
+    struct Group {
+        int root;
+        int start = std::numeric_limits<int>::max(), end = -1;
+        int64_t bytes = 0, offset = 0;
+    };
+    std::map<int, Group> groups;
+    for (int i = 0; i < S; ++i) {
+        if (external[i] || def[i] < 0) continue;
+        Group& g = groups[find(i)];
+        g.root = find(i);
+        g.start = std::min(g.start, def[i]);
+        g.end = std::max({g.end, last[i], def[i]});
+        g.bytes = std::max(g.bytes, (bytes[i] + 63) / 64 * 64);
+    }
+    std::vector<Group*> order;
+    for (auto& kv : groups) order.push_back(&kv.second);
+    std::stable_sort(order.begin(), order.end(),
+                     [](const Group* a, const Group* b) { return a->bytes > b->bytes; });
+    std::vector<Group*> placed;
+    int64_t arena = 0;
+    for (Group* g : order) {
+        std::vector<std::pair<int64_t, int64_t>> busy;
+        for (const Group* p : placed) {
+            if (p->start <= g->end && g->start <= p->end)
+                busy.emplace_back(p->offset, p->offset + p->bytes);
+        }
+        std::sort(busy.begin(), busy.end());
+        int64_t off = 0;
+        for (const auto& b : busy) {
+            if (off + g->bytes <= b.first) break;
+            off = std::max(off, b.second);
+        }
+        g->offset = off;
+        arena = std::max(arena, off + g->bytes);
+        placed.push_back(g);
+    }
+    if (arena > tensor_byte_limit()) return Status();
+    arena_ = std::shared_ptr<uint8_t>(new (std::nothrow) uint8_t[std::max<int64_t>(arena, 64) + 64],
+                                      std::default_delete<uint8_t[]>());
+    if (!arena_) return Status();
+    const size_t align =
+        (64 - reinterpret_cast<uintptr_t>(arena_.get()) % 64) % 64;  // 64-byte aligned base
+    planned_.assign(S, Tensor());
+    for (int i = 0; i < S; ++i) {
+        if (external[i] || def[i] < 0) continue;
+        planned_[i] = Tensor::view(meta[i].dtype, meta[i].shape, arena_,
+                                   align + static_cast<size_t>(groups[find(i)].offset));
+        ++memory_.values;
+    }
+    memory_.planned = true;
+    memory_.arena_bytes = arena;
+    memory_.naive_bytes = naive;
+    return Status();
 }
 
 Status Session::run(const TensorMap& inputs, TensorMap* outputs) const {
     std::vector<Tensor> slots(slot_count_);
-    for (const auto& c : constants_) slots[c.first] = c.second;
     for (size_t i = 0; i < graph_.inputs.size(); ++i) {
         const ValueInfo& info = graph_.inputs[i];
         auto it = inputs.find(info.name);
@@ -122,18 +373,59 @@ Status Session::run(const TensorMap& inputs, TensorMap* outputs) const {
             return invalid_argument("\"" + kv.first + "\" is not an input of the model");
         }
     }
-    std::vector<const Tensor*> in;
-    std::vector<Tensor> out;
-    for (size_t n = 0; n < graph_.nodes.size(); ++n) {
-        in.clear();
-        for (int i : node_inputs_[n]) in.push_back(i >= 0 ? &slots[i] : nullptr);
-        PARE_RETURN_IF_ERROR(run_node(graph_.nodes[n], in, &out));
-        for (size_t o = 0; o < out.size(); ++o) slots[node_outputs_[n][o]] = std::move(out[o]);
-        for (int r : release_after_[n]) slots[r] = Tensor();
-    }
+    std::lock_guard<std::mutex> lock(*run_mu_);
+    for (const auto& c : constants_) slots[c.first] = c.second;
+    PARE_RETURN_IF_ERROR(memory_.planned ? run_planned(slots) : run_dynamic(slots));
     outputs->clear();
     for (size_t i = 0; i < graph_.outputs.size(); ++i) {
-        (*outputs)[graph_.outputs[i].name] = slots[output_slots_[i]];
+        const Tensor& t = slots[output_slots_[i]];
+        // Arena bytes are reused by the next run: hand out a copy.
+        (*outputs)[graph_.outputs[i].name] = memory_.planned ? t.clone() : t;
+    }
+    return Status();
+}
+
+Status Session::run_planned(std::vector<Tensor>& slots) const {
+    for (int i = 0; i < slot_count_; ++i) {
+        if (planned_[i].defined()) slots[i] = planned_[i];
+    }
+    for (const Step& st : steps_) {
+        const Node& node = graph_.nodes[st.node];
+        std::vector<const Tensor*> in;
+        std::vector<Tensor*> out;
+        for (int i : st.in) in.push_back(i >= 0 ? &slots[i] : nullptr);
+        for (int o : st.out) out.push_back(&slots[o]);
+        ComputeContext c{node, std::move(in), std::move(out), pool_.get()};
+        if (st.kernel) {
+            PARE_RETURN_IF_ERROR(st.kernel->run(c).with_context(node.where()));
+            continue;
+        }
+        // Reference kernels may count on zero-filled outputs, as Tensor::create gives.
+        if (!st.overwrites_input) {
+            for (Tensor* t : c.out) std::memset(t->raw(), 0, t->nbytes());
+        }
+        PARE_RETURN_IF_ERROR(op_def(node.op).compute(c).with_context(node.where()));
+    }
+    return Status();
+}
+
+Status Session::run_dynamic(std::vector<Tensor>& slots) const {
+    std::vector<const Tensor*> in;
+    std::vector<Tensor> out;
+    for (const Step& st : steps_) {
+        const Node& node = graph_.nodes[st.node];
+        in.clear();
+        for (int i : st.in) in.push_back(i >= 0 ? &slots[i] : nullptr);
+        PARE_RETURN_IF_ERROR(infer_and_allocate(node, in, &out));
+        ComputeContext c{node, in, {}, pool_.get()};
+        for (auto& t : out) c.out.push_back(&t);
+        if (st.kernel) {
+            PARE_RETURN_IF_ERROR(st.kernel->run(c).with_context(node.where()));
+        } else {
+            PARE_RETURN_IF_ERROR(op_def(node.op).compute(c).with_context(node.where()));
+        }
+        for (size_t o = 0; o < out.size(); ++o) slots[st.out[o]] = std::move(out[o]);
+        for (int r : st.release) slots[r] = Tensor();
     }
     return Status();
 }

@@ -1,16 +1,49 @@
-// Optimized compute functions, an addition to the reference kernels of
-// runtime/ops/ (never a replacement): same inputs, outputs and shape inference,
-// chosen by the executor unless reference kernels are requested. Tested against
-// the reference kernels (tests/unit/kernels_test.cpp).
+// Optimized kernels, an addition to the reference kernels of runtime/ops/ (never
+// a replacement): same inputs, outputs and shape inference. The executor asks for
+// one per node at prepare time; the kernel packs what it can then (constant
+// weights) and may absorb the activation that follows the node (fusion). Tested
+// against the reference kernels (tests/unit/kernels_test.cpp).
 #pragma once
 
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "runtime/cpu/cpu.h"
 #include "runtime/ops/op.h"
 
 namespace pare {
 
-// The optimized compute function for op, or nullptr when there is none.
-ComputeFn fast_compute(OpKind op);
+class PreparedKernel {
+  public:
+    virtual ~PreparedKernel() = default;
+    // What runs, e.g. "f32_conv_im2col+f32_gemm_6x16_avx2+relu" (pare info --plan).
+    virtual std::string name() const = 0;
+    // ctx.out holds tensors of the right shapes; ctx.pool may be null (one thread).
+    virtual Status run(ComputeContext& ctx) const = 0;
+};
 
-Status f32_conv_gemm(ComputeContext& ctx);
+// The optimized kernel for node, or nullptr when there is none for these inputs or
+// it cannot apply act. constants[i] is input i's value when it is known at prepare
+// time (an initializer), else nullptr; the kernel copies what it keeps.
+std::unique_ptr<PreparedKernel> prepare_kernel(const Node& node,
+                                               const std::vector<const Tensor*>& constants,
+                                               const Activation& act);
+
+// Per-op factories (one file each); same contract as prepare_kernel.
+std::unique_ptr<PreparedKernel> prepare_f32_conv_gemm(const Node& node,
+                                                      const std::vector<const Tensor*>& constants,
+                                                      const Activation& act);
+
+std::unique_ptr<PreparedKernel> prepare_f32_dwconv(const Node& node,
+                                                   const std::vector<const Tensor*>& constants,
+                                                   const Activation& act);
+
+// C[M,N] = act(A * B + bias) with A packed (rows 0..M), split over pool's threads by
+// column or row ranges aligned to the micro-tile, so every element is computed by
+// the same arithmetic for any thread count.
+void f32_gemm_parallel(const KernelTable& kt, const F32PackedA& a, int64_t N, const float* B,
+                       int64_t ldb, float* C, int64_t ldc, const float* bias, const Activation& act,
+                       ThreadPool* pool);
 
 }  // namespace pare

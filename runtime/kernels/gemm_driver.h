@@ -1,46 +1,72 @@
-// The blocked, packed GEMM driver shared by every f32 GEMM microkernel.
+// The blocked GEMM driver shared by every f32 GEMM microkernel.
 //
-// C[M,N] = A[M,K] * B[K,N] (+ bias[m]), row-major. Blocks: KC along K, MC rows of
-// A, NC columns of B; A is packed into MR-row panels (kc x MR, row-padded with
-// zeros), B into NR-column panels (kc x NR, column-padded with zeros), so the
-// microkernel reads both contiguously and never reads past a panel. A kernel file
-// includes this header and instantiates gemm_driver with its microkernel; the code
-// is compiled with that file's ISA flags.
+// Rows [m0, m1) of C[M,N] = act(A[M,K] * B[K,N] + bias[m]), row-major, with A
+// already packed (F32PackedA, runtime/cpu/cpu.h: packed once at prepare time for
+// weights). Blocks: kF32GemmKC along K, MC rows of A, NC columns of B; B is packed
+// per block into NR-column panels (kc x NR, zero-padded), so the microkernel reads
+// both operands contiguously and never past a panel. A kernel file includes this
+// header and instantiates gemm_packed_driver with its microkernel; the code is
+// compiled with that file's ISA flags.
 //
 // Microkernel contract: micro(kc, a_panel, b_panel, acc) computes the full MR x NR
-// tile of products into acc (row-major, NR floats per row); the driver adds it to
-// C (or stores it, plus bias, on the first K block), clipping partial tiles.
+// tile of products into acc (row-major, NR floats per row); the driver stores it
+// into C (plus bias) on the first K block, adds it on later ones, and applies the
+// activation after the last, clipping partial tiles.
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <vector>
+
+#include "runtime/cpu/cpu.h"
 
 namespace pare {
+// Internal linkage: each kernel file compiles its own copy with its own ISA flags
+// (a shared inline definition could let the linker pick an AVX2 body for the
+// scalar path).
+namespace {
+
+inline void activate_row(const Activation& act, float* c, int64_t n) {
+    switch (act.kind) {
+        case Activation::kNone:
+            break;
+        case Activation::kRelu:
+            for (int64_t j = 0; j < n; ++j) c[j] = c[j] > 0.0f ? c[j] : 0.0f;
+            break;
+        case Activation::kClip:
+            for (int64_t j = 0; j < n; ++j)
+                c[j] = c[j] < act.lo ? act.lo : (c[j] > act.hi ? act.hi : c[j]);
+            break;
+        default:
+            for (int64_t j = 0; j < n; ++j) c[j] = apply_activation(act, c[j]);
+            break;
+    }
+}
 
 template <int MR, int NR, class Micro>
-void gemm_driver(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-                 int64_t ldb, float* C, int64_t ldc, const float* bias, Micro micro) {
-    constexpr int64_t KC = 256, MC = MR * 24, NC = NR * 32;
-    if (M <= 0 || N <= 0) return;
+void gemm_packed_driver(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N, const float* B,
+                        int64_t ldb, float* C, int64_t ldc, const float* bias,
+                        const Activation& act, Micro micro) {
+    constexpr int64_t KC = kF32GemmKC, MC = MR * 24, NC = NR * 32;
+    const int64_t K = a.K, Mpad = (a.M + MR - 1) / MR * MR;
+    if (m1 <= m0 || N <= 0) return;
     if (K <= 0) {
-        for (int64_t m = 0; m < M; ++m) {
+        for (int64_t m = m0; m < m1; ++m) {
             for (int64_t n = 0; n < N; ++n) C[m * ldc + n] = bias ? bias[m] : 0.0f;
+            activate_row(act, C + m * ldc, N);
         }
         return;
     }
-    thread_local std::vector<float> pa, pb;
-    pa.resize(static_cast<size_t>(((MC + MR - 1) / MR) * MR * KC));
-    pb.resize(static_cast<size_t>(((NC + NR - 1) / NR) * NR * KC));
+    float* const pb = scratch_floats(0, static_cast<size_t>(NC * KC));
     alignas(64) float acc[MR * NR];
     for (int64_t jc = 0; jc < N; jc += NC) {
         const int64_t nc = std::min(NC, N - jc);
         for (int64_t pc = 0; pc < K; pc += KC) {
             const int64_t kc = std::min(KC, K - pc);
+            const bool first = pc == 0, last = pc + kc >= K;
             // Pack B[pc:pc+kc, jc:jc+nc] into NR-wide panels.
             for (int64_t jr = 0; jr < nc; jr += NR) {
-                float* dst = pb.data() + (jr / NR) * NR * kc;
+                float* dst = pb + (jr / NR) * NR * kc;
                 const int64_t nr = std::min<int64_t>(NR, nc - jr);
                 for (int64_t k = 0; k < kc; ++k) {
                     const float* src = B + (pc + k) * ldb + jc + jr;
@@ -52,33 +78,25 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, c
                     }
                 }
             }
-            for (int64_t ic = 0; ic < M; ic += MC) {
-                const int64_t mc = std::min(MC, M - ic);
-                // Pack A[ic:ic+mc, pc:pc+kc] into MR-tall panels, k-major.
-                for (int64_t ir = 0; ir < mc; ir += MR) {
-                    float* dst = pa.data() + (ir / MR) * MR * kc;
-                    const int64_t mr = std::min<int64_t>(MR, mc - ir);
-                    for (int64_t k = 0; k < kc; ++k) {
-                        for (int64_t i = 0; i < MR; ++i) {
-                            dst[k * MR + i] = i < mr ? A[(ic + ir + i) * lda + pc + k] : 0.0f;
-                        }
-                    }
-                }
+            const float* ablock = a.data + pc * Mpad;
+            for (int64_t ic = m0; ic < m1; ic += MC) {
+                const int64_t mc = std::min(MC, m1 - ic);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const int64_t nr = std::min<int64_t>(NR, nc - jr);
-                    const float* bp = pb.data() + (jr / NR) * NR * kc;
+                    const float* bp = pb + (jr / NR) * NR * kc;
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int64_t mr = std::min<int64_t>(MR, mc - ir);
-                        micro(kc, pa.data() + (ir / MR) * MR * kc, bp, acc);
+                        micro(kc, ablock + (ic + ir) * kc, bp, acc);
                         for (int64_t i = 0; i < mr; ++i) {
                             float* c = C + (ic + ir + i) * ldc + jc + jr;
-                            const float* a = acc + i * NR;
-                            if (pc == 0) {
+                            const float* s = acc + i * NR;
+                            if (first) {
                                 const float b0 = bias ? bias[ic + ir + i] : 0.0f;
-                                for (int64_t j = 0; j < nr; ++j) c[j] = a[j] + b0;
+                                for (int64_t j = 0; j < nr; ++j) c[j] = s[j] + b0;
                             } else {
-                                for (int64_t j = 0; j < nr; ++j) c[j] += a[j];
+                                for (int64_t j = 0; j < nr; ++j) c[j] += s[j];
                             }
+                            if (last) activate_row(act, c, nr);
                         }
                     }
                 }
@@ -87,4 +105,17 @@ void gemm_driver(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, c
     }
 }
 
+// The unpacked entry (F32GemmFn): packs A into a per-thread scratch buffer first.
+template <int MR, int NR, class Micro>
+void gemm_unpacked_driver(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                          const float* B, int64_t ldb, float* C, int64_t ldc, const float* bias,
+                          Micro micro) {
+    if (M <= 0) return;
+    float* const pa = scratch_floats(1, static_cast<size_t>(f32_packed_a_size(M, K, MR)));
+    f32_pack_a(M, K, A, lda, MR, pa);
+    F32PackedA packed{pa, M, K, MR};
+    gemm_packed_driver<MR, NR>(packed, 0, M, N, B, ldb, C, ldc, bias, Activation{}, micro);
+}
+
+}  // namespace
 }  // namespace pare

@@ -11,6 +11,7 @@
 
 #include "runtime/core/status.h"
 #include "runtime/core/tensor.h"
+#include "runtime/core/thread_pool.h"
 #include "runtime/ir/graph.h"
 
 namespace pare {
@@ -40,6 +41,7 @@ struct ComputeContext {
     const Node& node;
     std::vector<const Tensor*> in;  // nullptr for absent optional inputs
     std::vector<Tensor*> out;
+    ThreadPool* pool = nullptr;  // optimized kernels may split work over it
 };
 
 using InferFn = Status (*)(InferContext&);

@@ -197,7 +197,8 @@ Status compute_reshape(ComputeContext& ctx) {
     const Tensor& X = *ctx.in[0];
     Tensor& Y = *ctx.out[0];
     if (X.nbytes() != Y.nbytes()) return internal_error("reshape size mismatch");
-    if (Y.nbytes()) std::memcpy(Y.raw(), X.raw(), Y.nbytes());
+    // The executor may place Y over X's bytes (a view); then there is nothing to copy.
+    if (Y.nbytes() && Y.raw() != X.raw()) std::memcpy(Y.raw(), X.raw(), Y.nbytes());
     if (ctx.out.size() > 1 && ctx.out[1]) {
         std::memset(ctx.out[1]->raw(), 1, ctx.out[1]->nbytes());
     }

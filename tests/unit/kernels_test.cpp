@@ -139,3 +139,131 @@ TEST(Kernels, F32ConvGemmFallsBackWhenIm2colWouldExceedTheLimit) {
     ASSERT_TRUE(s.ok()) << s.message();
     EXPECT_EQ(rel_err(small_limit[0].data<float>(), ref[0].data<float>(), ref[0].numel()), 0.0);
 }
+
+// The packed GEMM with a fused activation, computed over row ranges and split over
+// threads: every element equals the single-call result exactly, and the activation
+// equals apply_activation of the unfused result.
+TEST(Kernels, F32PackedGemmRowRangesThreadsAndActivations) {
+    const std::vector<Activation> acts = {{Activation::kNone},
+                                          {Activation::kRelu},
+                                          {Activation::kClip, 0.0f, 6.0f},
+                                          {Activation::kHardSwish},
+                                          {Activation::kSigmoid}};
+    ThreadPool pool(3);
+    for (Isa isa : isas()) {
+        const KernelTable* kt = kernels_for(isa);
+        SCOPED_TRACE(kt->f32_gemm_name);
+        for (int64_t M : {1, 7, 2 * kt->f32_gemm_mr + 3, 61})
+            for (int64_t N : {1, 17, 2 * kt->f32_gemm_nr + 3, 101})
+                for (int64_t K : {3, 257}) {
+                    Tensor a = random_tensor({M, K}, M + K), b = random_tensor({K, N}, N + 3 * K);
+                    Tensor bias = random_tensor({M}, M * N);
+                    std::vector<float> packed(
+                        static_cast<size_t>(f32_packed_a_size(M, K, kt->f32_gemm_mr)));
+                    f32_pack_a(M, K, a.data<float>(), K, kt->f32_gemm_mr, packed.data());
+                    const F32PackedA pa{packed.data(), M, K, kt->f32_gemm_mr};
+                    std::vector<float> plain(static_cast<size_t>(M * N));
+                    kt->f32_gemm(M, N, K, a.data<float>(), K, b.data<float>(), N, plain.data(), N,
+                                 bias.data<float>());
+                    for (const Activation& act : acts) {
+                        std::vector<float> whole(plain.size(), -9.0f), split(plain.size(), -9.0f),
+                            threaded(plain.size(), -9.0f);
+                        kt->f32_gemm_packed(pa, 0, M, N, b.data<float>(), N, whole.data(), N,
+                                            bias.data<float>(), act);
+                        // Two row ranges, the boundary on a panel edge.
+                        const int64_t mid = std::min<int64_t>(M, kt->f32_gemm_mr);
+                        kt->f32_gemm_packed(pa, 0, mid, N, b.data<float>(), N, split.data(), N,
+                                            bias.data<float>(), act);
+                        kt->f32_gemm_packed(pa, mid, M, N, b.data<float>(), N, split.data(), N,
+                                            bias.data<float>(), act);
+                        f32_gemm_parallel(*kt, pa, N, b.data<float>(), N, threaded.data(), N,
+                                          bias.data<float>(), act, &pool);
+                        for (size_t i = 0; i < plain.size(); ++i) {
+                            ASSERT_EQ(whole[i], apply_activation(act, plain[i]))
+                                << activation_name(act) << " " << M << "x" << N << "x" << K;
+                            ASSERT_EQ(split[i], whole[i]);
+                            ASSERT_EQ(threaded[i], whole[i]);
+                        }
+                    }
+                }
+    }
+}
+
+// The depthwise kernel (through the prepared-kernel path) against the reference
+// Conv: kernel sizes 3 and 5, strides 1 and 2, symmetric and asymmetric padding,
+// widths around the vector width, with and without bias, with fused activations.
+TEST(Kernels, F32DwConvMatchesTheReferenceConv) {
+    struct Case {
+        Shape x;
+        int64_t k, stride;
+        std::vector<int64_t> pads;
+    };
+    const std::vector<Case> cases = {
+        {{1, 3, 9, 9}, 3, 1, {1, 1, 1, 1}},     {{2, 4, 16, 17}, 3, 2, {1, 1, 1, 1}},
+        {{1, 2, 15, 16}, 3, 1, {0, 0, 0, 0}},   {{1, 5, 33, 31}, 5, 2, {2, 2, 2, 2}},
+        {{1, 3, 7, 40}, 5, 1, {2, 1, 2, 3}},    {{1, 1, 1, 1}, 3, 1, {1, 1, 1, 1}},
+        {{1, 6, 112, 112}, 3, 2, {0, 0, 1, 1}},
+    };
+    const std::vector<Activation> acts = {
+        {Activation::kNone}, {Activation::kClip, 0.0f, 6.0f}, {Activation::kHardSwish}};
+    int seed = 100;
+    for (Isa isa : isas()) {
+        const KernelTable* kt = kernels_for(isa);
+        SCOPED_TRACE(kt->f32_dwconv_name);
+        for (const Case& c : cases)
+            for (bool with_bias : {true, false}) {
+                SCOPED_TRACE(shape_str(c.x) + " k" + std::to_string(c.k) + " s" +
+                             std::to_string(c.stride));
+                const int64_t C = c.x[1];
+                Attributes a;
+                a.set("strides", Attribute::make_ints({c.stride, c.stride}));
+                a.set("pads", Attribute::make_ints(c.pads));
+                a.set("group", Attribute::make_int(C));
+                Node n = make_node("Conv",
+                                   with_bias ? std::vector<std::string>{"x", "w", "b"}
+                                             : std::vector<std::string>{"x", "w"},
+                                   {"y"}, a);
+                Tensor x = random_tensor(c.x, ++seed), w = random_tensor({C, 1, c.k, c.k}, ++seed),
+                       b = random_tensor({C}, ++seed);
+                std::vector<const Tensor*> in = {&x, &w};
+                if (with_bias) in.push_back(&b);
+                std::vector<Tensor> ref;
+                ASSERT_TRUE(run_node(n, in, &ref, true).ok());
+                for (const Activation& act : acts) {
+                    // Prepared with this ISA's table: build the kernel directly.
+                    std::vector<const Tensor*> constants = {nullptr, &w};
+                    if (with_bias) constants.push_back(&b);
+                    auto k = prepare_f32_dwconv(n, constants, act);
+                    ASSERT_TRUE(k != nullptr);
+                    Tensor y = Tensor::create(DType::kFloat32, ref[0].shape()).value();
+                    std::vector<float> want(static_cast<size_t>(y.numel()));
+                    for (int64_t i = 0; i < y.numel(); ++i)
+                        want[i] = apply_activation(act, ref[0].data<float>()[i]);
+                    // The plane kernel of this ISA, called directly on every plane.
+                    const int64_t H = c.x[2], W = c.x[3], OH = y.shape()[2], OW = y.shape()[3];
+                    for (int64_t p = 0; p < c.x[0] * C; ++p) {
+                        kt->f32_dwconv(x.data<float>() + p * H * W, H, W,
+                                       w.data<float>() + (p % C) * c.k * c.k, c.k, c.k, c.stride,
+                                       c.stride, c.pads[0], c.pads[1],
+                                       with_bias ? b.data<float>()[p % C] : 0.0f,
+                                       y.data<float>() + p * OH * OW, OH, OW, act);
+                    }
+                    EXPECT_LT(rel_err(y.data<float>(), want.data(), y.numel()), 1e-6)
+                        << activation_name(act);
+                    // And the prepared kernel (the dispatched ISA) through ComputeContext.
+                    Tensor y2 = Tensor::create(DType::kFloat32, ref[0].shape()).value();
+                    ThreadPool pool(2);
+                    ComputeContext ctx{n, in, {&y2}, &pool};
+                    ASSERT_TRUE(k->run(ctx).ok());
+                    EXPECT_LT(rel_err(y2.data<float>(), want.data(), y2.numel()), 1e-6);
+                }
+            }
+    }
+    // Dilated or stride-3 depthwise convolutions are not this kernel's.
+    Attributes a;
+    a.set("group", Attribute::make_int(2));
+    a.set("dilations", Attribute::make_ints({2, 2}));
+    Tensor w = random_tensor({2, 1, 3, 3}, 1);
+    EXPECT_EQ(prepare_f32_dwconv(make_node("Conv", {"x", "w"}, {"y"}, a), {nullptr, &w}, {}),
+              nullptr);
+}

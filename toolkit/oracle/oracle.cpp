@@ -185,7 +185,9 @@ Result<OracleReport> compare_with_onnxruntime(const std::string& model_path,
     if (options.passes) PARE_RETURN_IF_ERROR(run_default_passes(g).with_context(model_path));
     PARE_ASSIGN_OR_RETURN(TensorMap inputs, random_inputs(g, options.seed, options.pattern));
     const int nodes = static_cast<int>(g.nodes.size());
-    PARE_ASSIGN_OR_RETURN(Session session, Session::prepare(std::move(g)));
+    SessionOptions session_options;
+    session_options.threads = options.threads;
+    PARE_ASSIGN_OR_RETURN(Session session, Session::prepare(std::move(g), session_options));
 
     double report_ort_ms = 0;
     PARE_ASSIGN_OR_RETURN(

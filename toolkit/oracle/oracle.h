@@ -22,7 +22,7 @@ struct OracleOptions {
     uint64_t seed = 1;
     InputPattern pattern = InputPattern::kUniform;
     int repeat = 1;      // timed runs of each runtime (median reported)
-    int threads = 1;     // ONNX Runtime intra-op threads
+    int threads = 1;     // threads for both runtimes (ORT intra-op threads)
     bool passes = true;  // run pare's default passes before executing
 };
 

@@ -1,0 +1,58 @@
+// ThreadPool: a fixed set of worker threads for splitting one kernel's work.
+//
+// A pool of size T runs parallel_for on T threads: the caller and T-1 workers.
+// Work is handed out in whole task indices from one atomic counter, so any
+// thread count gives each task to exactly one thread; kernels split their work
+// so that every output element is computed by one task with the same
+// arithmetic, which makes results identical for any T. Workers spin briefly
+// between calls (kernels of one model follow each other within microseconds),
+// then sleep. One parallel_for at a time per pool; calls from inside a task run
+// serially on the calling thread.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace pare {
+
+class ThreadPool {
+  public:
+    // threads < 1 means 1. A pool of 1 starts no thread.
+    explicit ThreadPool(int threads);
+    ~ThreadPool();
+    ThreadPool(const ThreadPool&) = delete;
+    ThreadPool& operator=(const ThreadPool&) = delete;
+
+    int size() const { return size_; }
+    // Calls fn(i) once for every i in [0, n), spread over the pool's threads, and
+    // returns when all calls have returned.
+    void parallel_for(int64_t n, const std::function<void(int64_t)>& fn);
+
+  private:
+    void worker_loop();
+    void drain();
+
+    int size_ = 1;
+    std::vector<std::thread> workers_;
+    std::mutex mu_;
+    std::condition_variable wake_;
+    std::atomic<uint64_t> generation_{0};
+    std::atomic<int> busy_{0};  // workers still inside the current generation
+    std::atomic<int64_t> next_{0};
+    int64_t count_ = 0;
+    const std::function<void(int64_t)>* fn_ = nullptr;
+    bool stop_ = false;
+    std::atomic<bool> in_call_{false};
+};
+
+// Splits [0, total) into `parts` contiguous ranges whose boundaries are multiples
+// of `align` (except the end); returns range `i` as [begin, end).
+void split_range(int64_t total, int64_t parts, int64_t align, int64_t i, int64_t* begin,
+                 int64_t* end);
+
+}  // namespace pare

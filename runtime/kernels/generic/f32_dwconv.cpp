@@ -1,0 +1,99 @@
+// f32_dwconv: depthwise Conv (one input and one output channel per group), 2-D,
+// strides 1 or 2, dilation 1, any kernel size: the dispatched plane kernel per
+// (image, channel), planes split over the thread pool, bias and activation fused.
+#include "runtime/kernels/fast_ops.h"
+#include "runtime/ops/conv_util.h"
+
+namespace pare {
+
+namespace {
+
+class F32DwConv : public PreparedKernel {
+  public:
+    F32DwConv(const Node& node, const Tensor& w, const Tensor* b, const Activation& act)
+        : attrs_(node.attrs), act_(act), kt_(kernels()) {
+        w_.assign(w.data<float>(), w.data<float>() + w.numel());
+        kshape_.assign(w.shape().begin() + 2, w.shape().end());
+        bias_.assign(static_cast<size_t>(w.shape()[0]), 0.0f);
+        if (b) bias_.assign(b->data<float>(), b->data<float>() + b->numel());
+    }
+
+    std::string name() const override {
+        std::string n = kt_.f32_dwconv_name;
+        if (act_.kind != Activation::kNone) n += std::string("+") + activation_name(act_);
+        return n;
+    }
+
+    Status run(ComputeContext& ctx) const override {
+        const Tensor& X = *ctx.in[0];
+        Tensor& Y = *ctx.out[0];
+        Window w;
+        Shape in_sp(X.shape().begin() + 2, X.shape().end());
+        PARE_RETURN_IF_ERROR(window_forward(attrs_, in_sp, kshape_, false, &w));
+        const int64_t N = X.shape()[0], C = X.shape()[1];
+        if (C != static_cast<int64_t>(bias_.size()) || w.in.size() != 2)
+            return internal_error("depthwise conv weights do not match the input");
+        const int64_t H = w.in[0], W = w.in[1], OH = w.out[0], OW = w.out[1];
+        const int64_t KH = kshape_[0], KW = kshape_[1];
+        const float* x = X.data<float>();
+        float* y = Y.data<float>();
+        auto plane = [&](int64_t i) {
+            const int64_t c = i % C;
+            kt_.f32_dwconv(x + i * H * W, H, W, w_.data() + c * KH * KW, KH, KW, w.strides[0],
+                           w.strides[1], w.pad_begin[0], w.pad_begin[1], bias_[c], y + i * OH * OW,
+                           OH, OW, act_);
+        };
+        if (OH <= 0 || OW <= 0) return Status();
+        if (ctx.pool) {
+            ctx.pool->parallel_for(N * C, plane);
+        } else {
+            for (int64_t i = 0; i < N * C; ++i) plane(i);
+        }
+        return Status();
+    }
+
+  private:
+    Attributes attrs_;
+    Activation act_;
+    const KernelTable& kt_;
+    Shape kshape_;
+    std::vector<float> w_, bias_;
+};
+
+}  // namespace
+
+std::unique_ptr<PreparedKernel> prepare_f32_dwconv(const Node& node,
+                                                   const std::vector<const Tensor*>& constants,
+                                                   const Activation& act) {
+    if (constants.size() < 2 || !constants[1]) return nullptr;
+    const Tensor& w = *constants[1];
+    const Tensor* b = constants.size() > 2 ? constants[2] : nullptr;
+    if (w.dtype() != DType::kFloat32 || w.rank() != 4 || w.shape()[1] != 1) return nullptr;
+    if (node.attrs.get_int("group", 1) != w.shape()[0]) return nullptr;
+    if (node.inputs.size() > 2 && !node.inputs[2].empty() && !b) return nullptr;
+    if (b && (b->dtype() != DType::kFloat32 || b->numel() != w.shape()[0])) return nullptr;
+    for (int64_t d : node.attrs.get_ints("dilations")) {
+        if (d != 1) return nullptr;
+    }
+    const std::vector<int64_t> st = node.attrs.get_ints("strides");
+    for (int64_t s : st) {
+        if (s != 1 && s != 2) return nullptr;
+    }
+    if (!st.empty() && st.size() != 2) return nullptr;
+    if (w.shape()[2] <= 0 || w.shape()[3] <= 0) return nullptr;
+    return std::make_unique<F32DwConv>(node, w, b, act);
+}
+
+std::unique_ptr<PreparedKernel> prepare_kernel(const Node& node,
+                                               const std::vector<const Tensor*>& constants,
+                                               const Activation& act) {
+    switch (node.op) {
+        case OpKind::kConv:
+            if (auto k = prepare_f32_dwconv(node, constants, act)) return k;
+            return prepare_f32_conv_gemm(node, constants, act);
+        default:
+            return nullptr;
+    }
+}
+
+}  // namespace pare
