@@ -170,7 +170,7 @@ int cmd_check(const std::vector<std::string>& models, const std::vector<std::str
 }
 
 int cmd_bench(const std::string& path, const std::vector<std::string>& shapes, int runs, int warmup,
-              int threads) {
+              int threads, bool profile) {
     Graph g = check(import_onnx_file(path, import_options(shapes)));
     check(run_default_passes(g).with_context(path));
     TensorMap inputs = check(random_inputs(g, 1));
@@ -186,6 +186,29 @@ int cmd_bench(const std::string& path, const std::vector<std::string>& shapes, i
         ms.push_back(
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                 .count());
+    }
+    if (profile) {
+        // Per step: median over the timed runs, largest first.
+        std::vector<std::vector<double>> per(s.plan().size());
+        std::vector<double> step_ms;
+        for (int i = 0; i < runs; ++i) {
+            check(s.run(inputs, &out, &step_ms).with_context(path));
+            for (size_t k = 0; k < step_ms.size(); ++k) per[k].push_back(step_ms[k]);
+        }
+        std::vector<std::pair<double, size_t>> order;
+        double total = 0;
+        for (size_t k = 0; k < per.size(); ++k) {
+            std::sort(per[k].begin(), per[k].end());
+            order.emplace_back(per[k][per[k].size() / 2], k);
+            total += order.back().first;
+        }
+        std::sort(order.rbegin(), order.rend());
+        std::printf("%-8s %6s  %-18s %-44s %s\n", "ms", "%", "op", "kernel", "node");
+        for (const auto& o : order) {
+            const PlanStep& p = s.plan()[o.second];
+            std::printf("%8.3f %5.1f%%  %-18s %-44s %s\n", o.first, 100.0 * o.first / total,
+                        p.op.c_str(), p.kernel.c_str(), p.node.c_str());
+        }
     }
     std::sort(ms.begin(), ms.end());
     rusage ru{};
@@ -207,7 +230,7 @@ struct ModelFlags {
     std::string info_path, run_path, out_dir = "out", conv_in, conv_out, pattern = "uniform";
     std::vector<std::string> inputs, models;
     int64_t seed = -1;
-    bool no_passes = false, plan = false;
+    bool no_passes = false, plan = false, profile = false;
     int repeat = 1, runs = 50, warmup = 5, threads = 1;
     double tol = 1e-4;
     std::string bench_path;
@@ -287,11 +310,14 @@ void add_model_verbs(CLI::App& app, VerbTable& verbs) {
     bench->add_option("--warmup", f->warmup, "Untimed runs first")
         ->capture_default_str()
         ->check(CLI::Range(0, 10000));
+    bench->add_flag("--profile", f->profile,
+                    "Also time every step (median over the runs), largest first");
     bench->add_option("--threads", f->threads, "Threads (the calling thread counts as one)")
         ->capture_default_str()
         ->check(CLI::Range(1, 256));
-    verbs.emplace_back(
-        bench, [f] { return cmd_bench(f->bench_path, f->shapes, f->runs, f->warmup, f->threads); });
+    verbs.emplace_back(bench, [f] {
+        return cmd_bench(f->bench_path, f->shapes, f->runs, f->warmup, f->threads, f->profile);
+    });
 }
 
 }  // namespace pare::cli

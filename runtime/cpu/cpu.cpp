@@ -120,6 +120,8 @@ KernelTable make_table(Isa isa) {
     t.f32_gemm_name = "f32_gemm_scalar";
     t.f32_dwconv = f32_dwconv_scalar;
     t.f32_dwconv_name = "f32_dwconv_scalar";
+    t.f32_maxpool = f32_maxpool_scalar;
+    t.f32_maxpool_name = "f32_maxpool_scalar";
 #if defined(__x86_64__)
     if (isa == Isa::kAvx2) {
         t.isa = Isa::kAvx2;
@@ -130,6 +132,8 @@ KernelTable make_table(Isa isa) {
         t.f32_gemm_name = "f32_gemm_6x16_avx2";
         t.f32_dwconv = f32_dwconv_avx2;
         t.f32_dwconv_name = "f32_dwconv_avx2";
+        t.f32_maxpool = f32_maxpool_avx2;
+        t.f32_maxpool_name = "f32_maxpool_avx2";
     }
 #endif
     return t;

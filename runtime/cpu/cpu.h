@@ -70,6 +70,12 @@ using F32DwConvFn = void (*)(const float* x, int64_t H, int64_t W, const float* 
                              int64_t KW, int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias,
                              float* y, int64_t OH, int64_t OW, const Activation& act);
 
+// 2-D max pooling of one plane, same geometry as F32DwConvFn (positions outside x
+// never win).
+using F32MaxPoolFn = void (*)(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW,
+                              int64_t sh, int64_t sw, int64_t pt, int64_t pl, float* y, int64_t OH,
+                              int64_t OW);
+
 struct KernelTable {
     Isa isa = Isa::kScalar;
     F32GemmFn f32_gemm = nullptr;
@@ -79,6 +85,8 @@ struct KernelTable {
     const char* f32_gemm_name = "";
     F32DwConvFn f32_dwconv = nullptr;
     const char* f32_dwconv_name = "";
+    F32MaxPoolFn f32_maxpool = nullptr;
+    const char* f32_maxpool_name = "";
 };
 
 // The table for the detected ISA capped by PARE_ISA (read once, at first use).
@@ -95,7 +103,11 @@ void f32_gemm_packed_scalar(const F32PackedA& a, int64_t m0, int64_t m1, int64_t
 void f32_dwconv_scalar(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
                        int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
                        int64_t OH, int64_t OW, const Activation& act);
+void f32_maxpool_scalar(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t sh,
+                        int64_t sw, int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW);
 #if defined(__x86_64__)
+void f32_maxpool_avx2(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t sh,
+                      int64_t sw, int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW);
 void f32_dwconv_avx2(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
                      int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
                      int64_t OH, int64_t OW, const Activation& act);

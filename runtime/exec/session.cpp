@@ -1,6 +1,7 @@
 #include "runtime/exec/session.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -110,6 +111,26 @@ bool is_in_place_op(OpKind op) {
             return false;
     }
 }
+
+// Adds the scope's wall time to (*ms)[i] when ms is given.
+class StepTimer {
+  public:
+    StepTimer(std::vector<double>* ms, size_t i) : ms_(ms), i_(i) {
+        if (ms_) t0_ = std::chrono::steady_clock::now();
+    }
+    ~StepTimer() {
+        if (ms_) {
+            (*ms_)[i_] +=
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0_)
+                    .count();
+        }
+    }
+
+  private:
+    std::vector<double>* ms_;
+    size_t i_;
+    std::chrono::steady_clock::time_point t0_;
+};
 
 bool is_static(const ValueMeta& m) { return m.dtype != DType::kUndefined && m.shape_known(); }
 
@@ -358,7 +379,8 @@ Status Session::plan_memory() {
     return Status();
 }
 
-Status Session::run(const TensorMap& inputs, TensorMap* outputs) const {
+Status Session::run(const TensorMap& inputs, TensorMap* outputs,
+                    std::vector<double>* step_ms) const {
     std::vector<Tensor> slots(slot_count_);
     for (size_t i = 0; i < graph_.inputs.size(); ++i) {
         const ValueInfo& info = graph_.inputs[i];
@@ -375,7 +397,9 @@ Status Session::run(const TensorMap& inputs, TensorMap* outputs) const {
     }
     std::lock_guard<std::mutex> lock(*run_mu_);
     for (const auto& c : constants_) slots[c.first] = c.second;
-    PARE_RETURN_IF_ERROR(memory_.planned ? run_planned(slots) : run_dynamic(slots));
+    if (step_ms) step_ms->assign(steps_.size(), 0.0);
+    PARE_RETURN_IF_ERROR(memory_.planned ? run_planned(slots, step_ms)
+                                         : run_dynamic(slots, step_ms));
     outputs->clear();
     for (size_t i = 0; i < graph_.outputs.size(); ++i) {
         const Tensor& t = slots[output_slots_[i]];
@@ -385,12 +409,14 @@ Status Session::run(const TensorMap& inputs, TensorMap* outputs) const {
     return Status();
 }
 
-Status Session::run_planned(std::vector<Tensor>& slots) const {
+Status Session::run_planned(std::vector<Tensor>& slots, std::vector<double>* step_ms) const {
     for (int i = 0; i < slot_count_; ++i) {
         if (planned_[i].defined()) slots[i] = planned_[i];
     }
-    for (const Step& st : steps_) {
+    for (size_t s = 0; s < steps_.size(); ++s) {
+        const Step& st = steps_[s];
         const Node& node = graph_.nodes[st.node];
+        StepTimer timer(step_ms, s);
         std::vector<const Tensor*> in;
         std::vector<Tensor*> out;
         for (int i : st.in) in.push_back(i >= 0 ? &slots[i] : nullptr);
@@ -409,11 +435,13 @@ Status Session::run_planned(std::vector<Tensor>& slots) const {
     return Status();
 }
 
-Status Session::run_dynamic(std::vector<Tensor>& slots) const {
+Status Session::run_dynamic(std::vector<Tensor>& slots, std::vector<double>* step_ms) const {
     std::vector<const Tensor*> in;
     std::vector<Tensor> out;
-    for (const Step& st : steps_) {
+    for (size_t s = 0; s < steps_.size(); ++s) {
+        const Step& st = steps_[s];
         const Node& node = graph_.nodes[st.node];
+        StepTimer timer(step_ms, s);
         in.clear();
         for (int i : st.in) in.push_back(i >= 0 ? &slots[i] : nullptr);
         PARE_RETURN_IF_ERROR(infer_and_allocate(node, in, &out));

@@ -59,7 +59,9 @@ struct MemoryPlan {
 class Session {
   public:
     static Result<Session> prepare(Graph graph, const SessionOptions& options = {});
-    Status run(const TensorMap& inputs, TensorMap* outputs) const;
+    // step_ms, when given, receives each plan step's wall time in milliseconds.
+    Status run(const TensorMap& inputs, TensorMap* outputs,
+               std::vector<double>* step_ms = nullptr) const;
     const Graph& graph() const { return graph_; }
     const std::vector<PlanStep>& plan() const { return plan_; }
     const MemoryPlan& memory_plan() const { return memory_; }
@@ -79,8 +81,8 @@ class Session {
         std::vector<int> release;       // slots whose last use is this step (unplanned run)
     };
     Status plan_memory();
-    Status run_planned(std::vector<Tensor>& slots) const;
-    Status run_dynamic(std::vector<Tensor>& slots) const;
+    Status run_planned(std::vector<Tensor>& slots, std::vector<double>* step_ms) const;
+    Status run_dynamic(std::vector<Tensor>& slots, std::vector<double>* step_ms) const;
 
     Graph graph_;
     std::vector<Step> steps_;

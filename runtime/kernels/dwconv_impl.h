@@ -1,4 +1,4 @@
-// The depthwise convolution of one channel plane, shared by the per-ISA kernel
+// The depthwise convolution (or max pooling) of one channel plane, shared by the per-ISA kernel
 // files (each compiles its own copy with its own flags; internal linkage).
 //
 // y[oh, ow] = act(bias + sum_{kh,kw} w[kh, kw] * x[oh*sh - pt + kh, ow*sw - pl + kw]),
@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 #include "runtime/cpu/cpu.h"
 
@@ -22,54 +23,98 @@ namespace {
 inline float dw_clamp(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
 template <int V>
+struct FloatVec;
+template <>
+struct FloatVec<4> {
+    typedef float type __attribute__((vector_size(16)));
+};
+template <>
+struct FloatVec<8> {
+    typedef float type __attribute__((vector_size(32)));
+};
+
+// kMax: max pooling instead (w and bias unused, padding is -infinity).
+template <int V, bool kMax = false>
 void dwconv_plane(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
                   int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y, int64_t OH,
                   int64_t OW, const Activation& act) {
     const int64_t Hp = (OH - 1) * sh + KH, Wp = (OW - 1) * sw + KW;
-    // Phase width, with V spare zero columns so a full vector may read past the end.
-    const int64_t Wq = (Wp + sw - 1) / sw + V;
+    // Phase width, with spare columns so a full step (2V floats) may read past the end.
+    const int64_t Wq = (Wp + sw - 1) / sw + 2 * V;
     float* pad = scratch_floats(3, static_cast<size_t>(sw * Hp * Wq));
-    std::memset(pad, 0, static_cast<size_t>(sw * Hp * Wq) * sizeof(float));
+    const float fill = kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
     for (int64_t r = 0; r < Hp; ++r) {
         const int64_t ih = r - pt;
-        if (ih < 0 || ih >= H) continue;
-        const float* xr = x + ih * W;
-        for (int64_t c = 0; c < Wp; ++c) {
-            const int64_t iw = c - pl;
-            if (iw >= 0 && iw < W) pad[((c % sw) * Hp + r) * Wq + c / sw] = xr[iw];
+        for (int64_t q = 0; q < sw; ++q) {
+            float* dst = pad + (q * Hp + r) * Wq;
+            if (ih < 0 || ih >= H) {
+                for (int64_t c = 0; c < Wq; ++c) dst[c] = fill;
+                continue;
+            }
+            // Phase column cc holds input column q + cc*sw - pl: valid for cc in [lo, hi).
+            const float* xr = x + ih * W;
+            const int64_t first = pl - q, lo = first <= 0 ? 0 : (first + sw - 1) / sw;
+            int64_t hi = (W + pl - q + sw - 1) / sw;
+            hi = hi < lo ? lo : (hi > Wq ? Wq : hi);
+            for (int64_t c = 0; c < lo; ++c) dst[c] = fill;
+            if (sw == 1) {
+                std::memcpy(dst + lo, xr + lo - pl, static_cast<size_t>(hi - lo) * sizeof(float));
+            } else {
+                const float* src = xr + q + lo * sw - pl;
+                for (int64_t c = lo; c < hi; ++c, src += sw) dst[c] = *src;
+            }
+            for (int64_t c = hi; c < Wq; ++c) dst[c] = fill;
         }
     }
+    // U vectors of V lanes per step (GCC/Clang vector extensions: one ymm for V = 8
+    // with AVX2, an xmm or NEON register for V = 4).
+    using vec = typename FloatVec<V>::type;
+    constexpr int U = 2, B = U * V;
+    const vec zero = {}, lo = zero + act.lo, hi = zero + act.hi;
     for (int64_t oh = 0; oh < OH; ++oh) {
         float* yr = y + oh * OW;
-        for (int64_t ow = 0; ow < OW; ow += V) {
-            float acc[V];
-            for (int j = 0; j < V; ++j) acc[j] = bias;
+        for (int64_t ow = 0; ow < OW; ow += B) {
+            vec acc[U];
+            for (int u = 0; u < U; ++u) acc[u] = zero + (kMax ? fill : bias);
             for (int64_t kh = 0; kh < KH; ++kh) {
                 const int64_t r = oh * sh + kh;
                 for (int64_t kw = 0; kw < KW; ++kw) {
-                    const float wv = w[kh * KW + kw];
                     const float* p = pad + ((kw % sw) * Hp + r) * Wq + ow + kw / sw;
-                    for (int j = 0; j < V; ++j) acc[j] += wv * p[j];
+                    const float wv = kMax ? 0.0f : w[kh * KW + kw];
+                    for (int u = 0; u < U; ++u) {
+                        vec v;
+                        std::memcpy(&v, p + u * V, sizeof v);
+                        if (kMax) {
+                            acc[u] = acc[u] < v ? v : acc[u];
+                        } else {
+                            acc[u] += wv * v;
+                        }
+                    }
                 }
             }
-            switch (act.kind) {
-                case Activation::kNone:
-                    break;
-                case Activation::kRelu:
-                    for (int j = 0; j < V; ++j) acc[j] = acc[j] > 0.0f ? acc[j] : 0.0f;
-                    break;
-                case Activation::kClip:
-                    for (int j = 0; j < V; ++j) acc[j] = dw_clamp(acc[j], act.lo, act.hi);
-                    break;
-                default:
-                    for (int j = 0; j < V; ++j) acc[j] = apply_activation(act, acc[j]);
-                    break;
+            for (int u = 0; u < U; ++u) {
+                switch (act.kind) {
+                    case Activation::kNone:
+                        break;
+                    case Activation::kRelu:
+                        acc[u] = acc[u] > zero ? acc[u] : zero;
+                        break;
+                    case Activation::kClip:
+                        acc[u] = acc[u] < lo ? lo : acc[u];
+                        acc[u] = acc[u] > hi ? hi : acc[u];
+                        break;
+                    default:
+                        for (int l = 0; l < V; ++l) acc[u][l] = apply_activation(act, acc[u][l]);
+                        break;
+                }
             }
-            const int64_t n = OW - ow < V ? OW - ow : V;
-            if (n == V) {
+            const int64_t n = OW - ow < B ? OW - ow : B;
+            if (n == B) {
                 std::memcpy(yr + ow, acc, sizeof acc);
             } else {
-                for (int64_t j = 0; j < n; ++j) yr[ow + j] = acc[j];
+                float tmp[B];
+                std::memcpy(tmp, acc, sizeof acc);
+                for (int64_t j = 0; j < n; ++j) yr[ow + j] = tmp[j];
             }
         }
     }

@@ -5,6 +5,7 @@
 // against the reference kernels (tests/unit/kernels_test.cpp).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -38,6 +39,14 @@ std::unique_ptr<PreparedKernel> prepare_f32_conv_gemm(const Node& node,
 std::unique_ptr<PreparedKernel> prepare_f32_dwconv(const Node& node,
                                                    const std::vector<const Tensor*>& constants,
                                                    const Activation& act);
+
+std::unique_ptr<PreparedKernel> prepare_f32_pool(const Node& node,
+                                                 const std::vector<const Tensor*>& constants,
+                                                 const Activation& act);
+
+std::unique_ptr<PreparedKernel> prepare_f32_dense(const Node& node,
+                                                  const std::vector<const Tensor*>& constants,
+                                                  const Activation& act);
 
 // C[M,N] = act(A * B + bias) with A packed (rows 0..M), split over pool's threads by
 // column or row ranges aligned to the micro-tile, so every element is computed by

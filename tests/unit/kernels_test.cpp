@@ -267,3 +267,117 @@ TEST(Kernels, F32DwConvMatchesTheReferenceConv) {
     EXPECT_EQ(prepare_f32_dwconv(make_node("Conv", {"x", "w"}, {"y"}, a), {nullptr, &w}, {}),
               nullptr);
 }
+
+// MaxPool and GlobalAveragePool kernels against the reference: kernel sizes,
+// strides 1 and 2, padding, ceil mode, planes split over threads.
+TEST(Kernels, F32PoolsMatchTheReference) {
+    struct Case {
+        Shape x;
+        int64_t k, stride, ceil;
+        std::vector<int64_t> pads;
+    };
+    const std::vector<Case> cases = {
+        {{1, 3, 112, 112}, 3, 2, 0, {1, 1, 1, 1}}, {{2, 4, 9, 10}, 2, 2, 0, {0, 0, 0, 0}},
+        {{1, 2, 13, 17}, 3, 2, 1, {0, 0, 0, 0}},   {{1, 2, 8, 8}, 5, 1, 0, {2, 2, 2, 2}},
+        {{1, 1, 1, 1}, 1, 1, 0, {0, 0, 0, 0}},
+    };
+    ThreadPool pool(2);
+    int seed = 300;
+    for (Isa isa : isas()) {
+        const KernelTable* kt = kernels_for(isa);
+        SCOPED_TRACE(kt->f32_maxpool_name);
+        for (const Case& c : cases) {
+            Attributes a;
+            a.set("kernel_shape", Attribute::make_ints({c.k, c.k}));
+            a.set("strides", Attribute::make_ints({c.stride, c.stride}));
+            a.set("pads", Attribute::make_ints(c.pads));
+            a.set("ceil_mode", Attribute::make_int(c.ceil));
+            Node n = make_node("MaxPool", {"x"}, {"y"}, a);
+            Tensor x = random_tensor(c.x, ++seed);
+            std::vector<Tensor> ref;
+            ASSERT_TRUE(run_node(n, {&x}, &ref, true).ok());
+            Tensor y = Tensor::create(DType::kFloat32, ref[0].shape()).value();
+            const int64_t H = c.x[2], W = c.x[3], OH = y.shape()[2], OW = y.shape()[3];
+            for (int64_t p = 0; p < c.x[0] * c.x[1]; ++p)
+                kt->f32_maxpool(x.data<float>() + p * H * W, H, W, c.k, c.k, c.stride, c.stride,
+                                c.pads[0], c.pads[1], y.data<float>() + p * OH * OW, OH, OW);
+            EXPECT_EQ(max_abs_diff(y, ref[0]), 0.0) << shape_str(c.x);
+            auto k = prepare_f32_pool(n, {nullptr}, {});
+            ASSERT_TRUE(k != nullptr);
+            Tensor y2 = Tensor::create(DType::kFloat32, ref[0].shape()).value();
+            ComputeContext ctx{n, {&x}, {&y2}, &pool};
+            ASSERT_TRUE(k->run(ctx).ok());
+            EXPECT_EQ(max_abs_diff(y2, ref[0]), 0.0);
+        }
+    }
+    for (Shape s : {Shape{1, 96, 7, 7}, Shape{2, 3, 1, 1}, Shape{1, 5, 3, 11}}) {
+        Node n = make_node("GlobalAveragePool", {"x"}, {"y"});
+        Tensor x = random_tensor(s, ++seed);
+        std::vector<Tensor> ref, fast;
+        ASSERT_TRUE(run_node(n, {&x}, &ref, true).ok());
+        ASSERT_TRUE(run_node(n, {&x}, &fast, false).ok());
+        EXPECT_LT(max_abs_diff(fast[0], ref[0]), 1e-6) << shape_str(s);
+    }
+}
+
+// Gemm and MatMul with constant weights (the dense kernel) against the reference:
+// transB, alpha and beta, bias shapes, one row and several, batched MatMul, threads.
+TEST(Kernels, F32DenseMatchesTheReferenceGemmAndMatMul) {
+    struct Case {
+        std::string op;
+        Shape x, w, c;
+        int64_t trans_b;
+        float alpha, beta;
+    };
+    const std::vector<Case> cases = {
+        {"Gemm", {1, 37}, {101, 37}, {101}, 1, 1.0f, 1.0f},
+        {"Gemm", {5, 37}, {37, 19}, {1, 19}, 0, 0.5f, 2.0f},
+        {"Gemm", {3, 300}, {300, 70}, {}, 0, 1.0f, 1.0f},
+        {"Gemm", {1, 16}, {8, 16}, {1}, 1, 1.0f, -1.0f},
+        {"MatMul", {2, 7, 33}, {33, 17}, {}, 0, 1.0f, 1.0f},
+        {"MatMul", {1, 64}, {64, 130}, {}, 0, 1.0f, 1.0f},
+    };
+    ThreadPool pool(2);
+    int seed = 500;
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.op + " " + shape_str(c.x) + " * " + shape_str(c.w));
+        Attributes a;
+        if (c.op == "Gemm") {
+            a.set("transB", Attribute::make_int(c.trans_b));
+            a.set("alpha", Attribute::make_float(c.alpha));
+            a.set("beta", Attribute::make_float(c.beta));
+        }
+        std::vector<std::string> names = {"x", "w"};
+        if (!c.c.empty()) names.push_back("c");
+        Node n = make_node(c.op, names, {"y"}, a);
+        Tensor x = random_tensor(c.x, ++seed), w = random_tensor(c.w, ++seed),
+               bias = random_tensor(c.c.empty() ? Shape{1} : c.c, ++seed);
+        std::vector<const Tensor*> in = {&x, &w}, constants = {nullptr, &w};
+        if (!c.c.empty()) {
+            in.push_back(&bias);
+            constants.push_back(&bias);
+        }
+        std::vector<Tensor> ref;
+        ASSERT_TRUE(run_node(n, in, &ref, true).ok());
+        for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+            auto k = prepare_f32_dense(n, constants, {Activation::kRelu});
+            ASSERT_TRUE(k != nullptr);
+            Tensor y = Tensor::create(DType::kFloat32, ref[0].shape()).value();
+            ComputeContext ctx{n, in, {&y}, p};
+            ASSERT_TRUE(k->run(ctx).ok());
+            Tensor want = ref[0].clone();
+            for (int64_t i = 0; i < want.numel(); ++i)
+                want.data<float>()[i] = std::max(0.0f, want.data<float>()[i]);
+            EXPECT_LT(rel_err(y.data<float>(), want.data<float>(), y.numel()), 1e-5);
+        }
+    }
+    // transA, or a C with one value per row and column, is the reference's.
+    Attributes ta;
+    ta.set("transA", Attribute::make_int(1));
+    Tensor w = random_tensor({4, 3}, 1), full_c = random_tensor({2, 3}, 2);
+    EXPECT_EQ(prepare_f32_dense(make_node("Gemm", {"x", "w"}, {"y"}, ta), {nullptr, &w}, {}),
+              nullptr);
+    EXPECT_EQ(
+        prepare_f32_dense(make_node("Gemm", {"x", "w", "c"}, {"y"}), {nullptr, &w, &full_c}, {}),
+        nullptr);
+}

@@ -84,16 +84,4 @@ std::unique_ptr<PreparedKernel> prepare_f32_dwconv(const Node& node,
     return std::make_unique<F32DwConv>(node, w, b, act);
 }
 
-std::unique_ptr<PreparedKernel> prepare_kernel(const Node& node,
-                                               const std::vector<const Tensor*>& constants,
-                                               const Activation& act) {
-    switch (node.op) {
-        case OpKind::kConv:
-            if (auto k = prepare_f32_dwconv(node, constants, act)) return k;
-            return prepare_f32_conv_gemm(node, constants, act);
-        default:
-            return nullptr;
-    }
-}
-
 }  // namespace pare

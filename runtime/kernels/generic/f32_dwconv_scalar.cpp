@@ -1,5 +1,6 @@
-// f32_dwconv_scalar: the depthwise plane kernel for the baseline ISA (4 outputs at
-// a time). Definition in runtime/kernels/dwconv_impl.h.
+// f32_dwconv_scalar: the depthwise convolution and max pooling plane kernels for
+// the baseline ISA (8 outputs, two 4-lane vectors, at a time). Definition in
+// runtime/kernels/dwconv_impl.h.
 #include "runtime/kernels/dwconv_impl.h"
 
 namespace pare {
@@ -8,6 +9,11 @@ void f32_dwconv_scalar(const float* x, int64_t H, int64_t W, const float* w, int
                        int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
                        int64_t OH, int64_t OW, const Activation& act) {
     dwconv_plane<4>(x, H, W, w, KH, KW, sh, sw, pt, pl, bias, y, OH, OW, act);
+}
+
+void f32_maxpool_scalar(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t sh,
+                        int64_t sw, int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW) {
+    dwconv_plane<4, true>(x, H, W, nullptr, KH, KW, sh, sw, pt, pl, 0.0f, y, OH, OW, Activation{});
 }
 
 }  // namespace pare

@@ -1,0 +1,128 @@
+// f32_dense: Gemm (transA = 0) and MatMul whose second operand is a constant
+// matrix: Y[M,N] = act(alpha * X[M,K] * W[K,N] + bias[N]). W (transposed back when
+// transB = 1) is kept K-major and scaled by alpha at prepare time; the bias is
+// beta * C when C is a scalar or one row. One row of X (the usual classifier at
+// batch 1) is a weight-streaming vector product split over threads by column
+// ranges; more rows go through the dispatched GEMM with X packed as its A operand.
+#include <cstring>
+
+#include "runtime/kernels/fast_ops.h"
+
+namespace pare {
+
+namespace {
+
+class F32Dense : public PreparedKernel {
+  public:
+    F32Dense(std::vector<float> wt, int64_t K, int64_t N, std::vector<float> bias,
+             const Activation& act)
+        : wt_(std::move(wt)), bias_(std::move(bias)), K_(K), N_(N), act_(act), kt_(kernels()) {}
+
+    std::string name() const override {
+        std::string n = std::string("f32_dense+") + kt_.f32_gemm_name;
+        if (act_.kind != Activation::kNone) n += std::string("+") + activation_name(act_);
+        return n;
+    }
+
+    Status run(ComputeContext& ctx) const override {
+        const Tensor& X = *ctx.in[0];
+        Tensor& Y = *ctx.out[0];
+        if (X.rank() < 1 || X.shape().back() != K_ || Y.numel() % N_ != 0)
+            return internal_error("dense kernel: input does not match the weights");
+        const int64_t M = X.numel() / K_;
+        const float* x = X.data<float>();
+        float* y = Y.data<float>();
+        const int64_t T = ctx.pool ? ctx.pool->size() : 1;
+        if (M == 1) {
+            auto cols = [&](int64_t t) {
+                int64_t b, e;
+                split_range(N_, T, 16, t, &b, &e);
+                if (e > b) vector_product(x, b, e, y);
+            };
+            if (T > 1 && N_ >= 64) {
+                ctx.pool->parallel_for(T, cols);
+            } else {
+                vector_product(x, 0, N_, y);
+            }
+            return Status();
+        }
+        float* pa =
+            scratch_floats(1, static_cast<size_t>(f32_packed_a_size(M, K_, kt_.f32_gemm_mr)));
+        f32_pack_a(M, K_, x, K_, kt_.f32_gemm_mr, pa);
+        const F32PackedA a{pa, M, K_, kt_.f32_gemm_mr};
+        f32_gemm_parallel(kt_, a, N_, wt_.data(), N_, y, N_, nullptr, Activation{}, ctx.pool);
+        for (int64_t m = 0; m < M; ++m) {
+            float* row = y + m * N_;
+            for (int64_t n = 0; n < N_; ++n)
+                row[n] = apply_activation(act_, row[n] + (bias_.empty() ? 0.0f : bias_[n]));
+        }
+        return Status();
+    }
+
+  private:
+    // y[b:e] = act(bias + sum_k x[k] * W[k, b:e]), streaming rows of W.
+    void vector_product(const float* x, int64_t b, int64_t e, float* y) const {
+        float* acc = y + b;
+        const int64_t n = e - b;
+        for (int64_t j = 0; j < n; ++j) acc[j] = bias_.empty() ? 0.0f : bias_[b + j];
+        for (int64_t k = 0; k < K_; ++k) {
+            const float xk = x[k];
+            const float* w = wt_.data() + k * N_ + b;
+            for (int64_t j = 0; j < n; ++j) acc[j] += xk * w[j];
+        }
+        if (act_.kind != Activation::kNone) {
+            for (int64_t j = 0; j < n; ++j) acc[j] = apply_activation(act_, acc[j]);
+        }
+    }
+
+    std::vector<float> wt_, bias_;
+    int64_t K_, N_;
+    Activation act_;
+    const KernelTable& kt_;
+};
+
+}  // namespace
+
+std::unique_ptr<PreparedKernel> prepare_f32_dense(const Node& node,
+                                                  const std::vector<const Tensor*>& constants,
+                                                  const Activation& act) {
+    if (constants.size() < 2 || !constants[1]) return nullptr;
+    const Tensor& w = *constants[1];
+    if (w.dtype() != DType::kFloat32 || w.rank() != 2 || w.numel() == 0) return nullptr;
+    bool trans_b = false;
+    float alpha = 1.0f, beta = 1.0f;
+    const Tensor* c = nullptr;
+    if (node.op == OpKind::kGemm) {
+        if (node.attrs.get_int("transA", 0) != 0) return nullptr;
+        trans_b = node.attrs.get_int("transB", 0) != 0;
+        alpha = node.attrs.get_float("alpha", 1.0f);
+        beta = node.attrs.get_float("beta", 1.0f);
+        if (node.inputs.size() > 2 && !node.inputs[2].empty()) {
+            c = constants.size() > 2 ? constants[2] : nullptr;
+            if (!c) return nullptr;  // C computed at run time
+        }
+    } else if (node.op != OpKind::kMatMul) {
+        return nullptr;
+    }
+    const int64_t K = trans_b ? w.shape()[1] : w.shape()[0];
+    const int64_t N = trans_b ? w.shape()[0] : w.shape()[1];
+    std::vector<float> bias;
+    if (c && beta != 0.0f) {
+        if (c->dtype() != DType::kFloat32) return nullptr;
+        // One value or one row broadcast over rows: [N], [1,N], [1] or a scalar.
+        const bool row =
+            c->numel() == N && (c->rank() == 1 || (c->rank() == 2 && c->shape()[0] == 1));
+        if (!row && c->numel() != 1) return nullptr;
+        bias.resize(static_cast<size_t>(N));
+        for (int64_t n = 0; n < N; ++n) bias[n] = beta * c->data<float>()[row ? n : 0];
+    }
+    std::vector<float> wt(static_cast<size_t>(K * N));
+    const float* src = w.data<float>();
+    for (int64_t k = 0; k < K; ++k) {
+        for (int64_t n = 0; n < N; ++n)
+            wt[k * N + n] = alpha * (trans_b ? src[n * K + k] : src[k * N + n]);
+    }
+    return std::make_unique<F32Dense>(std::move(wt), K, N, std::move(bias), act);
+}
+
+}  // namespace pare
