@@ -84,8 +84,14 @@ demo: build models
 	  -o $(BUILD)/demo_lenet5.onnx
 	$(BUILD)/pare eval $(BUILD)/demo_lenet5.onnx --data fashion-mnist
 
+# The runtime against ONNX Runtime side by side (1 and 2 threads), the GEMM
+# against this machine's FMA peak, and the size of the stripped runtime library.
 bench: build models
-	@tools/check_models.sh $(BUILD)/pare --repeat 5
+	@$(BUILD)/gemm_probe 1
+	@$(BUILD)/gemm_probe 2
+	@strip -g -o $(BUILD)/libpare_runtime.stripped.a $(BUILD)/libpare_runtime.a && \
+	  echo "runtime library (static, stripped): $$(stat -c %s $(BUILD)/libpare_runtime.stripped.a) bytes"
+	@bench/runtime.sh $(BUILD)/pare 3 10
 
 # The default teacher and student (and LeNet-5), trained on Fashion-MNIST; the
 # results are checked in under models/ with their measured accuracy (models/README.md).

@@ -52,6 +52,8 @@ const char* activation_name(const Activation& act) {
             return "hardswish";
         case Activation::kSigmoid:
             return "sigmoid";
+        case Activation::kSiLU:
+            return "silu";
     }
     return "";
 }
@@ -68,6 +70,8 @@ float apply_activation(const Activation& act, float x) {
             return x * std::min(std::max(x + 3.0f, 0.0f), 6.0f) / 6.0f;
         case Activation::kSigmoid:
             return 1.0f / (1.0f + std::exp(-x));
+        case Activation::kSiLU:
+            return x / (1.0f + std::exp(-x));
     }
     return x;
 }

@@ -21,7 +21,14 @@ Isa detect_isa();
 
 // An activation applied to a kernel's outputs as they are stored (fused).
 struct Activation {
-    enum Kind : uint8_t { kNone, kRelu, kClip, kHardSwish, kSigmoid };
+    enum Kind : uint8_t {
+        kNone,
+        kRelu,
+        kClip,
+        kHardSwish,
+        kSigmoid,
+        kSiLU
+    };  // SiLU: x * sigmoid(x)
     Kind kind = kNone;
     float lo = 0.0f, hi = 0.0f;  // kClip bounds
 };

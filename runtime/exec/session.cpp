@@ -81,6 +81,40 @@ bool as_activation(const Graph& g, const Node& act, Activation* out) {
     }
 }
 
+// The nodes computing act(v) from v alone, last one giving the result: a single
+// activation consuming v, or Sigmoid(v) and Mul(v, Sigmoid(v)) (SiLU). Empty when
+// v's consumers are anything else.
+std::vector<int> fusable_activation(const Graph& g,
+                                    const std::map<std::string, std::vector<int>>& consumers,
+                                    const std::string& v, Activation* act) {
+    auto c = consumers.find(v);
+    if (c == consumers.end()) return {};
+    const std::vector<int>& users = c->second;
+    if (users.size() == 1) {
+        const Node& a = g.nodes[users[0]];
+        if (a.outputs.size() == 1 && a.input(0) == v && as_activation(g, a, act)) return users;
+        return {};
+    }
+    if (users.size() != 2 || users[0] == users[1]) return {};
+    for (int k = 0; k < 2; ++k) {
+        const Node& sig = g.nodes[users[k]];
+        const Node& mul = g.nodes[users[1 - k]];
+        if (sig.op != OpKind::kSigmoid || mul.op != OpKind::kMul || sig.outputs.size() != 1 ||
+            mul.inputs.size() != 2 || g.is_output(sig.outputs[0]))
+            continue;
+        const std::string& s = sig.outputs[0];
+        auto sc = consumers.find(s);
+        if (sc == consumers.end() || sc->second.size() != 1 || sc->second[0] != users[1 - k])
+            continue;
+        if ((mul.inputs[0] == v && mul.inputs[1] == s) ||
+            (mul.inputs[0] == s && mul.inputs[1] == v)) {
+            act->kind = Activation::kSiLU;
+            return {users[k], users[1 - k]};
+        }
+    }
+    return {};
+}
+
 // Ops whose output 0 may be placed over input 0's bytes.
 bool is_view_op(OpKind op) {
     return op == OpKind::kReshape || op == OpKind::kFlatten || op == OpKind::kSqueeze ||
@@ -207,23 +241,20 @@ Result<Session> Session::prepare(Graph graph, const SessionOptions& options) {
         std::vector<std::string> outs = node.outputs;
         PlanStep ps{node.name, node.op_type, "reference", ""};
         if (!reference) {
-            // Fuse the activation that is the only consumer of a single output.
-            int act_node = -1;
+            // Fuse the activation that is the only consumer of a single output, or
+            // SiLU written as Mul(v, Sigmoid(v)).
+            std::vector<int> act_nodes;
             Activation act;
             if (options.fuse && outs.size() == 1 && !graph.is_output(outs[0])) {
-                auto c = consumers.find(outs[0]);
-                if (c != consumers.end() && c->second.size() == 1 &&
-                    graph.nodes[c->second[0]].outputs.size() == 1 &&
-                    graph.nodes[c->second[0]].input(0) == outs[0] &&
-                    as_activation(graph, graph.nodes[c->second[0]], &act)) {
-                    act_node = c->second[0];
-                }
+                act_nodes = fusable_activation(graph, consumers, outs[0], &act);
             }
-            if (act_node >= 0) st.kernel = prepare_kernel(node, constants, act);
+            if (!act_nodes.empty()) st.kernel = prepare_kernel(node, constants, act);
             if (st.kernel) {
-                fused_away[act_node] = true;
-                outs = graph.nodes[act_node].outputs;
-                ps.fused = graph.nodes[act_node].name;
+                for (int a : act_nodes) {
+                    fused_away[a] = true;
+                    ps.fused += (ps.fused.empty() ? "" : "+") + graph.nodes[a].name;
+                }
+                outs = graph.nodes[act_nodes.back()].outputs;
             } else {
                 st.kernel = prepare_kernel(node, constants, Activation{});
             }

@@ -14,6 +14,7 @@
 #include <limits>
 
 #include "runtime/cpu/cpu.h"
+#include "runtime/kernels/vec_math.h"
 
 namespace pare {
 namespace {
@@ -21,17 +22,6 @@ namespace {
 // Local min/max: a std:: instantiation would be shared with other files compiled
 // for other ISAs.
 inline float dw_clamp(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
-
-template <int V>
-struct FloatVec;
-template <>
-struct FloatVec<4> {
-    typedef float type __attribute__((vector_size(16)));
-};
-template <>
-struct FloatVec<8> {
-    typedef float type __attribute__((vector_size(32)));
-};
 
 // kMax: max pooling instead (w and bias unused, padding is -infinity).
 template <int V, bool kMax = false>
@@ -70,7 +60,7 @@ void dwconv_plane(const float* x, int64_t H, int64_t W, const float* w, int64_t 
     // with AVX2, an xmm or NEON register for V = 4).
     using vec = typename FloatVec<V>::type;
     constexpr int U = 2, B = U * V;
-    const vec zero = {}, lo = zero + act.lo, hi = zero + act.hi;
+    const vec zero = {};
     for (int64_t oh = 0; oh < OH; ++oh) {
         float* yr = y + oh * OW;
         for (int64_t ow = 0; ow < OW; ow += B) {
@@ -92,22 +82,7 @@ void dwconv_plane(const float* x, int64_t H, int64_t W, const float* w, int64_t 
                     }
                 }
             }
-            for (int u = 0; u < U; ++u) {
-                switch (act.kind) {
-                    case Activation::kNone:
-                        break;
-                    case Activation::kRelu:
-                        acc[u] = acc[u] > zero ? acc[u] : zero;
-                        break;
-                    case Activation::kClip:
-                        acc[u] = acc[u] < lo ? lo : acc[u];
-                        acc[u] = acc[u] > hi ? hi : acc[u];
-                        break;
-                    default:
-                        for (int l = 0; l < V; ++l) acc[u][l] = apply_activation(act, acc[u][l]);
-                        break;
-                }
-            }
+            for (int u = 0; u < U; ++u) acc[u] = vactivate<V>(act, acc[u]);
             const int64_t n = OW - ow < B ? OW - ow : B;
             if (n == B) {
                 std::memcpy(yr + ow, acc, sizeof acc);

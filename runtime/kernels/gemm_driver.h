@@ -19,6 +19,7 @@
 #include <cstring>
 
 #include "runtime/cpu/cpu.h"
+#include "runtime/kernels/vec_math.h"
 
 namespace pare {
 // Internal linkage: each kernel file compiles its own copy with its own ISA flags
@@ -26,24 +27,8 @@ namespace pare {
 // scalar path).
 namespace {
 
-inline void activate_row(const Activation& act, float* c, int64_t n) {
-    switch (act.kind) {
-        case Activation::kNone:
-            break;
-        case Activation::kRelu:
-            for (int64_t j = 0; j < n; ++j) c[j] = c[j] > 0.0f ? c[j] : 0.0f;
-            break;
-        case Activation::kClip:
-            for (int64_t j = 0; j < n; ++j)
-                c[j] = c[j] < act.lo ? act.lo : (c[j] > act.hi ? act.hi : c[j]);
-            break;
-        default:
-            for (int64_t j = 0; j < n; ++j) c[j] = apply_activation(act, c[j]);
-            break;
-    }
-}
-
-template <int MR, int NR, class Micro>
+// V: vector lanes for the activation epilogue.
+template <int MR, int NR, int V, class Micro>
 void gemm_packed_driver(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N, const float* B,
                         int64_t ldb, float* C, int64_t ldc, const float* bias,
                         const Activation& act, Micro micro) {
@@ -53,7 +38,7 @@ void gemm_packed_driver(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N, 
     if (K <= 0) {
         for (int64_t m = m0; m < m1; ++m) {
             for (int64_t n = 0; n < N; ++n) C[m * ldc + n] = bias ? bias[m] : 0.0f;
-            activate_row(act, C + m * ldc, N);
+            activate_span<V>(act, C + m * ldc, N);
         }
         return;
     }
@@ -96,7 +81,7 @@ void gemm_packed_driver(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N, 
                             } else {
                                 for (int64_t j = 0; j < nr; ++j) c[j] += s[j];
                             }
-                            if (last) activate_row(act, c, nr);
+                            if (last) activate_span<V>(act, c, nr);
                         }
                     }
                 }
@@ -106,7 +91,7 @@ void gemm_packed_driver(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N, 
 }
 
 // The unpacked entry (F32GemmFn): packs A into a per-thread scratch buffer first.
-template <int MR, int NR, class Micro>
+template <int MR, int NR, int V, class Micro>
 void gemm_unpacked_driver(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                           const float* B, int64_t ldb, float* C, int64_t ldc, const float* bias,
                           Micro micro) {
@@ -114,7 +99,7 @@ void gemm_unpacked_driver(int64_t M, int64_t N, int64_t K, const float* A, int64
     float* const pa = scratch_floats(1, static_cast<size_t>(f32_packed_a_size(M, K, MR)));
     f32_pack_a(M, K, A, lda, MR, pa);
     F32PackedA packed{pa, M, K, MR};
-    gemm_packed_driver<MR, NR>(packed, 0, M, N, B, ldb, C, ldc, bias, Activation{}, micro);
+    gemm_packed_driver<MR, NR, V>(packed, 0, M, N, B, ldb, C, ldc, bias, Activation{}, micro);
 }
 
 }  // namespace

