@@ -120,8 +120,9 @@ bool is_view_op(OpKind op) {
     return op == OpKind::kReshape || op == OpKind::kFlatten || op == OpKind::kSqueeze ||
            op == OpKind::kUnsqueeze || op == OpKind::kIdentity || op == OpKind::kDropout;
 }
-// Elementwise ops whose reference kernel reads x[i] before writing y[i] and nothing
-// else of x after: the output may overwrite the input (same shape, float32).
+// Elementwise ops whose kernels (reference and f32_elementwise) read x[i] before
+// writing y[i] and nothing else of x after: the output may overwrite the input
+// (same shape, float32).
 bool is_in_place_op(OpKind op) {
     switch (op) {
         case OpKind::kRelu:
@@ -343,7 +344,7 @@ Status Session::plan_memory() {
         if (is_view_op(node.op) && !st.kernel) {
             share = true;
             ++memory_.views;
-        } else if (is_in_place_op(node.op) && !st.kernel && meta[in].dtype == DType::kFloat32 &&
+        } else if (is_in_place_op(node.op) && meta[in].dtype == DType::kFloat32 &&
                    meta[in].shape == meta[out].shape && glast[find(in)] == t) {
             share = true;
             ++memory_.in_place;

@@ -48,6 +48,10 @@ std::unique_ptr<PreparedKernel> prepare_f32_dense(const Node& node,
                                                   const std::vector<const Tensor*>& constants,
                                                   const Activation& act);
 
+std::unique_ptr<PreparedKernel> prepare_f32_elementwise(const Node& node,
+                                                        const std::vector<const Tensor*>& constants,
+                                                        const Activation& act);
+
 // C[M,N] = act(A * B + bias) with A packed (rows 0..M), split over pool's threads by
 // column or row ranges aligned to the micro-tile, so every element is computed by
 // the same arithmetic for any thread count.

@@ -417,3 +417,56 @@ TEST(Kernels, VectorSigmoidAndSiluAreAccurate) {
         }
     }
 }
+
+// Elementwise kernels against the reference: same shapes, a single value, per-channel
+// and last-dim broadcasts on either side, shapes the kernel leaves to the reference,
+// a fused Relu, standalone activations, and in place.
+TEST(Kernels, F32ElementwiseMatchesTheReference) {
+    const std::vector<std::pair<Shape, Shape>> shapes = {
+        {{1, 8, 5, 7}, {1, 8, 5, 7}}, {{1, 8, 5, 7}, {1}},    {{1, 8, 5, 7}, {1, 8, 1, 1}},
+        {{1, 8, 1, 1}, {2, 8, 5, 7}}, {{3, 10}, {10}},        {{4, 1, 6}, {4, 5, 6}},
+        {{1, 3, 1, 4}, {1, 1, 5, 1}}, {{2, 3, 5}, {1, 3, 1}}, {{7}, {}},
+    };
+    int seed = 700;
+    for (const char* op : {"Add", "Sub", "Mul", "Div"}) {
+        for (const auto& sh : shapes) {
+            SCOPED_TRACE(std::string(op) + " " + shape_str(sh.first) + " " + shape_str(sh.second));
+            Node n = make_node(op, {"a", "b"}, {"y"});
+            Tensor a = random_tensor(sh.first, ++seed, 0.5f, 2.0f),
+                   b = random_tensor(sh.second, ++seed, 0.5f, 2.0f);
+            std::vector<Tensor> ref;
+            ASSERT_TRUE(run_node(n, {&a, &b}, &ref, true).ok());
+            for (bool relu : {false, true}) {
+                auto k = prepare_f32_elementwise(
+                    n, {nullptr, nullptr}, relu ? Activation{Activation::kRelu} : Activation{});
+                ASSERT_TRUE(k != nullptr);
+                Tensor y = Tensor::create(DType::kFloat32, ref[0].shape()).value();
+                ComputeContext ctx{n, {&a, &b}, {&y}, nullptr};
+                ASSERT_TRUE(k->run(ctx).ok());
+                Tensor want = ref[0].clone();
+                if (relu) {
+                    // Relu of (a op b) computed as the reference would.
+                    for (int64_t i = 0; i < want.numel(); ++i)
+                        want.data<float>()[i] = std::max(0.0f, ref[0].data<float>()[i]);
+                }
+                EXPECT_LT(max_abs_diff(y, want), 1e-6);
+            }
+            if (sh.first == ref[0].shape()) {
+                // In place over the first operand.
+                Tensor a2 = a.clone();
+                auto k = prepare_f32_elementwise(n, {nullptr, nullptr}, {});
+                ComputeContext ctx{n, {&a2, &b}, {&a2}, nullptr};
+                ASSERT_TRUE(k->run(ctx).ok());
+                EXPECT_LT(max_abs_diff(a2, ref[0]), 1e-6);
+            }
+        }
+    }
+    for (const char* op : {"Relu", "Sigmoid", "HardSwish"}) {
+        Node n = make_node(op, {"x"}, {"y"});
+        Tensor x = random_tensor({3, 37}, ++seed, -6.0f, 6.0f);
+        std::vector<Tensor> ref, fast;
+        ASSERT_TRUE(run_node(n, {&x}, &ref, true).ok());
+        ASSERT_TRUE(run_node(n, {&x}, &fast, false).ok());
+        EXPECT_LT(max_abs_diff(fast[0], ref[0]), 1e-6) << op;
+    }
+}

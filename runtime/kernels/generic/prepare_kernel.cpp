@@ -17,7 +17,7 @@ std::unique_ptr<PreparedKernel> prepare_kernel(const Node& node,
         case OpKind::kGlobalAveragePool:
             return prepare_f32_pool(node, constants, act);
         default:
-            return nullptr;
+            return prepare_f32_elementwise(node, constants, act);
     }
 }
 

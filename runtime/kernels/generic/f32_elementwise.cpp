@@ -1,0 +1,209 @@
+// f32_elementwise: float32 Add, Sub, Mul and Div where one operand has the
+// output's shape and the other is equal, a single value, or broadcast along one
+// contiguous block of dims (a per-channel [1,C,1,1] scale, a bias along the last
+// dim), with a fused activation; and the activations Relu, Clip, HardSwish and
+// Sigmoid on their own. Vectors of 4 lanes (vec_math.h). Other shapes go to the
+// reference kernel. The output may be the full-shape operand itself (in place).
+#include <cstring>
+#include <limits>
+
+#include "runtime/kernels/fast_ops.h"
+#include "runtime/kernels/vec_math.h"
+
+namespace pare {
+
+namespace {
+
+constexpr int V = 4;
+using vec = FloatVec<V>::type;
+
+template <class F>
+void span_op(const float* a, float b, float* y, int64_t n, const Activation& act, F f) {
+    const vec bv = vec{} + b;
+    int64_t i = 0;
+    for (; i + V <= n; i += V) {
+        vec x;
+        std::memcpy(&x, a + i, sizeof x);
+        x = vactivate<V>(act, f(x, bv));
+        std::memcpy(y + i, &x, sizeof x);
+    }
+    for (; i < n; ++i) y[i] = apply_activation(act, f(a[i], b));
+}
+
+template <class F>
+void span_op2(const float* a, const float* b, float* y, int64_t n, const Activation& act, F f) {
+    int64_t i = 0;
+    for (; i + V <= n; i += V) {
+        vec x, z;
+        std::memcpy(&x, a + i, sizeof x);
+        std::memcpy(&z, b + i, sizeof z);
+        x = vactivate<V>(act, f(x, z));
+        std::memcpy(y + i, &x, sizeof x);
+    }
+    for (; i < n; ++i) y[i] = apply_activation(act, f(a[i], b[i]));
+}
+
+// How `small` broadcasts to `full`: as [outer, mid, inner] with small indexed by mid.
+bool block_broadcast(const Shape& small, const Shape& full, int64_t* outer, int64_t* mid,
+                     int64_t* inner) {
+    if (small.size() > full.size()) return false;
+    Shape s(full.size() - small.size(), 1);
+    s.insert(s.end(), small.begin(), small.end());
+    int64_t first = -1, last = -1;
+    for (size_t d = 0; d < full.size(); ++d) {
+        if (s[d] == full[d] && full[d] != 1) {
+            if (first < 0) first = static_cast<int64_t>(d);
+            if (last >= 0 && last != static_cast<int64_t>(d) - 1) return false;
+            last = static_cast<int64_t>(d);
+        } else if (s[d] != 1) {
+            return false;
+        }
+    }
+    *outer = *mid = *inner = 1;
+    for (size_t d = 0; d < full.size(); ++d) {
+        const int64_t k = static_cast<int64_t>(d);
+        if (first < 0 || k < first) {
+            *outer *= full[d];
+        } else if (k <= last) {
+            *mid *= full[d];
+        } else {
+            *inner *= full[d];
+        }
+    }
+    return true;
+}
+
+class F32Binary : public PreparedKernel {
+  public:
+    F32Binary(OpKind op, const Activation& act) : op_(op), act_(act) {}
+    std::string name() const override {
+        std::string n = "f32_elementwise";
+        if (act_.kind != Activation::kNone) n += std::string("+") + activation_name(act_);
+        return n;
+    }
+
+    Status run(ComputeContext& ctx) const override {
+        const Tensor& A = *ctx.in[0];
+        const Tensor& B = *ctx.in[1];
+        if (A.dtype() != DType::kFloat32 || B.dtype() != DType::kFloat32) return fallback(ctx);
+        switch (op_) {
+            case OpKind::kAdd:
+                return apply(ctx, [](auto x, auto y) { return x + y; });
+            case OpKind::kSub:
+                return apply(ctx, [](auto x, auto y) { return x - y; });
+            case OpKind::kMul:
+                return apply(ctx, [](auto x, auto y) { return x * y; });
+            default:
+                return apply(ctx, [](auto x, auto y) { return x / y; });
+        }
+    }
+
+  private:
+    Status fallback(ComputeContext& ctx) const {
+        PARE_RETURN_IF_ERROR(compute_binary(ctx));
+        activate_span<V>(act_, ctx.out[0]->data<float>(), ctx.out[0]->numel());
+        return Status();
+    }
+
+    template <class F>
+    Status apply(ComputeContext& ctx, F f) const {
+        const Tensor& A = *ctx.in[0];
+        const Tensor& B = *ctx.in[1];
+        Tensor& Y = *ctx.out[0];
+        const Shape& ys = Y.shape();
+        const bool a_full = A.shape() == ys, b_full = B.shape() == ys;
+        const float* a = A.data<float>();
+        const float* b = B.data<float>();
+        float* y = Y.data<float>();
+        const int64_t n = Y.numel();
+        if (a_full && b_full) {
+            span_op2(a, b, y, n, act_, f);
+            return Status();
+        }
+        // The full operand streams; the other gives one value per block.
+        const bool swap = !a_full;
+        if (!a_full && !b_full) return fallback(ctx);
+        const float* full = swap ? b : a;
+        const float* small = swap ? a : b;
+        if ((swap ? A : B).numel() == 1) {
+            span_op(full, small[0], y, n, act_,
+                    [&](auto x, auto s) { return swap ? f(s, x) : f(x, s); });
+            return Status();
+        }
+        int64_t outer, mid, inner;
+        if (!block_broadcast(swap ? A.shape() : B.shape(), ys, &outer, &mid, &inner))
+            return fallback(ctx);
+        auto g = [&](auto x, auto s) { return swap ? f(s, x) : f(x, s); };
+        for (int64_t o = 0; o < outer; ++o) {
+            for (int64_t m = 0; m < mid; ++m) {
+                const int64_t off = (o * mid + m) * inner;
+                span_op(full + off, small[m], y + off, inner, act_, g);
+            }
+        }
+        return Status();
+    }
+
+    OpKind op_;
+    Activation act_;
+};
+
+class F32Activation : public PreparedKernel {
+  public:
+    explicit F32Activation(const Activation& act) : act_(act) {}
+    std::string name() const override {
+        return std::string("f32_elementwise_") + activation_name(act_);
+    }
+    Status run(ComputeContext& ctx) const override {
+        const Tensor& X = *ctx.in[0];
+        Tensor& Y = *ctx.out[0];
+        if (X.dtype() != DType::kFloat32) return op_def(ctx.node.op).compute(ctx);
+        if (Y.raw() != X.raw()) std::memcpy(Y.raw(), X.raw(), X.nbytes());
+        activate_span<V>(act_, Y.data<float>(), Y.numel());
+        return Status();
+    }
+
+  private:
+    Activation act_;
+};
+
+}  // namespace
+
+std::unique_ptr<PreparedKernel> prepare_f32_elementwise(const Node& node,
+                                                        const std::vector<const Tensor*>& constants,
+                                                        const Activation& act) {
+    switch (node.op) {
+        case OpKind::kAdd:
+        case OpKind::kSub:
+        case OpKind::kMul:
+        case OpKind::kDiv:
+            if (node.inputs.size() != 2) return nullptr;
+            return std::make_unique<F32Binary>(node.op, act);
+        case OpKind::kRelu:
+        case OpKind::kSigmoid:
+        case OpKind::kHardSwish:
+        case OpKind::kClip: {
+            if (act.kind != Activation::kNone) return nullptr;
+            Activation own;
+            own.kind = node.op == OpKind::kRelu        ? Activation::kRelu
+                       : node.op == OpKind::kSigmoid   ? Activation::kSigmoid
+                       : node.op == OpKind::kHardSwish ? Activation::kHardSwish
+                                                       : Activation::kClip;
+            if (own.kind == Activation::kClip) {
+                // Bounds must be known now: constant float scalars, or absent.
+                own.lo = -std::numeric_limits<float>::infinity();
+                own.hi = std::numeric_limits<float>::infinity();
+                for (size_t i = 1; i < 3 && i < node.inputs.size(); ++i) {
+                    if (node.inputs[i].empty()) continue;
+                    const Tensor* t = i < constants.size() ? constants[i] : nullptr;
+                    if (!t || t->dtype() != DType::kFloat32 || t->numel() != 1) return nullptr;
+                    (i == 1 ? own.lo : own.hi) = t->data<float>()[0];
+                }
+            }
+            return std::make_unique<F32Activation>(own);
+        }
+        default:
+            return nullptr;
+    }
+}
+
+}  // namespace pare
