@@ -24,6 +24,12 @@ class PreparedKernel {
     virtual Status run(ComputeContext& ctx) const = 0;
 };
 
+// A kernel's name with its fused activation: "base" or "base+relu".
+inline std::string with_activation(std::string base, const Activation& act) {
+    if (act.kind != Activation::kNone) base += std::string("+") + activation_name(act);
+    return base;
+}
+
 // The optimized kernel for node, or nullptr when there is none for these inputs or
 // it cannot apply act. constants[i] is input i's value when it is known at prepare
 // time (an initializer), else nullptr; the kernel copies what it keeps.

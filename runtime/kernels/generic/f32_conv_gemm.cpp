@@ -59,9 +59,7 @@ class F32ConvGemm : public PreparedKernel {
     }
 
     std::string name() const override {
-        std::string n = std::string("f32_conv_im2col+") + kt_.f32_gemm_name;
-        if (act_.kind != Activation::kNone) n += std::string("+") + activation_name(act_);
-        return n;
+        return with_activation(std::string("f32_conv_im2col+") + kt_.f32_gemm_name, act_);
     }
 
     Status run(ComputeContext& ctx) const override {

@@ -19,9 +19,7 @@ class F32Dense : public PreparedKernel {
         : wt_(std::move(wt)), bias_(std::move(bias)), K_(K), N_(N), act_(act), kt_(kernels()) {}
 
     std::string name() const override {
-        std::string n = std::string("f32_dense+") + kt_.f32_gemm_name;
-        if (act_.kind != Activation::kNone) n += std::string("+") + activation_name(act_);
-        return n;
+        return with_activation(std::string("f32_dense+") + kt_.f32_gemm_name, act_);
     }
 
     Status run(ComputeContext& ctx) const override {

@@ -18,11 +18,7 @@ class F32DwConv : public PreparedKernel {
         if (b) bias_.assign(b->data<float>(), b->data<float>() + b->numel());
     }
 
-    std::string name() const override {
-        std::string n = kt_.f32_dwconv_name;
-        if (act_.kind != Activation::kNone) n += std::string("+") + activation_name(act_);
-        return n;
-    }
+    std::string name() const override { return with_activation(kt_.f32_dwconv_name, act_); }
 
     Status run(ComputeContext& ctx) const override {
         const Tensor& X = *ctx.in[0];

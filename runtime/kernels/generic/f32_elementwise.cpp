@@ -76,11 +76,7 @@ bool block_broadcast(const Shape& small, const Shape& full, int64_t* outer, int6
 class F32Binary : public PreparedKernel {
   public:
     F32Binary(OpKind op, const Activation& act) : op_(op), act_(act) {}
-    std::string name() const override {
-        std::string n = "f32_elementwise";
-        if (act_.kind != Activation::kNone) n += std::string("+") + activation_name(act_);
-        return n;
-    }
+    std::string name() const override { return with_activation("f32_elementwise", act_); }
 
     Status run(ComputeContext& ctx) const override {
         const Tensor& A = *ctx.in[0];
