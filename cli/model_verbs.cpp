@@ -11,8 +11,10 @@
 #include "cli/cli.h"
 #include "runtime/cpu/cpu.h"
 #include "runtime/exec/session.h"
+#include "runtime/format/pare_format.h"
 #include "runtime/ir/passes/passes.h"
 #include "toolkit/data/npy.h"
+#include "toolkit/io/files.h"
 #include "toolkit/oracle/oracle.h"
 #include "toolkit/report/model_stats.h"
 
@@ -53,7 +55,7 @@ void print_plan(Graph g, const std::string& path, int threads) {
 
 int cmd_info(const std::string& path, const std::vector<std::string>& shapes, bool plan,
              int threads) {
-    Graph g = check(import_onnx_file(path, import_options(shapes)));
+    Graph g = check(load_model_file(path, import_options(shapes)));
     check(g.topo_sort());
     check(infer_shapes(g).with_context(path));
     ModelStats st = compute_stats(g);
@@ -81,7 +83,7 @@ int cmd_info(const std::string& path, const std::vector<std::string>& shapes, bo
 int cmd_run(const std::string& path, const std::vector<std::string>& inputs,
             const std::string& out_dir, const std::vector<std::string>& shapes,
             int64_t random_seed) {
-    Graph g = check(import_onnx_file(path, import_options(shapes)));
+    Graph g = check(load_model_file(path, import_options(shapes)));
     TensorMap feed;
     for (const auto& spec : inputs) {
         const size_t eq = spec.find('=');
@@ -134,14 +136,20 @@ int cmd_run(const std::string& path, const std::vector<std::string>& inputs,
 
 int cmd_convert(const std::string& in, const std::string& out,
                 const std::vector<std::string>& shapes, bool no_passes) {
-    if (std::filesystem::path(out).extension() != ".onnx") {
-        throw Failure{invalid_argument(out + ": output must be an .onnx file")};
+    const std::string ext = std::filesystem::path(out).extension().string();
+    if (ext != ".onnx" && ext != ".pare") {
+        throw Failure{invalid_argument(out + ": output must be an .onnx or a .pare file")};
     }
-    Graph g = check(import_onnx_file(in, import_options(shapes)));
+    Graph g = check(load_model_file(in, import_options(shapes)));
     const size_t before = g.nodes.size();
     const int64_t params_before = g.parameter_count();
     if (!no_passes) check(run_default_passes(g).with_context(in));
-    check(export_onnx_file(g, out));
+    if (ext == ".onnx") {
+        check(export_onnx_file(g, out));
+    } else {
+        const std::vector<uint8_t> bytes = check(save_pare(g));
+        check(write_file_atomic(out, std::string(bytes.begin(), bytes.end())));
+    }
     std::printf("%s -> %s: %zu -> %zu nodes, %lld -> %lld parameters\n", in.c_str(), out.c_str(),
                 before, g.nodes.size(), static_cast<long long>(params_before),
                 static_cast<long long>(g.parameter_count()));
@@ -171,7 +179,7 @@ int cmd_check(const std::vector<std::string>& models, const std::vector<std::str
 
 int cmd_bench(const std::string& path, const std::vector<std::string>& shapes, int runs, int warmup,
               int threads, bool profile) {
-    Graph g = check(import_onnx_file(path, import_options(shapes)));
+    Graph g = check(load_model_file(path, import_options(shapes)));
     check(run_default_passes(g).with_context(path));
     TensorMap inputs = check(random_inputs(g, 1));
     SessionOptions opt;
@@ -244,7 +252,7 @@ void add_model_verbs(CLI::App& app, VerbTable& verbs) {
 
     auto* info =
         app.add_subcommand("info", "Show inputs, outputs, op histogram, parameters, MACs and size");
-    info->add_option("model", f->info_path, "ONNX model")->required();
+    info->add_option("model", f->info_path, "ONNX or .pare model")->required();
     info->add_option("--input-shape", f->shapes, shape_help);
     info->add_flag("--plan", f->plan,
                    "Also show the runtime's plan: the kernel chosen for each node (with fused "
@@ -256,7 +264,7 @@ void add_model_verbs(CLI::App& app, VerbTable& verbs) {
 
     auto* run =
         app.add_subcommand("run", "Run a model on .npy inputs and write its outputs as .npy");
-    run->add_option("model", f->run_path, "ONNX model")->required();
+    run->add_option("model", f->run_path, "ONNX or .pare model")->required();
     run->add_option("--input", f->inputs, "name=file.npy (repeatable)");
     run->add_option("--output-dir", f->out_dir, "Folder for <output>.npy files")
         ->capture_default_str();
@@ -268,9 +276,10 @@ void add_model_verbs(CLI::App& app, VerbTable& verbs) {
 
     auto* convert = app.add_subcommand("convert",
                                        "Import, optimize (fold constants and BatchNorm, remove "
-                                       "dead code and Identity) and export ONNX");
-    convert->add_option("input", f->conv_in, "ONNX model")->required();
-    convert->add_option("output", f->conv_out, "ONNX model to write")->required();
+                                       "dead code and Identity) and write ONNX or .pare (by the "
+                                       "output's extension)");
+    convert->add_option("input", f->conv_in, "ONNX or .pare model")->required();
+    convert->add_option("output", f->conv_out, "model.onnx or model.pare to write")->required();
     convert->add_option("--input-shape", f->shapes, shape_help);
     convert->add_flag("--no-passes", f->no_passes, "Only import and export");
     verbs.emplace_back(
@@ -302,7 +311,7 @@ void add_model_verbs(CLI::App& app, VerbTable& verbs) {
         app.add_subcommand("bench",
                            "Latency of a model in pare's runtime: median and p90 over many runs "
                            "after warm-up, and peak memory");
-    bench->add_option("model", f->bench_path, "ONNX model")->required();
+    bench->add_option("model", f->bench_path, "ONNX or .pare model")->required();
     bench->add_option("--input-shape", f->shapes, shape_help);
     bench->add_option("--runs", f->runs, "Timed runs")
         ->capture_default_str()

@@ -98,7 +98,7 @@ int cmd_train(TrainFlags& f) {
         if (!d.resize) ao.input_size = data.train.images.shape()[2];
         g = check(build_arch(arch_name, ao));
     } else {
-        g = check(import_onnx_file(f.model));
+        g = check(load_model_file(f.model));
     }
     f.cfg.nesterov = !f.no_nesterov;
     std::fprintf(
@@ -127,7 +127,7 @@ int cmd_train(TrainFlags& f) {
 }
 
 int cmd_eval(const TrainFlags& f) {
-    Graph g = check(import_onnx_file(f.eval_model));
+    Graph g = check(load_model_file(f.eval_model));
     DataOptions d;
     d.test_limit = f.test_limit;
     DataSplits data = check(load_data(f.data, d));
@@ -213,7 +213,7 @@ void add_train_verbs(CLI::App& app, VerbTable& verbs) {
         app.add_subcommand("eval",
                            "Top-1, top-5, per-class accuracy and confusion matrix on the test set, "
                            "computed by pare's runtime");
-    eval->add_option("model", f->eval_model, "ONNX model")->required();
+    eval->add_option("model", f->eval_model, "ONNX or .pare model")->required();
     eval->add_option("--data", f->data, "fashion-mnist, a .npz file or an image folder")
         ->capture_default_str();
     eval->add_option("--batch", f->eval_batch, "Batch size")

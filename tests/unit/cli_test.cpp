@@ -4,13 +4,16 @@
 #include <onnx/onnx_pb.h>
 #include <sys/wait.h>
 
+#include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <random>
 
 #include "test_util.h"
+#include "toolkit/data/dataset.h"
 #include "toolkit/data/npy.h"
+#include "toolkit/onnx/onnx_io.h"
 
 namespace fs = std::filesystem;
 using namespace pare;
@@ -238,3 +241,54 @@ TEST_F(Cli, TrainAndEvalRejectBadInput) {
 }
 
 }  // namespace
+
+// pare convert to .pare, then the example that links only the runtime classifies
+// Fashion-MNIST test images exactly as pare's runtime does on the ONNX model.
+TEST_F(Cli, ConvertToPareAndClassifyWithTheRuntimeOnlyExample) {
+    const std::string onnx_path = std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx";
+    const std::string pare_path = (dir_ / "lenet5.pare").string();
+    CliRun c = pare("convert " + onnx_path + " " + pare_path);
+    ASSERT_EQ(c.code, 0) << c.err;
+    CliRun info = pare("info " + pare_path);
+    ASSERT_EQ(info.code, 0) << info.err;
+    EXPECT_NE(info.out.find("nodes"), std::string::npos);
+    // The example's binary depends on no protobuf, ONNX or torch library.
+    const std::string classify = std::string(PARE_BINARY_DIR) + "/classify";
+    std::system(("ldd " + classify + " > " + (dir_ / "ldd.txt").string()).c_str());
+    const std::string deps = slurp(dir_ / "ldd.txt");
+    ASSERT_FALSE(deps.empty());
+    for (const char* lib : {"protobuf", "onnx", "torch", "c10"})
+        EXPECT_EQ(deps.find(lib), std::string::npos) << lib << " in " << deps;
+
+    Result<Tensor> images = read_idx_images(fashion_mnist_dir() + "/t10k-images-idx3-ubyte.gz");
+    ASSERT_TRUE(images.ok()) << images.status().message();
+    Graph g = import_onnx_file(onnx_path).value();
+    g.inputs[0].shape[0] = 1;
+    Session s = Session::prepare(g).value();
+    for (int64_t k = 0; k < 8; ++k) {
+        const float* px = images.value().data<float>() + k * 784;
+        std::string pgm = "P5\n28 28\n255\n";
+        Tensor x = Tensor::create(DType::kFloat32, {1, 1, 28, 28}).value();
+        for (int i = 0; i < 784; ++i) {
+            const int v = static_cast<int>(std::lround(px[i] * 255.0f));
+            pgm += static_cast<char>(v);
+            x.data<float>()[i] = v / 255.0f;
+        }
+        const std::string img = write("img" + std::to_string(k) + ".pgm", pgm);
+        TensorMap out;
+        ASSERT_TRUE(s.run({{g.inputs[0].name, x}}, &out).ok());
+        const Tensor& y = out.begin()->second;
+        const int64_t want =
+            std::max_element(y.data<float>(), y.data<float>() + y.numel()) - y.data<float>();
+        const std::string res = (dir_ / "classify.txt").string();
+        const int st = std::system((classify + " " + pare_path + " " + img + " > " + res).c_str());
+        ASSERT_EQ(WEXITSTATUS(st), 0);
+        EXPECT_EQ(std::atoll(slurp(res).c_str()), want) << "image " << k;
+    }
+    // Bad input: a clear error and a non-zero exit.
+    const std::string bad = write("bad.pgm", "P2\n1 1\n255\n0\n");
+    const std::string err = (dir_ / "err.txt").string();
+    const int st = std::system((classify + " " + pare_path + " " + bad + " 2> " + err).c_str());
+    EXPECT_NE(WEXITSTATUS(st), 0);
+    EXPECT_NE(slurp(err).find("not a binary PGM"), std::string::npos);
+}

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "runtime/core/half.h"
+#include "runtime/format/pare_format.h"
 #include "runtime/ir/passes/passes.h"
 #include "toolkit/io/files.h"
 #include "toolkit/onnx/onnx_io.h"
@@ -593,43 +594,7 @@ Result<Graph> import_onnx_bytes(const std::string& bytes, const std::string& lab
         g.value_info[vi.name] = vi;
     }
     for (const auto& n : gp.node()) PARE_RETURN_IF_ERROR(im.node(n));
-    // Bind shapes: explicit per-input shapes, then symbolic dim names.
-    for (const auto& kv : options.input_shapes) {
-        ValueInfo* target = nullptr;
-        for (auto& i : g.inputs) {
-            if (i.name == kv.first || (kv.first.empty() && g.inputs.size() == 1)) target = &i;
-        }
-        if (!target) {
-            std::string names;
-            for (const auto& i : g.inputs) names += (names.empty() ? "" : ", ") + i.name;
-            return invalid_argument(label + ": --input-shape names \"" + kv.first +
-                                    "\", but the model's inputs are: " + names);
-        }
-        if (target->has_shape) {
-            bool ok = target->shape.size() == kv.second.size();
-            for (size_t d = 0; ok && d < kv.second.size(); ++d) {
-                ok = target->shape[d] < 0 || target->shape[d] == kv.second[d];
-            }
-            if (!ok) {
-                return invalid_argument(label + ": --input-shape " + shape_str(kv.second) +
-                                        " for input \"" + target->name +
-                                        "\" does not match its declared shape " +
-                                        shape_str(target->shape));
-            }
-        }
-        target->has_shape = true;
-        target->shape = kv.second;
-        target->dim_params.assign(kv.second.size(), "");
-    }
-    for (auto& i : g.inputs) {
-        for (size_t d = 0; d < i.shape.size() && d < i.dim_params.size(); ++d) {
-            auto it = options.dim_values.find(i.dim_params[d]);
-            if (i.shape[d] < 0 && it != options.dim_values.end()) {
-                i.shape[d] = it->second;
-                i.dim_params[d].clear();
-            }
-        }
-    }
+    PARE_RETURN_IF_ERROR(bind_input_shapes(g, options, label));
     for (const auto& o : g.outputs) {
         if (g.is_initializer(o.name) || g.is_input(o.name)) continue;
         if (g.producer_of(o.name) < 0)
@@ -689,6 +654,60 @@ Result<OnnxSummary> scan_onnx_model(const std::string& bytes, const std::string&
 
 int64_t min_supported_opset() { return kMinOpset; }
 int64_t max_supported_opset() { return kMaxOpset; }
+
+// Explicit per-input shapes, then symbolic dim names.
+Status bind_input_shapes(Graph& g, const ImportOptions& options, const std::string& label) {
+    for (const auto& kv : options.input_shapes) {
+        ValueInfo* target = nullptr;
+        for (auto& i : g.inputs) {
+            if (i.name == kv.first || (kv.first.empty() && g.inputs.size() == 1)) target = &i;
+        }
+        if (!target) {
+            std::string names;
+            for (const auto& i : g.inputs) names += (names.empty() ? "" : ", ") + i.name;
+            return invalid_argument(label + ": --input-shape names \"" + kv.first +
+                                    "\", but the model's inputs are: " + names);
+        }
+        if (target->has_shape) {
+            bool ok = target->shape.size() == kv.second.size();
+            for (size_t d = 0; ok && d < kv.second.size(); ++d) {
+                ok = target->shape[d] < 0 || target->shape[d] == kv.second[d];
+            }
+            if (!ok) {
+                return invalid_argument(label + ": --input-shape " + shape_str(kv.second) +
+                                        " for input \"" + target->name +
+                                        "\" does not match its declared shape " +
+                                        shape_str(target->shape));
+            }
+        }
+        target->has_shape = true;
+        target->shape = kv.second;
+        target->dim_params.assign(kv.second.size(), "");
+    }
+    for (auto& i : g.inputs) {
+        for (size_t d = 0; d < i.shape.size() && d < i.dim_params.size(); ++d) {
+            auto it = options.dim_values.find(i.dim_params[d]);
+            if (i.shape[d] < 0 && it != options.dim_values.end()) {
+                i.shape[d] = it->second;
+                i.dim_params[d].clear();
+            }
+        }
+    }
+    return Status();
+}
+
+Result<Graph> load_model_file(const std::string& path, const ImportOptions& options) {
+    PARE_ASSIGN_OR_RETURN(std::string bytes, read_file(path));
+    const auto* data = reinterpret_cast<const uint8_t*>(bytes.data());
+    if (!looks_like_pare(data, bytes.size())) {
+        const size_t slash = path.rfind('/');
+        const std::string dir = slash == std::string::npos ? "." : path.substr(0, slash);
+        return import_onnx_bytes(bytes, path, dir, options);
+    }
+    PARE_ASSIGN_OR_RETURN(Graph g, load_pare(data, bytes.size(), path));
+    PARE_RETURN_IF_ERROR(bind_input_shapes(g, options, path));
+    return g;
+}
 
 Result<Graph> import_onnx_file(const std::string& path, const ImportOptions& options) {
     PARE_ASSIGN_OR_RETURN(std::string bytes, read_file(path));

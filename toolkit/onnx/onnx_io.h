@@ -30,6 +30,11 @@ struct ImportOptions {
 Status parse_input_shape(const std::string& spec, std::string* name, Shape* shape);
 
 Result<Graph> import_onnx_file(const std::string& path, const ImportOptions& options = {});
+// An ONNX or .pare file (told apart by the .pare file identifier), with the same
+// input-shape bindings.
+Result<Graph> load_model_file(const std::string& path, const ImportOptions& options = {});
+// Applies options' input shapes and symbolic dim values to g's inputs.
+Status bind_input_shapes(Graph& g, const ImportOptions& options, const std::string& label);
 // `label` names the source in messages; `base_dir` is where external data lives ("" = none).
 Result<Graph> import_onnx_bytes(const std::string& bytes, const std::string& label,
                                 const std::string& base_dir, const ImportOptions& options = {});
