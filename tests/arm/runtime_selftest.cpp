@@ -1,0 +1,211 @@
+// The runtime's self-test without gtest, for targets where only the runtime is
+// built (aarch64 under qemu-user: make test-arm). Every optimized kernel of every
+// ISA this CPU runs against the reference kernels across the tile sweep; the
+// executor (fusion, memory plan, threads) against the reference; a .pare round
+// trip. Prints one line per failure and a summary; exits non-zero on any failure.
+#include <cmath>
+#include <cstdio>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "runtime/cpu/cpu.h"
+#include "runtime/exec/session.h"
+#include "runtime/format/pare_format.h"
+#include "runtime/kernels/fast_ops.h"
+
+using namespace pare;
+
+namespace {
+
+int g_checks = 0, g_failures = 0;
+
+void check(bool ok, const std::string& what) {
+    ++g_checks;
+    if (!ok) {
+        ++g_failures;
+        std::printf("FAIL %s\n", what.c_str());
+    }
+}
+
+Tensor random_tensor(const Shape& s, uint64_t seed, float lo = -1, float hi = 1) {
+    Tensor t = Tensor::create(DType::kFloat32, s).value();
+    std::mt19937_64 rng(seed);
+    std::uniform_real_distribution<float> d(lo, hi);
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = d(rng);
+    return t;
+}
+
+double rel_err(const float* got, const float* want, int64_t n) {
+    double num = 0, den = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        num += (got[i] - want[i]) * static_cast<double>(got[i] - want[i]);
+        den += static_cast<double>(want[i]) * want[i];
+    }
+    return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+Node node(const std::string& op, std::vector<std::string> in, std::vector<std::string> out,
+          Attributes a = {}) {
+    Node n;
+    n.name = op + "_" + out[0];
+    n.op_type = op;
+    n.op = op_from_name(op, "");
+    n.inputs = std::move(in);
+    n.outputs = std::move(out);
+    n.attrs = std::move(a);
+    return n;
+}
+
+std::vector<const KernelTable*> tables() {
+    std::vector<const KernelTable*> v;
+    for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kNeon}) {
+        if (const KernelTable* t = kernels_for(i)) v.push_back(t);
+    }
+    return v;
+}
+
+void gemm_sweep() {
+    for (const KernelTable* kt : tables()) {
+        const int64_t t = kt->f32_gemm_mr, u = kt->f32_gemm_nr;
+        for (int64_t M : {int64_t{1}, t - 1, t, t + 1, 2 * t + 3, int64_t{37}})
+            for (int64_t N : {int64_t{1}, u - 1, u, u + 1, 2 * u + 3, int64_t{101}})
+                for (int64_t K : {int64_t{1}, int64_t{7}, int64_t{257}}) {
+                    if (M < 1 || N < 1) continue;
+                    Tensor a = random_tensor({M, K}, M * 1000 + K),
+                           b = random_tensor({K, N}, N + K);
+                    std::vector<float> want(M * N), got(M * N);
+                    for (int64_t m = 0; m < M; ++m)
+                        for (int64_t n = 0; n < N; ++n) {
+                            double s = 0;
+                            for (int64_t k = 0; k < K; ++k)
+                                s += a.data<float>()[m * K + k] *
+                                     static_cast<double>(b.data<float>()[k * N + n]);
+                            want[m * N + n] = std::max(0.0, s);
+                        }
+                    std::vector<float> packed(f32_packed_a_size(M, K, kt->f32_gemm_mr));
+                    f32_pack_a(M, K, a.data<float>(), K, kt->f32_gemm_mr, packed.data());
+                    kt->f32_gemm_packed({packed.data(), M, K, kt->f32_gemm_mr}, 0, M, N,
+                                        b.data<float>(), N, got.data(), N, nullptr,
+                                        {Activation::kRelu});
+                    check(rel_err(got.data(), want.data(), M * N) < 1e-5,
+                          std::string(kt->f32_gemm_name) + " " + std::to_string(M) + "x" +
+                              std::to_string(N) + "x" + std::to_string(K));
+                }
+    }
+}
+
+void conv_sweep() {
+    struct Case {
+        Shape x, w;
+        int64_t stride, pad, group;
+    };
+    const std::vector<Case> cases = {
+        {{1, 3, 9, 9}, {5, 3, 3, 3}, 1, 1, 1},   {{2, 4, 10, 7}, {6, 4, 3, 3}, 2, 1, 1},
+        {{1, 8, 6, 6}, {16, 8, 1, 1}, 1, 0, 1},  {{1, 6, 17, 16}, {6, 1, 3, 3}, 1, 1, 6},
+        {{1, 5, 33, 31}, {5, 1, 5, 5}, 2, 2, 5}, {{1, 4, 15, 15}, {4, 1, 3, 3}, 2, 0, 4},
+    };
+    int seed = 1;
+    for (const Case& c : cases) {
+        Attributes a;
+        a.set("strides", Attribute::make_ints({c.stride, c.stride}));
+        a.set("pads", Attribute::make_ints({c.pad, c.pad, c.pad, c.pad}));
+        a.set("group", Attribute::make_int(c.group));
+        Node n = node("Conv", {"x", "w", "b"}, {"y"}, a);
+        Tensor x = random_tensor(c.x, ++seed), w = random_tensor(c.w, ++seed),
+               b = random_tensor({c.w[0]}, ++seed);
+        std::vector<Tensor> ref, fast;
+        check(run_node(n, {&x, &w, &b}, &ref, true).ok(), "reference conv");
+        check(run_node(n, {&x, &w, &b}, &fast, false).ok(), "fast conv");
+        check(rel_err(fast[0].data<float>(), ref[0].data<float>(), ref[0].numel()) < 1e-5,
+              "conv " + shape_str(c.x) + " * " + shape_str(c.w));
+        Attributes p;
+        p.set("kernel_shape", Attribute::make_ints({3, 3}));
+        p.set("strides", Attribute::make_ints({c.stride, c.stride}));
+        p.set("pads", Attribute::make_ints({1, 1, 1, 1}));
+        Node mp = node("MaxPool", {"x"}, {"y"}, p);
+        std::vector<Tensor> pr, pf;
+        check(run_node(mp, {&x}, &pr, true).ok() && run_node(mp, {&x}, &pf, false).ok(),
+              "maxpool runs");
+        check(rel_err(pf[0].data<float>(), pr[0].data<float>(), pr[0].numel()) == 0.0,
+              "maxpool " + shape_str(c.x));
+    }
+}
+
+Graph small_net() {
+    Graph g;
+    ValueInfo x;
+    x.name = "x";
+    x.dtype = DType::kFloat32;
+    x.has_shape = true;
+    x.shape = {1, 4, 12, 12};
+    x.dim_params.assign(4, "");
+    g.inputs.push_back(x);
+    g.initializers["w1"] = random_tensor({8, 4, 3, 3}, 1, -0.3f, 0.3f);
+    g.initializers["w2"] = random_tensor({8, 1, 3, 3}, 2);
+    g.initializers["fc"] = random_tensor({8 * 144, 10}, 3, -0.1f, 0.1f);
+    g.initializers["shape"] = Tensor::from_vector<int64_t>({1, -1}, {2});
+    Attributes a1, a2;
+    a1.set("pads", Attribute::make_ints({1, 1, 1, 1}));
+    a2.set("pads", Attribute::make_ints({1, 1, 1, 1}));
+    a2.set("group", Attribute::make_int(8));
+    g.nodes.push_back(node("Conv", {"x", "w1"}, {"c1"}, a1));
+    g.nodes.push_back(node("Relu", {"c1"}, {"r1"}));
+    g.nodes.push_back(node("Conv", {"r1", "w2"}, {"c2"}, a2));
+    g.nodes.push_back(node("Sigmoid", {"c2"}, {"s2"}));
+    g.nodes.push_back(node("Mul", {"c2", "s2"}, {"m2"}));
+    g.nodes.push_back(node("Add", {"m2", "r1"}, {"a"}));
+    g.nodes.push_back(node("Reshape", {"a", "shape"}, {"f"}));
+    g.nodes.push_back(node("MatMul", {"f", "fc"}, {"y"}));
+    ValueInfo y;
+    y.name = "y";
+    y.dtype = DType::kFloat32;
+    g.outputs.push_back(y);
+    return g;
+}
+
+void executor() {
+    const TensorMap in = {{"x", random_tensor({1, 4, 12, 12}, 9)}};
+    SessionOptions ref;
+    ref.reference = true;
+    TensorMap want, one, two;
+    Result<Session> r = Session::prepare(small_net(), ref);
+    check(r.ok() && r.value().run(in, &want).ok(), "reference session");
+    Result<Session> s1 = Session::prepare(small_net());
+    check(s1.ok() && s1.value().run(in, &one).ok(), "session");
+    check(s1.ok() && s1.value().memory_plan().planned, "memory planned");
+    SessionOptions t2;
+    t2.threads = 2;
+    Result<Session> s2 = Session::prepare(small_net(), t2);
+    check(s2.ok() && s2.value().run(in, &two).ok(), "session, 2 threads");
+    if (want.count("y") && one.count("y") && two.count("y")) {
+        check(rel_err(one["y"].data<float>(), want["y"].data<float>(), 10) < 1e-5,
+              "executor vs reference");
+        check(rel_err(two["y"].data<float>(), one["y"].data<float>(), 10) == 0.0,
+              "1 and 2 threads identical");
+    }
+    Result<std::vector<uint8_t>> bytes = save_pare(small_net());
+    check(bytes.ok(), "save .pare");
+    Result<Graph> back = load_pare(bytes.value().data(), bytes.value().size(), "mem");
+    check(back.ok(), "load .pare");
+    TensorMap again;
+    Result<Session> s3 = Session::prepare(std::move(back).value());
+    check(s3.ok() && s3.value().run(in, &again).ok(), "run loaded .pare");
+    if (again.count("y") && one.count("y"))
+        check(rel_err(again["y"].data<float>(), one["y"].data<float>(), 10) == 0.0,
+              ".pare round trip identical");
+    std::vector<uint8_t> cut(bytes.value().begin(), bytes.value().begin() + 100);
+    check(!load_pare(cut.data(), cut.size(), "cut").ok(), "truncated .pare rejected");
+}
+
+}  // namespace
+
+int main() {
+    gemm_sweep();
+    conv_sweep();
+    executor();
+    std::printf("runtime selftest (ISA %s, detected %s, GEMM %s): %d of %d checks passed\n",
+                isa_name(kernels().isa), isa_name(detect_isa()), kernels().f32_gemm_name,
+                g_checks - g_failures, g_checks);
+    return g_failures == 0 ? 0 : 1;
+}
