@@ -6,7 +6,7 @@
 #include <cstdint>
 #include <string>
 
-#include "runtime/exec/session.h"
+#include "fuzz/fuzz_util.h"
 #include "runtime/ir/passes/passes.h"
 #include "toolkit/onnx/onnx_io.h"
 
@@ -16,21 +16,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     pare::Result<pare::Graph> g = pare::import_onnx_bytes(bytes, "fuzz", "");
     if (!g.ok()) return 0;
     pare::Graph graph = std::move(g).value();
-    for (auto& i : graph.inputs) {  // bind unknown dims small so shapes become static
-        for (auto& d : i.shape) {
-            if (d < 0) d = 2;
-        }
-    }
+    pare::bind_unknown_dims(graph);  // so the passes can fold shape chains
     if (!pare::run_default_passes(graph).ok()) return 0;
-    pare::Result<pare::Session> s = pare::Session::prepare(graph);
-    if (!s.ok()) return 0;
-    pare::TensorMap inputs, outputs;
-    for (const auto& i : s.value().graph().inputs) {
-        if (!i.has_shape) return 0;
-        pare::Result<pare::Tensor> t = pare::Tensor::create(i.dtype, i.shape);
-        if (!t.ok()) return 0;
-        inputs[i.name] = t.value();
-    }
-    (void)s.value().run(inputs, &outputs);
+    pare::prepare_and_run_on_zeros(std::move(graph));
     return 0;
 }
