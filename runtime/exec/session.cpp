@@ -51,34 +51,12 @@ Status infer_and_allocate(const Node& node, const std::vector<const Tensor*>& in
 
 // The activation node `act` as a fused epilogue, if it is one with constant operands.
 bool as_activation(const Graph& g, const Node& act, Activation* out) {
-    switch (act.op) {
-        case OpKind::kRelu:
-            out->kind = Activation::kRelu;
-            return true;
-        case OpKind::kHardSwish:
-            out->kind = Activation::kHardSwish;
-            return true;
-        case OpKind::kSigmoid:
-            out->kind = Activation::kSigmoid;
-            return true;
-        case OpKind::kClip: {
-            out->kind = Activation::kClip;
-            out->lo = -std::numeric_limits<float>::infinity();
-            out->hi = std::numeric_limits<float>::infinity();
-            for (size_t i = 1; i < 3; ++i) {
-                const std::string& name = act.input(i);
-                if (name.empty()) continue;
-                auto it = g.initializers.find(name);
-                if (it == g.initializers.end() || it->second.dtype() != DType::kFloat32 ||
-                    it->second.numel() != 1)
-                    return false;
-                (i == 1 ? out->lo : out->hi) = it->second.data<float>()[0];
-            }
-            return true;
-        }
-        default:
-            return false;
+    std::vector<const Tensor*> constants;
+    for (const auto& name : act.inputs) {
+        auto it = g.initializers.find(name);
+        constants.push_back(it == g.initializers.end() ? nullptr : &it->second);
     }
+    return activation_of(act, constants, out);
 }
 
 // The nodes computing act(v) from v alone, last one giving the result: a single
@@ -445,24 +423,32 @@ Status Session::run_planned(std::vector<Tensor>& slots, std::vector<double>* ste
     for (int i = 0; i < slot_count_; ++i) {
         if (planned_[i].defined()) slots[i] = planned_[i];
     }
+    // The pointer lists live across steps (moved into each context and back), so
+    // the loop allocates nothing once they have grown.
+    std::vector<const Tensor*> in;
+    std::vector<Tensor*> out;
     for (size_t s = 0; s < steps_.size(); ++s) {
         const Step& st = steps_[s];
         const Node& node = graph_.nodes[st.node];
         StepTimer timer(step_ms, s);
-        std::vector<const Tensor*> in;
-        std::vector<Tensor*> out;
+        in.clear();
+        out.clear();
         for (int i : st.in) in.push_back(i >= 0 ? &slots[i] : nullptr);
         for (int o : st.out) out.push_back(&slots[o]);
         ComputeContext c{node, std::move(in), std::move(out), pool_.get()};
+        Status status;
         if (st.kernel) {
-            PARE_RETURN_IF_ERROR(st.kernel->run(c).with_context(node.where()));
-            continue;
+            status = st.kernel->run(c);
+        } else {
+            // Reference kernels may count on zero-filled outputs, as Tensor::create gives.
+            if (!st.overwrites_input) {
+                for (Tensor* t : c.out) std::memset(t->raw(), 0, t->nbytes());
+            }
+            status = op_def(node.op).compute(c);
         }
-        // Reference kernels may count on zero-filled outputs, as Tensor::create gives.
-        if (!st.overwrites_input) {
-            for (Tensor* t : c.out) std::memset(t->raw(), 0, t->nbytes());
-        }
-        PARE_RETURN_IF_ERROR(op_def(node.op).compute(c).with_context(node.where()));
+        PARE_RETURN_IF_ERROR(status.with_context(node.where()));
+        in = std::move(c.in);
+        out = std::move(c.out);
     }
     return Status();
 }

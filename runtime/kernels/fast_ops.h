@@ -30,6 +30,11 @@ inline std::string with_activation(std::string base, const Activation& act) {
     return base;
 }
 
+// The activation node computes, when it is one a kernel can apply as it stores:
+// Relu, HardSwish, Sigmoid, or Clip whose bounds are constant float scalars (or
+// absent). constants as for prepare_kernel.
+bool activation_of(const Node& node, const std::vector<const Tensor*>& constants, Activation* act);
+
 // The optimized kernel for node, or nullptr when there is none for these inputs or
 // it cannot apply act. constants[i] is input i's value when it is known at prepare
 // time (an initializer), else nullptr; the kernel copies what it keeps.

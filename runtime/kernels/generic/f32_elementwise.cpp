@@ -5,7 +5,6 @@
 // Sigmoid on their own. Vectors of 4 lanes (vec_math.h). Other shapes go to the
 // reference kernel. The output may be the full-shape operand itself (in place).
 #include <cstring>
-#include <limits>
 
 #include "runtime/kernels/fast_ops.h"
 #include "runtime/kernels/vec_math.h"
@@ -178,23 +177,9 @@ std::unique_ptr<PreparedKernel> prepare_f32_elementwise(const Node& node,
         case OpKind::kSigmoid:
         case OpKind::kHardSwish:
         case OpKind::kClip: {
-            if (act.kind != Activation::kNone) return nullptr;
             Activation own;
-            own.kind = node.op == OpKind::kRelu        ? Activation::kRelu
-                       : node.op == OpKind::kSigmoid   ? Activation::kSigmoid
-                       : node.op == OpKind::kHardSwish ? Activation::kHardSwish
-                                                       : Activation::kClip;
-            if (own.kind == Activation::kClip) {
-                // Bounds must be known now: constant float scalars, or absent.
-                own.lo = -std::numeric_limits<float>::infinity();
-                own.hi = std::numeric_limits<float>::infinity();
-                for (size_t i = 1; i < 3 && i < node.inputs.size(); ++i) {
-                    if (node.inputs[i].empty()) continue;
-                    const Tensor* t = i < constants.size() ? constants[i] : nullptr;
-                    if (!t || t->dtype() != DType::kFloat32 || t->numel() != 1) return nullptr;
-                    (i == 1 ? own.lo : own.hi) = t->data<float>()[0];
-                }
-            }
+            if (act.kind != Activation::kNone || !activation_of(node, constants, &own))
+                return nullptr;
             return std::make_unique<F32Activation>(own);
         }
         default:

@@ -1,7 +1,36 @@
 // prepare_kernel: which optimized kernel a node gets (runtime/kernels/fast_ops.h).
+#include <limits>
+
 #include "runtime/kernels/fast_ops.h"
 
 namespace pare {
+
+bool activation_of(const Node& node, const std::vector<const Tensor*>& constants, Activation* act) {
+    switch (node.op) {
+        case OpKind::kRelu:
+            act->kind = Activation::kRelu;
+            return true;
+        case OpKind::kHardSwish:
+            act->kind = Activation::kHardSwish;
+            return true;
+        case OpKind::kSigmoid:
+            act->kind = Activation::kSigmoid;
+            return true;
+        case OpKind::kClip:
+            act->kind = Activation::kClip;
+            act->lo = -std::numeric_limits<float>::infinity();
+            act->hi = std::numeric_limits<float>::infinity();
+            for (size_t i = 1; i < 3 && i < node.inputs.size(); ++i) {
+                if (node.inputs[i].empty()) continue;
+                const Tensor* t = i < constants.size() ? constants[i] : nullptr;
+                if (!t || t->dtype() != DType::kFloat32 || t->numel() != 1) return false;
+                (i == 1 ? act->lo : act->hi) = t->data<float>()[0];
+            }
+            return true;
+        default:
+            return false;
+    }
+}
 
 std::unique_ptr<PreparedKernel> prepare_kernel(const Node& node,
                                                const std::vector<const Tensor*>& constants,
