@@ -2,7 +2,8 @@
 // pare's fp32 GEMM throughput at 256, 512 and 1024 against it.
 //
 // Peak: independent FMA chains (enough to cover the FMA latency on both FMA
-// ports), 8 lanes x 2 flops per FMA. The GEMM is the dispatched packed kernel
+// ports), 8 lanes (ymm, AVX2) or 16 lanes (zmm, when the AVX-512 kernels are in
+// use) x 2 flops per FMA. The GEMM is the dispatched packed kernel
 // (runtime/cpu), A packed once as at prepare time; median of several runs.
 // Usage: gemm_probe [threads]
 #include <immintrin.h>
@@ -51,17 +52,49 @@ __attribute__((target("avx2,fma"))) double fma_loop(long iters) {
     return out[0];
 }
 
+// The same with zmm registers (16 lanes), for the AVX-512 kernels.
+__attribute__((target("avx512f"))) double fma_loop_512(long iters) {
+    const __m512 m = _mm512_set1_ps(0.999999f), c = _mm512_set1_ps(1e-7f);
+    __m512 a0 = _mm512_set1_ps(1.0f), a1 = _mm512_set1_ps(1.1f), a2 = _mm512_set1_ps(1.2f),
+           a3 = _mm512_set1_ps(1.3f), a4 = _mm512_set1_ps(1.4f), a5 = _mm512_set1_ps(1.5f),
+           a6 = _mm512_set1_ps(1.6f), a7 = _mm512_set1_ps(1.7f), a8 = _mm512_set1_ps(1.8f),
+           a9 = _mm512_set1_ps(1.9f), a10 = _mm512_set1_ps(2.0f), a11 = _mm512_set1_ps(2.1f);
+    for (long it = 0; it < iters; ++it) {
+        a0 = _mm512_fmadd_ps(a0, m, c);
+        a1 = _mm512_fmadd_ps(a1, m, c);
+        a2 = _mm512_fmadd_ps(a2, m, c);
+        a3 = _mm512_fmadd_ps(a3, m, c);
+        a4 = _mm512_fmadd_ps(a4, m, c);
+        a5 = _mm512_fmadd_ps(a5, m, c);
+        a6 = _mm512_fmadd_ps(a6, m, c);
+        a7 = _mm512_fmadd_ps(a7, m, c);
+        a8 = _mm512_fmadd_ps(a8, m, c);
+        a9 = _mm512_fmadd_ps(a9, m, c);
+        a10 = _mm512_fmadd_ps(a10, m, c);
+        a11 = _mm512_fmadd_ps(a11, m, c);
+    }
+    __m512 s = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)),
+                             _mm512_add_ps(_mm512_add_ps(a4, a5), _mm512_add_ps(a6, a7)));
+    s = _mm512_add_ps(s, _mm512_add_ps(_mm512_add_ps(a8, a9), _mm512_add_ps(a10, a11)));
+    float out[16];
+    _mm512_storeu_ps(out, s);
+    return out[0];
+}
+
+// Peak of the widest vectors the dispatched kernels use (zmm for avx512, else ymm).
 double peak_gflops(int threads) {
+    const bool zmm = pare::kernels().isa == pare::Isa::kAvx512;
     const long iters = 50'000'000;
     std::vector<double> best;
     for (int rep = 0; rep < 3; ++rep) {
         const auto t0 = Clock::now();
         std::vector<std::thread> ts;
         volatile double sink = 0;
-        for (int t = 0; t < threads; ++t) ts.emplace_back([&] { sink = sink + fma_loop(iters); });
+        for (int t = 0; t < threads; ++t)
+            ts.emplace_back([&] { sink = sink + (zmm ? fma_loop_512(iters) : fma_loop(iters)); });
         for (auto& t : ts) t.join();
         const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-        best.push_back(threads * iters * 12.0 * 16.0 / s / 1e9);
+        best.push_back(threads * iters * 12.0 * (zmm ? 32.0 : 16.0) / s / 1e9);
     }
     return *std::max_element(best.begin(), best.end());
 }
@@ -80,7 +113,7 @@ double gemm_gflops(int64_t n, pare::ThreadPool* pool) {
     const int reps = n >= 1024 ? 5 : 15;
     for (int r = 0; r < reps + 2; ++r) {
         const auto t0 = Clock::now();
-        pare::f32_gemm_parallel(kt, pa, n, b.data(), n, c.data(), n, nullptr, {}, pool);
+        pare::f32_gemm_parallel(kt, pa, n, {b.data(), n}, c.data(), n, nullptr, {}, pool);
         if (r >= 2) t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
     }
     std::sort(t.begin(), t.end());
@@ -91,8 +124,9 @@ double gemm_gflops(int64_t n, pare::ThreadPool* pool) {
 
 int main(int argc, char** argv) {
     const int threads = argc > 1 ? std::max(1, std::atoi(argv[1])) : 1;
-    if (pare::detect_isa() != pare::Isa::kAvx2) {
-        std::printf("gemm_probe: needs AVX2+FMA for the peak probe\n");
+    const pare::Isa isa = pare::kernels().isa;
+    if (isa != pare::Isa::kAvx2 && isa != pare::Isa::kAvx512) {
+        std::printf("gemm_probe: needs AVX2+FMA or AVX-512 for the peak probe\n");
         return 1;
     }
     pare::ThreadPool pool(threads);

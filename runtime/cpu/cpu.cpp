@@ -24,6 +24,8 @@ const char* isa_name(Isa isa) {
             return "avx2";
         case Isa::kNeon:
             return "neon";
+        case Isa::kAvx512:
+            return "avx512";
     }
     return "scalar";
 }
@@ -38,7 +40,10 @@ Isa detect_isa() {
     __asm__ volatile("xgetbv" : "=a"(xcr0_lo), "=d"(xcr0_hi) : "c"(0));
     if ((xcr0_lo & 0x6) != 0x6) return Isa::kScalar;  // XMM and YMM state enabled by the OS
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return Isa::kScalar;
-    return (b & (1u << 5)) ? Isa::kAvx2 : Isa::kScalar;
+    if (!(b & (1u << 5))) return Isa::kScalar;
+    // AVX-512F, with opmask, ZMM_Hi256 and Hi16_ZMM state enabled by the OS.
+    if ((b & (1u << 16)) && (xcr0_lo & 0xe0) == 0xe0) return Isa::kAvx512;
+    return Isa::kAvx2;
 #elif defined(__aarch64__)
     return (getauxval(AT_HWCAP) & HWCAP_ASIMD) ? Isa::kNeon : Isa::kScalar;
 #else
@@ -145,6 +150,18 @@ KernelTable make_table(Isa isa) {
         t.f32_maxpool = f32_maxpool_avx2;
         t.f32_maxpool_name = "f32_maxpool_avx2";
     }
+    if (isa == Isa::kAvx512) {
+        t.isa = Isa::kAvx512;
+        t.f32_gemm = f32_gemm_12x32_avx512;
+        t.f32_gemm_packed = f32_gemm_packed_12x32_avx512;
+        t.f32_gemm_mr = 12;
+        t.f32_gemm_nr = 32;
+        t.f32_gemm_name = "f32_gemm_12x32_avx512";
+        t.f32_dwconv = f32_dwconv_avx512;
+        t.f32_dwconv_name = "f32_dwconv_avx512";
+        t.f32_maxpool = f32_maxpool_avx512;
+        t.f32_maxpool_name = "f32_maxpool_avx512";
+    }
 #endif
 #if defined(__aarch64__)
     if (isa == Isa::kNeon) {
@@ -167,9 +184,13 @@ Isa capped_isa() {
     Isa isa = detect_isa();
     if (const char* cap = std::getenv("PARE_ISA")) {
         if (std::strcmp(cap, "scalar") == 0) isa = Isa::kScalar;
-        // "avx2" or "neon" cap at that level: they never raise what the CPU supports.
+        // "avx2", "avx512" or "neon" cap at that level: they never raise what the CPU
+        // supports.
         if (std::strcmp(cap, "neon") == 0 && isa != Isa::kNeon) isa = Isa::kScalar;
-        if (std::strcmp(cap, "avx2") == 0 && isa != Isa::kAvx2) isa = Isa::kScalar;
+        if (std::strcmp(cap, "avx2") == 0)
+            isa = (isa == Isa::kAvx2 || isa == Isa::kAvx512) ? Isa::kAvx2 : Isa::kScalar;
+        if (std::strcmp(cap, "avx512") == 0 && isa != Isa::kAvx512)
+            isa = isa == Isa::kAvx2 ? Isa::kAvx2 : Isa::kScalar;
     }
     return isa;
 }
@@ -185,9 +206,12 @@ const KernelTable* kernels_for(Isa isa) {
     static const KernelTable scalar = make_table(Isa::kScalar);
     static const KernelTable avx2 = make_table(Isa::kAvx2);
     static const KernelTable neon = make_table(Isa::kNeon);
+    static const KernelTable avx512 = make_table(Isa::kAvx512);
+    const Isa cpu = detect_isa();
     if (isa == Isa::kScalar) return &scalar;
-    if (isa == Isa::kAvx2 && detect_isa() == Isa::kAvx2) return &avx2;
-    if (isa == Isa::kNeon && detect_isa() == Isa::kNeon) return &neon;
+    if (isa == Isa::kAvx2 && (cpu == Isa::kAvx2 || cpu == Isa::kAvx512)) return &avx2;
+    if (isa == Isa::kAvx512 && cpu == Isa::kAvx512) return &avx512;
+    if (isa == Isa::kNeon && cpu == Isa::kNeon) return &neon;
     return nullptr;
 }
 

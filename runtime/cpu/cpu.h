@@ -1,11 +1,11 @@
 // CPU features and the kernel dispatch table, filled once.
 //
 // The ISA is detected with CPUID plus the XCR0 check (the OS must save YMM state
-// for AVX2 to be usable) on x86-64, and hwcaps on aarch64. The environment
-// variable PARE_ISA=scalar|avx2|neon caps the choice, so tests can run every path
-// one machine supports. Optimized kernels live in runtime/kernels/<arch>/<isa>/
-// and are reached only through this table; the reference kernels in runtime/ops/
-// are always compiled and are the oracle for every entry here.
+// for AVX2, and opmask and ZMM state for AVX-512, to be usable) on x86-64, and
+// hwcaps on aarch64. The environment variable PARE_ISA=scalar|avx2|avx512|neon
+// caps the choice, so tests can run every path one machine supports. Optimized kernels live in
+// runtime/kernels/<arch>/<isa>/ and are reached only through this table; the reference kernels in
+// runtime/ops/ are always compiled and are the oracle for every entry here.
 #pragma once
 
 #include <cstddef>
@@ -13,7 +13,8 @@
 
 namespace pare {
 
-enum class Isa { kScalar = 0, kAvx2 = 1, kNeon = 2 };
+// Levels: kAvx512 (AVX-512F) implies kAvx2 (AVX2 + FMA) on x86-64.
+enum class Isa { kScalar = 0, kAvx2 = 1, kNeon = 2, kAvx512 = 3 };
 
 const char* isa_name(Isa isa);
 // What the CPU and OS support (ignores PARE_ISA).
@@ -57,12 +58,38 @@ int64_t f32_packed_a_size(int64_t M, int64_t K, int mr);
 // Packs A (row-major, leading dimension lda) into out (f32_packed_a_size floats).
 void f32_pack_a(int64_t M, int64_t K, const float* A, int64_t lda, int mr, float* out);
 
+// The GEMM's B operand [K, N]: a row-major matrix (data, leading dimension ld), or
+// rows produced on demand (a convolution's im2col matrix, never stored whole):
+// rows(ctx, k, j, n, out) writes B[k, col0 + j .. col0 + j + n) to out. The GEMM
+// copies B block by block into its own panels either way.
+struct F32BSource {
+    using RowsFn = void (*)(const void* ctx, int64_t k, int64_t j, int64_t n, float* out);
+    const float* data = nullptr;
+    int64_t ld = 0;
+    RowsFn rows = nullptr;
+    const void* ctx = nullptr;
+    int64_t col0 = 0;
+    F32BSource() = default;
+    F32BSource(const float* d, int64_t l) : data(d), ld(l) {}
+    F32BSource(RowsFn r, const void* c) : rows(r), ctx(c) {}
+    // The same operand from column j on.
+    F32BSource from_column(int64_t j) const {
+        F32BSource s = *this;
+        if (rows) {
+            s.col0 += j;
+        } else {
+            s.data += j;
+        }
+        return s;
+    }
+};
+
 // Rows [m0, m1) of C[M,N] = act(A[M,K] * B[K,N] + bias[m]) with A packed for this
-// kernel's mr; m0 must be a multiple of mr. B row-major with leading dimension ldb,
-// C with ldc (C points at row 0); bias may be nullptr. C is overwritten.
+// kernel's mr; m0 must be a multiple of mr. C has leading dimension ldc (C points at
+// row 0); bias may be nullptr. C is overwritten.
 using F32GemmPackedFn = void (*)(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,
-                                 const float* B, int64_t ldb, float* C, int64_t ldc,
-                                 const float* bias, const Activation& act);
+                                 const F32BSource& B, float* C, int64_t ldc, const float* bias,
+                                 const Activation& act);
 
 // C[M,N] = A[M,K] * B[K,N] (+ bias[m] per row when bias != nullptr), row-major
 // with leading dimensions; C is overwritten. Packs A into a scratch buffer, then
@@ -104,8 +131,8 @@ const KernelTable* kernels_for(Isa isa);
 // Kernel entry points (one file each under runtime/kernels/).
 void f32_gemm_scalar(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                      int64_t ldb, float* C, int64_t ldc, const float* bias);
-void f32_gemm_packed_scalar(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N, const float* B,
-                            int64_t ldb, float* C, int64_t ldc, const float* bias,
+void f32_gemm_packed_scalar(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,
+                            const F32BSource& B, float* C, int64_t ldc, const float* bias,
                             const Activation& act);
 void f32_dwconv_scalar(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
                        int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
@@ -116,7 +143,7 @@ void f32_maxpool_scalar(const float* x, int64_t H, int64_t W, int64_t KH, int64_
 void f32_gemm_8x8_neon(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
                        int64_t ldb, float* C, int64_t ldc, const float* bias);
 void f32_gemm_packed_8x8_neon(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,
-                              const float* B, int64_t ldb, float* C, int64_t ldc, const float* bias,
+                              const F32BSource& B, float* C, int64_t ldc, const float* bias,
                               const Activation& act);
 void f32_dwconv_neon(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
                      int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
@@ -125,6 +152,16 @@ void f32_maxpool_neon(const float* x, int64_t H, int64_t W, int64_t KH, int64_t 
                       int64_t sw, int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW);
 #endif
 #if defined(__x86_64__)
+void f32_gemm_12x32_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                           const float* B, int64_t ldb, float* C, int64_t ldc, const float* bias);
+void f32_gemm_packed_12x32_avx512(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,
+                                  const F32BSource& B, float* C, int64_t ldc, const float* bias,
+                                  const Activation& act);
+void f32_dwconv_avx512(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
+                       int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
+                       int64_t OH, int64_t OW, const Activation& act);
+void f32_maxpool_avx512(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t sh,
+                        int64_t sw, int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW);
 void f32_maxpool_avx2(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t sh,
                       int64_t sw, int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW);
 void f32_dwconv_avx2(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
@@ -133,8 +170,8 @@ void f32_dwconv_avx2(const float* x, int64_t H, int64_t W, const float* w, int64
 void f32_gemm_6x16_avx2(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                         const float* B, int64_t ldb, float* C, int64_t ldc, const float* bias);
 void f32_gemm_packed_6x16_avx2(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,
-                               const float* B, int64_t ldb, float* C, int64_t ldc,
-                               const float* bias, const Activation& act);
+                               const F32BSource& B, float* C, int64_t ldc, const float* bias,
+                               const Activation& act);
 #endif
 
 }  // namespace pare

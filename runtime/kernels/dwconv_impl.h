@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <memory>
 
 #include "runtime/cpu/cpu.h"
 #include "runtime/kernels/vec_math.h"
@@ -23,66 +24,80 @@ namespace {
 // for other ISAs.
 inline float dw_clamp(float v, float lo, float hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
-// kMax: max pooling instead (w and bias unused, padding is -infinity).
-template <int V, bool kMax = false>
-void dwconv_plane(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
-                  int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y, int64_t OH,
-                  int64_t OW, const Activation& act) {
-    const int64_t Hp = (OH - 1) * sh + KH, Wp = (OW - 1) * sw + KW;
-    // Phase width, with spare columns so a full step (2V floats) may read past the end.
-    const int64_t Wq = (Wp + sw - 1) / sw + 2 * V;
-    float* pad = scratch_floats(3, static_cast<size_t>(sw * Hp * Wq));
-    const float fill = kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
-    for (int64_t r = 0; r < Hp; ++r) {
-        const int64_t ih = r - pt;
-        for (int64_t q = 0; q < sw; ++q) {
-            float* dst = pad + (q * Hp + r) * Wq;
-            if (ih < 0 || ih >= H) {
-                for (int64_t c = 0; c < Wq; ++c) dst[c] = fill;
-                continue;
-            }
-            // Phase column cc holds input column q + cc*sw - pl: valid for cc in [lo, hi).
-            const float* xr = x + ih * W;
-            const int64_t first = pl - q, lo = first <= 0 ? 0 : (first + sw - 1) / sw;
-            int64_t hi = (W + pl - q + sw - 1) / sw;
-            hi = hi < lo ? lo : (hi > Wq ? Wq : hi);
-            for (int64_t c = 0; c < lo; ++c) dst[c] = fill;
-            if (sw == 1) {
-                std::memcpy(dst + lo, xr + lo - pl, static_cast<size_t>(hi - lo) * sizeof(float));
-            } else {
-                const float* src = xr + q + lo * sw - pl;
-                for (int64_t c = lo; c < hi; ++c, src += sw) dst[c] = *src;
-            }
-            for (int64_t c = hi; c < Wq; ++c) dst[c] = fill;
-        }
-    }
-    // U vectors of V lanes per step (GCC/Clang vector extensions: one ymm for V = 8
-    // with AVX2, an xmm or NEON register for V = 4).
+// The output loop over the padded, phase-split plane (see dwconv_plane). CKH, CKW:
+// the kernel size when known at compile time (taps unrolled, weights kept in
+// registers), or 0 to use KH, KW. Tap offsets are computed once, not per output
+// (an integer division per tap and step costs more than the multiply-adds).
+template <int V, bool kMax, int U, int CKH, int CKW>
+void dwconv_rows(const float* pad, int64_t Hp, int64_t Wq, const float* w, int64_t KH, int64_t KW,
+                 int64_t sh, int64_t sw, float bias, float fill, float* y, int64_t OH, int64_t OW,
+                 const Activation& act) {
+    // U vectors of V lanes per step (GCC/Clang vector extensions: a zmm for V = 16
+    // with AVX-512, a ymm for V = 8 with AVX2, an xmm or NEON register for V = 4).
     using vec = typename FloatVec<V>::type;
-    constexpr int U = 2, B = U * V;
+    constexpr int B = U * V;
+    constexpr int kFixed = CKH * CKW;
+    if (CKH > 0) KH = CKH, KW = CKW;
+    const int64_t taps = KH * KW;
+    // Offset of tap (kh, kw) from the start of output row 0's inputs, and its weight.
+    constexpr int64_t kMaxTaps = 64;
+    int64_t off_buf[kFixed > 0 ? kFixed : kMaxTaps];
+    float wt_buf[kFixed > 0 ? kFixed : kMaxTaps];
+    std::unique_ptr<int64_t[]> off_heap;
+    std::unique_ptr<float[]> wt_heap;
+    int64_t* off = off_buf;
+    float* wt = wt_buf;
+    if (kFixed == 0 && taps > kMaxTaps) {  // large kernels: rare, allocate
+        off_heap.reset(new int64_t[taps]);
+        wt_heap.reset(new float[taps]);
+        off = off_heap.get();
+        wt = wt_heap.get();
+    }
+    for (int64_t kh = 0; kh < KH; ++kh)
+        for (int64_t kw = 0; kw < KW; ++kw) {
+            // sw is 1 or 2: phase kw & (sw - 1), column kw >> (sw - 1), no division.
+            off[kh * KW + kw] = ((kw & (sw - 1)) * Hp + kh) * Wq + (kw >> (sw - 1));
+            wt[kh * KW + kw] = kMax ? 0.0f : w[kh * KW + kw];
+        }
     const vec zero = {};
     for (int64_t oh = 0; oh < OH; ++oh) {
         float* yr = y + oh * OW;
+        const float* base = pad + oh * sh * Wq;
         for (int64_t ow = 0; ow < OW; ow += B) {
-            vec acc[U];
-            for (int u = 0; u < U; ++u) acc[u] = zero + (kMax ? fill : bias);
-            for (int64_t kh = 0; kh < KH; ++kh) {
-                const int64_t r = oh * sh + kh;
-                for (int64_t kw = 0; kw < KW; ++kw) {
-                    const float* p = pad + ((kw % sw) * Hp + r) * Wq + ow + kw / sw;
-                    const float wv = kMax ? 0.0f : w[kh * KW + kw];
+            // kChains independent partial results per vector (taps taken round-robin),
+            // so consecutive multiply-adds do not wait on each other's latency.
+            constexpr int kChains = 3;
+            vec part[kChains][U];
+            for (int c = 0; c < kChains; ++c)
+                for (int u = 0; u < U; ++u) part[c][u] = zero + (kMax ? fill : 0.0f);
+            const float* p0 = base + ow;
+            const int64_t ntaps = kFixed > 0 ? kFixed : taps;
+            for (int64_t t0 = 0; t0 < ntaps; t0 += kChains) {
+                for (int c = 0; c < kChains; ++c) {
+                    const int64_t t = t0 + c;
+                    if (t >= ntaps) break;
+                    const float* p = p0 + off[t];
                     for (int u = 0; u < U; ++u) {
                         vec v;
                         std::memcpy(&v, p + u * V, sizeof v);
                         if (kMax) {
-                            acc[u] = acc[u] < v ? v : acc[u];
+                            part[c][u] = part[c][u] < v ? v : part[c][u];
                         } else {
-                            acc[u] += wv * v;
+                            part[c][u] += wt[t] * v;
                         }
                     }
                 }
             }
-            for (int u = 0; u < U; ++u) acc[u] = vactivate<V>(act, acc[u]);
+            vec acc[U];
+            for (int u = 0; u < U; ++u) {
+                if (kMax) {
+                    acc[u] = part[0][u];
+                    for (int c = 1; c < kChains; ++c)
+                        acc[u] = acc[u] < part[c][u] ? part[c][u] : acc[u];
+                } else {
+                    acc[u] = ((part[0][u] + part[1][u]) + part[2][u]) + bias;
+                }
+            }
             const int64_t n = OW - ow < B ? OW - ow : B;
             if (n == B) {
                 std::memcpy(yr + ow, acc, sizeof acc);
@@ -92,6 +107,59 @@ void dwconv_plane(const float* x, int64_t H, int64_t W, const float* w, int64_t 
                 for (int64_t j = 0; j < n; ++j) yr[ow + j] = tmp[j];
             }
         }
+        // The activation once per row (its switch stays out of the inner loop).
+        activate_span<V>(act, yr, OW);
+    }
+}
+
+// kMax: max pooling instead (w and bias unused, padding is -infinity). U vectors of
+// V lanes per step.
+template <int V, bool kMax = false, int U = 2>
+void dwconv_plane(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
+                  int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y, int64_t OH,
+                  int64_t OW, const Activation& act) {
+    const int64_t Hp = (OH - 1) * sh + KH, Wp = (OW - 1) * sw + KW;
+    // Phase width, with spare columns so a full step (U*V floats) may read past the end.
+    const int64_t Wq = (Wp + sw - 1) / sw + U * V;
+    float* pad = scratch_floats(3, static_cast<size_t>(sw * Hp * Wq));
+    const float fill = kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
+    // Phase q's column cc holds input column q + cc*sw - pl: valid for cc in
+    // [lo[q], hi[q]) (the same for every row: computed once, divisions are slow).
+    int64_t lo[2], hi[2];
+    for (int64_t q = 0; q < sw; ++q) {
+        const int64_t first = pl - q;
+        lo[q] = first <= 0 ? 0 : (first + sw - 1) / sw;
+        int64_t h = (W + pl - q + sw - 1) / sw;
+        hi[q] = h < lo[q] ? lo[q] : (h > Wq ? Wq : h);
+    }
+    for (int64_t r = 0; r < Hp; ++r) {
+        const int64_t ih = r - pt;
+        for (int64_t q = 0; q < sw; ++q) {
+            float* dst = pad + (q * Hp + r) * Wq;
+            if (ih < 0 || ih >= H) {
+                for (int64_t c = 0; c < Wq; ++c) dst[c] = fill;
+                continue;
+            }
+            const float* xr = x + ih * W;
+            const int64_t l = lo[q], h = hi[q];
+            for (int64_t c = 0; c < l; ++c) dst[c] = fill;
+            if (sw == 1) {
+                std::memcpy(dst + l, xr + l - pl, static_cast<size_t>(h - l) * sizeof(float));
+            } else {
+                // sw == 2, a constant stride: vectorized as a de-interleave.
+                const float* src = xr + q + l * 2 - pl;
+                float* d = dst + l;
+                for (int64_t c = 0; c < h - l; ++c) d[c] = src[2 * c];
+            }
+            for (int64_t c = h; c < Wq; ++c) dst[c] = fill;
+        }
+    }
+    if (KH == 3 && KW == 3) {
+        dwconv_rows<V, kMax, U, 3, 3>(pad, Hp, Wq, w, KH, KW, sh, sw, bias, fill, y, OH, OW, act);
+    } else if (KH == 5 && KW == 5) {
+        dwconv_rows<V, kMax, U, 5, 5>(pad, Hp, Wq, w, KH, KW, sh, sw, bias, fill, y, OH, OW, act);
+    } else {
+        dwconv_rows<V, kMax, U, 0, 0>(pad, Hp, Wq, w, KH, KW, sh, sw, bias, fill, y, OH, OW, act);
     }
 }
 

@@ -66,8 +66,8 @@ std::unique_ptr<PreparedKernel> prepare_f32_elementwise(const Node& node,
 // C[M,N] = act(A * B + bias) with A packed (rows 0..M), split over pool's threads by
 // column or row ranges aligned to the micro-tile, so every element is computed by
 // the same arithmetic for any thread count.
-void f32_gemm_parallel(const KernelTable& kt, const F32PackedA& a, int64_t N, const float* B,
-                       int64_t ldb, float* C, int64_t ldc, const float* bias, const Activation& act,
+void f32_gemm_parallel(const KernelTable& kt, const F32PackedA& a, int64_t N, const F32BSource& B,
+                       float* C, int64_t ldc, const float* bias, const Activation& act,
                        ThreadPool* pool);
 
 }  // namespace pare

@@ -2,8 +2,9 @@
 //
 // Rows [m0, m1) of C[M,N] = act(A[M,K] * B[K,N] + bias[m]), row-major, with A
 // already packed (F32PackedA, runtime/cpu/cpu.h: packed once at prepare time for
-// weights). Blocks: kF32GemmKC along K, MC rows of A, NC columns of B; B is packed
-// per block into NR-column panels (kc x NR, zero-padded), so the microkernel reads
+// weights). Blocks: kF32GemmKC along K, MC rows of A, NC columns of B; B (a matrix
+// or generated rows, F32BSource) is packed per block into NR-column panels (kc x
+// NR, zero-padded), so the microkernel reads
 // both operands contiguously and never past a panel. A kernel file includes this
 // header and instantiates gemm_packed_driver with its microkernel; the code is
 // compiled with that file's ISA flags.
@@ -29,9 +30,9 @@ namespace {
 
 // V: vector lanes for the activation epilogue.
 template <int MR, int NR, int V, class Micro>
-void gemm_packed_driver(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N, const float* B,
-                        int64_t ldb, float* C, int64_t ldc, const float* bias,
-                        const Activation& act, Micro micro) {
+void gemm_packed_driver(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N, const F32BSource& B,
+                        float* C, int64_t ldc, const float* bias, const Activation& act,
+                        Micro micro) {
     constexpr int64_t KC = kF32GemmKC, MC = MR * 24, NC = NR * 32;
     const int64_t K = a.K, Mpad = (a.M + MR - 1) / MR * MR;
     if (m1 <= m0 || N <= 0) return;
@@ -44,22 +45,28 @@ void gemm_packed_driver(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N, 
     }
     float* const pb = scratch_floats(0, static_cast<size_t>(NC * KC));
     alignas(64) float acc[MR * NR];
+    alignas(64) float row[NC];  // one generated row of B (F32BSource::rows)
     for (int64_t jc = 0; jc < N; jc += NC) {
         const int64_t nc = std::min(NC, N - jc);
         for (int64_t pc = 0; pc < K; pc += KC) {
             const int64_t kc = std::min(KC, K - pc);
             const bool first = pc == 0, last = pc + kc >= K;
-            // Pack B[pc:pc+kc, jc:jc+nc] into NR-wide panels.
-            for (int64_t jr = 0; jr < nc; jr += NR) {
-                float* dst = pb + (jr / NR) * NR * kc;
-                const int64_t nr = std::min<int64_t>(NR, nc - jr);
-                for (int64_t k = 0; k < kc; ++k) {
-                    const float* src = B + (pc + k) * ldb + jc + jr;
-                    float* d = dst + k * NR;
+            // Pack B[pc:pc+kc, jc:jc+nc] into NR-wide panels, row by row.
+            for (int64_t k = 0; k < kc; ++k) {
+                const float* src;
+                if (B.rows) {
+                    B.rows(B.ctx, pc + k, B.col0 + jc, nc, row);
+                    src = row;
+                } else {
+                    src = B.data + (pc + k) * B.ld + jc;
+                }
+                for (int64_t jr = 0; jr < nc; jr += NR) {
+                    float* d = pb + (jr / NR) * NR * kc + k * NR;
+                    const int64_t nr = std::min<int64_t>(NR, nc - jr);
                     if (nr == NR) {
-                        std::memcpy(d, src, NR * sizeof(float));
+                        std::memcpy(d, src + jr, NR * sizeof(float));
                     } else {
-                        for (int64_t j = 0; j < NR; ++j) d[j] = j < nr ? src[j] : 0.0f;
+                        for (int64_t j = 0; j < NR; ++j) d[j] = j < nr ? src[jr + j] : 0.0f;
                     }
                 }
             }
@@ -99,7 +106,8 @@ void gemm_unpacked_driver(int64_t M, int64_t N, int64_t K, const float* A, int64
     float* const pa = scratch_floats(1, static_cast<size_t>(f32_packed_a_size(M, K, MR)));
     f32_pack_a(M, K, A, lda, MR, pa);
     F32PackedA packed{pa, M, K, MR};
-    gemm_packed_driver<MR, NR, V>(packed, 0, M, N, B, ldb, C, ldc, bias, Activation{}, micro);
+    gemm_packed_driver<MR, NR, V>(packed, 0, M, N, F32BSource(B, ldb), C, ldc, bias, Activation{},
+                                  micro);
 }
 
 }  // namespace

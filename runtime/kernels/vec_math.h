@@ -1,6 +1,6 @@
 // Vector math shared by the per-ISA kernel files (each compiles its own copy with
 // its own flags; internal linkage): float vectors of V lanes through GCC/Clang
-// vector extensions (an xmm or NEON register for V = 4, a ymm for V = 8), the
+// vector extensions (an xmm or NEON register for V = 4, a ymm for V = 8, a zmm for V = 16), the
 // exponential and the activations applied in place.
 //
 // vexp: exp(x) = 2^n * exp(r), n = round(x / ln 2), r = x - n ln 2 (ln 2 split in
@@ -27,6 +27,11 @@ template <>
 struct FloatVec<8> {
     typedef float type __attribute__((vector_size(32)));
     typedef int32_t itype __attribute__((vector_size(32)));
+};
+template <>
+struct FloatVec<16> {
+    typedef float type __attribute__((vector_size(64)));
+    typedef int32_t itype __attribute__((vector_size(64)));
 };
 
 template <int V>

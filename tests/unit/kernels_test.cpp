@@ -16,7 +16,7 @@ namespace {
 
 std::vector<Isa> isas() {
     std::vector<Isa> v;
-    for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kNeon}) {
+    for (Isa i : {Isa::kScalar, Isa::kAvx2, Isa::kAvx512, Isa::kNeon}) {
         if (kernels_for(i)) v.push_back(i);
     }
     return v;
@@ -123,21 +123,43 @@ TEST(Kernels, F32ConvGemmMatchesTheReferenceConv) {
     }
 }
 
-// The im2col buffer counts against the tensor size limit; past it the reference
-// kernel computes the same result without the buffer.
-TEST(Kernels, F32ConvGemmFallsBackWhenIm2colWouldExceedTheLimit) {
-    Attributes a;
-    a.set("pads", Attribute::make_ints({1, 1, 1, 1}));
-    Node n = make_node("Conv", {"x", "w"}, {"y"}, a);
-    Tensor x = random_tensor({1, 4, 16, 16}, 1), w = random_tensor({3, 4, 3, 3}, 2);
-    std::vector<Tensor> ref, small_limit;
-    ASSERT_TRUE(run_node(n, {&x, &w}, &ref, true).ok());
-    const int64_t old = tensor_byte_limit();
-    set_tensor_byte_limit(8 * 1024);  // col would be 36 x 256 floats = 36 KiB
-    Status s = run_node(n, {&x, &w}, &small_limit, false);
-    set_tensor_byte_limit(old);
-    ASSERT_TRUE(s.ok()) << s.message();
-    EXPECT_EQ(rel_err(small_limit[0].data<float>(), ref[0].data<float>(), ref[0].numel()), 0.0);
+// The im2col matrix is generated a row segment at a time as the GEMM packs its
+// blocks: segments that start mid-row (more output positions than one column
+// block, column splits over threads), rows wholly in the padding, strides 1, 2 and
+// 3, dilation; on 1 and 3 threads, against the reference Conv.
+TEST(Kernels, F32ConvGemmGeneratedRowsAcrossBlocksAndThreads) {
+    struct Case {
+        Shape x, w;
+        std::vector<int64_t> strides, pads, dilations;
+    };
+    const std::vector<Case> cases = {
+        {{1, 5, 37, 41}, {9, 5, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}},  // 1517 positions
+        {{1, 3, 30, 45}, {7, 3, 2, 2}, {1, 1}, {3, 3, 3, 3}, {1, 1}},  // rows of padding
+        {{1, 4, 50, 61}, {6, 4, 3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}},
+        {{1, 3, 40, 43}, {5, 3, 3, 3}, {3, 3}, {2, 0, 1, 2}, {2, 2}},
+    };
+    ThreadPool pool(3);
+    int seed = 100;
+    for (const Case& c : cases) {
+        SCOPED_TRACE(shape_str(c.x) + " * " + shape_str(c.w));
+        Attributes a;
+        a.set("strides", Attribute::make_ints(c.strides));
+        a.set("pads", Attribute::make_ints(c.pads));
+        a.set("dilations", Attribute::make_ints(c.dilations));
+        Node n = make_node("Conv", {"x", "w"}, {"y"}, a);
+        Tensor x = random_tensor(c.x, ++seed), w = random_tensor(c.w, ++seed);
+        std::vector<Tensor> ref;
+        ASSERT_TRUE(run_node(n, {&x, &w}, &ref, true).ok());
+        auto k = prepare_kernel(n, {nullptr, &w}, Activation{});
+        ASSERT_TRUE(k != nullptr);
+        for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+            Tensor y = Tensor::create(DType::kFloat32, ref[0].shape()).value();
+            ComputeContext ctx{n, {&x, &w}, {&y}, p};
+            ASSERT_TRUE(k->run(ctx).ok());
+            EXPECT_LT(rel_err(y.data<float>(), ref[0].data<float>(), y.numel()), 1e-6)
+                << (p ? "3 threads" : "1 thread");
+        }
+    }
 }
 
 // The packed GEMM with a fused activation, computed over row ranges and split over
@@ -168,15 +190,15 @@ TEST(Kernels, F32PackedGemmRowRangesThreadsAndActivations) {
                     for (const Activation& act : acts) {
                         std::vector<float> whole(plain.size(), -9.0f), split(plain.size(), -9.0f),
                             threaded(plain.size(), -9.0f);
-                        kt->f32_gemm_packed(pa, 0, M, N, b.data<float>(), N, whole.data(), N,
+                        kt->f32_gemm_packed(pa, 0, M, N, {b.data<float>(), N}, whole.data(), N,
                                             bias.data<float>(), act);
                         // Two row ranges, the boundary on a panel edge.
                         const int64_t mid = std::min<int64_t>(M, kt->f32_gemm_mr);
-                        kt->f32_gemm_packed(pa, 0, mid, N, b.data<float>(), N, split.data(), N,
+                        kt->f32_gemm_packed(pa, 0, mid, N, {b.data<float>(), N}, split.data(), N,
                                             bias.data<float>(), act);
-                        kt->f32_gemm_packed(pa, mid, M, N, b.data<float>(), N, split.data(), N,
+                        kt->f32_gemm_packed(pa, mid, M, N, {b.data<float>(), N}, split.data(), N,
                                             bias.data<float>(), act);
-                        f32_gemm_parallel(*kt, pa, N, b.data<float>(), N, threaded.data(), N,
+                        f32_gemm_parallel(*kt, pa, N, {b.data<float>(), N}, threaded.data(), N,
                                           bias.data<float>(), act, &pool);
                         for (size_t i = 0; i < plain.size(); ++i) {
                             // Exact where the activation is (max/min); the vector exp
@@ -403,7 +425,7 @@ TEST(Kernels, VectorSigmoidAndSiluAreAccurate) {
             std::vector<float> a = {1.0f}, packed(f32_packed_a_size(1, 1, kt->f32_gemm_mr));
             f32_pack_a(1, 1, a.data(), 1, kt->f32_gemm_mr, packed.data());
             std::vector<float> y(n);
-            kt->f32_gemm_packed({packed.data(), 1, 1, kt->f32_gemm_mr}, 0, 1, n, x.data(), n,
+            kt->f32_gemm_packed({packed.data(), 1, 1, kt->f32_gemm_mr}, 0, 1, n, {x.data(), n},
                                 y.data(), n, nullptr, act);
             for (int64_t i = 0; i < n; ++i) {
                 const double s = 1.0 / (1.0 + std::exp(-static_cast<double>(x[i])));

@@ -2,9 +2,11 @@
 // and a following activation applied as the GEMM stores its results.
 // x (N, C, spatial) f32, w (M, C/g, k...), b (M) -> y (N, M, out spatial).
 // At prepare: each group's weights W_g (Mg x Cg*k) are packed once for the GEMM.
-// Per image and group: col[(c, kd, kh, kw), (od, oh, ow)] gathers the inputs each
-// output position needs (zeros for padding), then Y_g = act(W_g * col + b_g).
-// 1x1 convolutions with stride 1 and no padding use the input as col directly.
+// Per image and group: Y_g = act(W_g * col + b_g), where col[(c, kd, kh, kw),
+// (od, oh, ow)] holds the inputs each output position needs (zeros for padding).
+// col is never stored: the GEMM generates the rows of each block as it packs them
+// (F32BSource::rows). 1x1 convolutions with stride 1 and no padding use the input
+// as col directly.
 // Depthwise convolutions (one input and one output channel per group) would make
 // 1-row GEMMs; they are not handled here.
 #include <cstring>
@@ -15,12 +17,12 @@
 
 namespace pare {
 
-void f32_gemm_parallel(const KernelTable& kt, const F32PackedA& a, int64_t N, const float* B,
-                       int64_t ldb, float* C, int64_t ldc, const float* bias, const Activation& act,
+void f32_gemm_parallel(const KernelTable& kt, const F32PackedA& a, int64_t N, const F32BSource& B,
+                       float* C, int64_t ldc, const float* bias, const Activation& act,
                        ThreadPool* pool) {
     const int64_t T = pool ? pool->size() : 1;
     if (T <= 1) {
-        kt.f32_gemm_packed(a, 0, a.M, N, B, ldb, C, ldc, bias, act);
+        kt.f32_gemm_packed(a, 0, a.M, N, B, C, ldc, bias, act);
         return;
     }
     // Columns when there are enough for every thread (B panels stay private);
@@ -30,10 +32,11 @@ void f32_gemm_parallel(const KernelTable& kt, const F32PackedA& a, int64_t N, co
         int64_t b, e;
         if (by_cols) {
             split_range(N, T, kt.f32_gemm_nr, t, &b, &e);
-            if (e > b) kt.f32_gemm_packed(a, 0, a.M, e - b, B + b, ldb, C + b, ldc, bias, act);
+            if (e > b)
+                kt.f32_gemm_packed(a, 0, a.M, e - b, B.from_column(b), C + b, ldc, bias, act);
         } else {
             split_range(a.M, T, kt.f32_gemm_mr, t, &b, &e);
-            if (e > b) kt.f32_gemm_packed(a, b, e, N, B, ldb, C, ldc, bias, act);
+            if (e > b) kt.f32_gemm_packed(a, b, e, N, B, C, ldc, bias, act);
         }
     });
 }
@@ -77,41 +80,17 @@ class F32ConvGemm : public PreparedKernel {
         bool pointwise = ksz == 1;
         for (int d = 0; d < 3; ++d)
             pointwise = pointwise && st[d] == 1 && pb[d] == 0 && out[d] == in[d];
-        // The im2col buffer respects the tensor size limit like any allocation; past it
-        // (possible only for hostile shapes) the reference kernel needs no buffer.
-        if (!pointwise && P > 0 &&
-            Kdim_ > tensor_byte_limit() / static_cast<int64_t>(sizeof(float)) / P) {
-            PARE_RETURN_IF_ERROR(compute_conv(ctx));
-            float* y = Y.data<float>();
-            for (int64_t i = 0; i < Y.numel(); ++i) y[i] = apply_activation(act_, y[i]);
-            return Status();
-        }
-        float* col = pointwise ? nullptr : scratch_floats(2, static_cast<size_t>(Kdim_ * P));
         const float* x = X.data<float>();
         float* y = Y.data<float>();
         const int64_t per = f32_packed_a_size(Mg_, Kdim_, kt_.f32_gemm_mr);
+        Im2col im{nullptr, in, out, k, st, dl, pb, in_sz, ksz};
         for (int64_t n = 0; n < N; ++n) {
             for (int64_t g = 0; g < group_; ++g) {
                 const float* xg = x + (n * C + g * Cg) * in_sz;
-                if (!pointwise) {
-                    auto fill = [&](int64_t c) {
-                        for (int64_t kd = 0; kd < k[0]; ++kd)
-                            for (int64_t kh = 0; kh < k[1]; ++kh)
-                                for (int64_t kw = 0; kw < k[2]; ++kw) {
-                                    float* row =
-                                        col + (((c * k[0] + kd) * k[1] + kh) * k[2] + kw) * P;
-                                    im2col_row(xg + c * in_sz, in, out, st, dl, pb, kd, kh, kw,
-                                               row);
-                                }
-                    };
-                    if (ctx.pool && Cg > 1) {
-                        ctx.pool->parallel_for(Cg, fill);
-                    } else {
-                        for (int64_t c = 0; c < Cg; ++c) fill(c);
-                    }
-                }
+                im.x = xg;
+                const F32BSource B = pointwise ? F32BSource(xg, P) : F32BSource(&Im2col::rows, &im);
                 F32PackedA a{packed_.data() + g * per, Mg_, Kdim_, kt_.f32_gemm_mr};
-                f32_gemm_parallel(kt_, a, P, pointwise ? xg : col, P, y + (n * M_ + g * Mg_) * P, P,
+                f32_gemm_parallel(kt_, a, P, B, y + (n * M_ + g * Mg_) * P, P,
                                   bias_.empty() ? nullptr : bias_.data() + g * Mg_, act_, ctx.pool);
             }
         }
@@ -119,39 +98,58 @@ class F32ConvGemm : public PreparedKernel {
     }
 
   private:
-    // One row of col: input plane x sampled at kernel offset (kd, kh, kw) for every
-    // output position, zero where it falls in the padding.
-    static void im2col_row(const float* x, const Shape& in, const Shape& out, const Shape& st,
-                           const Shape& dl, const Shape& pb, int64_t kd, int64_t kh, int64_t kw,
-                           float* r) {
-        for (int64_t od = 0; od < out[0]; ++od) {
-            const int64_t id = od * st[0] - pb[0] + kd * dl[0];
-            for (int64_t oh = 0; oh < out[1]; ++oh, r += out[2]) {
-                const int64_t ih = oh * st[1] - pb[1] + kh * dl[1];
-                if (id < 0 || id >= in[0] || ih < 0 || ih >= in[1]) {
-                    std::memset(r, 0, static_cast<size_t>(out[2]) * sizeof(float));
-                    continue;
-                }
-                const float* xr = x + (id * in[1] + ih) * in[2];
-                const int64_t off = kw * dl[2] - pb[2];
-                if (st[2] == 1) {
-                    // Contiguous run: zeros left and right of the valid window.
-                    const int64_t lo = std::min(out[2], std::max<int64_t>(0, -off));
-                    const int64_t hi = std::max(lo, std::min(out[2], in[2] - off));
-                    for (int64_t ow = 0; ow < lo; ++ow) r[ow] = 0.0f;
-                    if (hi > lo)
-                        std::memcpy(r + lo, xr + lo + off,
-                                    static_cast<size_t>(hi - lo) * sizeof(float));
-                    for (int64_t ow = hi; ow < out[2]; ++ow) r[ow] = 0.0f;
-                } else {
-                    for (int64_t ow = 0; ow < out[2]; ++ow) {
-                        const int64_t iw = ow * st[2] + off;
-                        r[ow] = (iw >= 0 && iw < in[2]) ? xr[iw] : 0.0f;
-                    }
-                }
+    // The im2col matrix of one image and group, generated a row segment at a time:
+    // row (c, kd, kh, kw), column (od, oh, ow) holds x[c, od*s - p + kd*d, ...], zero
+    // in the padding.
+    struct Im2col {
+        const float* x;
+        Shape in, out, k, st, dl, pb;
+        int64_t in_sz, ksz;
+
+        static void rows(const void* ctx, int64_t row, int64_t j, int64_t n, float* r) {
+            const Im2col& m = *static_cast<const Im2col*>(ctx);
+            const int64_t c = row / m.ksz, t = row % m.ksz;
+            const int64_t kd = t / (m.k[1] * m.k[2]), kh = t / m.k[2] % m.k[1], kw = t % m.k[2];
+            const float* xc = m.x + c * m.in_sz;
+            const int64_t plane = m.out[1] * m.out[2];
+            int64_t od = j / plane, oh = j % plane / m.out[2], ow = j % m.out[2];
+            while (n > 0) {
+                const int64_t run = std::min(n, m.out[2] - ow);
+                m.segment(xc, od, oh, ow, run, kd, kh, kw, r);
+                r += run;
+                n -= run;
+                ow = 0;
+                if (++oh == m.out[1]) oh = 0, ++od;
             }
         }
-    }
+
+        // Outputs (od, oh, ow .. ow + run) of kernel offset (kd, kh, kw) into r.
+        void segment(const float* xc, int64_t od, int64_t oh, int64_t ow, int64_t run, int64_t kd,
+                     int64_t kh, int64_t kw, float* r) const {
+            const int64_t id = od * st[0] - pb[0] + kd * dl[0];
+            const int64_t ih = oh * st[1] - pb[1] + kh * dl[1];
+            if (id < 0 || id >= in[0] || ih < 0 || ih >= in[1]) {
+                std::memset(r, 0, static_cast<size_t>(run) * sizeof(float));
+                return;
+            }
+            const float* xr = xc + (id * in[1] + ih) * in[2];
+            const int64_t off = kw * dl[2] - pb[2], s = st[2];
+            // Valid outputs: 0 <= (ow + q) * s + off < in[2], for q in [lo, hi).
+            int64_t lo = 0, hi = run;
+            while (lo < run && (ow + lo) * s + off < 0) ++lo;
+            while (hi > lo && (ow + hi - 1) * s + off >= in[2]) --hi;
+            for (int64_t q = 0; q < lo; ++q) r[q] = 0.0f;
+            const float* src = xr + (ow + lo) * s + off;
+            if (s == 1) {
+                std::memcpy(r + lo, src, static_cast<size_t>(hi - lo) * sizeof(float));
+            } else if (s == 2) {
+                for (int64_t q = 0; q < hi - lo; ++q) r[lo + q] = src[2 * q];
+            } else {
+                for (int64_t q = 0; q < hi - lo; ++q) r[lo + q] = src[s * q];
+            }
+            for (int64_t q = hi; q < run; ++q) r[q] = 0.0f;
+        }
+    };
 
     Attributes attrs_;
     Activation act_;

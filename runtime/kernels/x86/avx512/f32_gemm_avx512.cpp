@@ -1,0 +1,50 @@
+// f32_gemm_12x32_avx512: GEMM with a 12x32 register tile (24 zmm accumulators, two
+// zmm of B and one broadcast of A per row and step), AVX-512F. Shapes and layout
+// as F32GemmFn (runtime/cpu/cpu.h). Reads packed panels only: no over-read of A,
+// B or C; no alignment requirement.
+#include <immintrin.h>
+
+#include "runtime/cpu/cpu.h"
+#include "runtime/kernels/gemm_driver.h"
+
+namespace pare {
+
+namespace {
+
+constexpr int kMR = 12, kNR = 32;
+
+void micro_12x32(int64_t kc, const float* a, const float* b, float* acc) {
+    __m512 c0[kMR], c1[kMR];
+#pragma GCC unroll 12
+    for (int i = 0; i < kMR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
+    for (int64_t k = 0; k < kc; ++k) {
+        const __m512 b0 = _mm512_loadu_ps(b + k * kNR), b1 = _mm512_loadu_ps(b + k * kNR + 16);
+        const float* ak = a + k * kMR;
+#pragma GCC unroll 12
+        for (int i = 0; i < kMR; ++i) {
+            const __m512 x = _mm512_set1_ps(ak[i]);
+            c0[i] = _mm512_fmadd_ps(x, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(x, b1, c1[i]);
+        }
+    }
+#pragma GCC unroll 12
+    for (int i = 0; i < kMR; ++i) {
+        _mm512_store_ps(acc + i * kNR, c0[i]);
+        _mm512_store_ps(acc + i * kNR + 16, c1[i]);
+    }
+}
+
+}  // namespace
+
+void f32_gemm_12x32_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+                           const float* B, int64_t ldb, float* C, int64_t ldc, const float* bias) {
+    gemm_unpacked_driver<kMR, kNR, 16>(M, N, K, A, lda, B, ldb, C, ldc, bias, micro_12x32);
+}
+
+void f32_gemm_packed_12x32_avx512(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,
+                                  const F32BSource& B, float* C, int64_t ldc,
+                                  const float* bias, const Activation& act) {
+    gemm_packed_driver<kMR, kNR, 16>(a, m0, m1, N, B, C, ldc, bias, act, micro_12x32);
+}
+
+}  // namespace pare
