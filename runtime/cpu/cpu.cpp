@@ -65,6 +65,8 @@ const char* activation_name(const Activation& act) {
             return "sigmoid";
         case Activation::kSiLU:
             return "silu";
+        case Activation::kHardSigmoid:
+            return "hardsigmoid";
     }
     return "";
 }
@@ -83,6 +85,8 @@ float apply_activation(const Activation& act, float x) {
             return 1.0f / (1.0f + std::exp(-x));
         case Activation::kSiLU:
             return x / (1.0f + std::exp(-x));
+        case Activation::kHardSigmoid:
+            return std::max(0.0f, std::min(1.0f, act.alpha * x + act.beta));
     }
     return x;
 }

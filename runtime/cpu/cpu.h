@@ -28,10 +28,12 @@ struct Activation {
         kClip,
         kHardSwish,
         kSigmoid,
-        kSiLU
-    };  // SiLU: x * sigmoid(x)
+        kSiLU,
+        kHardSigmoid
+    };  // SiLU: x * sigmoid(x); HardSigmoid: max(0, min(1, alpha * x + beta))
     Kind kind = kNone;
-    float lo = 0.0f, hi = 0.0f;  // kClip bounds
+    float lo = 0.0f, hi = 0.0f;       // kClip bounds
+    float alpha = 0.0f, beta = 0.0f;  // kHardSigmoid
 };
 const char* activation_name(const Activation& act);
 // The scalar definition every fused epilogue follows.

@@ -60,8 +60,9 @@ bool as_activation(const Graph& g, const Node& act, Activation* out) {
 }
 
 // The nodes computing act(v) from v alone, last one giving the result: a single
-// activation consuming v, or Sigmoid(v) and Mul(v, Sigmoid(v)) (SiLU). Empty when
-// v's consumers are anything else.
+// activation consuming v, or a gate and Mul(v, gate(v)): Sigmoid (SiLU), or
+// HardSigmoid with alpha 1/6 and beta 1/2 (HardSwish, as PyTorch exports it).
+// Empty when v's consumers are anything else.
 std::vector<int> fusable_activation(const Graph& g,
                                     const std::map<std::string, std::vector<int>>& consumers,
                                     const std::string& v, Activation* act) {
@@ -77,16 +78,27 @@ std::vector<int> fusable_activation(const Graph& g,
     for (int k = 0; k < 2; ++k) {
         const Node& sig = g.nodes[users[k]];
         const Node& mul = g.nodes[users[1 - k]];
-        if (sig.op != OpKind::kSigmoid || mul.op != OpKind::kMul || sig.outputs.size() != 1 ||
-            mul.inputs.size() != 2 || g.is_output(sig.outputs[0]))
+        Activation gate;
+        if (mul.op != OpKind::kMul || sig.outputs.size() != 1 || mul.inputs.size() != 2 ||
+            g.is_output(sig.outputs[0]) || sig.input(0) != v || !as_activation(g, sig, &gate))
             continue;
+        Activation whole;
+        if (gate.kind == Activation::kSigmoid) {
+            whole.kind = Activation::kSiLU;
+        } else if (gate.kind == Activation::kHardSigmoid &&
+                   std::fabs(gate.alpha - 1.0f / 6.0f) < 1e-6f &&
+                   std::fabs(gate.beta - 0.5f) < 1e-6f) {
+            whole.kind = Activation::kHardSwish;
+        } else {
+            continue;
+        }
         const std::string& s = sig.outputs[0];
         auto sc = consumers.find(s);
         if (sc == consumers.end() || sc->second.size() != 1 || sc->second[0] != users[1 - k])
             continue;
         if ((mul.inputs[0] == v && mul.inputs[1] == s) ||
             (mul.inputs[0] == s && mul.inputs[1] == v)) {
-            act->kind = Activation::kSiLU;
+            *act = whole;
             return {users[k], users[1 - k]};
         }
     }

@@ -30,8 +30,7 @@ inline float dw_clamp(float v, float lo, float hi) { return v < lo ? lo : (v > h
 // (an integer division per tap and step costs more than the multiply-adds).
 template <int V, bool kMax, int U, int CKH, int CKW>
 void dwconv_rows(const float* pad, int64_t Hp, int64_t Wq, const float* w, int64_t KH, int64_t KW,
-                 int64_t sh, int64_t sw, float bias, float fill, float* y, int64_t OH, int64_t OW,
-                 const Activation& act) {
+                 int64_t sh, int64_t sw, float bias, float fill, float* y, int64_t OH, int64_t OW) {
     // U vectors of V lanes per step (GCC/Clang vector extensions: a zmm for V = 16
     // with AVX-512, a ymm for V = 8 with AVX2, an xmm or NEON register for V = 4).
     using vec = typename FloatVec<V>::type;
@@ -98,31 +97,39 @@ void dwconv_rows(const float* pad, int64_t Hp, int64_t Wq, const float* w, int64
                     acc[u] = ((part[0][u] + part[1][u]) + part[2][u]) + bias;
                 }
             }
-            const int64_t n = OW - ow < B ? OW - ow : B;
-            if (n == B) {
+            // A whole step is stored when it stays inside the plane: lanes past the
+            // row's end land on later rows, which are written after this one.
+            if ((oh * OW + ow) + B <= OH * OW) {
                 std::memcpy(yr + ow, acc, sizeof acc);
             } else {
                 float tmp[B];
                 std::memcpy(tmp, acc, sizeof acc);
+                const int64_t n = OW - ow < B ? OW - ow : B;
                 for (int64_t j = 0; j < n; ++j) yr[ow + j] = tmp[j];
             }
         }
-        // The activation once per row (its switch stays out of the inner loop).
-        activate_span<V>(act, yr, OW);
     }
 }
 
 // kMax: max pooling instead (w and bias unused, padding is -infinity). U vectors of
-// V lanes per step.
+// V lanes per step. The plane is done in bands of output rows whose padded inputs
+// stay in the L1 cache (about 16 KiB).
 template <int V, bool kMax = false, int U = 2>
 void dwconv_plane(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
                   int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y, int64_t OH,
                   int64_t OW, const Activation& act) {
-    const int64_t Hp = (OH - 1) * sh + KH, Wp = (OW - 1) * sw + KW;
-    // Phase width, with spare columns so a full step (U*V floats) may read past the end.
-    const int64_t Wq = (Wp + sw - 1) / sw + U * V;
-    float* pad = scratch_floats(3, static_cast<size_t>(sw * Hp * Wq));
+    using vec = typename FloatVec<V>::type;
+    const int64_t Wp = (OW - 1) * sw + KW;
+    // Phase width. Rows follow each other with no spare columns: a step's lanes past
+    // the row's outputs read the next row (results discarded); the band ends with
+    // zeroed spare floats for the last row's steps.
+    const int64_t Wq = (Wp + sw - 1) / sw, spare = U * V + KW + V;
+    int64_t band = 4096 / (sw * Wq) - KH;
+    band = band < 1 ? 1 : (band > OH ? OH : band);
+    const int64_t band_rows = (band - 1) * sh + KH;
+    float* pad = scratch_floats(3, static_cast<size_t>(sw * band_rows * Wq + spare));
     const float fill = kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
+    const vec fillv = vec{} + fill;
     // Phase q's column cc holds input column q + cc*sw - pl: valid for cc in
     // [lo[q], hi[q]) (the same for every row: computed once, divisions are slow).
     int64_t lo[2], hi[2];
@@ -132,35 +139,58 @@ void dwconv_plane(const float* x, int64_t H, int64_t W, const float* w, int64_t 
         int64_t h = (W + pl - q + sw - 1) / sw;
         hi[q] = h < lo[q] ? lo[q] : (h > Wq ? Wq : h);
     }
-    for (int64_t r = 0; r < Hp; ++r) {
-        const int64_t ih = r - pt;
+    const float* const x_end = x + H * W;
+    for (int64_t oh0 = 0; oh0 < OH; oh0 += band) {
+        const int64_t bh = OH - oh0 < band ? OH - oh0 : band;
+        const int64_t Hb = (bh - 1) * sh + KH, body = sw * Hb * Wq;
+        // Copy padded rows oh0*sh .. + Hb, phase by phase, row by row (the order they
+        // lie in memory), whole vectors only (no library call per short row): writes
+        // may run past a row's end into the next row, written after it, or into the
+        // spare floats, zeroed after.
         for (int64_t q = 0; q < sw; ++q) {
-            float* dst = pad + (q * Hp + r) * Wq;
-            if (ih < 0 || ih >= H) {
-                for (int64_t c = 0; c < Wq; ++c) dst[c] = fill;
-                continue;
+            for (int64_t r = 0; r < Hb; ++r) {
+                const int64_t ih = oh0 * sh + r - pt;
+                float* dst = pad + (q * Hb + r) * Wq;
+                if (ih < 0 || ih >= H) {
+                    for (int64_t c = 0; c < Wq; c += V) std::memcpy(dst + c, &fillv, sizeof fillv);
+                    continue;
+                }
+                const float* xr = x + ih * W;
+                const int64_t l = lo[q], h = hi[q];
+                for (int64_t c = 0; c < l; c += V) std::memcpy(dst + c, &fillv, sizeof fillv);
+                if (sw == 1) {
+                    const float* src = xr + l - pl;
+                    const int64_t n = h - l;
+                    int64_t c = 0;
+                    for (; c + V <= n; c += V) std::memcpy(dst + l + c, src + c, sizeof(vec));
+                    if (c < n) {
+                        if (src + c + V <= x_end) {
+                            std::memcpy(dst + l + c, src + c, sizeof(vec));
+                        } else {
+                            for (; c < n; ++c) dst[l + c] = src[c];
+                        }
+                    }
+                } else {
+                    // sw == 2, a constant stride: vectorized as a de-interleave.
+                    const float* src = xr + q + l * 2 - pl;
+                    float* d = dst + l;
+                    for (int64_t c = 0; c < h - l; ++c) d[c] = src[2 * c];
+                }
+                for (int64_t c = h; c < Wq; c += V) std::memcpy(dst + c, &fillv, sizeof fillv);
             }
-            const float* xr = x + ih * W;
-            const int64_t l = lo[q], h = hi[q];
-            for (int64_t c = 0; c < l; ++c) dst[c] = fill;
-            if (sw == 1) {
-                std::memcpy(dst + l, xr + l - pl, static_cast<size_t>(h - l) * sizeof(float));
-            } else {
-                // sw == 2, a constant stride: vectorized as a de-interleave.
-                const float* src = xr + q + l * 2 - pl;
-                float* d = dst + l;
-                for (int64_t c = 0; c < h - l; ++c) d[c] = src[2 * c];
-            }
-            for (int64_t c = h; c < Wq; ++c) dst[c] = fill;
+        }
+        for (int64_t c = body; c < body + spare; ++c) pad[c] = 0.0f;
+        float* yb = y + oh0 * OW;
+        if (KH == 3 && KW == 3) {
+            dwconv_rows<V, kMax, U, 3, 3>(pad, Hb, Wq, w, KH, KW, sh, sw, bias, fill, yb, bh, OW);
+        } else if (KH == 5 && KW == 5) {
+            dwconv_rows<V, kMax, U, 5, 5>(pad, Hb, Wq, w, KH, KW, sh, sw, bias, fill, yb, bh, OW);
+        } else {
+            dwconv_rows<V, kMax, U, 0, 0>(pad, Hb, Wq, w, KH, KW, sh, sw, bias, fill, yb, bh, OW);
         }
     }
-    if (KH == 3 && KW == 3) {
-        dwconv_rows<V, kMax, U, 3, 3>(pad, Hp, Wq, w, KH, KW, sh, sw, bias, fill, y, OH, OW, act);
-    } else if (KH == 5 && KW == 5) {
-        dwconv_rows<V, kMax, U, 5, 5>(pad, Hp, Wq, w, KH, KW, sh, sw, bias, fill, y, OH, OW, act);
-    } else {
-        dwconv_rows<V, kMax, U, 0, 0>(pad, Hp, Wq, w, KH, KW, sh, sw, bias, fill, y, OH, OW, act);
-    }
+    // The activation once per plane (its switch stays out of the inner loops).
+    activate_span<V>(act, y, OH * OW);
 }
 
 }  // namespace

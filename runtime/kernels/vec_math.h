@@ -84,30 +84,59 @@ inline typename FloatVec<V>::type vactivate(const Activation& act, typename Floa
             return 1.0f / (1.0f + vexp<V>(zero - x));
         case Activation::kSiLU:
             return x / (1.0f + vexp<V>(zero - x));
+        case Activation::kHardSigmoid: {
+            vec t = x * act.alpha + act.beta;
+            t = t < zero ? zero : t;
+            return t > zero + 1.0f ? zero + 1.0f : t;
+        }
     }
     return x;
 }
 
-// x[0:n] = act(x[0:n]), whole vectors then a padded tail.
-template <int V>
-inline void activate_span(const Activation& act, float* x, int64_t n) {
+// x[0:n] = f(x[0:n]) for a vector function f: whole vectors, then a padded tail.
+template <int V, class F>
+inline void map_span(float* x, int64_t n, F f) {
     using vec = typename FloatVec<V>::type;
-    if (act.kind == Activation::kNone) return;
     int64_t i = 0;
     for (; i + V <= n; i += V) {
         vec v;
         std::memcpy(&v, x + i, sizeof v);
-        v = vactivate<V>(act, v);
+        v = f(v);
         std::memcpy(x + i, &v, sizeof v);
     }
     if (i < n) {
         float tmp[V] = {};
-        std::memcpy(tmp, x + i, static_cast<size_t>(n - i) * sizeof(float));
+        for (int64_t j = 0; j < n - i; ++j) tmp[j] = x[i + j];
         vec v;
         std::memcpy(&v, tmp, sizeof v);
-        v = vactivate<V>(act, v);
+        v = f(v);
         std::memcpy(tmp, &v, sizeof v);
-        std::memcpy(x + i, tmp, static_cast<size_t>(n - i) * sizeof(float));
+        for (int64_t j = 0; j < n - i; ++j) x[i + j] = tmp[j];
+    }
+}
+
+// x[0:n] = act(x[0:n]); the switch on the kind is taken once, outside the loop.
+template <int V>
+inline void activate_span(const Activation& act, float* x, int64_t n) {
+    using vec = typename FloatVec<V>::type;
+    const vec zero = {};
+    switch (act.kind) {
+        case Activation::kNone:
+            return;
+        case Activation::kRelu:
+            map_span<V>(x, n, [&](vec v) { return v > zero ? v : zero; });
+            return;
+        case Activation::kClip: {
+            const vec lo = zero + act.lo, hi = zero + act.hi;
+            map_span<V>(x, n, [&](vec v) {
+                v = v < lo ? lo : v;
+                return v > hi ? hi : v;
+            });
+            return;
+        }
+        default:
+            map_span<V>(x, n, [&](vec v) { return vactivate<V>(act, v); });
+            return;
     }
 }
 

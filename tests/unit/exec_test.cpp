@@ -182,3 +182,32 @@ TEST(Executor, FusesSiluWrittenAsMulOfSigmoid) {
     ASSERT_TRUE(s2.ok());
     EXPECT_EQ(s2.value().plan().size(), 4u);
 }
+
+// PyTorch exports hardswish as Mul(v, HardSigmoid(v; alpha 1/6, beta 1/2)): fused as
+// HardSwish; other HardSigmoid parameters make a plain HardSigmoid, fused alone when
+// it is the only consumer and run by the vector kernel otherwise.
+TEST(Executor, FusesHardSwishWrittenAsMulOfHardSigmoid) {
+    Attributes hs;
+    hs.set("alpha", Attribute::make_float(1.0f / 6.0f));
+    hs.set("beta", Attribute::make_float(0.5f));
+    Graph g;
+    g.inputs.push_back(value("x", DType::kFloat32, {1, 3, 10, 10}));
+    g.initializers["w"] = random_tensor({6, 3, 3, 3}, 31);
+    g.initializers["w2"] = random_tensor({6, 1, 3, 3}, 32);
+    g.nodes.push_back(make_node("Conv", {"x", "w"}, {"c"}, conv_attrs(1)));
+    g.nodes.push_back(make_node("HardSigmoid", {"c"}, {"s"}, hs));
+    g.nodes.push_back(make_node("Mul", {"c", "s"}, {"m"}));
+    g.nodes.push_back(make_node("Conv", {"m", "w2"}, {"d"}, conv_attrs(1, 6)));
+    g.nodes.push_back(make_node("HardSigmoid", {"d"}, {"y"}));  // default alpha 0.2
+    g.outputs.push_back(value("y", DType::kFloat32, {1, 6, 10, 10}));
+    const TensorMap in = {{"x", random_tensor({1, 3, 10, 10}, 33, -8.0f, 8.0f)}};
+    SessionOptions ref_opt;
+    ref_opt.reference = true;
+    const TensorMap want = run_with(g, ref_opt, in);
+    Session s;
+    const TensorMap got = run_with(g, {}, in, &s);
+    ASSERT_EQ(s.plan().size(), 2u);
+    EXPECT_NE(s.plan()[0].kernel.find("+hardswish"), std::string::npos);
+    EXPECT_NE(s.plan()[1].kernel.find("+hardsigmoid"), std::string::npos);
+    EXPECT_LT(rel_l2(got.at("y"), want.at("y")), 1e-6);
+}

@@ -170,7 +170,8 @@ TEST(Kernels, F32PackedGemmRowRangesThreadsAndActivations) {
                                           {Activation::kRelu},
                                           {Activation::kClip, 0.0f, 6.0f},
                                           {Activation::kHardSwish},
-                                          {Activation::kSigmoid}};
+                                          {Activation::kSigmoid},
+                                          {Activation::kHardSigmoid, 0, 0, 0.2f, 0.5f}};
     ThreadPool pool(3);
     for (Isa isa : isas()) {
         const KernelTable* kt = kernels_for(isa);

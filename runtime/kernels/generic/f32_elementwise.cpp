@@ -175,6 +175,7 @@ std::unique_ptr<PreparedKernel> prepare_f32_elementwise(const Node& node,
             return std::make_unique<F32Binary>(node.op, act);
         case OpKind::kRelu:
         case OpKind::kSigmoid:
+        case OpKind::kHardSigmoid:
         case OpKind::kHardSwish:
         case OpKind::kClip: {
             Activation own;

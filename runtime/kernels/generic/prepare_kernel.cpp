@@ -16,6 +16,11 @@ bool activation_of(const Node& node, const std::vector<const Tensor*>& constants
         case OpKind::kSigmoid:
             act->kind = Activation::kSigmoid;
             return true;
+        case OpKind::kHardSigmoid:
+            act->kind = Activation::kHardSigmoid;
+            act->alpha = node.attrs.get_float("alpha", 0.2f);
+            act->beta = node.attrs.get_float("beta", 0.5f);
+            return true;
         case OpKind::kClip:
             act->kind = Activation::kClip;
             act->lo = -std::numeric_limits<float>::infinity();

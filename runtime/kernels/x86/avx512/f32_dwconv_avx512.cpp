@@ -4,9 +4,9 @@
 
 namespace pare {
 
-void f32_dwconv_avx512(const float* x, int64_t H, int64_t W, const float* w, int64_t KH,
-                       int64_t KW, int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias,
-                       float* y, int64_t OH, int64_t OW, const Activation& act) {
+void f32_dwconv_avx512(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
+                       int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
+                       int64_t OH, int64_t OW, const Activation& act) {
     dwconv_plane<16, false, 1>(x, H, W, w, KH, KW, sh, sw, pt, pl, bias, y, OH, OW, act);
 }
 
