@@ -59,10 +59,65 @@ bool as_activation(const Graph& g, const Node& act, Activation* out) {
     return activation_of(act, constants, out);
 }
 
+// The float scalar constant input i of node holds, if it is one.
+bool scalar_input(const Graph& g, const Node& node, size_t i, float* value) {
+    if (i >= node.inputs.size() || !g.is_initializer(node.inputs[i])) return false;
+    const Tensor& t = g.initializers.at(node.inputs[i]);
+    if (t.dtype() != DType::kFloat32 || t.numel() != 1) return false;
+    *value = t.data<float>()[0];
+    return true;
+}
+
+// The single consumer of value v (not a graph output), or -1.
+int only_consumer(const Graph& g, const std::map<std::string, std::vector<int>>& consumers,
+                  const std::string& v) {
+    auto c = consumers.find(v);
+    if (c == consumers.end() || c->second.size() != 1 || g.is_output(v)) return -1;
+    return c->second[0];
+}
+
+// HardSwish written out, as PaddlePaddle exports it: v * Clip(v + 3, 0, 6) / 6 as
+// Add(v, 3) -> Clip -> Mul(v, .) -> Div(., 6) (or Mul by 1/6). add and mul are v's
+// two consumers; returns the four nodes, or empty.
+std::vector<int> hardswish_chain(const Graph& g,
+                                 const std::map<std::string, std::vector<int>>& consumers,
+                                 const std::string& v, int add, int mul) {
+    const Node& a = g.nodes[add];
+    float three = 0, six = 0;
+    if (a.op != OpKind::kAdd || a.inputs.size() != 2 || a.outputs.size() != 1) return {};
+    if (!((a.inputs[0] == v && scalar_input(g, a, 1, &three)) ||
+          (a.inputs[1] == v && scalar_input(g, a, 0, &three))) ||
+        three != 3.0f)
+        return {};
+    const int clip = only_consumer(g, consumers, a.outputs[0]);
+    if (clip < 0) return {};
+    const Node& c = g.nodes[clip];
+    Activation ca;
+    if (c.outputs.size() != 1 || c.input(0) != a.outputs[0] || !as_activation(g, c, &ca) ||
+        ca.kind != Activation::kClip || ca.lo != 0.0f || ca.hi != 6.0f)
+        return {};
+    const Node& m = g.nodes[mul];
+    if (m.op != OpKind::kMul || m.inputs.size() != 2 || m.outputs.size() != 1) return {};
+    if (!((m.inputs[0] == v && m.inputs[1] == c.outputs[0]) ||
+          (m.inputs[1] == v && m.inputs[0] == c.outputs[0])) ||
+        only_consumer(g, consumers, c.outputs[0]) != mul)
+        return {};
+    const int div = only_consumer(g, consumers, m.outputs[0]);
+    if (div < 0) return {};
+    const Node& d = g.nodes[div];
+    if (d.outputs.size() != 1 || d.inputs.size() != 2 || d.inputs[0] != m.outputs[0]) return {};
+    if (d.op == OpKind::kDiv && scalar_input(g, d, 1, &six) && six == 6.0f)
+        return {add, clip, mul, div};
+    if (d.op == OpKind::kMul && scalar_input(g, d, 1, &six) && std::fabs(six * 6.0f - 1.0f) < 1e-6f)
+        return {add, clip, mul, div};
+    return {};
+}
+
 // The nodes computing act(v) from v alone, last one giving the result: a single
 // activation consuming v, or a gate and Mul(v, gate(v)): Sigmoid (SiLU), or
-// HardSigmoid with alpha 1/6 and beta 1/2 (HardSwish, as PyTorch exports it).
-// Empty when v's consumers are anything else.
+// HardSigmoid with alpha 1/6 and beta 1/2 (HardSwish, as PyTorch exports it); or
+// HardSwish written out (hardswish_chain). Empty when v's consumers are anything
+// else.
 std::vector<int> fusable_activation(const Graph& g,
                                     const std::map<std::string, std::vector<int>>& consumers,
                                     const std::string& v, Activation* act) {
@@ -75,6 +130,13 @@ std::vector<int> fusable_activation(const Graph& g,
         return {};
     }
     if (users.size() != 2 || users[0] == users[1]) return {};
+    for (int k = 0; k < 2; ++k) {
+        std::vector<int> chain = hardswish_chain(g, consumers, v, users[k], users[1 - k]);
+        if (!chain.empty()) {
+            act->kind = Activation::kHardSwish;
+            return chain;
+        }
+    }
     for (int k = 0; k < 2; ++k) {
         const Node& sig = g.nodes[users[k]];
         const Node& mul = g.nodes[users[1 - k]];

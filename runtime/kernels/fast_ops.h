@@ -47,6 +47,13 @@ std::unique_ptr<PreparedKernel> prepare_f32_conv_gemm(const Node& node,
                                                       const std::vector<const Tensor*>& constants,
                                                       const Activation& act);
 
+std::unique_ptr<PreparedKernel> prepare_f32_conv_transpose(
+    const Node& node, const std::vector<const Tensor*>& constants, const Activation& act);
+
+std::unique_ptr<PreparedKernel> prepare_f32_resize(const Node& node,
+                                                   const std::vector<const Tensor*>& constants,
+                                                   const Activation& act);
+
 std::unique_ptr<PreparedKernel> prepare_f32_dwconv(const Node& node,
                                                    const std::vector<const Tensor*>& constants,
                                                    const Activation& act);

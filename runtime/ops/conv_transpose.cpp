@@ -5,12 +5,6 @@
 
 namespace pare {
 
-namespace {
-
-struct TWindow {
-    Shape in, out, kernel, strides, dilations, pad_begin;
-};
-
 Status transpose_window(const Node& node, const Shape& xs, const Shape& ws, TWindow* t) {
     const Attributes& a = node.attrs;
     const int64_t r = static_cast<int64_t>(xs.size()) - 2;
@@ -76,8 +70,6 @@ Status transpose_window(const Node& node, const Shape& xs, const Shape& ws, TWin
     }
     return Status();
 }
-
-}  // namespace
 
 Status infer_conv_transpose(InferContext& ctx) {
     PARE_RETURN_IF_ERROR(require_float(ctx, 0));

@@ -20,6 +20,13 @@ struct Window {
 Status window_forward(const Attributes& a, const Shape& in, const Shape& kernel, bool ceil_mode,
                       Window* w);
 
+// ConvTranspose geometry from the node's attributes, input shape xs and weight shape
+// ws: o = i * stride + k * dilation - pad_begin, for o in [0, out).
+struct TWindow {
+    Shape in, out, kernel, strides, dilations, pad_begin;
+};
+Status transpose_window(const Node& node, const Shape& xs, const Shape& ws, TWindow* t);
+
 // Pads a spatial shape to 3 dims (leading 1s), for the 3-D loops of the kernels.
 inline Shape to3(const Shape& s, int64_t fill) {
     Shape r(3 - s.size(), fill);

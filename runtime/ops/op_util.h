@@ -99,4 +99,9 @@ void for_each_broadcast(const Shape& out, const std::vector<int64_t> (&strides)[
     }
 }
 
+// Nearest Resize (any coordinate_transformation_mode but tf_crop_and_resize): per
+// axis, the source index of every output index, exactly as compute_resize picks it.
+// Fails for linear mode or unknown scales/sizes.
+Status resize_nearest_indices(const ComputeContext& ctx, std::vector<std::vector<int64_t>>* idx);
+
 }  // namespace pare

@@ -125,6 +125,37 @@ Status infer_resize(InferContext& ctx) {
     return Status();
 }
 
+Status resize_nearest_indices(const ComputeContext& ctx, std::vector<std::vector<int64_t>>* idx) {
+    const Tensor& X = *ctx.in[0];
+    const Attributes& a = ctx.node.attrs;
+    const std::string ct = a.get_string("coordinate_transformation_mode", "half_pixel");
+    if (a.get_string("mode", "nearest") != "nearest" || ct == "tf_crop_and_resize")
+        return unsupported("only nearest Resize without tf_crop_and_resize has index tables");
+    InferContext ictx{ctx.node, {}, {}};
+    for (const Tensor* t : ctx.in) ictx.in.push_back(t ? ValueMeta::of(*t) : ValueMeta());
+    ResizePlan p;
+    bool known;
+    PARE_RETURN_IF_ERROR(resize_plan(ictx, X.shape(), &p, &known));
+    if (!known) return invalid_argument("Resize scales or sizes are not known");
+    const std::string nm = a.get_string("nearest_mode", "round_prefer_floor");
+    idx->assign(static_cast<size_t>(X.rank()), {});
+    for (int64_t d = 0; d < X.rank(); ++d) {
+        const int64_t in = X.shape()[d], out = p.out[d];
+        std::vector<int64_t>& v = (*idx)[d];
+        v.resize(static_cast<size_t>(out));
+        // The same index for every output when the axis keeps its size and scale 1,
+        // as compute_resize skips such axes.
+        const bool same = in == out && p.scale[d] == 1.0;
+        for (int64_t o = 0; o < out; ++o) {
+            const double out_len = p.from_scales ? in * p.scale[d] : static_cast<double>(out);
+            const double x =
+                source_coord(ct, static_cast<double>(o), in, out, out_len, p.scale[d], 0, 1);
+            v[o] = same ? o : std::min<int64_t>(std::max<int64_t>(nearest_index(nm, x), 0), in - 1);
+        }
+    }
+    return Status();
+}
+
 Status compute_resize(ComputeContext& ctx) {
     const Tensor& X = *ctx.in[0];
     InferContext ictx{ctx.node, {}, {}};

@@ -211,3 +211,38 @@ TEST(Executor, FusesHardSwishWrittenAsMulOfHardSigmoid) {
     EXPECT_NE(s.plan()[1].kernel.find("+hardsigmoid"), std::string::npos);
     EXPECT_LT(rel_l2(got.at("y"), want.at("y")), 1e-6);
 }
+
+// HardSwish written out as v * Clip(v + 3, 0, 6) / 6 (PaddlePaddle's export), with
+// the division as Div by 6 or Mul by 1/6: four nodes fused into the Conv before.
+TEST(Executor, FusesHardSwishWrittenOutAsAddClipMulDiv) {
+    for (bool div : {true, false}) {
+        Graph g;
+        g.inputs.push_back(value("x", DType::kFloat32, {1, 3, 10, 10}));
+        g.initializers["w"] = random_tensor({6, 3, 3, 3}, 41);
+        g.initializers["three"] = Tensor::from_vector<float>({3.0f}, {});
+        g.initializers["zero"] = Tensor::from_vector<float>({0.0f}, {});
+        g.initializers["six"] = Tensor::from_vector<float>({6.0f}, {});
+        g.initializers["sixth"] = Tensor::from_vector<float>({1.0f / 6.0f}, {});
+        g.nodes.push_back(make_node("Conv", {"x", "w"}, {"c"}, conv_attrs(1)));
+        g.nodes.push_back(make_node("Add", {"three", "c"}, {"a"}));
+        g.nodes.push_back(make_node("Clip", {"a", "zero", "six"}, {"k"}));
+        g.nodes.push_back(make_node("Mul", {"c", "k"}, {"m"}));
+        g.nodes.push_back(div ? make_node("Div", {"m", "six"}, {"y"})
+                              : make_node("Mul", {"m", "sixth"}, {"y"}));
+        g.outputs.push_back(value("y", DType::kFloat32, {1, 6, 10, 10}));
+        const TensorMap in = {{"x", random_tensor({1, 3, 10, 10}, 42, -4.0f, 4.0f)}};
+        SessionOptions ref_opt;
+        ref_opt.reference = true;
+        const TensorMap want = run_with(g, ref_opt, in);
+        Session s;
+        const TensorMap got = run_with(g, {}, in, &s);
+        ASSERT_EQ(s.plan().size(), 1u);
+        EXPECT_NE(s.plan()[0].kernel.find("+hardswish"), std::string::npos);
+        EXPECT_LT(rel_l2(got.at("y"), want.at("y")), 1e-6);
+        // A Clip to other bounds is not HardSwish.
+        g.initializers["six"] = Tensor::from_vector<float>({5.0f}, {});
+        Result<Session> other = Session::prepare(g);
+        ASSERT_TRUE(other.ok());
+        EXPECT_GT(other.value().plan().size(), 1u);
+    }
+}

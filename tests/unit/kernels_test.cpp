@@ -162,6 +162,103 @@ TEST(Kernels, F32ConvGemmGeneratedRowsAcrossBlocksAndThreads) {
     }
 }
 
+// ConvTranspose as GEMM plus scatter, against the reference: non-overlapping (k =
+// stride) and overlapping windows, pads, output_padding, dilation, groups, 1-D and
+// 3-D, a bias; on 1 and 3 threads.
+TEST(Kernels, F32ConvTransposeMatchesTheReference) {
+    struct Case {
+        Shape x, w;
+        std::vector<int64_t> strides, pads, dilations, out_pad;
+        int64_t group;
+    };
+    const std::vector<Case> cases = {
+        {{1, 8, 9, 11}, {8, 5, 2, 2}, {2, 2}, {0, 0, 0, 0}, {1, 1}, {0, 0}, 1},
+        {{2, 6, 7, 5}, {6, 4, 3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}, {1, 1}, 1},
+        {{1, 4, 6, 6}, {4, 3, 3, 3}, {1, 1}, {0, 2, 1, 0}, {2, 2}, {0, 0}, 2},
+        {{1, 3, 13}, {3, 2, 4}, {3}, {1, 2}, {1}, {2}, 1},
+        {{1, 2, 3, 4, 5}, {2, 3, 2, 3, 2}, {2, 1, 2}, {0, 1, 0, 0, 1, 1}, {1, 1, 1}, {1, 0, 0}, 1},
+        {{1, 37, 5, 5}, {37, 30, 2, 2}, {2, 2}, {0, 0, 0, 0}, {1, 1}, {0, 0}, 1},  // 120 rows
+    };
+    ThreadPool pool(3);
+    int seed = 300;
+    for (const Case& c : cases) {
+        SCOPED_TRACE(shape_str(c.x) + " * " + shape_str(c.w));
+        Attributes a;
+        a.set("strides", Attribute::make_ints(c.strides));
+        a.set("pads", Attribute::make_ints(c.pads));
+        a.set("dilations", Attribute::make_ints(c.dilations));
+        a.set("output_padding", Attribute::make_ints(c.out_pad));
+        a.set("group", Attribute::make_int(c.group));
+        Node n = make_node("ConvTranspose", {"x", "w", "b"}, {"y"}, a);
+        Tensor x = random_tensor(c.x, ++seed), w = random_tensor(c.w, ++seed),
+               b = random_tensor({c.w[1] * c.group}, ++seed);
+        std::vector<Tensor> ref;
+        ASSERT_TRUE(run_node(n, {&x, &w, &b}, &ref, true).ok());
+        const Activation relu{Activation::kRelu};
+        auto k = prepare_kernel(n, {nullptr, &w, &b}, relu);
+        ASSERT_TRUE(k != nullptr);
+        std::vector<float> want(ref[0].data<float>(), ref[0].data<float>() + ref[0].numel());
+        for (float& v : want) v = std::max(v, 0.0f);
+        for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+            Tensor y = Tensor::create(DType::kFloat32, ref[0].shape()).value();
+            ComputeContext ctx{n, {&x, &w, &b}, {&y}, p};
+            ASSERT_TRUE(k->run(ctx).ok());
+            EXPECT_LT(rel_err(y.data<float>(), want.data(), y.numel()), 1e-6)
+                << (p ? "3 threads" : "1 thread");
+        }
+    }
+}
+
+// Nearest Resize through index tables equals the reference exactly: upsampling by 2
+// (asymmetric, floor: the PaddleOCR detector), fractional scales with rounding
+// modes, downsampling, sizes instead of scales, and a resize of the channel axis
+// (handed to the reference); on 1 and 3 threads.
+TEST(Kernels, F32ResizeNearestMatchesTheReference) {
+    struct Case {
+        Shape x;
+        std::vector<float> scales;
+        std::vector<int64_t> sizes;
+        const char* ct;
+        const char* nm;
+    };
+    const std::vector<Case> cases = {
+        {{1, 3, 5, 7}, {1, 1, 2, 2}, {}, "asymmetric", "floor"},
+        {{2, 2, 7, 6}, {}, {2, 2, 10, 13}, "half_pixel", "round_prefer_floor"},
+        {{1, 4, 9, 9}, {1, 1, 0.5f, 0.75f}, {}, "align_corners", "round_prefer_ceil"},
+        {{1, 1, 4, 5}, {1, 1, 3, 1.5f}, {}, "pytorch_half_pixel", "ceil"},
+        {{1, 2, 3, 3}, {1, 2, 1, 1}, {}, "asymmetric", "floor"},
+    };
+    ThreadPool pool(3);
+    int seed = 400;
+    for (const Case& c : cases) {
+        SCOPED_TRACE(shape_str(c.x) + " " + c.ct);
+        Attributes a;
+        a.set("mode", Attribute::make_string("nearest"));
+        a.set("coordinate_transformation_mode", Attribute::make_string(c.ct));
+        a.set("nearest_mode", Attribute::make_string(c.nm));
+        Tensor x = random_tensor(c.x, ++seed);
+        Tensor roi = Tensor::from_vector<float>({}, {0});
+        Tensor scales =
+            Tensor::from_vector<float>(c.scales, {static_cast<int64_t>(c.scales.size())});
+        Tensor sizes =
+            Tensor::from_vector<int64_t>(c.sizes, {static_cast<int64_t>(c.sizes.size())});
+        Node n = c.sizes.empty() ? make_node("Resize", {"x", "roi", "scales"}, {"y"}, a)
+                                 : make_node("Resize", {"x", "roi", "", "sizes"}, {"y"}, a);
+        std::vector<const Tensor*> in = {&x, &roi, &scales};
+        if (!c.sizes.empty()) in = {&x, &roi, nullptr, &sizes};
+        std::vector<Tensor> ref;
+        ASSERT_TRUE(run_node(n, in, &ref, true).ok());
+        auto k = prepare_kernel(n, in, Activation{});
+        ASSERT_TRUE(k != nullptr);
+        for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+            Tensor y = Tensor::create(DType::kFloat32, ref[0].shape()).value();
+            ComputeContext ctx{n, in, {&y}, p};
+            ASSERT_TRUE(k->run(ctx).ok());
+            EXPECT_EQ(rel_err(y.data<float>(), ref[0].data<float>(), y.numel()), 0.0);
+        }
+    }
+}
+
 // The packed GEMM with a fused activation, computed over row ranges and split over
 // threads: every element equals the single-call result exactly, and the activation
 // equals apply_activation of the unfused result.

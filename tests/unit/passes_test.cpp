@@ -119,11 +119,43 @@ TEST(Passes, BatchNormFoldsIntoConvAndGemm) {
         make_node("BatchNormalization", {"m", "g2", "beta2", "mean2", "var2"}, {"y"}));
     Tensor x = random_tensor({1, 3, 5, 5}, 9);
     TensorMap before = run_graph(g, {{"x", x}});
-    EXPECT_EQ(fold_batchnorm(g).value(), 2);
+    EXPECT_EQ(fold_affine(g).value(), 2);
     EXPECT_EQ(count_op(g, OpKind::kBatchNormalization), 0);
     ASSERT_TRUE(g.topo_sort().ok());
     TensorMap after = run_graph(g, {{"x", x}});
     EXPECT_LT(max_abs_diff(before["y"], after["y"]), 1e-5);
+}
+
+// Mul/Add/Sub/Div by constants after a Conv (as PaddlePaddle exports learnable
+// affine layers): scalar and per-channel ([1,M,1,1], [M,1,1]) constants fold, the
+// constant on either side of Mul and Add; a constant that broadcasts along another
+// axis, or a Sub with the constant first, stays.
+TEST(Passes, ConstantAffineOpsFoldIntoConv) {
+    Graph g;
+    g.inputs = {value("x", DType::kFloat32, {1, 3, 6, 6})};
+    g.outputs = {value("y", DType::kFloat32, {1, 4, 6, 6})};
+    g.initializers["w"] = random_tensor({4, 3, 3, 3}, 12);
+    g.initializers["s"] = Tensor::from_vector<float>({1.7f}, {});
+    g.initializers["t"] = random_tensor({1, 4, 1, 1}, 13);
+    g.initializers["u"] = random_tensor({4, 1, 1}, 14, 0.5f, 2.0f);
+    g.initializers["v"] = random_tensor({1, 1, 1, 6}, 15);  // along W: not per-channel
+    g.initializers["k"] = Tensor::from_vector<float>({2.0f}, {});
+    Attributes pads;
+    pads.set("pads", Attribute::make_ints({1, 1, 1, 1}));
+    g.nodes.push_back(make_node("Conv", {"x", "w"}, {"c"}, pads));
+    g.nodes.push_back(make_node("Mul", {"s", "c"}, {"c1"}));
+    g.nodes.push_back(make_node("Add", {"c1", "t"}, {"c2"}));
+    g.nodes.push_back(make_node("Sub", {"c2", "t"}, {"c3"}));
+    g.nodes.push_back(make_node("Div", {"c3", "u"}, {"c4"}));
+    g.nodes.push_back(make_node("Add", {"v", "c4"}, {"c5"}));
+    g.nodes.push_back(make_node("Sub", {"k", "c5"}, {"y"}));
+    Tensor x = random_tensor({1, 3, 6, 6}, 16);
+    TensorMap before = run_graph(g, {{"x", x}});
+    EXPECT_EQ(fold_affine(g).value(), 4);
+    EXPECT_EQ(g.nodes.size(), 3u);  // Conv, the Add along W, the Sub from a constant
+    ASSERT_TRUE(g.topo_sort().ok());
+    TensorMap after = run_graph(g, {{"x", x}});
+    EXPECT_LT(max_abs_diff(before["y"], after["y"]), 1e-4);
 }
 
 TEST(Passes, BatchNormStaysWhenConvOutputHasOtherUsers) {
@@ -136,7 +168,7 @@ TEST(Passes, BatchNormStaysWhenConvOutputHasOtherUsers) {
     g.initializers["var"] = Tensor::from_vector<float>({1}, {1});
     g.nodes.push_back(make_node("Conv", {"x", "w"}, {"c"}));
     g.nodes.push_back(make_node("BatchNormalization", {"c", "g", "beta", "mean", "var"}, {"y"}));
-    EXPECT_EQ(fold_batchnorm(g).value(), 0);
+    EXPECT_EQ(fold_affine(g).value(), 0);
     EXPECT_EQ(count_op(g, OpKind::kBatchNormalization), 1);
 }
 

@@ -24,8 +24,10 @@ Result<int> eliminate_dead_code(Graph& g);
 // Removes Identity and (inference) Dropout nodes, rewiring their consumers.
 Result<int> remove_identity(Graph& g);
 
-// Folds BatchNormalization into a preceding Conv or Gemm whose output feeds only it.
-Result<int> fold_batchnorm(Graph& g);
+// Folds BatchNormalization, and Mul/Add/Sub/Div by a constant that is a scalar or
+// per-channel, into a preceding Conv or Gemm (constant weights) whose output feeds
+// only it. Returns nodes folded.
+Result<int> fold_affine(Graph& g);
 
 // Makes a graph exported with a fixed batch size run with any batch: after folding
 // constants (so shape chains become constant), Reshape nodes
@@ -36,7 +38,8 @@ Result<int> fold_batchnorm(Graph& g);
 Result<int> free_batch_dim(Graph& g);
 
 // The default pipeline used by `pare convert`: identity removal, constant folding,
-// batchnorm folding, dead code elimination, then shape inference.
+// affine folding (BatchNormalization, constant Mul/Add/Sub/Div), dead code
+// elimination, then shape inference.
 Status run_default_passes(Graph& g);
 
 }  // namespace pare

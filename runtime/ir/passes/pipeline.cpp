@@ -6,7 +6,7 @@ Status run_default_passes(Graph& g) {
     PARE_RETURN_IF_ERROR(g.topo_sort());
     PARE_RETURN_IF_ERROR(remove_identity(g).status());
     PARE_RETURN_IF_ERROR(fold_constants(g).status());
-    PARE_RETURN_IF_ERROR(fold_batchnorm(g).status());
+    PARE_RETURN_IF_ERROR(fold_affine(g).status());
     PARE_RETURN_IF_ERROR(eliminate_dead_code(g).status());
     PARE_RETURN_IF_ERROR(g.topo_sort());
     return infer_shapes(g);

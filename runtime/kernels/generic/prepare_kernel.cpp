@@ -44,6 +44,10 @@ std::unique_ptr<PreparedKernel> prepare_kernel(const Node& node,
         case OpKind::kConv:
             if (auto k = prepare_f32_dwconv(node, constants, act)) return k;
             return prepare_f32_conv_gemm(node, constants, act);
+        case OpKind::kConvTranspose:
+            return prepare_f32_conv_transpose(node, constants, act);
+        case OpKind::kResize:
+            return prepare_f32_resize(node, constants, act);
         case OpKind::kGemm:
         case OpKind::kMatMul:
             return prepare_f32_dense(node, constants, act);

@@ -1,3 +1,5 @@
+// fold_affine: BatchNormalization, or Mul/Add/Sub/Div by a constant scalar or
+// per-channel tensor, folded into the Conv or Gemm before it.
 #include <cmath>
 
 #include "runtime/ir/passes/passes.h"
@@ -30,15 +32,60 @@ bool bn_params(const Graph& g, const Node& bn, int64_t channels, BnScale* out) {
     return true;
 }
 
-// Folds bn into conv; returns false (graph untouched) when the pattern does not apply.
-bool fold_into_conv(Graph& g, Node& conv, const Node& bn) {
+// The per-channel y = x * scale + shift that node computes from the producer's
+// output x (rank `rank`, channels on axis `axis`), or false when it is not one:
+// BatchNormalization with constant statistics, or Mul/Add (either operand order) or
+// Sub/Div (x first) with a constant that is a scalar or broadcasts along the
+// channel axis only.
+bool affine_of(const Graph& g, const Node& node, const std::string& x, int64_t channels,
+               int64_t rank, int64_t axis, BnScale* out) {
+    if (node.op == OpKind::kBatchNormalization)
+        return node.input(0) == x && bn_params(g, node, channels, out);
+    const bool commutes = node.op == OpKind::kMul || node.op == OpKind::kAdd;
+    if (!commutes && node.op != OpKind::kSub && node.op != OpKind::kDiv) return false;
+    if (node.inputs.size() != 2) return false;
+    const int ci = node.input(0) == x ? 1 : 0;
+    if (node.input(1 - ci) != x || (ci == 0 && !commutes)) return false;
+    if (!g.is_initializer(node.input(ci))) return false;
+    const Tensor& c = g.initializers.at(node.input(ci));
+    if (c.dtype() != DType::kFloat32) return false;
+    if (c.numel() != 1) {
+        // Right-aligned with the output's shape, c must be 1 everywhere but the channel axis.
+        if (c.numel() != channels || c.rank() > rank || c.rank() < rank - axis) return false;
+        const int64_t at = axis - (rank - c.rank());
+        for (int64_t d = 0; d < c.rank(); ++d) {
+            if (d != at && c.shape()[d] != 1) return false;
+        }
+    }
+    out->scale.assign(channels, 1.0f);
+    out->shift.assign(channels, 0.0f);
+    for (int64_t m = 0; m < channels; ++m) {
+        const float v = c.data<float>()[c.numel() == 1 ? 0 : m];
+        switch (node.op) {
+            case OpKind::kMul:
+                out->scale[m] = v;
+                break;
+            case OpKind::kDiv:
+                out->scale[m] = 1.0f / v;
+                break;
+            case OpKind::kAdd:
+                out->shift[m] = v;
+                break;
+            default:
+                out->shift[m] = -v;
+                break;
+        }
+    }
+    return true;
+}
+
+// Folds s into conv; returns false (graph untouched) when the weights are not constant.
+bool fold_into_conv(Graph& g, Node& conv, const BnScale& s) {
     if (!g.is_initializer(conv.input(1))) return false;
     const Tensor& w = g.initializers.at(conv.input(1));
     if (w.dtype() != DType::kFloat32 || w.rank() < 3) return false;
     const int64_t M = w.shape()[0];
     const int64_t per = M ? w.numel() / M : 0;
-    BnScale s;
-    if (!bn_params(g, bn, M, &s)) return false;
     const bool has_bias = !conv.input(2).empty();
     if (has_bias &&
         (!g.is_initializer(conv.input(2)) || g.initializers.at(conv.input(2)).numel() != M)) {
@@ -63,14 +110,12 @@ bool fold_into_conv(Graph& g, Node& conv, const Node& bn) {
     return true;
 }
 
-bool fold_into_gemm(Graph& g, Node& gemm, const Node& bn) {
+bool fold_into_gemm(Graph& g, Node& gemm, const BnScale& s) {
     if (!g.is_initializer(gemm.input(1))) return false;
     const Tensor& w = g.initializers.at(gemm.input(1));
     if (w.dtype() != DType::kFloat32 || w.rank() != 2) return false;
     const bool tb = gemm.attrs.get_int("transB", 0) != 0;
     const int64_t N = tb ? w.shape()[0] : w.shape()[1], K = tb ? w.shape()[1] : w.shape()[0];
-    BnScale s;
-    if (!bn_params(g, bn, N, &s)) return false;
     const bool has_c = !gemm.input(2).empty();
     if (has_c &&
         (!g.is_initializer(gemm.input(2)) || g.initializers.at(gemm.input(2)).numel() != N)) {
@@ -101,25 +146,38 @@ bool fold_into_gemm(Graph& g, Node& gemm, const Node& bn) {
 
 }  // namespace
 
-Result<int> fold_batchnorm(Graph& g) {
+Result<int> fold_affine(Graph& g) {
     int folded = 0;
     auto consumers = g.consumers();
     for (size_t b = 0; b < g.nodes.size();) {
         const Node bn = g.nodes[b];
-        if (bn.op != OpKind::kBatchNormalization || bn.outputs.size() != 1) {
+        const int p =
+            bn.outputs.size() == 1 && !bn.inputs.empty() ? g.producer_of(bn.input(0)) : -1;
+        int px = p;
+        std::string x = bn.inputs.empty() ? std::string() : bn.input(0);
+        if (px < 0 && bn.inputs.size() == 2 &&
+            (bn.op == OpKind::kMul || bn.op == OpKind::kAdd)) {  // constant first
+            x = bn.input(1);
+            px = g.producer_of(x);
+        }
+        if (px < 0 || bn.outputs.size() != 1 || g.is_output(x) || consumers[x].size() != 1) {
             ++b;
             continue;
         }
-        const std::string x = bn.input(0);
-        const int p = g.producer_of(x);
-        if (p < 0 || g.is_output(x) || consumers[x].size() != 1) {
-            ++b;
-            continue;
-        }
-        Node& prod = g.nodes[p];
+        Node& prod = g.nodes[px];
         bool ok = false;
-        if (prod.op == OpKind::kConv) ok = fold_into_conv(g, prod, bn);
-        if (prod.op == OpKind::kGemm) ok = fold_into_gemm(g, prod, bn);
+        BnScale s;
+        if (prod.op == OpKind::kConv && g.is_initializer(prod.input(1))) {
+            const Tensor& w = g.initializers.at(prod.input(1));
+            ok = w.rank() >= 3 && affine_of(g, bn, x, w.shape()[0], w.rank(), 1, &s) &&
+                 fold_into_conv(g, prod, s);
+        }
+        if (prod.op == OpKind::kGemm && g.is_initializer(prod.input(1))) {
+            const Tensor& w = g.initializers.at(prod.input(1));
+            const bool tb = prod.attrs.get_int("transB", 0) != 0;
+            ok = w.rank() == 2 && affine_of(g, bn, x, w.shape()[tb ? 0 : 1], 2, 1, &s) &&
+                 fold_into_gemm(g, prod, s);
+        }
         if (!ok) {
             ++b;
             continue;
