@@ -69,6 +69,19 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t)>& fn)
     in_call_.store(false);
 }
 
+void parallel_runs(ThreadPool* pool, int64_t n, const std::function<void(int64_t)>& fn) {
+    const int64_t T = pool ? std::min<int64_t>(pool->size(), n) : 1;
+    if (T <= 1) {
+        for (int64_t i = 0; i < n; ++i) fn(i);
+        return;
+    }
+    pool->parallel_for(T, [&](int64_t t) {
+        int64_t b, e;
+        split_range(n, T, 1, t, &b, &e);
+        for (int64_t i = b; i < e; ++i) fn(i);
+    });
+}
+
 void split_range(int64_t total, int64_t parts, int64_t align, int64_t i, int64_t* begin,
                  int64_t* end) {
     align = std::max<int64_t>(1, align);

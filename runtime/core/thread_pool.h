@@ -50,6 +50,11 @@ class ThreadPool {
     std::atomic<bool> in_call_{false};
 };
 
+// Calls fn(i) for every i in [0, n): one contiguous run of indices per thread of
+// pool (all on the calling thread when pool is null), for many small tasks whose
+// hand-out one at a time would cost more than their work.
+void parallel_runs(ThreadPool* pool, int64_t n, const std::function<void(int64_t)>& fn);
+
 // Splits [0, total) into `parts` contiguous ranges whose boundaries are multiples
 // of `align` (except the end); returns range `i` as [begin, end).
 void split_range(int64_t total, int64_t parts, int64_t align, int64_t i, int64_t* begin,

@@ -543,10 +543,21 @@ TEST(Kernels, VectorSigmoidAndSiluAreAccurate) {
 // a fused Relu, standalone activations, and in place.
 TEST(Kernels, F32ElementwiseMatchesTheReference) {
     const std::vector<std::pair<Shape, Shape>> shapes = {
-        {{1, 8, 5, 7}, {1, 8, 5, 7}}, {{1, 8, 5, 7}, {1}},    {{1, 8, 5, 7}, {1, 8, 1, 1}},
-        {{1, 8, 1, 1}, {2, 8, 5, 7}}, {{3, 10}, {10}},        {{4, 1, 6}, {4, 5, 6}},
-        {{1, 3, 1, 4}, {1, 1, 5, 1}}, {{2, 3, 5}, {1, 3, 1}}, {{7}, {}},
+        {{1, 8, 5, 7}, {1, 8, 5, 7}},
+        {{1, 8, 5, 7}, {1}},
+        {{1, 8, 5, 7}, {1, 8, 1, 1}},
+        {{1, 8, 1, 1}, {2, 8, 5, 7}},
+        {{3, 10}, {10}},
+        {{4, 1, 6}, {4, 5, 6}},
+        {{1, 3, 1, 4}, {1, 1, 5, 1}},
+        {{2, 3, 5}, {1, 3, 1}},
+        {{7}, {}},
+        // Past one 2048-float chunk: split over threads by ranges and blocks.
+        {{1, 3, 61, 67}, {1, 3, 61, 67}},
+        {{1, 3, 61, 67}, {1}},
+        {{1, 3, 61, 67}, {1, 3, 1, 1}},
     };
+    ThreadPool pool(3);
     int seed = 700;
     for (const char* op : {"Add", "Sub", "Mul", "Div"}) {
         for (const auto& sh : shapes) {
@@ -560,16 +571,18 @@ TEST(Kernels, F32ElementwiseMatchesTheReference) {
                 auto k = prepare_f32_elementwise(
                     n, {nullptr, nullptr}, relu ? Activation{Activation::kRelu} : Activation{});
                 ASSERT_TRUE(k != nullptr);
-                Tensor y = Tensor::create(DType::kFloat32, ref[0].shape()).value();
-                ComputeContext ctx{n, {&a, &b}, {&y}, nullptr};
-                ASSERT_TRUE(k->run(ctx).ok());
                 Tensor want = ref[0].clone();
                 if (relu) {
                     // Relu of (a op b) computed as the reference would.
                     for (int64_t i = 0; i < want.numel(); ++i)
                         want.data<float>()[i] = std::max(0.0f, ref[0].data<float>()[i]);
                 }
-                EXPECT_LT(max_abs_diff(y, want), 1e-6);
+                for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+                    Tensor y = Tensor::create(DType::kFloat32, ref[0].shape()).value();
+                    ComputeContext ctx{n, {&a, &b}, {&y}, p};
+                    ASSERT_TRUE(k->run(ctx).ok());
+                    EXPECT_LT(max_abs_diff(y, want), 1e-6);
+                }
             }
             if (sh.first == ref[0].shape()) {
                 // In place over the first operand.
@@ -581,12 +594,20 @@ TEST(Kernels, F32ElementwiseMatchesTheReference) {
             }
         }
     }
-    for (const char* op : {"Relu", "Sigmoid", "HardSwish"}) {
+    for (const char* op : {"Relu", "Sigmoid", "HardSwish", "HardSigmoid"}) {
         Node n = make_node(op, {"x"}, {"y"});
-        Tensor x = random_tensor({3, 37}, ++seed, -6.0f, 6.0f);
-        std::vector<Tensor> ref, fast;
-        ASSERT_TRUE(run_node(n, {&x}, &ref, true).ok());
-        ASSERT_TRUE(run_node(n, {&x}, &fast, false).ok());
-        EXPECT_LT(max_abs_diff(fast[0], ref[0]), 1e-6) << op;
+        for (const Shape& sh : {Shape{3, 37}, Shape{2, 3, 41, 43}}) {
+            Tensor x = random_tensor(sh, ++seed, -6.0f, 6.0f);
+            std::vector<Tensor> ref, fast;
+            ASSERT_TRUE(run_node(n, {&x}, &ref, true).ok());
+            ASSERT_TRUE(run_node(n, {&x}, &fast, false).ok());
+            EXPECT_LT(max_abs_diff(fast[0], ref[0]), 1e-6) << op;
+            auto k = prepare_kernel(n, {nullptr}, {});
+            ASSERT_TRUE(k != nullptr);
+            Tensor y = Tensor::create(DType::kFloat32, sh).value();
+            ComputeContext ctx{n, {&x}, {&y}, &pool};
+            ASSERT_TRUE(k->run(ctx).ok());
+            EXPECT_EQ(max_abs_diff(y, fast[0]), 0.0) << op << " on 3 threads";
+        }
     }
 }

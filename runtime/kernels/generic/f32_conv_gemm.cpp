@@ -25,9 +25,15 @@ void f32_gemm_parallel(const KernelTable& kt, const F32PackedA& a, int64_t N, co
         kt.f32_gemm_packed(a, 0, a.M, N, B, C, ldc, bias, act);
         return;
     }
-    // Columns when there are enough for every thread (B panels stay private);
-    // otherwise rows (whole micro-tile panels of A).
-    const bool by_cols = N >= T * kt.f32_gemm_nr * 2 || a.M < T * kt.f32_gemm_mr;
+    // Columns (each thread packs only its B panels) unless rows balance the work
+    // clearly better over whole micro-tiles and A has rows enough that packing all
+    // of B on every thread costs little; rows too when columns are too few.
+    const int64_t nu = (N + kt.f32_gemm_nr - 1) / kt.f32_gemm_nr;
+    const int64_t mu = (a.M + kt.f32_gemm_mr - 1) / kt.f32_gemm_mr;
+    const double eff_cols = static_cast<double>(nu) / static_cast<double>(T * ((nu + T - 1) / T));
+    const double eff_rows = static_cast<double>(mu) / static_cast<double>(T * ((mu + T - 1) / T));
+    bool by_cols = nu >= 2 * T || mu < T;
+    if (by_cols && mu >= 8 * T && eff_rows > eff_cols + 0.05) by_cols = false;
     pool->parallel_for(T, [&](int64_t t) {
         int64_t b, e;
         if (by_cols) {

@@ -61,8 +61,8 @@ class F32ConvTranspose : public PreparedKernel {
         for (int64_t n = 0; n < N; ++n) {
             for (int64_t g = 0; g < group_; ++g) {
                 const F32PackedA a{packed_.data() + g * per, rows_, Cg_, kt_.f32_gemm_mr};
-                f32_gemm_parallel(kt_, a, in_sz, {x + (n * C_ + g * Cg_) * in_sz, in_sz}, z,
-                                  in_sz, nullptr, Activation{}, ctx.pool);
+                f32_gemm_parallel(kt_, a, in_sz, {x + (n * C_ + g * Cg_) * in_sz, in_sz}, z, in_sz,
+                                  nullptr, Activation{}, ctx.pool);
                 // Scatter: one output channel per task (no two tasks write one element).
                 auto channel = [&](int64_t mg) {
                     const int64_t m = g * Mg_ + mg;
@@ -77,11 +77,7 @@ class F32ConvTranspose : public PreparedKernel {
                             }
                     activate_span(act_, yo, out_sz);
                 };
-                if (ctx.pool && Mg_ > 1) {
-                    ctx.pool->parallel_for(Mg_, channel);
-                } else {
-                    for (int64_t mg = 0; mg < Mg_; ++mg) channel(mg);
-                }
+                parallel_runs(ctx.pool, Mg_, channel);
             }
         }
         return Status();

@@ -40,11 +40,7 @@ class F32DwConv : public PreparedKernel {
                            OH, OW, act_);
         };
         if (OH <= 0 || OW <= 0) return Status();
-        if (ctx.pool) {
-            ctx.pool->parallel_for(N * C, plane);
-        } else {
-            for (int64_t i = 0; i < N * C; ++i) plane(i);
-        }
+        parallel_runs(ctx.pool, N * C, plane);  // planes can be tiny (7x7)
         return Status();
     }
 

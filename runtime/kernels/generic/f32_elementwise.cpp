@@ -16,30 +16,58 @@ namespace {
 constexpr int V = 4;
 using vec = FloatVec<V>::type;
 
+// The activation is applied per chunk of kChunk results while they are in the L1
+// cache, by activate_span (its switch on the kind taken once per chunk).
+constexpr int64_t kChunk = 2048;
+
 template <class F>
 void span_op(const float* a, float b, float* y, int64_t n, const Activation& act, F f) {
     const vec bv = vec{} + b;
-    int64_t i = 0;
-    for (; i + V <= n; i += V) {
-        vec x;
-        std::memcpy(&x, a + i, sizeof x);
-        x = vactivate<V>(act, f(x, bv));
-        std::memcpy(y + i, &x, sizeof x);
+    for (int64_t c = 0; c < n; c += kChunk) {
+        const int64_t e = n - c < kChunk ? n : c + kChunk;
+        int64_t i = c;
+        for (; i + V <= e; i += V) {
+            vec x;
+            std::memcpy(&x, a + i, sizeof x);
+            x = f(x, bv);
+            std::memcpy(y + i, &x, sizeof x);
+        }
+        for (; i < e; ++i) y[i] = f(a[i], b);
+        activate_span<V>(act, y + c, e - c);
     }
-    for (; i < n; ++i) y[i] = apply_activation(act, f(a[i], b));
 }
 
 template <class F>
 void span_op2(const float* a, const float* b, float* y, int64_t n, const Activation& act, F f) {
-    int64_t i = 0;
-    for (; i + V <= n; i += V) {
-        vec x, z;
-        std::memcpy(&x, a + i, sizeof x);
-        std::memcpy(&z, b + i, sizeof z);
-        x = vactivate<V>(act, f(x, z));
-        std::memcpy(y + i, &x, sizeof x);
+    for (int64_t c = 0; c < n; c += kChunk) {
+        const int64_t e = n - c < kChunk ? n : c + kChunk;
+        int64_t i = c;
+        for (; i + V <= e; i += V) {
+            vec x, z;
+            std::memcpy(&x, a + i, sizeof x);
+            std::memcpy(&z, b + i, sizeof z);
+            x = f(x, z);
+            std::memcpy(y + i, &x, sizeof x);
+        }
+        for (; i < e; ++i) y[i] = f(a[i], b[i]);
+        activate_span<V>(act, y + c, e - c);
     }
-    for (; i < n; ++i) y[i] = apply_activation(act, f(a[i], b[i]));
+}
+
+// fn(b, e) over [0, n) split in one contiguous range per thread (boundaries on
+// multiples of kChunk, so each element is computed the same way for any count).
+void for_ranges(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
+    const int64_t chunks = (n + kChunk - 1) / kChunk;
+    const int64_t T = pool ? std::min<int64_t>(pool->size(), chunks) : 1;
+    if (T <= 1) {
+        fn(0, n);
+        return;
+    }
+    pool->parallel_for(T, [&](int64_t t) {
+        int64_t b, e;
+        split_range(n, T, kChunk, t, &b, &e);
+        if (e > b) fn(b, e);
+    });
 }
 
 // How `small` broadcasts to `full`: as [outer, mid, inner] with small indexed by mid.
@@ -112,7 +140,9 @@ class F32Binary : public PreparedKernel {
         float* y = Y.data<float>();
         const int64_t n = Y.numel();
         if (a_full && b_full) {
-            span_op2(a, b, y, n, act_, f);
+            for_ranges(ctx.pool, n, [&](int64_t s, int64_t e) {
+                span_op2(a + s, b + s, y + s, e - s, act_, f);
+            });
             return Status();
         }
         // The full operand streams; the other gives one value per block.
@@ -121,19 +151,24 @@ class F32Binary : public PreparedKernel {
         const float* full = swap ? b : a;
         const float* small = swap ? a : b;
         if ((swap ? A : B).numel() == 1) {
-            span_op(full, small[0], y, n, act_,
-                    [&](auto x, auto s) { return swap ? f(s, x) : f(x, s); });
+            auto g = [&](auto x, auto s) { return swap ? f(s, x) : f(x, s); };
+            for_ranges(ctx.pool, n, [&](int64_t s, int64_t e) {
+                span_op(full + s, small[0], y + s, e - s, act_, g);
+            });
             return Status();
         }
         int64_t outer, mid, inner;
         if (!block_broadcast(swap ? A.shape() : B.shape(), ys, &outer, &mid, &inner))
             return fallback(ctx);
         auto g = [&](auto x, auto s) { return swap ? f(s, x) : f(x, s); };
-        for (int64_t o = 0; o < outer; ++o) {
-            for (int64_t m = 0; m < mid; ++m) {
-                const int64_t off = (o * mid + m) * inner;
-                span_op(full + off, small[m], y + off, inner, act_, g);
-            }
+        auto block = [&](int64_t i) {
+            const int64_t off = i * inner;
+            span_op(full + off, small[i % mid], y + off, inner, act_, g);
+        };
+        if (inner >= kChunk) {
+            parallel_runs(ctx.pool, outer * mid, block);
+        } else {
+            for (int64_t i = 0; i < outer * mid; ++i) block(i);
         }
         return Status();
     }
@@ -152,8 +187,12 @@ class F32Activation : public PreparedKernel {
         const Tensor& X = *ctx.in[0];
         Tensor& Y = *ctx.out[0];
         if (X.dtype() != DType::kFloat32) return op_def(ctx.node.op).compute(ctx);
-        if (Y.raw() != X.raw()) std::memcpy(Y.raw(), X.raw(), X.nbytes());
-        activate_span<V>(act_, Y.data<float>(), Y.numel());
+        const float* x = X.data<float>();
+        float* y = Y.data<float>();
+        for_ranges(ctx.pool, Y.numel(), [&](int64_t s, int64_t e) {
+            if (y != x) std::memcpy(y + s, x + s, static_cast<size_t>(e - s) * sizeof(float));
+            activate_span<V>(act_, y + s, e - s);
+        });
         return Status();
     }
 

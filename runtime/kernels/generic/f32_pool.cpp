@@ -9,11 +9,7 @@ namespace pare {
 namespace {
 
 void for_planes(ThreadPool* pool, int64_t n, const std::function<void(int64_t)>& fn) {
-    if (pool) {
-        pool->parallel_for(n, fn);
-    } else {
-        for (int64_t i = 0; i < n; ++i) fn(i);
-    }
+    parallel_runs(pool, n, fn);
 }
 
 class F32MaxPool : public PreparedKernel {

@@ -48,11 +48,7 @@ class F32ResizeNearest : public PreparedKernel {
             }
         };
         const int64_t planes = X.shape()[0] * X.shape()[1];
-        if (ctx.pool && planes > 1) {
-            ctx.pool->parallel_for(planes, plane);
-        } else {
-            for (int64_t p = 0; p < planes; ++p) plane(p);
-        }
+        parallel_runs(ctx.pool, planes, plane);
         return Status();
     }
 };
