@@ -172,7 +172,7 @@ KernelTable make_table(Isa isa) {
         t.isa = Isa::kNeon;
         t.f32_gemm = f32_gemm_8x8_neon;
         t.f32_gemm_packed = f32_gemm_packed_8x8_neon;
-        t.f32_gemm_mr = 12;
+        t.f32_gemm_mr = 8;
         t.f32_gemm_nr = 8;
         t.f32_gemm_name = "f32_gemm_8x8_neon";
         t.f32_dwconv = f32_dwconv_neon;
