@@ -43,7 +43,10 @@ void gemm_packed_driver(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N, 
         }
         return;
     }
-    float* const pb = scratch_floats(0, static_cast<size_t>(NC * KC));
+    // Panels are packed row by row across all panels of a block: a panel stride of a
+    // whole number of 4 KiB pages would send those writes to one cache set, so
+    // panels are spaced by one extra cache line.
+    float* const pb = scratch_floats(0, static_cast<size_t>(NC / NR * (NR * KC + 16)));
     alignas(64) float acc[MR * NR];
     alignas(64) float row[NC];  // one generated row of B (F32BSource::rows)
     for (int64_t jc = 0; jc < N; jc += NC) {
@@ -51,6 +54,7 @@ void gemm_packed_driver(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N, 
         for (int64_t pc = 0; pc < K; pc += KC) {
             const int64_t kc = std::min(KC, K - pc);
             const bool first = pc == 0, last = pc + kc >= K;
+            const int64_t pstride = NR * kc + 16;
             // Pack B[pc:pc+kc, jc:jc+nc] into NR-wide panels, row by row.
             for (int64_t k = 0; k < kc; ++k) {
                 const float* src;
@@ -61,7 +65,7 @@ void gemm_packed_driver(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N, 
                     src = B.data + (pc + k) * B.ld + jc;
                 }
                 for (int64_t jr = 0; jr < nc; jr += NR) {
-                    float* d = pb + (jr / NR) * NR * kc + k * NR;
+                    float* d = pb + (jr / NR) * pstride + k * NR;
                     const int64_t nr = std::min<int64_t>(NR, nc - jr);
                     if (nr == NR) {
                         std::memcpy(d, src + jr, NR * sizeof(float));
@@ -75,7 +79,7 @@ void gemm_packed_driver(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N, 
                 const int64_t mc = std::min(MC, m1 - ic);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const int64_t nr = std::min<int64_t>(NR, nc - jr);
-                    const float* bp = pb + (jr / NR) * NR * kc;
+                    const float* bp = pb + (jr / NR) * pstride;
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int64_t mr = std::min<int64_t>(MR, mc - ir);
                         micro(kc, ablock + (ic + ir) * kc, bp, acc);
