@@ -64,12 +64,14 @@ test: build models
 	for t in pare_tests pare_conformance pare_model_tests; do \
 	  echo "== $$t"; $(BUILD)/$$t --gtest_brief=1 2>&1 | tee $(BUILD)/$$t.log || status=1; \
 	done; \
-	echo "== pare_tests (kernels, PARE_ISA=scalar)"; \
-	PARE_ISA=scalar $(BUILD)/pare_tests --gtest_brief=1 --gtest_filter='Kernels.*' 2>&1 | tee $(BUILD)/pare_tests_scalar.log || status=1; \
+	for isa in scalar avx2; do \
+	  echo "== pare_tests (kernels, PARE_ISA=$$isa)"; \
+	  PARE_ISA=$$isa $(BUILD)/pare_tests --gtest_brief=1 --gtest_filter='Kernels.*:Executor.*' 2>&1 | tee $(BUILD)/pare_tests_$$isa.log || status=1; \
+	done; \
 	echo "== runtime selftest on aarch64 (qemu-user)"; \
 	$(MAKE) --no-print-directory test-arm 2>&1 | tee $(BUILD)/arm.log || status=1; \
 	passed=0; failed=0; skipped=0; \
-	for t in pare_tests pare_conformance pare_model_tests pare_tests_scalar; do \
+	for t in pare_tests pare_conformance pare_model_tests pare_tests_scalar pare_tests_avx2; do \
 	  p=$$(grep -oP '^\[  PASSED  \] \K[0-9]+' $(BUILD)/$$t.log | tail -1); \
 	  f=$$(grep -oP '^\[  FAILED  \] \K[0-9]+(?= test)' $(BUILD)/$$t.log | tail -1); \
 	  s=$$(grep -oP '^\[  SKIPPED \] \K[0-9]+' $(BUILD)/$$t.log | tail -1); \
