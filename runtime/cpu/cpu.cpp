@@ -139,6 +139,8 @@ KernelTable make_table(Isa isa) {
     t.f32_gemm_name = "f32_gemm_scalar";
     t.f32_dwconv = f32_dwconv_scalar;
     t.f32_dwconv_name = "f32_dwconv_scalar";
+    t.f32_dwconv_group = f32_dwconv_group_scalar;
+    t.f32_dwconv_lanes = 4;
     t.f32_maxpool = f32_maxpool_scalar;
     t.f32_maxpool_name = "f32_maxpool_scalar";
 #if defined(__x86_64__)
@@ -151,6 +153,8 @@ KernelTable make_table(Isa isa) {
         t.f32_gemm_name = "f32_gemm_6x16_avx2";
         t.f32_dwconv = f32_dwconv_avx2;
         t.f32_dwconv_name = "f32_dwconv_avx2";
+        t.f32_dwconv_group = f32_dwconv_group_avx2;
+        t.f32_dwconv_lanes = 8;
         t.f32_maxpool = f32_maxpool_avx2;
         t.f32_maxpool_name = "f32_maxpool_avx2";
     }
@@ -163,6 +167,8 @@ KernelTable make_table(Isa isa) {
         t.f32_gemm_name = "f32_gemm_12x32_avx512";
         t.f32_dwconv = f32_dwconv_avx512;
         t.f32_dwconv_name = "f32_dwconv_avx512";
+        t.f32_dwconv_group = f32_dwconv_group_avx512;
+        t.f32_dwconv_lanes = 16;
         t.f32_maxpool = f32_maxpool_avx512;
         t.f32_maxpool_name = "f32_maxpool_avx512";
     }
@@ -177,6 +183,8 @@ KernelTable make_table(Isa isa) {
         t.f32_gemm_name = "f32_gemm_8x8_neon";
         t.f32_dwconv = f32_dwconv_neon;
         t.f32_dwconv_name = "f32_dwconv_neon";
+        t.f32_dwconv_group = f32_dwconv_group_neon;
+        t.f32_dwconv_lanes = 4;
         t.f32_maxpool = f32_maxpool_neon;
         t.f32_maxpool_name = "f32_maxpool_neon";
     }

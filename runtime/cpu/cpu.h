@@ -106,6 +106,15 @@ using F32DwConvFn = void (*)(const float* x, int64_t H, int64_t W, const float* 
                              int64_t KW, int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias,
                              float* y, int64_t OH, int64_t OW, const Activation& act);
 
+// The depthwise convolution of f32_dwconv_lanes channels at once (planes H*W
+// apart in x, OH*OW apart in y), vectorized across channels, for small planes:
+// wt holds each tap's weights for those channels (taps x lanes), bias one per
+// channel; geometry as F32DwConvFn.
+using F32DwConvGroupFn = void (*)(const float* x, int64_t H, int64_t W, const float* wt,
+                                  const float* bias, int64_t KH, int64_t KW, int64_t sh, int64_t sw,
+                                  int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW,
+                                  const Activation& act);
+
 // 2-D max pooling of one plane, same geometry as F32DwConvFn (positions outside x
 // never win).
 using F32MaxPoolFn = void (*)(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW,
@@ -121,6 +130,8 @@ struct KernelTable {
     const char* f32_gemm_name = "";
     F32DwConvFn f32_dwconv = nullptr;
     const char* f32_dwconv_name = "";
+    F32DwConvGroupFn f32_dwconv_group = nullptr;
+    int f32_dwconv_lanes = 1;  // channels per f32_dwconv_group call
     F32MaxPoolFn f32_maxpool = nullptr;
     const char* f32_maxpool_name = "";
 };
@@ -139,6 +150,10 @@ void f32_gemm_packed_scalar(const F32PackedA& a, int64_t m0, int64_t m1, int64_t
 void f32_dwconv_scalar(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
                        int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
                        int64_t OH, int64_t OW, const Activation& act);
+void f32_dwconv_group_scalar(const float* x, int64_t H, int64_t W, const float* wt,
+                             const float* bias, int64_t KH, int64_t KW, int64_t sh, int64_t sw,
+                             int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW,
+                             const Activation& act);
 void f32_maxpool_scalar(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t sh,
                         int64_t sw, int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW);
 #if defined(__aarch64__)
@@ -150,6 +165,9 @@ void f32_gemm_packed_8x8_neon(const F32PackedA& a, int64_t m0, int64_t m1, int64
 void f32_dwconv_neon(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
                      int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
                      int64_t OH, int64_t OW, const Activation& act);
+void f32_dwconv_group_neon(const float* x, int64_t H, int64_t W, const float* wt, const float* bias,
+                           int64_t KH, int64_t KW, int64_t sh, int64_t sw, int64_t pt, int64_t pl,
+                           float* y, int64_t OH, int64_t OW, const Activation& act);
 void f32_maxpool_neon(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t sh,
                       int64_t sw, int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW);
 #endif
@@ -162,6 +180,10 @@ void f32_gemm_packed_12x32_avx512(const F32PackedA& a, int64_t m0, int64_t m1, i
 void f32_dwconv_avx512(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
                        int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
                        int64_t OH, int64_t OW, const Activation& act);
+void f32_dwconv_group_avx512(const float* x, int64_t H, int64_t W, const float* wt,
+                             const float* bias, int64_t KH, int64_t KW, int64_t sh, int64_t sw,
+                             int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW,
+                             const Activation& act);
 void f32_maxpool_avx512(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t sh,
                         int64_t sw, int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW);
 void f32_maxpool_avx2(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t sh,
@@ -169,6 +191,9 @@ void f32_maxpool_avx2(const float* x, int64_t H, int64_t W, int64_t KH, int64_t 
 void f32_dwconv_avx2(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
                      int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
                      int64_t OH, int64_t OW, const Activation& act);
+void f32_dwconv_group_avx2(const float* x, int64_t H, int64_t W, const float* wt, const float* bias,
+                           int64_t KH, int64_t KW, int64_t sh, int64_t sw, int64_t pt, int64_t pl,
+                           float* y, int64_t OH, int64_t OW, const Activation& act);
 void f32_gemm_6x16_avx2(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                         const float* B, int64_t ldb, float* C, int64_t ldc, const float* bias);
 void f32_gemm_packed_6x16_avx2(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,

@@ -325,10 +325,19 @@ TEST(Kernels, F32DwConvMatchesTheReferenceConv) {
         std::vector<int64_t> pads;
     };
     const std::vector<Case> cases = {
-        {{1, 3, 9, 9}, 3, 1, {1, 1, 1, 1}},     {{2, 4, 16, 17}, 3, 2, {1, 1, 1, 1}},
-        {{1, 2, 15, 16}, 3, 1, {0, 0, 0, 0}},   {{1, 5, 33, 31}, 5, 2, {2, 2, 2, 2}},
-        {{1, 3, 7, 40}, 5, 1, {2, 1, 2, 3}},    {{1, 1, 1, 1}, 3, 1, {1, 1, 1, 1}},
+        {{1, 3, 9, 9}, 3, 1, {1, 1, 1, 1}},
+        {{2, 4, 16, 17}, 3, 2, {1, 1, 1, 1}},
+        {{1, 2, 15, 16}, 3, 1, {0, 0, 0, 0}},
+        {{1, 5, 33, 31}, 5, 2, {2, 2, 2, 2}},
+        {{1, 3, 7, 40}, 5, 1, {2, 1, 2, 3}},
+        {{1, 1, 1, 1}, 3, 1, {1, 1, 1, 1}},
         {{1, 6, 112, 112}, 3, 2, {0, 0, 1, 1}},
+        // Narrow planes with channels for whole groups and a remainder (the kernel
+        // vectorized across channels, then the plane kernel): 3x3, 5x5, other sizes.
+        {{1, 37, 7, 7}, 3, 1, {1, 1, 1, 1}},
+        {{2, 21, 14, 13}, 3, 2, {1, 1, 1, 1}},
+        {{1, 18, 8, 8}, 5, 1, {2, 2, 2, 2}},
+        {{1, 17, 6, 6}, 2, 1, {0, 1, 0, 1}},
     };
     const std::vector<Activation> acts = {
         {Activation::kNone}, {Activation::kClip, 0.0f, 6.0f}, {Activation::kHardSwish}};
@@ -376,6 +385,26 @@ TEST(Kernels, F32DwConvMatchesTheReferenceConv) {
                     }
                     EXPECT_LT(rel_err(y.data<float>(), want.data(), y.numel()), 1e-6)
                         << activation_name(act);
+                    // This ISA's channel-group kernel on every whole group of channels.
+                    const int64_t V = kt->f32_dwconv_lanes;
+                    if (C >= V) {
+                        std::vector<float> wt(static_cast<size_t>(c.k * c.k * V)), bias(V, 0.0f);
+                        Tensor y3 = y.clone();
+                        for (int64_t n0 = 0; n0 < c.x[0]; ++n0)
+                            for (int64_t c0 = 0; c0 + V <= C; c0 += V) {
+                                for (int64_t t = 0; t < c.k * c.k; ++t)
+                                    for (int64_t j = 0; j < V; ++j)
+                                        wt[t * V + j] = w.data<float>()[(c0 + j) * c.k * c.k + t];
+                                for (int64_t j = 0; j < V; ++j)
+                                    bias[j] = with_bias ? b.data<float>()[c0 + j] : 0.0f;
+                                kt->f32_dwconv_group(
+                                    x.data<float>() + (n0 * C + c0) * H * W, H, W, wt.data(),
+                                    bias.data(), c.k, c.k, c.stride, c.stride, c.pads[0], c.pads[1],
+                                    y3.data<float>() + (n0 * C + c0) * OH * OW, OH, OW, act);
+                            }
+                        EXPECT_LT(rel_err(y3.data<float>(), want.data(), y3.numel()), 1e-6)
+                            << "channel groups, " << activation_name(act);
+                    }
                     // And the prepared kernel (the dispatched ISA) through ComputeContext.
                     Tensor y2 = Tensor::create(DType::kFloat32, ref[0].shape()).value();
                     ThreadPool pool(2);

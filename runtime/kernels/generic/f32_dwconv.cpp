@@ -16,6 +16,13 @@ class F32DwConv : public PreparedKernel {
         kshape_.assign(w.shape().begin() + 2, w.shape().end());
         bias_.assign(static_cast<size_t>(w.shape()[0]), 0.0f);
         if (b) bias_.assign(b->data<float>(), b->data<float>() + b->numel());
+        // Each whole group of V channels: its taps' weights, V per tap (transposed).
+        const int64_t V = kt_.f32_dwconv_lanes, C = w.shape()[0], taps = w.numel() / C;
+        wg_.resize(static_cast<size_t>(C / V * V * taps));
+        for (int64_t g = 0; g < C / V; ++g)
+            for (int64_t t = 0; t < taps; ++t)
+                for (int64_t c = 0; c < V; ++c)
+                    wg_[(g * taps + t) * V + c] = w.data<float>()[(g * V + c) * taps + t];
     }
 
     std::string name() const override { return with_activation(kt_.f32_dwconv_name, act_); }
@@ -40,7 +47,26 @@ class F32DwConv : public PreparedKernel {
                            OH, OW, act_);
         };
         if (OH <= 0 || OW <= 0) return Status();
-        parallel_runs(ctx.pool, N * C, plane);  // planes can be tiny (7x7)
+        // Narrow planes (rows of at most half a vector: the 7x7 planes of mobile
+        // networks on AVX-512) go V channels at a time, vectorized across channels
+        // (measured: 2.4x faster at 7x7, slower from 14x14 on, where the transposes
+        // cost more than the lanes the plane kernel wastes); the channels past the
+        // last whole group, and wider planes, one plane at a time.
+        const int64_t V = kt_.f32_dwconv_lanes;
+        const int64_t G = 2 * OW <= V ? C / V : 0, rest = C - G * V, per = G + rest;
+        auto task = [&](int64_t i) {
+            const int64_t n = i / per, j = i % per;
+            if (j >= G) {
+                plane(n * C + G * V + (j - G));
+                return;
+            }
+            const int64_t c0 = j * V;
+            kt_.f32_dwconv_group(x + (n * C + c0) * H * W, H, W, wg_.data() + j * KH * KW * V,
+                                 bias_.data() + c0, KH, KW, w.strides[0], w.strides[1],
+                                 w.pad_begin[0], w.pad_begin[1], y + (n * C + c0) * OH * OW, OH, OW,
+                                 act_);
+        };
+        parallel_runs(ctx.pool, N * per, task);  // tasks can be tiny (7x7 planes)
         return Status();
     }
 
@@ -49,7 +75,7 @@ class F32DwConv : public PreparedKernel {
     Activation act_;
     const KernelTable& kt_;
     Shape kshape_;
-    std::vector<float> w_, bias_;
+    std::vector<float> w_, bias_, wg_;
 };
 
 }  // namespace

@@ -16,4 +16,11 @@ void f32_maxpool_avx512(const float* x, int64_t H, int64_t W, int64_t KH, int64_
                               Activation{});
 }
 
+void f32_dwconv_group_avx512(const float* x, int64_t H, int64_t W, const float* wt,
+                             const float* bias, int64_t KH, int64_t KW, int64_t sh, int64_t sw,
+                             int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW,
+                             const Activation& act) {
+    dwconv_group<16>(x, H, W, wt, bias, KH, KW, sh, sw, pt, pl, y, OH, OW, act);
+}
+
 }  // namespace pare
