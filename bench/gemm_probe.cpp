@@ -113,7 +113,7 @@ double gemm_gflops(int64_t n, pare::ThreadPool* pool) {
     const int reps = n >= 1024 ? 5 : 15;
     for (int r = 0; r < reps + 2; ++r) {
         const auto t0 = Clock::now();
-        pare::f32_gemm_parallel(kt, pa, n, {b.data(), n}, c.data(), n, nullptr, {}, pool);
+        pare::f32_gemm_parallel(kt, pa, n, {b.data(), n}, c.data(), n, nullptr, nullptr, {}, pool);
         if (r >= 2) t.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
     }
     std::sort(t.begin(), t.end());

@@ -86,12 +86,14 @@ struct F32BSource {
     }
 };
 
-// Rows [m0, m1) of C[M,N] = act(A[M,K] * B[K,N] + bias[m]) with A packed for this
-// kernel's mr; m0 must be a multiple of mr. C has leading dimension ldc (C points at
-// row 0); bias may be nullptr. C is overwritten.
+// Rows [m0, m1) of C[M,N] = act(A[M,K] * B[K,N] + bias[m] + R[M,N]) with A packed
+// for this kernel's mr; m0 must be a multiple of mr. C and R have leading dimension
+// ldc (both point at row 0); bias and R may be nullptr (R: a residual added as the
+// results are stored, e.g. a skip connection; it may not overlap C). C is
+// overwritten.
 using F32GemmPackedFn = void (*)(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,
                                  const F32BSource& B, float* C, int64_t ldc, const float* bias,
-                                 const Activation& act);
+                                 const float* R, const Activation& act);
 
 // C[M,N] = A[M,K] * B[K,N] (+ bias[m] per row when bias != nullptr), row-major
 // with leading dimensions; C is overwritten. Packs A into a scratch buffer, then
@@ -146,7 +148,7 @@ void f32_gemm_scalar(int64_t M, int64_t N, int64_t K, const float* A, int64_t ld
                      int64_t ldb, float* C, int64_t ldc, const float* bias);
 void f32_gemm_packed_scalar(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,
                             const F32BSource& B, float* C, int64_t ldc, const float* bias,
-                            const Activation& act);
+                            const float* R, const Activation& act);
 void f32_dwconv_scalar(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
                        int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
                        int64_t OH, int64_t OW, const Activation& act);
@@ -161,7 +163,7 @@ void f32_gemm_8x8_neon(int64_t M, int64_t N, int64_t K, const float* A, int64_t 
                        int64_t ldb, float* C, int64_t ldc, const float* bias);
 void f32_gemm_packed_8x8_neon(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,
                               const F32BSource& B, float* C, int64_t ldc, const float* bias,
-                              const Activation& act);
+                              const float* R, const Activation& act);
 void f32_dwconv_neon(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
                      int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
                      int64_t OH, int64_t OW, const Activation& act);
@@ -176,7 +178,7 @@ void f32_gemm_12x32_avx512(int64_t M, int64_t N, int64_t K, const float* A, int6
                            const float* B, int64_t ldb, float* C, int64_t ldc, const float* bias);
 void f32_gemm_packed_12x32_avx512(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,
                                   const F32BSource& B, float* C, int64_t ldc, const float* bias,
-                                  const Activation& act);
+                                  const float* R, const Activation& act);
 void f32_dwconv_avx512(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
                        int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
                        int64_t OH, int64_t OW, const Activation& act);
@@ -198,7 +200,7 @@ void f32_gemm_6x16_avx2(int64_t M, int64_t N, int64_t K, const float* A, int64_t
                         const float* B, int64_t ldb, float* C, int64_t ldc, const float* bias);
 void f32_gemm_packed_6x16_avx2(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,
                                const F32BSource& B, float* C, int64_t ldc, const float* bias,
-                               const Activation& act);
+                               const float* R, const Activation& act);
 #endif
 
 }  // namespace pare

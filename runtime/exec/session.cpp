@@ -167,6 +167,40 @@ std::vector<int> fusable_activation(const Graph& g,
     return {};
 }
 
+// The Add node that is the only consumer of Conv node n's output v, when its other
+// operand *r is ready before node n runs (a graph input, or produced by an earlier
+// node; not a constant) and has v's static float shape; else -1.
+int fusable_residual_add(const Graph& g, const std::map<std::string, std::vector<int>>& consumers,
+                         int n, std::string* r) {
+    const Node& conv = g.nodes[n];
+    if (conv.op != OpKind::kConv || conv.outputs.size() != 1) return -1;
+    const std::string& v = conv.outputs[0];
+    const int add = only_consumer(g, consumers, v);
+    if (add < 0) return -1;
+    const Node& a = g.nodes[add];
+    if (a.op != OpKind::kAdd || a.inputs.size() != 2 || a.outputs.size() != 1) return -1;
+    if (a.inputs[0] == a.inputs[1]) return -1;
+    const std::string& other = a.inputs[0] == v ? a.inputs[1] : a.inputs[0];
+    if (g.is_initializer(other)) return -1;
+    const int p = g.producer_of(other);
+    const ValueInfo* in = nullptr;
+    for (const auto& i : g.inputs) {
+        if (i.name == other) in = &i;
+    }
+    if (!(in || (p >= 0 && p < n))) return -1;
+    auto vi = g.value_info.find(v), ri = g.value_info.find(other);
+    if (vi == g.value_info.end() || (!in && ri == g.value_info.end())) return -1;
+    const ValueInfo &x = vi->second, &y = in ? *in : ri->second;
+    if (!x.has_shape || !y.has_shape || x.shape != y.shape || x.dtype != DType::kFloat32 ||
+        y.dtype != DType::kFloat32)
+        return -1;
+    for (int64_t d : x.shape) {
+        if (d < 0) return -1;
+    }
+    *r = other;
+    return add;
+}
+
 // Ops whose output 0 may be placed over input 0's bytes.
 bool is_view_op(OpKind op) {
     return op == OpKind::kReshape || op == OpKind::kFlatten || op == OpKind::kSqueeze ||
@@ -294,14 +328,34 @@ Result<Session> Session::prepare(Graph graph, const SessionOptions& options) {
         std::vector<std::string> outs = node.outputs;
         PlanStep ps{node.name, node.op_type, "reference", ""};
         if (!reference) {
-            // Fuse the activation that is the only consumer of a single output, or
-            // SiLU written as Mul(v, Sigmoid(v)).
             std::vector<int> act_nodes;
             Activation act;
-            if (options.fuse && outs.size() == 1 && !graph.is_output(outs[0])) {
-                act_nodes = fusable_activation(graph, consumers, outs[0], &act);
+            const bool single = options.fuse && outs.size() == 1 && !graph.is_output(outs[0]);
+            // A Conv whose only consumer is Add(conv, r), r computed before the Conv
+            // with the same shape: the kernel adds r as it stores its results, then
+            // applies the activation that follows the Add.
+            std::string r;
+            const int add =
+                single ? fusable_residual_add(graph, consumers, static_cast<int>(n), &r) : -1;
+            if (add >= 0) {
+                const std::string& sum = graph.nodes[add].outputs[0];
+                std::vector<int> after;
+                if (!graph.is_output(sum)) after = fusable_activation(graph, consumers, sum, &act);
+                st.kernel = prepare_kernel(node, constants, act, true);
+                if (st.kernel) {
+                    act_nodes = {add};
+                    act_nodes.insert(act_nodes.end(), after.begin(), after.end());
+                    st.residual = slot_of(r);
+                }
             }
-            if (!act_nodes.empty()) st.kernel = prepare_kernel(node, constants, act);
+            // Otherwise the activation that is the only consumer of a single output,
+            // or one written out (fusable_activation).
+            if (!st.kernel && single) {
+                act = Activation{};
+                act_nodes = fusable_activation(graph, consumers, outs[0], &act);
+                if (!act_nodes.empty()) st.kernel = prepare_kernel(node, constants, act);
+                if (!st.kernel) act_nodes.clear();
+            }
             if (st.kernel) {
                 for (int a : act_nodes) {
                     fused_away[a] = true;
@@ -337,6 +391,7 @@ Status Session::plan_memory() {
         for (int i : steps_[t].in) {
             if (i >= 0) last[i] = t;
         }
+        if (steps_[t].residual >= 0) last[steps_[t].residual] = t;
         for (int o : steps_[t].out) def[o] = t;
     }
     // Release points for unplanned runs.
@@ -508,6 +563,7 @@ Status Session::run_planned(std::vector<Tensor>& slots, std::vector<double>* ste
         in.clear();
         out.clear();
         for (int i : st.in) in.push_back(i >= 0 ? &slots[i] : nullptr);
+        if (st.residual >= 0) in.push_back(&slots[st.residual]);
         for (int o : st.out) out.push_back(&slots[o]);
         ComputeContext c{node, std::move(in), std::move(out), pool_.get()};
         Status status;
@@ -537,6 +593,7 @@ Status Session::run_dynamic(std::vector<Tensor>& slots, std::vector<double>* ste
         in.clear();
         for (int i : st.in) in.push_back(i >= 0 ? &slots[i] : nullptr);
         PARE_RETURN_IF_ERROR(infer_and_allocate(node, in, &out));
+        if (st.residual >= 0) in.push_back(&slots[st.residual]);
         ComputeContext c{node, in, {}, pool_.get()};
         for (auto& t : out) c.out.push_back(&t);
         if (st.kernel) {

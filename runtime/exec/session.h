@@ -78,7 +78,8 @@ class Session {
         std::vector<int> in, out;  // slots; -1 = absent input
         std::unique_ptr<PreparedKernel> kernel;
         bool overwrites_input = false;  // view or in place: the output shares input 0's bytes
-        std::vector<int> release;       // slots whose last use is this step (unplanned run)
+        int residual = -1;         // slot added by the kernel as it stores (a fused Add), or -1
+        std::vector<int> release;  // slots whose last use is this step (unplanned run)
     };
     Status plan_memory();
     Status run_planned(std::vector<Tensor>& slots, std::vector<double>* step_ms) const;

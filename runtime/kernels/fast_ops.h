@@ -37,15 +37,18 @@ bool activation_of(const Node& node, const std::vector<const Tensor*>& constants
 
 // The optimized kernel for node, or nullptr when there is none for these inputs or
 // it cannot apply act. constants[i] is input i's value when it is known at prepare
-// time (an initializer), else nullptr; the kernel copies what it keeps.
+// time (an initializer), else nullptr; the kernel copies what it keeps. residual:
+// the kernel also adds a tensor of the output's shape, given as one more input
+// after the node's own, before the activation (Conv only: a fused skip-connection
+// Add).
 std::unique_ptr<PreparedKernel> prepare_kernel(const Node& node,
                                                const std::vector<const Tensor*>& constants,
-                                               const Activation& act);
+                                               const Activation& act, bool residual = false);
 
 // Per-op factories (one file each); same contract as prepare_kernel.
 std::unique_ptr<PreparedKernel> prepare_f32_conv_gemm(const Node& node,
                                                       const std::vector<const Tensor*>& constants,
-                                                      const Activation& act);
+                                                      const Activation& act, bool residual = false);
 
 std::unique_ptr<PreparedKernel> prepare_f32_conv_transpose(
     const Node& node, const std::vector<const Tensor*>& constants, const Activation& act);
@@ -70,11 +73,11 @@ std::unique_ptr<PreparedKernel> prepare_f32_elementwise(const Node& node,
                                                         const std::vector<const Tensor*>& constants,
                                                         const Activation& act);
 
-// C[M,N] = act(A * B + bias) with A packed (rows 0..M), split over pool's threads by
+// C[M,N] = act(A * B + bias + R) with A packed (rows 0..M), split over pool's threads by
 // column or row ranges aligned to the micro-tile, so every element is computed by
 // the same arithmetic for any thread count.
 void f32_gemm_parallel(const KernelTable& kt, const F32PackedA& a, int64_t N, const F32BSource& B,
-                       float* C, int64_t ldc, const float* bias, const Activation& act,
-                       ThreadPool* pool);
+                       float* C, int64_t ldc, const float* bias, const float* R,
+                       const Activation& act, ThreadPool* pool);
 
 }  // namespace pare

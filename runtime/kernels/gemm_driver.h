@@ -31,14 +31,15 @@ namespace {
 // V: vector lanes for the activation epilogue.
 template <int MR, int NR, int V, class Micro>
 void gemm_packed_driver(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N, const F32BSource& B,
-                        float* C, int64_t ldc, const float* bias, const Activation& act,
-                        Micro micro) {
+                        float* C, int64_t ldc, const float* bias, const float* R,
+                        const Activation& act, Micro micro) {
     constexpr int64_t KC = kF32GemmKC, MC = MR * 24, NC = NR * 32;
     const int64_t K = a.K, Mpad = (a.M + MR - 1) / MR * MR;
     if (m1 <= m0 || N <= 0) return;
     if (K <= 0) {
         for (int64_t m = m0; m < m1; ++m) {
-            for (int64_t n = 0; n < N; ++n) C[m * ldc + n] = bias ? bias[m] : 0.0f;
+            for (int64_t n = 0; n < N; ++n)
+                C[m * ldc + n] = (bias ? bias[m] : 0.0f) + (R ? R[m * ldc + n] : 0.0f);
             activate_span<V>(act, C + m * ldc, N);
         }
         return;
@@ -88,7 +89,12 @@ void gemm_packed_driver(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N, 
                             const float* s = acc + i * NR;
                             if (first) {
                                 const float b0 = bias ? bias[ic + ir + i] : 0.0f;
-                                for (int64_t j = 0; j < nr; ++j) c[j] = s[j] + b0;
+                                if (R) {
+                                    const float* r = R + (ic + ir + i) * ldc + jc + jr;
+                                    for (int64_t j = 0; j < nr; ++j) c[j] = (s[j] + b0) + r[j];
+                                } else {
+                                    for (int64_t j = 0; j < nr; ++j) c[j] = s[j] + b0;
+                                }
                             } else {
                                 for (int64_t j = 0; j < nr; ++j) c[j] += s[j];
                             }
@@ -110,8 +116,8 @@ void gemm_unpacked_driver(int64_t M, int64_t N, int64_t K, const float* A, int64
     float* const pa = scratch_floats(1, static_cast<size_t>(f32_packed_a_size(M, K, MR)));
     f32_pack_a(M, K, A, lda, MR, pa);
     F32PackedA packed{pa, M, K, MR};
-    gemm_packed_driver<MR, NR, V>(packed, 0, M, N, F32BSource(B, ldb), C, ldc, bias, Activation{},
-                                  micro);
+    gemm_packed_driver<MR, NR, V>(packed, 0, M, N, F32BSource(B, ldb), C, ldc, bias, nullptr,
+                                  Activation{}, micro);
 }
 
 }  // namespace

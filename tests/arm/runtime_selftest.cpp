@@ -86,7 +86,7 @@ void gemm_sweep() {
                     std::vector<float> packed(f32_packed_a_size(M, K, kt->f32_gemm_mr));
                     f32_pack_a(M, K, a.data<float>(), K, kt->f32_gemm_mr, packed.data());
                     kt->f32_gemm_packed({packed.data(), M, K, kt->f32_gemm_mr}, 0, M, N,
-                                        {b.data<float>(), N}, got.data(), N, nullptr,
+                                        {b.data<float>(), N}, got.data(), N, nullptr, nullptr,
                                         {Activation::kRelu});
                     check(rel_err(got.data(), want.data(), M * N) < 1e-5,
                           std::string(kt->f32_gemm_name) + " " + std::to_string(M) + "x" +

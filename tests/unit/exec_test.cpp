@@ -212,6 +212,43 @@ TEST(Executor, FusesHardSwishWrittenAsMulOfHardSigmoid) {
     EXPECT_LT(rel_l2(got.at("y"), want.at("y")), 1e-6);
 }
 
+// A skip connection: Add(Conv(...), r) with r computed before the Conv is done by
+// the Conv's kernel as it stores, with the Relu after the Add; an Add whose other
+// operand comes later is fused into that later Conv instead. Same results as the
+// reference on 1 and 3 threads.
+TEST(Executor, FusesResidualAddIntoTheConvBeforeIt) {
+    Graph g;
+    g.inputs.push_back(value("x", DType::kFloat32, {1, 8, 9, 9}));
+    g.initializers["w1"] = random_tensor({8, 8, 3, 3}, 51);
+    g.initializers["w2"] = random_tensor({8, 8, 3, 3}, 52);
+    g.initializers["b2"] = random_tensor({8}, 53);
+    g.initializers["w3"] = random_tensor({8, 8, 1, 1}, 54);
+    g.nodes.push_back(make_node("Conv", {"x", "w1"}, {"c1"}, conv_attrs(1)));
+    g.nodes.push_back(make_node("Relu", {"c1"}, {"r1"}));
+    g.nodes.push_back(make_node("Conv", {"r1", "w2", "b2"}, {"c2"}, conv_attrs(1)));
+    g.nodes.push_back(make_node("Add", {"x", "c2"}, {"s"}));  // residual first
+    g.nodes.push_back(make_node("Relu", {"s"}, {"r2"}));
+    g.nodes.push_back(make_node("Conv", {"r2", "w3"}, {"c3"}));
+    g.nodes.push_back(make_node("Conv", {"r2", "w3"}, {"c4"}));
+    g.nodes.push_back(make_node("Add", {"c3", "c4"}, {"y"}));  // c4's Conv fuses it
+    g.outputs.push_back(value("y", DType::kFloat32, {1, 8, 9, 9}));
+    const TensorMap in = {{"x", random_tensor({1, 8, 9, 9}, 55)}};
+    SessionOptions ref_opt;
+    ref_opt.reference = true;
+    const TensorMap want = run_with(g, ref_opt, in);
+    for (int t : {1, 3}) {
+        SessionOptions opt;
+        opt.threads = t;
+        Session s;
+        const TensorMap got = run_with(g, opt, in, &s);
+        ASSERT_EQ(s.plan().size(), 4u);
+        EXPECT_NE(s.plan()[1].kernel.find("+add+relu"), std::string::npos) << s.plan()[1].kernel;
+        EXPECT_EQ(s.plan()[2].kernel.find("+add"), std::string::npos);
+        EXPECT_NE(s.plan()[3].kernel.find("+add"), std::string::npos);
+        EXPECT_LT(rel_l2(got.at("y"), want.at("y")), 1e-6) << t << " threads";
+    }
+}
+
 // HardSwish written out as v * Clip(v + 3, 0, 6) / 6 (PaddlePaddle's export), with
 // the division as Div by 6 or Mul by 1/6: four nodes fused into the Conv before.
 TEST(Executor, FusesHardSwishWrittenOutAsAddClipMulDiv) {

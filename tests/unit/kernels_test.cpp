@@ -289,15 +289,26 @@ TEST(Kernels, F32PackedGemmRowRangesThreadsAndActivations) {
                         std::vector<float> whole(plain.size(), -9.0f), split(plain.size(), -9.0f),
                             threaded(plain.size(), -9.0f);
                         kt->f32_gemm_packed(pa, 0, M, N, {b.data<float>(), N}, whole.data(), N,
-                                            bias.data<float>(), act);
+                                            bias.data<float>(), nullptr, act);
                         // Two row ranges, the boundary on a panel edge.
                         const int64_t mid = std::min<int64_t>(M, kt->f32_gemm_mr);
                         kt->f32_gemm_packed(pa, 0, mid, N, {b.data<float>(), N}, split.data(), N,
-                                            bias.data<float>(), act);
+                                            bias.data<float>(), nullptr, act);
                         kt->f32_gemm_packed(pa, mid, M, N, {b.data<float>(), N}, split.data(), N,
-                                            bias.data<float>(), act);
+                                            bias.data<float>(), nullptr, act);
                         f32_gemm_parallel(*kt, pa, N, {b.data<float>(), N}, threaded.data(), N,
-                                          bias.data<float>(), act, &pool);
+                                          bias.data<float>(), nullptr, act, &pool);
+                        // With a residual added as the results are stored, on 3 threads.
+                        Tensor res = random_tensor({M, N}, M * 31 + N);
+                        std::vector<float> with_res(plain.size(), -9.0f);
+                        f32_gemm_parallel(*kt, pa, N, {b.data<float>(), N}, with_res.data(), N,
+                                          bias.data<float>(), res.data<float>(), act, &pool);
+                        for (size_t i = 0; i < plain.size(); ++i) {
+                            const float want =
+                                apply_activation(act, plain[i] + res.data<float>()[i]);
+                            ASSERT_NEAR(with_res[i], want, 1e-5f * (1.0f + std::fabs(want)))
+                                << "residual, " << activation_name(act);
+                        }
                         for (size_t i = 0; i < plain.size(); ++i) {
                             // Exact where the activation is (max/min); the vector exp
                             // of sigmoid and SiLU within 1e-6 relative.
@@ -553,7 +564,7 @@ TEST(Kernels, VectorSigmoidAndSiluAreAccurate) {
             f32_pack_a(1, 1, a.data(), 1, kt->f32_gemm_mr, packed.data());
             std::vector<float> y(n);
             kt->f32_gemm_packed({packed.data(), 1, 1, kt->f32_gemm_mr}, 0, 1, n, {x.data(), n},
-                                y.data(), n, nullptr, act);
+                                y.data(), n, nullptr, nullptr, act);
             for (int64_t i = 0; i < n; ++i) {
                 const double s = 1.0 / (1.0 + std::exp(-static_cast<double>(x[i])));
                 const double want = kind == Activation::kSigmoid ? s : x[i] * s;

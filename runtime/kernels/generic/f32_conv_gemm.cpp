@@ -18,11 +18,11 @@
 namespace pare {
 
 void f32_gemm_parallel(const KernelTable& kt, const F32PackedA& a, int64_t N, const F32BSource& B,
-                       float* C, int64_t ldc, const float* bias, const Activation& act,
-                       ThreadPool* pool) {
+                       float* C, int64_t ldc, const float* bias, const float* R,
+                       const Activation& act, ThreadPool* pool) {
     const int64_t T = pool ? pool->size() : 1;
     if (T <= 1) {
-        kt.f32_gemm_packed(a, 0, a.M, N, B, C, ldc, bias, act);
+        kt.f32_gemm_packed(a, 0, a.M, N, B, C, ldc, bias, R, act);
         return;
     }
     // Columns (each thread packs only its B panels) unless rows balance the work
@@ -39,10 +39,11 @@ void f32_gemm_parallel(const KernelTable& kt, const F32PackedA& a, int64_t N, co
         if (by_cols) {
             split_range(N, T, kt.f32_gemm_nr, t, &b, &e);
             if (e > b)
-                kt.f32_gemm_packed(a, 0, a.M, e - b, B.from_column(b), C + b, ldc, bias, act);
+                kt.f32_gemm_packed(a, 0, a.M, e - b, B.from_column(b), C + b, ldc, bias,
+                                   R ? R + b : nullptr, act);
         } else {
             split_range(a.M, T, kt.f32_gemm_mr, t, &b, &e);
-            if (e > b) kt.f32_gemm_packed(a, b, e, N, B, C, ldc, bias, act);
+            if (e > b) kt.f32_gemm_packed(a, b, e, N, B, C, ldc, bias, R, act);
         }
     });
 }
@@ -51,8 +52,9 @@ namespace {
 
 class F32ConvGemm : public PreparedKernel {
   public:
-    F32ConvGemm(const Node& node, const Tensor& w, const Tensor* b, const Activation& act)
-        : attrs_(node.attrs), act_(act), kt_(kernels()) {
+    F32ConvGemm(const Node& node, const Tensor& w, const Tensor* b, const Activation& act,
+                bool residual)
+        : attrs_(node.attrs), act_(act), kt_(kernels()), residual_(residual) {
         group_ = node.attrs.get_int("group", 1);
         M_ = w.shape()[0];
         Mg_ = M_ / group_;
@@ -68,7 +70,8 @@ class F32ConvGemm : public PreparedKernel {
     }
 
     std::string name() const override {
-        return with_activation(std::string("f32_conv_im2col+") + kt_.f32_gemm_name, act_);
+        return with_activation(
+            std::string("f32_conv_im2col+") + kt_.f32_gemm_name + (residual_ ? "+add" : ""), act_);
     }
 
     Status run(ComputeContext& ctx) const override {
@@ -88,6 +91,13 @@ class F32ConvGemm : public PreparedKernel {
             pointwise = pointwise && st[d] == 1 && pb[d] == 0 && out[d] == in[d];
         const float* x = X.data<float>();
         float* y = Y.data<float>();
+        const float* res = nullptr;  // the fused Add's other operand: the last input
+        if (residual_) {
+            const Tensor* R = ctx.in.back();
+            if (!R || R->shape() != Y.shape() || R->dtype() != DType::kFloat32)
+                return internal_error("fused residual does not match the conv output");
+            res = R->data<float>();
+        }
         const int64_t per = f32_packed_a_size(Mg_, Kdim_, kt_.f32_gemm_mr);
         Im2col im{nullptr, in, out, k, st, dl, pb, in_sz, ksz};
         for (int64_t n = 0; n < N; ++n) {
@@ -97,7 +107,8 @@ class F32ConvGemm : public PreparedKernel {
                 const F32BSource B = pointwise ? F32BSource(xg, P) : F32BSource(&Im2col::rows, &im);
                 F32PackedA a{packed_.data() + g * per, Mg_, Kdim_, kt_.f32_gemm_mr};
                 f32_gemm_parallel(kt_, a, P, B, y + (n * M_ + g * Mg_) * P, P,
-                                  bias_.empty() ? nullptr : bias_.data() + g * Mg_, act_, ctx.pool);
+                                  bias_.empty() ? nullptr : bias_.data() + g * Mg_,
+                                  res ? res + (n * M_ + g * Mg_) * P : nullptr, act_, ctx.pool);
             }
         }
         return Status();
@@ -160,6 +171,7 @@ class F32ConvGemm : public PreparedKernel {
     Attributes attrs_;
     Activation act_;
     const KernelTable& kt_;
+    bool residual_ = false;
     int64_t group_ = 1, M_ = 0, Mg_ = 0, Kdim_ = 0;
     Shape kshape_;
     std::vector<float> packed_, bias_;
@@ -169,7 +181,7 @@ class F32ConvGemm : public PreparedKernel {
 
 std::unique_ptr<PreparedKernel> prepare_f32_conv_gemm(const Node& node,
                                                       const std::vector<const Tensor*>& constants,
-                                                      const Activation& act) {
+                                                      const Activation& act, bool residual) {
     if (constants.size() < 2 || !constants[1]) return nullptr;
     const Tensor& w = *constants[1];
     const Tensor* b = constants.size() > 2 ? constants[2] : nullptr;
@@ -180,7 +192,7 @@ std::unique_ptr<PreparedKernel> prepare_f32_conv_gemm(const Node& node,
     const int64_t group = node.attrs.get_int("group", 1);
     if (group <= 0 || w.shape()[0] % group != 0) return nullptr;
     if (w.shape()[1] == 1 && w.shape()[0] == group) return nullptr;  // depthwise
-    return std::make_unique<F32ConvGemm>(node, w, b, act);
+    return std::make_unique<F32ConvGemm>(node, w, b, act, residual);
 }
 
 }  // namespace pare

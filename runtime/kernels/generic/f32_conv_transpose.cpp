@@ -62,7 +62,7 @@ class F32ConvTranspose : public PreparedKernel {
             for (int64_t g = 0; g < group_; ++g) {
                 const F32PackedA a{packed_.data() + g * per, rows_, Cg_, kt_.f32_gemm_mr};
                 f32_gemm_parallel(kt_, a, in_sz, {x + (n * C_ + g * Cg_) * in_sz, in_sz}, z, in_sz,
-                                  nullptr, Activation{}, ctx.pool);
+                                  nullptr, nullptr, Activation{}, ctx.pool);
                 // Scatter: one output channel per task (no two tasks write one element).
                 auto channel = [&](int64_t mg) {
                     const int64_t m = g * Mg_ + mg;

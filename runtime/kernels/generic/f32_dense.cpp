@@ -48,7 +48,8 @@ class F32Dense : public PreparedKernel {
             scratch_floats(1, static_cast<size_t>(f32_packed_a_size(M, K_, kt_.f32_gemm_mr)));
         f32_pack_a(M, K_, x, K_, kt_.f32_gemm_mr, pa);
         const F32PackedA a{pa, M, K_, kt_.f32_gemm_mr};
-        f32_gemm_parallel(kt_, a, N_, {wt_.data(), N_}, y, N_, nullptr, Activation{}, ctx.pool);
+        f32_gemm_parallel(kt_, a, N_, {wt_.data(), N_}, y, N_, nullptr, nullptr, Activation{},
+                          ctx.pool);
         for (int64_t m = 0; m < M; ++m) {
             float* row = y + m * N_;
             for (int64_t n = 0; n < N_; ++n)

@@ -29,8 +29,8 @@ void f32_gemm_scalar(int64_t M, int64_t N, int64_t K, const float* A, int64_t ld
 
 void f32_gemm_packed_scalar(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,
                             const F32BSource& B, float* C, int64_t ldc, const float* bias,
-                            const Activation& act) {
-    gemm_packed_driver<4, 8, 4>(a, m0, m1, N, B, C, ldc, bias, act, micro_4x8);
+                            const float* R, const Activation& act) {
+    gemm_packed_driver<4, 8, 4>(a, m0, m1, N, B, C, ldc, bias, R, act, micro_4x8);
 }
 
 }  // namespace pare

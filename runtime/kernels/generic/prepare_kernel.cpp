@@ -39,7 +39,11 @@ bool activation_of(const Node& node, const std::vector<const Tensor*>& constants
 
 std::unique_ptr<PreparedKernel> prepare_kernel(const Node& node,
                                                const std::vector<const Tensor*>& constants,
-                                               const Activation& act) {
+                                               const Activation& act, bool residual) {
+    if (residual) {
+        return node.op == OpKind::kConv ? prepare_f32_conv_gemm(node, constants, act, true)
+                                        : nullptr;
+    }
     switch (node.op) {
         case OpKind::kConv:
             if (auto k = prepare_f32_dwconv(node, constants, act)) return k;

@@ -43,8 +43,8 @@ void f32_gemm_12x32_avx512(int64_t M, int64_t N, int64_t K, const float* A, int6
 
 void f32_gemm_packed_12x32_avx512(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,
                                   const F32BSource& B, float* C, int64_t ldc, const float* bias,
-                                  const Activation& act) {
-    gemm_packed_driver<kMR, kNR, 16>(a, m0, m1, N, B, C, ldc, bias, act, micro_12x32);
+                                  const float* R, const Activation& act) {
+    gemm_packed_driver<kMR, kNR, 16>(a, m0, m1, N, B, C, ldc, bias, R, act, micro_12x32);
 }
 
 }  // namespace pare
