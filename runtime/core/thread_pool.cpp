@@ -27,14 +27,29 @@ void ThreadPool::drain() {
     }
 }
 
+namespace {
+
+// A hint to the core that this is a spin-wait loop.
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+}  // namespace
+
 void ThreadPool::worker_loop() {
     uint64_t seen = 0;
     for (;;) {
-        // Spin a little for the next call, then sleep until one comes.
-        const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(200);
-        while (generation_.load(std::memory_order_acquire) == seen &&
-               std::chrono::steady_clock::now() < spin_until) {
-            std::this_thread::yield();
+        // Spin for the next call (a model's kernels follow each other within a
+        // millisecond; waking a sleeping thread costs tens of microseconds on a
+        // virtual machine), then sleep until one comes.
+        const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(2000);
+        for (int i = 0; generation_.load(std::memory_order_acquire) == seen; ++i) {
+            cpu_relax();
+            if ((i & 255) == 255 && std::chrono::steady_clock::now() >= spin_until) break;
         }
         {
             std::unique_lock<std::mutex> lock(mu_);
@@ -64,7 +79,7 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t)>& fn)
     }
     wake_.notify_all();
     drain();
-    while (busy_.load(std::memory_order_acquire) != 0) std::this_thread::yield();
+    while (busy_.load(std::memory_order_acquire) != 0) cpu_relax();
     fn_ = nullptr;
     in_call_.store(false);
 }

@@ -4,9 +4,9 @@
 // Work is handed out in whole task indices from one atomic counter, so any
 // thread count gives each task to exactly one thread; kernels split their work
 // so that every output element is computed by one task with the same
-// arithmetic, which makes results identical for any T. Workers spin briefly
-// between calls (kernels of one model follow each other within microseconds),
-// then sleep. One parallel_for at a time per pool; calls from inside a task run
+// arithmetic, which makes results identical for any T. Workers spin for up to
+// 2 ms between calls (kernels of one model follow each other within
+// microseconds), then sleep. One parallel_for at a time per pool; calls from inside a task run
 // serially on the calling thread.
 #pragma once
 
