@@ -128,6 +128,10 @@ struct KernelTable {
     F32GemmFn f32_gemm = nullptr;
     F32GemmPackedFn f32_gemm_packed = nullptr;
     int f32_gemm_mr = 1;  // micro-tile height the packed A must use
+    // Another height f32_gemm_packed also takes (F32PackedA::mr), for matrices whose
+    // rows it pads less (AVX-512: 8 rows for 64 or 32 channels); 0 if none.
+    int f32_gemm_mr_alt = 0;
+    const char* f32_gemm_name_alt = "";
     int f32_gemm_nr = 1;  // micro-tile width (column splits align to it)
     const char* f32_gemm_name = "";
     F32DwConvFn f32_dwconv = nullptr;
@@ -142,6 +146,12 @@ struct KernelTable {
 const KernelTable& kernels();
 // The table for a given ISA, or nullptr if this build or CPU lacks it (tests).
 const KernelTable* kernels_for(Isa isa);
+
+// The micro-tile height to pack an M-row A with: the alternative when it pads M
+// to clearly fewer rows (over 6% fewer), else the main one.
+int f32_gemm_pick_mr(const KernelTable& kt, int64_t M);
+// The GEMM's name for that height ("f32_gemm_8x32_avx512" for the alternative).
+const char* f32_gemm_name_for(const KernelTable& kt, int mr);
 
 // Kernel entry points (one file each under runtime/kernels/).
 void f32_gemm_scalar(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,

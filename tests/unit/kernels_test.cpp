@@ -270,60 +270,63 @@ TEST(Kernels, F32PackedGemmRowRangesThreadsAndActivations) {
                                           {Activation::kSigmoid},
                                           {Activation::kHardSigmoid, 0, 0, 0.2f, 0.5f}};
     ThreadPool pool(3);
-    for (Isa isa : isas()) {
-        const KernelTable* kt = kernels_for(isa);
-        SCOPED_TRACE(kt->f32_gemm_name);
-        for (int64_t M : {1, 7, 2 * kt->f32_gemm_mr + 3, 61})
-            for (int64_t N : {1, 17, 2 * kt->f32_gemm_nr + 3, 101})
-                for (int64_t K : {3, 257}) {
-                    Tensor a = random_tensor({M, K}, M + K), b = random_tensor({K, N}, N + 3 * K);
-                    Tensor bias = random_tensor({M}, M * N);
-                    std::vector<float> packed(
-                        static_cast<size_t>(f32_packed_a_size(M, K, kt->f32_gemm_mr)));
-                    f32_pack_a(M, K, a.data<float>(), K, kt->f32_gemm_mr, packed.data());
-                    const F32PackedA pa{packed.data(), M, K, kt->f32_gemm_mr};
-                    std::vector<float> plain(static_cast<size_t>(M * N));
-                    kt->f32_gemm(M, N, K, a.data<float>(), K, b.data<float>(), N, plain.data(), N,
-                                 bias.data<float>());
-                    for (const Activation& act : acts) {
-                        std::vector<float> whole(plain.size(), -9.0f), split(plain.size(), -9.0f),
-                            threaded(plain.size(), -9.0f);
-                        kt->f32_gemm_packed(pa, 0, M, N, {b.data<float>(), N}, whole.data(), N,
-                                            bias.data<float>(), nullptr, act);
-                        // Two row ranges, the boundary on a panel edge.
-                        const int64_t mid = std::min<int64_t>(M, kt->f32_gemm_mr);
-                        kt->f32_gemm_packed(pa, 0, mid, N, {b.data<float>(), N}, split.data(), N,
-                                            bias.data<float>(), nullptr, act);
-                        kt->f32_gemm_packed(pa, mid, M, N, {b.data<float>(), N}, split.data(), N,
-                                            bias.data<float>(), nullptr, act);
-                        f32_gemm_parallel(*kt, pa, N, {b.data<float>(), N}, threaded.data(), N,
-                                          bias.data<float>(), nullptr, act, &pool);
-                        // With a residual added as the results are stored, on 3 threads.
-                        Tensor res = random_tensor({M, N}, M * 31 + N);
-                        std::vector<float> with_res(plain.size(), -9.0f);
-                        f32_gemm_parallel(*kt, pa, N, {b.data<float>(), N}, with_res.data(), N,
-                                          bias.data<float>(), res.data<float>(), act, &pool);
-                        for (size_t i = 0; i < plain.size(); ++i) {
-                            const float want =
-                                apply_activation(act, plain[i] + res.data<float>()[i]);
-                            ASSERT_NEAR(with_res[i], want, 1e-5f * (1.0f + std::fabs(want)))
-                                << "residual, " << activation_name(act);
-                        }
-                        for (size_t i = 0; i < plain.size(); ++i) {
-                            // Exact where the activation is (max/min); the vector exp
-                            // of sigmoid and SiLU within 1e-6 relative.
-                            const float want = apply_activation(act, plain[i]);
-                            ASSERT_NEAR(whole[i], want, 1e-6f * (1.0f + std::fabs(want)))
-                                << activation_name(act) << " " << M << "x" << N << "x" << K;
-                            if (act.kind == Activation::kRelu || act.kind == Activation::kClip) {
-                                ASSERT_EQ(whole[i], want);
+    for (Isa isa : isas())
+        for (int mr : {kernels_for(isa)->f32_gemm_mr, kernels_for(isa)->f32_gemm_mr_alt}) {
+            if (mr == 0) continue;  // no alternative height
+            const KernelTable* kt = kernels_for(isa);
+            SCOPED_TRACE(f32_gemm_name_for(*kt, mr));
+            for (int64_t M : {1, 7, 2 * mr + 3, 61})
+                for (int64_t N : {1, 17, 2 * kt->f32_gemm_nr + 3, 101})
+                    for (int64_t K : {3, 257}) {
+                        Tensor a = random_tensor({M, K}, M + K),
+                               b = random_tensor({K, N}, N + 3 * K);
+                        Tensor bias = random_tensor({M}, M * N);
+                        std::vector<float> packed(static_cast<size_t>(f32_packed_a_size(M, K, mr)));
+                        f32_pack_a(M, K, a.data<float>(), K, mr, packed.data());
+                        const F32PackedA pa{packed.data(), M, K, mr};
+                        std::vector<float> plain(static_cast<size_t>(M * N));
+                        kt->f32_gemm(M, N, K, a.data<float>(), K, b.data<float>(), N, plain.data(),
+                                     N, bias.data<float>());
+                        for (const Activation& act : acts) {
+                            std::vector<float> whole(plain.size(), -9.0f),
+                                split(plain.size(), -9.0f), threaded(plain.size(), -9.0f);
+                            kt->f32_gemm_packed(pa, 0, M, N, {b.data<float>(), N}, whole.data(), N,
+                                                bias.data<float>(), nullptr, act);
+                            // Two row ranges, the boundary on a panel edge.
+                            const int64_t mid = std::min<int64_t>(M, mr);
+                            kt->f32_gemm_packed(pa, 0, mid, N, {b.data<float>(), N}, split.data(),
+                                                N, bias.data<float>(), nullptr, act);
+                            kt->f32_gemm_packed(pa, mid, M, N, {b.data<float>(), N}, split.data(),
+                                                N, bias.data<float>(), nullptr, act);
+                            f32_gemm_parallel(*kt, pa, N, {b.data<float>(), N}, threaded.data(), N,
+                                              bias.data<float>(), nullptr, act, &pool);
+                            // With a residual added as the results are stored, on 3 threads.
+                            Tensor res = random_tensor({M, N}, M * 31 + N);
+                            std::vector<float> with_res(plain.size(), -9.0f);
+                            f32_gemm_parallel(*kt, pa, N, {b.data<float>(), N}, with_res.data(), N,
+                                              bias.data<float>(), res.data<float>(), act, &pool);
+                            for (size_t i = 0; i < plain.size(); ++i) {
+                                const float want =
+                                    apply_activation(act, plain[i] + res.data<float>()[i]);
+                                ASSERT_NEAR(with_res[i], want, 1e-5f * (1.0f + std::fabs(want)))
+                                    << "residual, " << activation_name(act);
                             }
-                            ASSERT_EQ(split[i], whole[i]);
-                            ASSERT_EQ(threaded[i], whole[i]);
+                            for (size_t i = 0; i < plain.size(); ++i) {
+                                // Exact where the activation is (max/min); the vector exp
+                                // of sigmoid and SiLU within 1e-6 relative.
+                                const float want = apply_activation(act, plain[i]);
+                                ASSERT_NEAR(whole[i], want, 1e-6f * (1.0f + std::fabs(want)))
+                                    << activation_name(act) << " " << M << "x" << N << "x" << K;
+                                if (act.kind == Activation::kRelu ||
+                                    act.kind == Activation::kClip) {
+                                    ASSERT_EQ(whole[i], want);
+                                }
+                                ASSERT_EQ(split[i], whole[i]);
+                                ASSERT_EQ(threaded[i], whole[i]);
+                            }
                         }
                     }
-                }
-    }
+        }
 }
 
 // The depthwise kernel (through the prepared-kernel path) against the reference

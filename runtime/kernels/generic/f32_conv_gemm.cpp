@@ -29,7 +29,7 @@ void f32_gemm_parallel(const KernelTable& kt, const F32PackedA& a, int64_t N, co
     // clearly better over whole micro-tiles and A has rows enough that packing all
     // of B on every thread costs little; rows too when columns are too few.
     const int64_t nu = (N + kt.f32_gemm_nr - 1) / kt.f32_gemm_nr;
-    const int64_t mu = (a.M + kt.f32_gemm_mr - 1) / kt.f32_gemm_mr;
+    const int64_t mu = (a.M + a.mr - 1) / a.mr;
     const double eff_cols = static_cast<double>(nu) / static_cast<double>(T * ((nu + T - 1) / T));
     const double eff_rows = static_cast<double>(mu) / static_cast<double>(T * ((mu + T - 1) / T));
     bool by_cols = nu >= 2 * T || mu < T;
@@ -42,7 +42,7 @@ void f32_gemm_parallel(const KernelTable& kt, const F32PackedA& a, int64_t N, co
                 kt.f32_gemm_packed(a, 0, a.M, e - b, B.from_column(b), C + b, ldc, bias,
                                    R ? R + b : nullptr, act);
         } else {
-            split_range(a.M, T, kt.f32_gemm_mr, t, &b, &e);
+            split_range(a.M, T, a.mr, t, &b, &e);
             if (e > b) kt.f32_gemm_packed(a, b, e, N, B, C, ldc, bias, R, act);
         }
     });
@@ -60,18 +60,20 @@ class F32ConvGemm : public PreparedKernel {
         Mg_ = M_ / group_;
         kshape_.assign(w.shape().begin() + 2, w.shape().end());
         Kdim_ = w.numel() / M_;
-        const int64_t per = f32_packed_a_size(Mg_, Kdim_, kt_.f32_gemm_mr);
+        mr_ = f32_gemm_pick_mr(kt_, Mg_);
+        const int64_t per = f32_packed_a_size(Mg_, Kdim_, mr_);
         packed_.resize(static_cast<size_t>(per * group_));
         for (int64_t g = 0; g < group_; ++g) {
-            f32_pack_a(Mg_, Kdim_, w.data<float>() + g * Mg_ * Kdim_, Kdim_, kt_.f32_gemm_mr,
+            f32_pack_a(Mg_, Kdim_, w.data<float>() + g * Mg_ * Kdim_, Kdim_, mr_,
                        packed_.data() + g * per);
         }
         if (b) bias_.assign(b->data<float>(), b->data<float>() + M_);
     }
 
     std::string name() const override {
-        return with_activation(
-            std::string("f32_conv_im2col+") + kt_.f32_gemm_name + (residual_ ? "+add" : ""), act_);
+        return with_activation(std::string("f32_conv_im2col+") + f32_gemm_name_for(kt_, mr_) +
+                                   (residual_ ? "+add" : ""),
+                               act_);
     }
 
     Status run(ComputeContext& ctx) const override {
@@ -98,14 +100,14 @@ class F32ConvGemm : public PreparedKernel {
                 return internal_error("fused residual does not match the conv output");
             res = R->data<float>();
         }
-        const int64_t per = f32_packed_a_size(Mg_, Kdim_, kt_.f32_gemm_mr);
+        const int64_t per = f32_packed_a_size(Mg_, Kdim_, mr_);
         Im2col im{nullptr, in, out, k, st, dl, pb, in_sz, ksz};
         for (int64_t n = 0; n < N; ++n) {
             for (int64_t g = 0; g < group_; ++g) {
                 const float* xg = x + (n * C + g * Cg) * in_sz;
                 im.x = xg;
                 const F32BSource B = pointwise ? F32BSource(xg, P) : F32BSource(&Im2col::rows, &im);
-                F32PackedA a{packed_.data() + g * per, Mg_, Kdim_, kt_.f32_gemm_mr};
+                F32PackedA a{packed_.data() + g * per, Mg_, Kdim_, mr_};
                 f32_gemm_parallel(kt_, a, P, B, y + (n * M_ + g * Mg_) * P, P,
                                   bias_.empty() ? nullptr : bias_.data() + g * Mg_,
                                   res ? res + (n * M_ + g * Mg_) * P : nullptr, act_, ctx.pool);
@@ -172,6 +174,7 @@ class F32ConvGemm : public PreparedKernel {
     Activation act_;
     const KernelTable& kt_;
     bool residual_ = false;
+    int mr_ = 1;  // micro-tile height the weights are packed for
     int64_t group_ = 1, M_ = 0, Mg_ = 0, Kdim_ = 0;
     Shape kshape_;
     std::vector<float> packed_, bias_;

@@ -25,21 +25,23 @@ class F32ConvTranspose : public PreparedKernel {
         Mg_ = w.shape()[1];
         ksz_ = w.numel() / (C_ * Mg_);
         rows_ = Mg_ * ksz_;
-        const int64_t per = f32_packed_a_size(rows_, Cg_, kt_.f32_gemm_mr);
+        mr_ = f32_gemm_pick_mr(kt_, rows_);
+        const int64_t per = f32_packed_a_size(rows_, Cg_, mr_);
         packed_.resize(static_cast<size_t>(per * group_));
         std::vector<float> t(static_cast<size_t>(rows_ * Cg_));
         for (int64_t g = 0; g < group_; ++g) {
             const float* wg = w.data<float>() + g * Cg_ * rows_;
             for (int64_t c = 0; c < Cg_; ++c)
                 for (int64_t r = 0; r < rows_; ++r) t[r * Cg_ + c] = wg[c * rows_ + r];
-            f32_pack_a(rows_, Cg_, t.data(), Cg_, kt_.f32_gemm_mr, packed_.data() + g * per);
+            f32_pack_a(rows_, Cg_, t.data(), Cg_, mr_, packed_.data() + g * per);
         }
         bias_.assign(static_cast<size_t>(Mg_ * group_), 0.0f);
         if (b) bias_.assign(b->data<float>(), b->data<float>() + b->numel());
     }
 
     std::string name() const override {
-        return with_activation(std::string("f32_conv_transpose+") + kt_.f32_gemm_name, act_);
+        return with_activation(std::string("f32_conv_transpose+") + f32_gemm_name_for(kt_, mr_),
+                               act_);
     }
 
     Status run(ComputeContext& ctx) const override {
@@ -57,10 +59,10 @@ class F32ConvTranspose : public PreparedKernel {
         float* z = scratch_floats(2, static_cast<size_t>(rows_ * in_sz));
         const float* x = X.data<float>();
         float* y = Y.data<float>();
-        const int64_t per = f32_packed_a_size(rows_, Cg_, kt_.f32_gemm_mr);
+        const int64_t per = f32_packed_a_size(rows_, Cg_, mr_);
         for (int64_t n = 0; n < N; ++n) {
             for (int64_t g = 0; g < group_; ++g) {
-                const F32PackedA a{packed_.data() + g * per, rows_, Cg_, kt_.f32_gemm_mr};
+                const F32PackedA a{packed_.data() + g * per, rows_, Cg_, mr_};
                 f32_gemm_parallel(kt_, a, in_sz, {x + (n * C_ + g * Cg_) * in_sz, in_sz}, z, in_sz,
                                   nullptr, nullptr, Activation{}, ctx.pool);
                 // Scatter: one output channel per task (no two tasks write one element).
@@ -113,6 +115,7 @@ class F32ConvTranspose : public PreparedKernel {
     Node node_;
     Activation act_;
     const KernelTable& kt_;
+    int mr_ = 1;  // micro-tile height the weights are packed for
     int64_t group_ = 1, C_ = 0, Cg_ = 0, Mg_ = 0, ksz_ = 1, rows_ = 0;
     std::vector<float> packed_, bias_;
 };

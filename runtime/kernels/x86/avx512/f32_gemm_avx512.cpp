@@ -11,9 +11,12 @@ namespace pare {
 
 namespace {
 
-constexpr int kMR = 12, kNR = 32;
+constexpr int kNR = 32;
 
-void micro_12x32(int64_t kc, const float* a, const float* b, float* acc) {
+// MR x 32 tile: MR = 12 (the table's height) or 8 (its alternative, for 64 or 32
+// rows, which 12 would pad by an eighth or more).
+template <int kMR>
+void micro_mx32(int64_t kc, const float* a, const float* b, float* acc) {
     __m512 c0[kMR], c1[kMR];
 #pragma GCC unroll 12
     for (int i = 0; i < kMR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
@@ -38,13 +41,17 @@ void micro_12x32(int64_t kc, const float* a, const float* b, float* acc) {
 
 void f32_gemm_12x32_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                            const float* B, int64_t ldb, float* C, int64_t ldc, const float* bias) {
-    gemm_unpacked_driver<kMR, kNR, 16>(M, N, K, A, lda, B, ldb, C, ldc, bias, micro_12x32);
+    gemm_unpacked_driver<12, kNR, 16>(M, N, K, A, lda, B, ldb, C, ldc, bias, micro_mx32<12>);
 }
 
 void f32_gemm_packed_12x32_avx512(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,
                                   const F32BSource& B, float* C, int64_t ldc, const float* bias,
                                   const float* R, const Activation& act) {
-    gemm_packed_driver<kMR, kNR, 16>(a, m0, m1, N, B, C, ldc, bias, R, act, micro_12x32);
+    if (a.mr == 8) {
+        gemm_packed_driver<8, kNR, 16>(a, m0, m1, N, B, C, ldc, bias, R, act, micro_mx32<8>);
+    } else {
+        gemm_packed_driver<12, kNR, 16>(a, m0, m1, N, B, C, ldc, bias, R, act, micro_mx32<12>);
+    }
 }
 
 }  // namespace pare
