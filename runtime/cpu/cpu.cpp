@@ -151,6 +151,7 @@ KernelTable make_table(Isa isa) {
     t.f32_gemm_mr = 4;
     t.f32_gemm_nr = 8;
     t.f32_gemm_name = "f32_gemm_scalar";
+    t.f32_gemv = f32_gemv_scalar;
     t.f32_dwconv = f32_dwconv_scalar;
     t.f32_dwconv_name = "f32_dwconv_scalar";
     t.f32_dwconv_group = f32_dwconv_group_scalar;
@@ -165,6 +166,7 @@ KernelTable make_table(Isa isa) {
         t.f32_gemm_mr = 6;
         t.f32_gemm_nr = 16;
         t.f32_gemm_name = "f32_gemm_6x16_avx2";
+        t.f32_gemv = f32_gemv_avx2;
         t.f32_dwconv = f32_dwconv_avx2;
         t.f32_dwconv_name = "f32_dwconv_avx2";
         t.f32_dwconv_group = f32_dwconv_group_avx2;
@@ -181,6 +183,7 @@ KernelTable make_table(Isa isa) {
         t.f32_gemm_name_alt = "f32_gemm_8x32_avx512";
         t.f32_gemm_nr = 32;
         t.f32_gemm_name = "f32_gemm_12x32_avx512";
+        t.f32_gemv = f32_gemv_avx512;
         t.f32_dwconv = f32_dwconv_avx512;
         t.f32_dwconv_name = "f32_dwconv_avx512";
         t.f32_dwconv_group = f32_dwconv_group_avx512;
@@ -197,6 +200,7 @@ KernelTable make_table(Isa isa) {
         t.f32_gemm_mr = 8;
         t.f32_gemm_nr = 8;
         t.f32_gemm_name = "f32_gemm_8x8_neon";
+        t.f32_gemv = f32_gemv_neon;
         t.f32_dwconv = f32_dwconv_neon;
         t.f32_dwconv_name = "f32_dwconv_neon";
         t.f32_dwconv_group = f32_dwconv_group_neon;

@@ -101,6 +101,11 @@ using F32GemmPackedFn = void (*)(const F32PackedA& a, int64_t m0, int64_t m1, in
 using F32GemmFn = void (*)(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                            const float* B, int64_t ldb, float* C, int64_t ldc, const float* bias);
 
+// y[0:n] += sum_k x[k] * W[k, 0:n], W row-major with leading dimension ldw (a
+// batch-1 fully connected layer streaming its weights).
+using F32GemvFn = void (*)(const float* x, int64_t K, const float* W, int64_t ldw, int64_t n,
+                           float* y);
+
 // Depthwise convolution of one channel plane (runtime/kernels/dwconv_impl.h):
 // y[oh,ow] = act(bias + sum w[kh,kw] * x[oh*sh - pt + kh, ow*sw - pl + kw]), zero
 // outside x; strides 1 or 2, dilation 1.
@@ -134,6 +139,7 @@ struct KernelTable {
     const char* f32_gemm_name_alt = "";
     int f32_gemm_nr = 1;  // micro-tile width (column splits align to it)
     const char* f32_gemm_name = "";
+    F32GemvFn f32_gemv = nullptr;
     F32DwConvFn f32_dwconv = nullptr;
     const char* f32_dwconv_name = "";
     F32DwConvGroupFn f32_dwconv_group = nullptr;
@@ -159,6 +165,7 @@ void f32_gemm_scalar(int64_t M, int64_t N, int64_t K, const float* A, int64_t ld
 void f32_gemm_packed_scalar(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,
                             const F32BSource& B, float* C, int64_t ldc, const float* bias,
                             const float* R, const Activation& act);
+void f32_gemv_scalar(const float* x, int64_t K, const float* W, int64_t ldw, int64_t n, float* y);
 void f32_dwconv_scalar(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
                        int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
                        int64_t OH, int64_t OW, const Activation& act);
@@ -174,6 +181,7 @@ void f32_gemm_8x8_neon(int64_t M, int64_t N, int64_t K, const float* A, int64_t 
 void f32_gemm_packed_8x8_neon(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,
                               const F32BSource& B, float* C, int64_t ldc, const float* bias,
                               const float* R, const Activation& act);
+void f32_gemv_neon(const float* x, int64_t K, const float* W, int64_t ldw, int64_t n, float* y);
 void f32_dwconv_neon(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
                      int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
                      int64_t OH, int64_t OW, const Activation& act);
@@ -189,6 +197,7 @@ void f32_gemm_12x32_avx512(int64_t M, int64_t N, int64_t K, const float* A, int6
 void f32_gemm_packed_12x32_avx512(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,
                                   const F32BSource& B, float* C, int64_t ldc, const float* bias,
                                   const float* R, const Activation& act);
+void f32_gemv_avx512(const float* x, int64_t K, const float* W, int64_t ldw, int64_t n, float* y);
 void f32_dwconv_avx512(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
                        int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
                        int64_t OH, int64_t OW, const Activation& act);
@@ -200,6 +209,7 @@ void f32_maxpool_avx512(const float* x, int64_t H, int64_t W, int64_t KH, int64_
                         int64_t sw, int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW);
 void f32_maxpool_avx2(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t sh,
                       int64_t sw, int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW);
+void f32_gemv_avx2(const float* x, int64_t K, const float* W, int64_t ldw, int64_t n, float* y);
 void f32_dwconv_avx2(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
                      int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
                      int64_t OH, int64_t OW, const Activation& act);

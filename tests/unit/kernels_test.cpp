@@ -259,6 +259,31 @@ TEST(Kernels, F32ResizeNearestMatchesTheReference) {
     }
 }
 
+// The vector-matrix product of the batch-1 dense layer, per ISA: row counts around
+// its four-row step, widths around the vector, a leading dimension past the width
+// (the gap is neither read into the result nor written).
+TEST(Kernels, F32GemvMatchesADoubleSum) {
+    for (Isa isa : isas()) {
+        const KernelTable* kt = kernels_for(isa);
+        SCOPED_TRACE(isa_name(isa));
+        for (int64_t K : {1, 3, 4, 5, 257})
+            for (int64_t n : {1, 15, 16, 17, 101}) {
+                const int64_t ldw = n + 7;
+                Tensor x = random_tensor({K}, K + n), w = random_tensor({K, ldw}, K * n);
+                std::vector<float> y(static_cast<size_t>(n + 3), 0.25f);
+                kt->f32_gemv(x.data<float>(), K, w.data<float>(), ldw, n, y.data());
+                for (int64_t j = 0; j < n; ++j) {
+                    double want = 0.25;
+                    for (int64_t k = 0; k < K; ++k)
+                        want +=
+                            x.data<float>()[k] * static_cast<double>(w.data<float>()[k * ldw + j]);
+                    ASSERT_NEAR(y[j], want, 1e-5 * (1 + std::fabs(want))) << K << "x" << n;
+                }
+                for (int64_t j = n; j < n + 3; ++j) ASSERT_EQ(y[j], 0.25f) << "wrote past n";
+            }
+    }
+}
+
 // The packed GEMM with a fused activation, computed over row ranges and split over
 // threads: every element equals the single-call result exactly, and the activation
 // equals apply_activation of the unfused result.

@@ -64,11 +64,7 @@ class F32Dense : public PreparedKernel {
         float* acc = y + b;
         const int64_t n = e - b;
         for (int64_t j = 0; j < n; ++j) acc[j] = bias_.empty() ? 0.0f : bias_[b + j];
-        for (int64_t k = 0; k < K_; ++k) {
-            const float xk = x[k];
-            const float* w = wt_.data() + k * N_ + b;
-            for (int64_t j = 0; j < n; ++j) acc[j] += xk * w[j];
-        }
+        kt_.f32_gemv(x, K_, wt_.data() + b, N_, n, acc);
         if (act_.kind != Activation::kNone) {
             for (int64_t j = 0; j < n; ++j) acc[j] = apply_activation(act_, acc[j]);
         }

@@ -6,6 +6,7 @@
 
 #include "runtime/cpu/cpu.h"
 #include "runtime/kernels/gemm_driver.h"
+#include "runtime/kernels/gemv_impl.h"
 
 namespace pare {
 
@@ -51,6 +52,10 @@ void f32_gemm_packed_8x8_neon(const F32PackedA& a, int64_t m0, int64_t m1, int64
                               const F32BSource& B, float* C, int64_t ldc, const float* bias,
                               const float* R, const Activation& act) {
     gemm_packed_driver<8, 8, 4>(a, m0, m1, N, B, C, ldc, bias, R, act, micro_8x8);
+}
+
+void f32_gemv_neon(const float* x, int64_t K, const float* W, int64_t ldw, int64_t n, float* y) {
+    gemv_rows<4>(x, K, W, ldw, n, y);
 }
 
 }  // namespace pare

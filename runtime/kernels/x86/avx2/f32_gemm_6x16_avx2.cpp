@@ -6,6 +6,7 @@
 
 #include "runtime/cpu/cpu.h"
 #include "runtime/kernels/gemm_driver.h"
+#include "runtime/kernels/gemv_impl.h"
 
 namespace pare {
 
@@ -65,6 +66,10 @@ void f32_gemm_packed_6x16_avx2(const F32PackedA& a, int64_t m0, int64_t m1, int6
                                const F32BSource& B, float* C, int64_t ldc, const float* bias,
                                const float* R, const Activation& act) {
     gemm_packed_driver<6, 16, 8>(a, m0, m1, N, B, C, ldc, bias, R, act, micro_6x16);
+}
+
+void f32_gemv_avx2(const float* x, int64_t K, const float* W, int64_t ldw, int64_t n, float* y) {
+    gemv_rows<8>(x, K, W, ldw, n, y);
 }
 
 }  // namespace pare

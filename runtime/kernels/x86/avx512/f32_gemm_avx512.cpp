@@ -6,6 +6,7 @@
 
 #include "runtime/cpu/cpu.h"
 #include "runtime/kernels/gemm_driver.h"
+#include "runtime/kernels/gemv_impl.h"
 
 namespace pare {
 
@@ -52,6 +53,10 @@ void f32_gemm_packed_12x32_avx512(const F32PackedA& a, int64_t m0, int64_t m1, i
     } else {
         gemm_packed_driver<12, kNR, 16>(a, m0, m1, N, B, C, ldc, bias, R, act, micro_mx32<12>);
     }
+}
+
+void f32_gemv_avx512(const float* x, int64_t K, const float* W, int64_t ldw, int64_t n, float* y) {
+    gemv_rows<16>(x, K, W, ldw, n, y);
 }
 
 }  // namespace pare
