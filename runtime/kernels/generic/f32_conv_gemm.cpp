@@ -102,6 +102,14 @@ class F32ConvGemm : public PreparedKernel {
         }
         const int64_t per = f32_packed_a_size(Mg_, Kdim_, mr_);
         Im2col im{nullptr, in, out, k, st, dl, pb, in_sz, ksz};
+        // Rows of at most 8 outputs: a gather table (at most 1024 positions, so
+        // it stays small), built once per run.
+        if (!pointwise && out[2] <= 8 && P <= 1024 && in_sz < (int64_t{1} << 31)) {
+            int32_t* g =
+                reinterpret_cast<int32_t*>(scratch_floats(2, static_cast<size_t>(ksz * P)));
+            im.fill_gather(g);
+            im.gather = g;
+        }
         for (int64_t n = 0; n < N; ++n) {
             for (int64_t g = 0; g < group_; ++g) {
                 const float* xg = x + (n * C + g * Cg) * in_sz;
@@ -124,10 +132,39 @@ class F32ConvGemm : public PreparedKernel {
         const float* x;
         Shape in, out, k, st, dl, pb;
         int64_t in_sz, ksz;
+        // For small outputs (short rows, where the per-segment work would dominate):
+        // per kernel offset t and output position j, the input offset within a
+        // channel, or -1 in the padding; else null.
+        const int32_t* gather = nullptr;
+
+        // Fills the gather table (ksz x P entries) for this geometry.
+        void fill_gather(int32_t* g) const {
+            const int64_t P = out[0] * out[1] * out[2];
+            for (int64_t t = 0; t < ksz; ++t) {
+                const int64_t kd = t / (k[1] * k[2]), kh = t / k[2] % k[1], kw = t % k[2];
+                for (int64_t j = 0; j < P; ++j) {
+                    const int64_t od = j / (out[1] * out[2]), oh = j / out[2] % out[1],
+                                  ow = j % out[2];
+                    const int64_t id = od * st[0] - pb[0] + kd * dl[0];
+                    const int64_t ih = oh * st[1] - pb[1] + kh * dl[1];
+                    const int64_t iw = ow * st[2] - pb[2] + kw * dl[2];
+                    const bool inside =
+                        id >= 0 && id < in[0] && ih >= 0 && ih < in[1] && iw >= 0 && iw < in[2];
+                    g[t * P + j] =
+                        inside ? static_cast<int32_t>((id * in[1] + ih) * in[2] + iw) : -1;
+                }
+            }
+        }
 
         static void rows(const void* ctx, int64_t row, int64_t j, int64_t n, float* r) {
             const Im2col& m = *static_cast<const Im2col*>(ctx);
             const int64_t c = row / m.ksz, t = row % m.ksz;
+            if (m.gather) {
+                const float* xc = m.x + c * m.in_sz;
+                const int32_t* g = m.gather + t * (m.out[0] * m.out[1] * m.out[2]) + j;
+                for (int64_t q = 0; q < n; ++q) r[q] = g[q] >= 0 ? xc[g[q]] : 0.0f;
+                return;
+            }
             const int64_t kd = t / (m.k[1] * m.k[2]), kh = t / m.k[2] % m.k[1], kw = t % m.k[2];
             const float* xc = m.x + c * m.in_sz;
             const int64_t plane = m.out[1] * m.out[2];
