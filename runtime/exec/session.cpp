@@ -430,8 +430,11 @@ Status Session::plan_memory() {
         if (external[i] || def[i] < 0) continue;
         Result<int64_t> n = shape_numel(meta[i].shape);
         if (!n.ok()) return Status();
-        bytes[i] = n.value() * static_cast<int64_t>(dtype_size(meta[i].dtype));
-        if (bytes[i] > tensor_byte_limit()) return Status();
+        const int64_t esize = std::max<int64_t>(1, static_cast<int64_t>(dtype_size(meta[i].dtype)));
+        // Past the size limit (checked before multiplying: a hostile shape could
+        // overflow): unplanned, and the per-node allocation reports the error.
+        if (n.value() > tensor_byte_limit() / esize) return Status();
+        bytes[i] = n.value() * esize;
         naive += bytes[i];
     }
 
