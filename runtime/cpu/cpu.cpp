@@ -96,7 +96,7 @@ float* scratch_floats(int slot, size_t n) {
         std::unique_ptr<float[]> p;
         size_t n = 0;
     };
-    thread_local Buf bufs[4];
+    thread_local Buf bufs[6];
     Buf& b = bufs[slot];
     if (b.n < n) {
         b.p.reset(new float[n + 16]);
@@ -152,6 +152,8 @@ KernelTable make_table(Isa isa) {
     t.f32_gemm_nr = 8;
     t.f32_gemm_name = "f32_gemm_scalar";
     t.f32_gemv = f32_gemv_scalar;
+    t.f32_winograd_in = f32_winograd_in_scalar;
+    t.f32_winograd_out = f32_winograd_out_scalar;
     t.f32_dwconv = f32_dwconv_scalar;
     t.f32_dwconv_name = "f32_dwconv_scalar";
     t.f32_dwconv_group = f32_dwconv_group_scalar;
@@ -167,6 +169,8 @@ KernelTable make_table(Isa isa) {
         t.f32_gemm_nr = 16;
         t.f32_gemm_name = "f32_gemm_6x16_avx2";
         t.f32_gemv = f32_gemv_avx2;
+        t.f32_winograd_in = f32_winograd_in_avx2;
+        t.f32_winograd_out = f32_winograd_out_avx2;
         t.f32_dwconv = f32_dwconv_avx2;
         t.f32_dwconv_name = "f32_dwconv_avx2";
         t.f32_dwconv_group = f32_dwconv_group_avx2;
@@ -184,6 +188,8 @@ KernelTable make_table(Isa isa) {
         t.f32_gemm_nr = 32;
         t.f32_gemm_name = "f32_gemm_12x32_avx512";
         t.f32_gemv = f32_gemv_avx512;
+        t.f32_winograd_in = f32_winograd_in_avx512;
+        t.f32_winograd_out = f32_winograd_out_avx512;
         t.f32_dwconv = f32_dwconv_avx512;
         t.f32_dwconv_name = "f32_dwconv_avx512";
         t.f32_dwconv_group = f32_dwconv_group_avx512;
@@ -201,6 +207,8 @@ KernelTable make_table(Isa isa) {
         t.f32_gemm_nr = 8;
         t.f32_gemm_name = "f32_gemm_8x8_neon";
         t.f32_gemv = f32_gemv_neon;
+        t.f32_winograd_in = f32_winograd_in_neon;
+        t.f32_winograd_out = f32_winograd_out_neon;
         t.f32_dwconv = f32_dwconv_neon;
         t.f32_dwconv_name = "f32_dwconv_neon";
         t.f32_dwconv_group = f32_dwconv_group_neon;

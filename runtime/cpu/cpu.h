@@ -40,8 +40,10 @@ const char* activation_name(const Activation& act);
 float apply_activation(const Activation& act, float x);
 
 // A per-thread scratch buffer of at least n floats (64-byte aligned), one per
-// slot (0: packed B panels, 1: packed A of the unpacked GEMM, 2: im2col, 3: the
-// padded plane of a depthwise convolution). Lives
+// slot (0: packed B panels, 1: packed A of the unpacked GEMM, 2: a convolution's
+// gather table or a transposed convolution's product, 3: the padded plane of a
+// depthwise convolution or a Winograd tile row's input phases, 4 and 5: a
+// Winograd convolution's transformed inputs and products). Lives
 // until the thread ends; kernels use it instead of allocating per call.
 float* scratch_floats(int slot, size_t n);
 
@@ -106,6 +108,16 @@ using F32GemmFn = void (*)(int64_t M, int64_t N, int64_t K, const float* A, int6
 using F32GemvFn = void (*)(const float* x, int64_t K, const float* W, int64_t ldw, int64_t n,
                            float* y);
 
+// Winograd F(2x2, 3x3) transforms of one tile row (runtime/kernels/winograd_impl.h):
+// the input tiles of row th of a channel plane into v (element e of tile tw at
+// v[e * ldv + tw]); and the output rows of one channel from m (same layout), with
+// bias, an optional residual (y's layout) and the activation.
+using F32WinogradInFn = void (*)(const float* x, int64_t H, int64_t W, int64_t th, int64_t TW,
+                                 int64_t pt, int64_t pl, float* v, int64_t ldv);
+using F32WinogradOutFn = void (*)(const float* m, int64_t ldm, int64_t th, int64_t TW, float* y,
+                                  int64_t OH, int64_t OW, float bias, const float* r,
+                                  const Activation& act);
+
 // Depthwise convolution of one channel plane (runtime/kernels/dwconv_impl.h):
 // y[oh,ow] = act(bias + sum w[kh,kw] * x[oh*sh - pt + kh, ow*sw - pl + kw]), zero
 // outside x; strides 1 or 2, dilation 1.
@@ -140,6 +152,8 @@ struct KernelTable {
     int f32_gemm_nr = 1;  // micro-tile width (column splits align to it)
     const char* f32_gemm_name = "";
     F32GemvFn f32_gemv = nullptr;
+    F32WinogradInFn f32_winograd_in = nullptr;
+    F32WinogradOutFn f32_winograd_out = nullptr;
     F32DwConvFn f32_dwconv = nullptr;
     const char* f32_dwconv_name = "";
     F32DwConvGroupFn f32_dwconv_group = nullptr;
@@ -166,6 +180,11 @@ void f32_gemm_packed_scalar(const F32PackedA& a, int64_t m0, int64_t m1, int64_t
                             const F32BSource& B, float* C, int64_t ldc, const float* bias,
                             const float* R, const Activation& act);
 void f32_gemv_scalar(const float* x, int64_t K, const float* W, int64_t ldw, int64_t n, float* y);
+void f32_winograd_in_scalar(const float* x, int64_t H, int64_t W, int64_t th, int64_t TW,
+                            int64_t pt, int64_t pl, float* v, int64_t ldv);
+void f32_winograd_out_scalar(const float* m, int64_t ldm, int64_t th, int64_t TW, float* y,
+                             int64_t OH, int64_t OW, float bias, const float* r,
+                             const Activation& act);
 void f32_dwconv_scalar(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
                        int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
                        int64_t OH, int64_t OW, const Activation& act);
@@ -182,6 +201,11 @@ void f32_gemm_packed_8x8_neon(const F32PackedA& a, int64_t m0, int64_t m1, int64
                               const F32BSource& B, float* C, int64_t ldc, const float* bias,
                               const float* R, const Activation& act);
 void f32_gemv_neon(const float* x, int64_t K, const float* W, int64_t ldw, int64_t n, float* y);
+void f32_winograd_in_neon(const float* x, int64_t H, int64_t W, int64_t th, int64_t TW, int64_t pt,
+                          int64_t pl, float* v, int64_t ldv);
+void f32_winograd_out_neon(const float* m, int64_t ldm, int64_t th, int64_t TW, float* y,
+                           int64_t OH, int64_t OW, float bias, const float* r,
+                           const Activation& act);
 void f32_dwconv_neon(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
                      int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
                      int64_t OH, int64_t OW, const Activation& act);
@@ -198,6 +222,11 @@ void f32_gemm_packed_12x32_avx512(const F32PackedA& a, int64_t m0, int64_t m1, i
                                   const F32BSource& B, float* C, int64_t ldc, const float* bias,
                                   const float* R, const Activation& act);
 void f32_gemv_avx512(const float* x, int64_t K, const float* W, int64_t ldw, int64_t n, float* y);
+void f32_winograd_in_avx512(const float* x, int64_t H, int64_t W, int64_t th, int64_t TW,
+                            int64_t pt, int64_t pl, float* v, int64_t ldv);
+void f32_winograd_out_avx512(const float* m, int64_t ldm, int64_t th, int64_t TW, float* y,
+                             int64_t OH, int64_t OW, float bias, const float* r,
+                             const Activation& act);
 void f32_dwconv_avx512(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
                        int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
                        int64_t OH, int64_t OW, const Activation& act);
@@ -210,6 +239,11 @@ void f32_maxpool_avx512(const float* x, int64_t H, int64_t W, int64_t KH, int64_
 void f32_maxpool_avx2(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t sh,
                       int64_t sw, int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW);
 void f32_gemv_avx2(const float* x, int64_t K, const float* W, int64_t ldw, int64_t n, float* y);
+void f32_winograd_in_avx2(const float* x, int64_t H, int64_t W, int64_t th, int64_t TW, int64_t pt,
+                          int64_t pl, float* v, int64_t ldv);
+void f32_winograd_out_avx2(const float* m, int64_t ldm, int64_t th, int64_t TW, float* y,
+                           int64_t OH, int64_t OW, float bias, const float* r,
+                           const Activation& act);
 void f32_dwconv_avx2(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
                      int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
                      int64_t OH, int64_t OW, const Activation& act);

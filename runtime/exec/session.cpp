@@ -331,6 +331,21 @@ Result<Session> Session::prepare(Graph graph, const SessionOptions& options) {
             std::vector<int> act_nodes;
             Activation act;
             const bool single = options.fuse && outs.size() == 1 && !graph.is_output(outs[0]);
+            // Input 0's static shape, a hint for the kernel choice (shape inference has
+            // run; graph inputs carry their bound shapes).
+            const Shape* in_shape = nullptr;
+            if (!node.inputs.empty()) {
+                const std::string& x0 = node.inputs[0];
+                const ValueInfo* vi = nullptr;
+                auto it = graph.value_info.find(x0);
+                if (it != graph.value_info.end()) vi = &it->second;
+                for (const auto& gi : graph.inputs) {
+                    if (gi.name == x0) vi = &gi;
+                }
+                bool fixed = vi && vi->has_shape;
+                for (size_t d = 0; fixed && d < vi->shape.size(); ++d) fixed = vi->shape[d] >= 0;
+                if (fixed) in_shape = &vi->shape;
+            }
             // A Conv whose only consumer is Add(conv, r), r computed before the Conv
             // with the same shape: the kernel adds r as it stores its results, then
             // applies the activation that follows the Add.
@@ -341,7 +356,7 @@ Result<Session> Session::prepare(Graph graph, const SessionOptions& options) {
                 const std::string& sum = graph.nodes[add].outputs[0];
                 std::vector<int> after;
                 if (!graph.is_output(sum)) after = fusable_activation(graph, consumers, sum, &act);
-                st.kernel = prepare_kernel(node, constants, act, true);
+                st.kernel = prepare_kernel(node, constants, act, true, in_shape);
                 if (st.kernel) {
                     act_nodes = {add};
                     act_nodes.insert(act_nodes.end(), after.begin(), after.end());
@@ -353,7 +368,8 @@ Result<Session> Session::prepare(Graph graph, const SessionOptions& options) {
             if (!st.kernel && single) {
                 act = Activation{};
                 act_nodes = fusable_activation(graph, consumers, outs[0], &act);
-                if (!act_nodes.empty()) st.kernel = prepare_kernel(node, constants, act);
+                if (!act_nodes.empty())
+                    st.kernel = prepare_kernel(node, constants, act, false, in_shape);
                 if (!st.kernel) act_nodes.clear();
             }
             if (st.kernel) {
@@ -363,7 +379,7 @@ Result<Session> Session::prepare(Graph graph, const SessionOptions& options) {
                 }
                 outs = graph.nodes[act_nodes.back()].outputs;
             } else {
-                st.kernel = prepare_kernel(node, constants, Activation{});
+                st.kernel = prepare_kernel(node, constants, Activation{}, false, in_shape);
             }
             if (st.kernel) ps.kernel = st.kernel->name();
         }

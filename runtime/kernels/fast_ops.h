@@ -41,9 +41,12 @@ bool activation_of(const Node& node, const std::vector<const Tensor*>& constants
 // the kernel also adds a tensor of the output's shape, given as one more input
 // after the node's own, before the activation (Conv only: a fused skip-connection
 // Add).
+// input_shape: input 0's shape when the executor knows it statically (it selects
+// kernels that pay only on large planes; any shape still runs), else null.
 std::unique_ptr<PreparedKernel> prepare_kernel(const Node& node,
                                                const std::vector<const Tensor*>& constants,
-                                               const Activation& act, bool residual = false);
+                                               const Activation& act, bool residual = false,
+                                               const Shape* input_shape = nullptr);
 
 // Per-op factories (one file each); same contract as prepare_kernel.
 std::unique_ptr<PreparedKernel> prepare_f32_conv_gemm(const Node& node,
@@ -56,6 +59,12 @@ std::unique_ptr<PreparedKernel> prepare_f32_conv_transpose(
 std::unique_ptr<PreparedKernel> prepare_f32_resize(const Node& node,
                                                    const std::vector<const Tensor*>& constants,
                                                    const Activation& act);
+
+// Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions of at least 16 channels in
+// and out and 28x28 outputs (input_shape required).
+std::unique_ptr<PreparedKernel> prepare_f32_conv_winograd(
+    const Node& node, const std::vector<const Tensor*>& constants, const Activation& act,
+    bool residual, const Shape* input_shape);
 
 std::unique_ptr<PreparedKernel> prepare_f32_dwconv(const Node& node,
                                                    const std::vector<const Tensor*>& constants,

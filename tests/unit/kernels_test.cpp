@@ -284,6 +284,82 @@ TEST(Kernels, F32GemvMatchesADoubleSum) {
     }
 }
 
+// Winograd F(2x2, 3x3) against the reference Conv: same and asymmetric padding,
+// odd output sizes (partial 2x2 tiles), several tile-row blocks, a batch of two,
+// bias, Relu and a fused residual, on 1 and 3 threads, with the transforms of
+// every ISA the machine runs; chosen only with a known input shape and planes of
+// at least 28x28 outputs.
+TEST(Kernels, F32ConvWinogradMatchesTheReferenceConv) {
+    struct Case {
+        Shape x, w;
+        std::vector<int64_t> pads;
+    };
+    const std::vector<Case> cases = {
+        {{1, 16, 28, 28}, {16, 16, 3, 3}, {1, 1, 1, 1}},
+        {{2, 24, 30, 29}, {17, 24, 3, 3}, {0, 1, 2, 1}},
+        {{1, 20, 33, 40}, {32, 20, 3, 3}, {1, 1, 1, 1}},
+    };
+    ThreadPool pool(3);
+    int seed = 900;
+    for (const Case& c : cases) {
+        SCOPED_TRACE(shape_str(c.x) + " * " + shape_str(c.w));
+        Attributes a;
+        a.set("pads", Attribute::make_ints(c.pads));
+        Node n = make_node("Conv", {"x", "w", "b"}, {"y"}, a);
+        Tensor x = random_tensor(c.x, ++seed), w = random_tensor(c.w, ++seed),
+               b = random_tensor({c.w[0]}, ++seed);
+        std::vector<Tensor> ref;
+        ASSERT_TRUE(run_node(n, {&x, &w, &b}, &ref, true).ok());
+        Tensor r = random_tensor(ref[0].shape(), ++seed);
+        for (bool residual : {false, true}) {
+            auto k = prepare_kernel(n, {nullptr, &w, &b}, {Activation::kRelu}, residual, &c.x);
+            ASSERT_TRUE(k != nullptr);
+            EXPECT_NE(k->name().find("winograd"), std::string::npos) << k->name();
+            std::vector<float> want(static_cast<size_t>(ref[0].numel()));
+            for (size_t i = 0; i < want.size(); ++i)
+                want[i] = std::max(
+                    0.0f, ref[0].data<float>()[i] + (residual ? r.data<float>()[i] : 0.0f));
+            for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+                Tensor y = Tensor::create(DType::kFloat32, ref[0].shape()).value();
+                std::vector<const Tensor*> in = {&x, &w, &b};
+                if (residual) in.push_back(&r);
+                ComputeContext ctx{n, in, {&y}, p};
+                ASSERT_TRUE(k->run(ctx).ok());
+                EXPECT_LT(rel_err(y.data<float>(), want.data(), y.numel()), 1e-5)
+                    << (residual ? "residual, " : "") << (p ? "3 threads" : "1 thread");
+            }
+        }
+    }
+    // The transforms of every ISA: one tile row in and out, against the scalar table.
+    const KernelTable* ref_kt = kernels_for(Isa::kScalar);
+    Tensor plane = random_tensor({9, 23}, 77);
+    for (Isa isa : isas()) {
+        const KernelTable* kt = kernels_for(isa);
+        SCOPED_TRACE(isa_name(isa));
+        const int64_t TW = 11, ld = TW + 16;  // room for whole-vector stores
+        std::vector<float> va(16 * ld, 0.0f), vb(16 * ld, 0.0f);
+        kt->f32_winograd_in(plane.data<float>(), 9, 23, 2, TW, 1, 0, va.data(), ld);
+        ref_kt->f32_winograd_in(plane.data<float>(), 9, 23, 2, TW, 1, 0, vb.data(), ld);
+        for (int64_t e = 0; e < 16; ++e)
+            for (int64_t t = 0; t < TW; ++t) ASSERT_EQ(va[e * ld + t], vb[e * ld + t]);
+        std::vector<float> ya(7 * 21, 0.0f), yb(7 * 21, 0.0f);
+        kt->f32_winograd_out(va.data(), ld, 3, TW, ya.data(), 7, 21, 0.5f, nullptr,
+                             {Activation::kRelu});
+        ref_kt->f32_winograd_out(vb.data(), ld, 3, TW, yb.data(), 7, 21, 0.5f, nullptr,
+                                 {Activation::kRelu});
+        EXPECT_LT(rel_err(ya.data(), yb.data(), 7 * 21), 1e-6);
+    }
+    // Not without a known shape, nor for small planes.
+    Attributes a;
+    a.set("pads", Attribute::make_ints({1, 1, 1, 1}));
+    Node n = make_node("Conv", {"x", "w"}, {"y"}, a);
+    Tensor w = random_tensor({16, 16, 3, 3}, 1);
+    const Shape small = {1, 16, 14, 14};
+    EXPECT_EQ(prepare_kernel(n, {nullptr, &w}, {})->name().find("winograd"), std::string::npos);
+    EXPECT_EQ(prepare_kernel(n, {nullptr, &w}, {}, false, &small)->name().find("winograd"),
+              std::string::npos);
+}
+
 // The packed GEMM with a fused activation, computed over row ranges and split over
 // threads: every element equals the single-call result exactly, and the activation
 // equals apply_activation of the unfused result.

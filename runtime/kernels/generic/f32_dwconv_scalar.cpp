@@ -2,6 +2,7 @@
 // the baseline ISA (8 outputs, two 4-lane vectors, at a time). Definition in
 // runtime/kernels/dwconv_impl.h.
 #include "runtime/kernels/dwconv_impl.h"
+#include "runtime/kernels/winograd_impl.h"
 
 namespace pare {
 
@@ -21,6 +22,17 @@ void f32_dwconv_group_scalar(const float* x, int64_t H, int64_t W, const float* 
                              int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW,
                              const Activation& act) {
     dwconv_group<4>(x, H, W, wt, bias, KH, KW, sh, sw, pt, pl, y, OH, OW, act);
+}
+
+void f32_winograd_in_scalar(const float* x, int64_t H, int64_t W, int64_t th, int64_t TW,
+                            int64_t pt, int64_t pl, float* v, int64_t ldv) {
+    winograd_input_row<4>(x, H, W, th, TW, pt, pl, v, ldv);
+}
+
+void f32_winograd_out_scalar(const float* m, int64_t ldm, int64_t th, int64_t TW, float* y,
+                             int64_t OH, int64_t OW, float bias, const float* r,
+                             const Activation& act) {
+    winograd_output_row<4>(m, ldm, th, TW, y, OH, OW, bias, r, act);
 }
 
 }  // namespace pare

@@ -39,14 +39,18 @@ bool activation_of(const Node& node, const std::vector<const Tensor*>& constants
 
 std::unique_ptr<PreparedKernel> prepare_kernel(const Node& node,
                                                const std::vector<const Tensor*>& constants,
-                                               const Activation& act, bool residual) {
+                                               const Activation& act, bool residual,
+                                               const Shape* input_shape) {
     if (residual) {
-        return node.op == OpKind::kConv ? prepare_f32_conv_gemm(node, constants, act, true)
-                                        : nullptr;
+        if (node.op != OpKind::kConv) return nullptr;
+        if (auto k = prepare_f32_conv_winograd(node, constants, act, true, input_shape)) return k;
+        return prepare_f32_conv_gemm(node, constants, act, true);
     }
     switch (node.op) {
         case OpKind::kConv:
             if (auto k = prepare_f32_dwconv(node, constants, act)) return k;
+            if (auto k = prepare_f32_conv_winograd(node, constants, act, false, input_shape))
+                return k;
             return prepare_f32_conv_gemm(node, constants, act);
         case OpKind::kConvTranspose:
             return prepare_f32_conv_transpose(node, constants, act);

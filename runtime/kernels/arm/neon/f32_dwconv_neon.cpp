@@ -2,6 +2,7 @@
 // NEON (8 outputs, two q registers, at a time). Definition in
 // runtime/kernels/dwconv_impl.h.
 #include "runtime/kernels/dwconv_impl.h"
+#include "runtime/kernels/winograd_impl.h"
 
 namespace pare {
 
@@ -20,6 +21,17 @@ void f32_dwconv_group_neon(const float* x, int64_t H, int64_t W, const float* wt
                            int64_t KH, int64_t KW, int64_t sh, int64_t sw, int64_t pt, int64_t pl,
                            float* y, int64_t OH, int64_t OW, const Activation& act) {
     dwconv_group<4>(x, H, W, wt, bias, KH, KW, sh, sw, pt, pl, y, OH, OW, act);
+}
+
+void f32_winograd_in_neon(const float* x, int64_t H, int64_t W, int64_t th, int64_t TW, int64_t pt,
+                          int64_t pl, float* v, int64_t ldv) {
+    winograd_input_row<4>(x, H, W, th, TW, pt, pl, v, ldv);
+}
+
+void f32_winograd_out_neon(const float* m, int64_t ldm, int64_t th, int64_t TW, float* y,
+                           int64_t OH, int64_t OW, float bias, const float* r,
+                           const Activation& act) {
+    winograd_output_row<4>(m, ldm, th, TW, y, OH, OW, bias, r, act);
 }
 
 }  // namespace pare
