@@ -89,9 +89,8 @@ void winograd_input_row(const float* x, int64_t H, int64_t W, int64_t th, int64_
 // output rows 2*th and 2*th + 1 (those inside OH) of y (OH x OW), adding bias and,
 // when r is not null, the residual r (same layout as y), then the activation.
 template <int V>
-void winograd_output_row(const float* m, int64_t ldm, int64_t th, int64_t TW, float* y,
-                         int64_t OH, int64_t OW, float bias, const float* r,
-                         const Activation& act) {
+void winograd_output_row(const float* m, int64_t ldm, int64_t th, int64_t TW, float* y, int64_t OH,
+                         int64_t OW, float bias, const float* r, const Activation& act) {
     using vec = typename FloatVec<V>::type;
     float* row0 = y + 2 * th * OW;
     const bool two = 2 * th + 1 < OH;

@@ -55,8 +55,8 @@ class F32ConvWinograd : public PreparedKernel {
     }
 
     std::string name() const override {
-        return with_activation(std::string("f32_conv_winograd_2x2+") +
-                                   f32_gemm_name_for(kt_, mr_) + (residual_ ? "+add" : ""),
+        return with_activation(std::string("f32_conv_winograd_2x2+") + f32_gemm_name_for(kt_, mr_) +
+                                   (residual_ ? "+add" : ""),
                                act_);
     }
 

@@ -1,36 +1,10 @@
-// f32_dwconv_avx2: the depthwise convolution and max pooling plane kernels, 16 outputs (two ymm) at
-// a time, AVX2 + FMA. Definition in runtime/kernels/dwconv_impl.h.
-#include "runtime/kernels/dwconv_impl.h"
-#include "runtime/kernels/winograd_impl.h"
+// f32_dwconv_avx2: the plane kernels (depthwise convolution, max pooling, the
+// channel-group depthwise kernel, Winograd transforms) for AVX2 + FMA (16 outputs, two ymm, at a
+// time). Entry points: runtime/kernels/plane_kernels.h.
+#include "runtime/kernels/plane_kernels.h"
 
 namespace pare {
 
-void f32_dwconv_avx2(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
-                     int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
-                     int64_t OH, int64_t OW, const Activation& act) {
-    dwconv_plane<8>(x, H, W, w, KH, KW, sh, sw, pt, pl, bias, y, OH, OW, act);
-}
-
-void f32_maxpool_avx2(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t sh,
-                      int64_t sw, int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW) {
-    dwconv_plane<8, true>(x, H, W, nullptr, KH, KW, sh, sw, pt, pl, 0.0f, y, OH, OW, Activation{});
-}
-
-void f32_dwconv_group_avx2(const float* x, int64_t H, int64_t W, const float* wt, const float* bias,
-                           int64_t KH, int64_t KW, int64_t sh, int64_t sw, int64_t pt, int64_t pl,
-                           float* y, int64_t OH, int64_t OW, const Activation& act) {
-    dwconv_group<8>(x, H, W, wt, bias, KH, KW, sh, sw, pt, pl, y, OH, OW, act);
-}
-
-void f32_winograd_in_avx2(const float* x, int64_t H, int64_t W, int64_t th, int64_t TW, int64_t pt,
-                          int64_t pl, float* v, int64_t ldv) {
-    winograd_input_row<8>(x, H, W, th, TW, pt, pl, v, ldv);
-}
-
-void f32_winograd_out_avx2(const float* m, int64_t ldm, int64_t th, int64_t TW, float* y,
-                           int64_t OH, int64_t OW, float bias, const float* r,
-                           const Activation& act) {
-    winograd_output_row<8>(m, ldm, th, TW, y, OH, OW, bias, r, act);
-}
+PARE_PLANE_KERNELS(avx2, 8, 2)
 
 }  // namespace pare
