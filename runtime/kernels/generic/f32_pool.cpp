@@ -8,10 +8,6 @@ namespace pare {
 
 namespace {
 
-void for_planes(ThreadPool* pool, int64_t n, const std::function<void(int64_t)>& fn) {
-    parallel_runs(pool, n, fn);
-}
-
 class F32MaxPool : public PreparedKernel {
   public:
     explicit F32MaxPool(const Node& node) : attrs_(node.attrs), kt_(kernels()) {}
@@ -29,7 +25,7 @@ class F32MaxPool : public PreparedKernel {
         if (OH <= 0 || OW <= 0) return Status();
         const float* x = X.data<float>();
         float* y = Y.data<float>();
-        for_planes(ctx.pool, X.shape()[0] * X.shape()[1], [&](int64_t i) {
+        parallel_runs(ctx.pool, X.shape()[0] * X.shape()[1], [&](int64_t i) {
             kt_.f32_maxpool(x + i * H * W, H, W, w.kernel[0], w.kernel[1], w.strides[0],
                             w.strides[1], w.pad_begin[0], w.pad_begin[1], y + i * OH * OW, OH, OW);
         });
@@ -51,7 +47,7 @@ class F32GlobalAveragePool : public PreparedKernel {
         const int64_t sp = NC ? X.numel() / NC : 0;
         const float* x = X.data<float>();
         float* y = ctx.out[0]->data<float>();
-        for_planes(NC >= 64 ? ctx.pool : nullptr, NC, [&](int64_t i) {
+        parallel_runs(NC >= 64 ? ctx.pool : nullptr, NC, [&](int64_t i) {
             const float* p = x + i * sp;
             float acc[8] = {};
             int64_t j = 0;
