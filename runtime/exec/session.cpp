@@ -68,6 +68,16 @@ bool scalar_input(const Graph& g, const Node& node, size_t i, float* value) {
     return true;
 }
 
+// What is known of value v's type: a graph input's declared (bound) info, or what
+// shape inference recorded; null if neither.
+const ValueInfo* known_info(const Graph& g, const std::string& v) {
+    for (const auto& i : g.inputs) {
+        if (i.name == v) return &i;
+    }
+    auto it = g.value_info.find(v);
+    return it == g.value_info.end() ? nullptr : &it->second;
+}
+
 // The single consumer of value v (not a graph output), or -1.
 int only_consumer(const Graph& g, const std::map<std::string, std::vector<int>>& consumers,
                   const std::string& v) {
@@ -183,18 +193,14 @@ int fusable_residual_add(const Graph& g, const std::map<std::string, std::vector
     const std::string& other = a.inputs[0] == v ? a.inputs[1] : a.inputs[0];
     if (g.is_initializer(other)) return -1;
     const int p = g.producer_of(other);
-    const ValueInfo* in = nullptr;
-    for (const auto& i : g.inputs) {
-        if (i.name == other) in = &i;
-    }
-    if (!(in || (p >= 0 && p < n))) return -1;
-    auto vi = g.value_info.find(v), ri = g.value_info.find(other);
-    if (vi == g.value_info.end() || (!in && ri == g.value_info.end())) return -1;
-    const ValueInfo &x = vi->second, &y = in ? *in : ri->second;
-    if (!x.has_shape || !y.has_shape || x.shape != y.shape || x.dtype != DType::kFloat32 ||
-        y.dtype != DType::kFloat32)
+    bool is_input = false;
+    for (const auto& i : g.inputs) is_input = is_input || i.name == other;
+    if (!(is_input || (p >= 0 && p < n))) return -1;
+    const ValueInfo *x = known_info(g, v), *y = known_info(g, other);
+    if (!x || !y || !x->has_shape || !y->has_shape || x->shape != y->shape ||
+        x->dtype != DType::kFloat32 || y->dtype != DType::kFloat32)
         return -1;
-    for (int64_t d : x.shape) {
+    for (int64_t d : x->shape) {
         if (d < 0) return -1;
     }
     *r = other;
@@ -334,15 +340,9 @@ Result<Session> Session::prepare(Graph graph, const SessionOptions& options) {
             // Input 0's static shape, a hint for the kernel choice (shape inference has
             // run; graph inputs carry their bound shapes).
             const Shape* in_shape = nullptr;
-            if (!node.inputs.empty()) {
-                const std::string& x0 = node.inputs[0];
-                const ValueInfo* vi = nullptr;
-                auto it = graph.value_info.find(x0);
-                if (it != graph.value_info.end()) vi = &it->second;
-                for (const auto& gi : graph.inputs) {
-                    if (gi.name == x0) vi = &gi;
-                }
-                bool fixed = vi && vi->has_shape;
+            if (const ValueInfo* vi =
+                    node.inputs.empty() ? nullptr : known_info(graph, node.inputs[0])) {
+                bool fixed = vi->has_shape;
                 for (size_t d = 0; fixed && d < vi->shape.size(); ++d) fixed = vi->shape[d] >= 0;
                 if (fixed) in_shape = &vi->shape;
             }
