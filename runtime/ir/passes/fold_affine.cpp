@@ -1,6 +1,7 @@
 // fold_affine: BatchNormalization, or Mul/Add/Sub/Div by a constant scalar or
 // per-channel tensor, folded into the Conv or Gemm before it.
 #include <cmath>
+#include <utility>
 
 #include "runtime/ir/passes/passes.h"
 
@@ -79,6 +80,17 @@ bool affine_of(const Graph& g, const Node& node, const std::string& x, int64_t c
     return true;
 }
 
+// Gives node the folded weights w (input 1) and bias b (input 2) as new initializers.
+void set_folded(Graph& g, Node& node, Tensor w, Tensor b) {
+    const std::string wn = g.unique_name(node.name + "_W_folded");
+    g.initializers[wn] = std::move(w);
+    const std::string bn = g.unique_name(node.name + "_B_folded");
+    g.initializers[bn] = std::move(b);
+    node.inputs.resize(3);
+    node.inputs[1] = wn;
+    node.inputs[2] = bn;
+}
+
 // Folds s into conv; returns false (graph untouched) when the weights are not constant.
 bool fold_into_conv(Graph& g, Node& conv, const BnScale& s) {
     if (!g.is_initializer(conv.input(1))) return false;
@@ -100,13 +112,7 @@ bool fold_into_conv(Graph& g, Node& conv, const BnScale& s) {
         const float b = has_bias ? g.initializers.at(conv.input(2)).data<float>()[m] : 0.0f;
         nb.data<float>()[m] = b * s.scale[m] + s.shift[m];
     }
-    const std::string wn = g.unique_name(conv.name + "_W_bnfold");
-    g.initializers[wn] = nw;
-    const std::string bnn = g.unique_name(conv.name + "_B_bnfold");
-    g.initializers[bnn] = nb;
-    conv.inputs.resize(3);
-    conv.inputs[1] = wn;
-    conv.inputs[2] = bnn;
+    set_folded(g, conv, std::move(nw), std::move(nb));
     return true;
 }
 
@@ -133,13 +139,7 @@ bool fold_into_gemm(Graph& g, Node& gemm, const BnScale& s) {
         const float c = has_c ? beta * g.initializers.at(gemm.input(2)).data<float>()[n] : 0.0f;
         nc.data<float>()[n] = c * s.scale[n] + s.shift[n];
     }
-    const std::string wn = g.unique_name(gemm.name + "_W_bnfold");
-    g.initializers[wn] = nw;
-    const std::string cn = g.unique_name(gemm.name + "_C_bnfold");
-    g.initializers[cn] = nc;
-    gemm.inputs.resize(3);
-    gemm.inputs[1] = wn;
-    gemm.inputs[2] = cn;
+    set_folded(g, gemm, std::move(nw), std::move(nc));
     gemm.attrs.set("beta", Attribute::make_float(1.0f));
     return true;
 }
