@@ -10,6 +10,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <type_traits>
 
 namespace pare {
 
@@ -173,88 +174,25 @@ int f32_gemm_pick_mr(const KernelTable& kt, int64_t M);
 // The GEMM's name for that height ("f32_gemm_8x32_avx512" for the alternative).
 const char* f32_gemm_name_for(const KernelTable& kt, int mr);
 
-// Kernel entry points (one file each under runtime/kernels/).
-void f32_gemm_scalar(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-                     int64_t ldb, float* C, int64_t ldc, const float* bias);
-void f32_gemm_packed_scalar(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,
-                            const F32BSource& B, float* C, int64_t ldc, const float* bias,
-                            const float* R, const Activation& act);
-void f32_gemv_scalar(const float* x, int64_t K, const float* W, int64_t ldw, int64_t n, float* y);
-void f32_winograd_in_scalar(const float* x, int64_t H, int64_t W, int64_t th, int64_t TW,
-                            int64_t pt, int64_t pl, float* v, int64_t ldv);
-void f32_winograd_out_scalar(const float* m, int64_t ldm, int64_t th, int64_t TW, float* y,
-                             int64_t OH, int64_t OW, float bias, const float* r,
-                             const Activation& act);
-void f32_dwconv_scalar(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
-                       int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
-                       int64_t OH, int64_t OW, const Activation& act);
-void f32_dwconv_group_scalar(const float* x, int64_t H, int64_t W, const float* wt,
-                             const float* bias, int64_t KH, int64_t KW, int64_t sh, int64_t sw,
-                             int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW,
-                             const Activation& act);
-void f32_maxpool_scalar(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t sh,
-                        int64_t sw, int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW);
+// Kernel entry points (one file each under runtime/kernels/), declared by the table's
+// function types: the GEMM's by its tile name, the others by the ISA's.
+#define PARE_DECLARE_KERNELS(GEMM, ISA)                             \
+    std::remove_pointer_t<F32GemmFn> f32_gemm_##GEMM;               \
+    std::remove_pointer_t<F32GemmPackedFn> f32_gemm_packed_##GEMM;  \
+    std::remove_pointer_t<F32GemvFn> f32_gemv_##ISA;                \
+    std::remove_pointer_t<F32DwConvFn> f32_dwconv_##ISA;            \
+    std::remove_pointer_t<F32DwConvGroupFn> f32_dwconv_group_##ISA; \
+    std::remove_pointer_t<F32MaxPoolFn> f32_maxpool_##ISA;          \
+    std::remove_pointer_t<F32WinogradInFn> f32_winograd_in_##ISA;   \
+    std::remove_pointer_t<F32WinogradOutFn> f32_winograd_out_##ISA;
+PARE_DECLARE_KERNELS(scalar, scalar)
 #if defined(__aarch64__)
-void f32_gemm_8x8_neon(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-                       int64_t ldb, float* C, int64_t ldc, const float* bias);
-void f32_gemm_packed_8x8_neon(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,
-                              const F32BSource& B, float* C, int64_t ldc, const float* bias,
-                              const float* R, const Activation& act);
-void f32_gemv_neon(const float* x, int64_t K, const float* W, int64_t ldw, int64_t n, float* y);
-void f32_winograd_in_neon(const float* x, int64_t H, int64_t W, int64_t th, int64_t TW, int64_t pt,
-                          int64_t pl, float* v, int64_t ldv);
-void f32_winograd_out_neon(const float* m, int64_t ldm, int64_t th, int64_t TW, float* y,
-                           int64_t OH, int64_t OW, float bias, const float* r,
-                           const Activation& act);
-void f32_dwconv_neon(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
-                     int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
-                     int64_t OH, int64_t OW, const Activation& act);
-void f32_dwconv_group_neon(const float* x, int64_t H, int64_t W, const float* wt, const float* bias,
-                           int64_t KH, int64_t KW, int64_t sh, int64_t sw, int64_t pt, int64_t pl,
-                           float* y, int64_t OH, int64_t OW, const Activation& act);
-void f32_maxpool_neon(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t sh,
-                      int64_t sw, int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW);
+PARE_DECLARE_KERNELS(8x8_neon, neon)
 #endif
 #if defined(__x86_64__)
-void f32_gemm_12x32_avx512(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
-                           const float* B, int64_t ldb, float* C, int64_t ldc, const float* bias);
-void f32_gemm_packed_12x32_avx512(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,
-                                  const F32BSource& B, float* C, int64_t ldc, const float* bias,
-                                  const float* R, const Activation& act);
-void f32_gemv_avx512(const float* x, int64_t K, const float* W, int64_t ldw, int64_t n, float* y);
-void f32_winograd_in_avx512(const float* x, int64_t H, int64_t W, int64_t th, int64_t TW,
-                            int64_t pt, int64_t pl, float* v, int64_t ldv);
-void f32_winograd_out_avx512(const float* m, int64_t ldm, int64_t th, int64_t TW, float* y,
-                             int64_t OH, int64_t OW, float bias, const float* r,
-                             const Activation& act);
-void f32_dwconv_avx512(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
-                       int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
-                       int64_t OH, int64_t OW, const Activation& act);
-void f32_dwconv_group_avx512(const float* x, int64_t H, int64_t W, const float* wt,
-                             const float* bias, int64_t KH, int64_t KW, int64_t sh, int64_t sw,
-                             int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW,
-                             const Activation& act);
-void f32_maxpool_avx512(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t sh,
-                        int64_t sw, int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW);
-void f32_maxpool_avx2(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t sh,
-                      int64_t sw, int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW);
-void f32_gemv_avx2(const float* x, int64_t K, const float* W, int64_t ldw, int64_t n, float* y);
-void f32_winograd_in_avx2(const float* x, int64_t H, int64_t W, int64_t th, int64_t TW, int64_t pt,
-                          int64_t pl, float* v, int64_t ldv);
-void f32_winograd_out_avx2(const float* m, int64_t ldm, int64_t th, int64_t TW, float* y,
-                           int64_t OH, int64_t OW, float bias, const float* r,
-                           const Activation& act);
-void f32_dwconv_avx2(const float* x, int64_t H, int64_t W, const float* w, int64_t KH, int64_t KW,
-                     int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, float* y,
-                     int64_t OH, int64_t OW, const Activation& act);
-void f32_dwconv_group_avx2(const float* x, int64_t H, int64_t W, const float* wt, const float* bias,
-                           int64_t KH, int64_t KW, int64_t sh, int64_t sw, int64_t pt, int64_t pl,
-                           float* y, int64_t OH, int64_t OW, const Activation& act);
-void f32_gemm_6x16_avx2(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
-                        const float* B, int64_t ldb, float* C, int64_t ldc, const float* bias);
-void f32_gemm_packed_6x16_avx2(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N,
-                               const F32BSource& B, float* C, int64_t ldc, const float* bias,
-                               const float* R, const Activation& act);
+PARE_DECLARE_KERNELS(6x16_avx2, avx2)
+PARE_DECLARE_KERNELS(12x32_avx512, avx512)
 #endif
+#undef PARE_DECLARE_KERNELS
 
 }  // namespace pare
