@@ -196,6 +196,10 @@ KernelTable make_table(Isa isa) {
         t.f32_dwconv_lanes = 16;
         t.f32_maxpool = f32_maxpool_avx512;
         t.f32_maxpool_name = "f32_maxpool_avx512";
+        t.f32_conv_tile = f32_conv_tile_avx512;
+        t.f32_conv_tile_store = f32_conv_tile_store_avx512;
+        t.f32_conv_tile_oc = 64;
+        t.f32_conv_tile_name = "f32_conv_direct_64x6_avx512";
     }
 #endif
 #if defined(__aarch64__)

@@ -42,9 +42,10 @@ float apply_activation(const Activation& act, float x);
 
 // A per-thread scratch buffer of at least n floats (64-byte aligned), one per
 // slot (0: packed B panels, 1: packed A of the unpacked GEMM, 2: a convolution's
-// gather table or a transposed convolution's product, 3: the padded plane of a
-// depthwise convolution or a Winograd tile row's input phases, 4 and 5: a
-// Winograd convolution's transformed inputs and products). Lives
+// gather table or tap offsets, or a transposed convolution's product, 3: the padded
+// plane of a depthwise convolution, a direct convolution's padded input or a
+// Winograd tile row's input phases, 4 and 5: a Winograd convolution's transformed
+// inputs and products; 4 also a direct convolution's block of tiles). Lives
 // until the thread ends; kernels use it instead of allocating per call.
 float* scratch_floats(int slot, size_t n);
 
@@ -141,6 +142,19 @@ using F32MaxPoolFn = void (*)(const float* x, int64_t H, int64_t W, int64_t KH, 
                               int64_t sh, int64_t sw, int64_t pt, int64_t pl, float* y, int64_t OH,
                               int64_t OW);
 
+// The direct convolution's register tile (runtime/kernels/conv_tile_impl.h): for np
+// (1..6) output positions and the table's f32_conv_tile_oc output channels,
+// acc[p * oc + o] = (accumulate ? acc[p * oc + o] : 0) + sum_{k < K} w[k * oc + o] *
+// x[pos[p] + koff[k]] (channels across the lanes, each position's input broadcast).
+using F32ConvTileFn = void (*)(const float* w, const int64_t* koff, int64_t K, const float* x,
+                               const int64_t* pos, int np, float* acc, bool accumulate);
+// Stores n positions' tiles (acc as above, oc channels per position) as m rows of y:
+// y[o * ldy + p] = act(acc[p * oc + o] + bias[o] + r[o * ldy + p]) for o < m, p < n
+// (bias and r may be null).
+using F32ConvTileStoreFn = void (*)(const float* acc, int oc, int64_t n, int64_t m, float* y,
+                                    int64_t ldy, const float* bias, const float* r,
+                                    const Activation& act);
+
 struct KernelTable {
     Isa isa = Isa::kScalar;
     F32GemmFn f32_gemm = nullptr;
@@ -161,6 +175,12 @@ struct KernelTable {
     int f32_dwconv_lanes = 1;  // channels per f32_dwconv_group call
     F32MaxPoolFn f32_maxpool = nullptr;
     const char* f32_maxpool_name = "";
+    // The direct convolution (where it beats im2col and Winograd: AVX-512, whose 32
+    // registers hold a 64-channel x 6-position tile); null elsewhere.
+    F32ConvTileFn f32_conv_tile = nullptr;
+    F32ConvTileStoreFn f32_conv_tile_store = nullptr;
+    int f32_conv_tile_oc = 0;  // output channels per tile (whole vectors)
+    const char* f32_conv_tile_name = "";
 };
 
 // The table for the detected ISA capped by PARE_ISA (read once, at first use).
@@ -192,6 +212,8 @@ PARE_DECLARE_KERNELS(8x8_neon, neon)
 #if defined(__x86_64__)
 PARE_DECLARE_KERNELS(6x16_avx2, avx2)
 PARE_DECLARE_KERNELS(12x32_avx512, avx512)
+std::remove_pointer_t<F32ConvTileFn> f32_conv_tile_avx512;
+std::remove_pointer_t<F32ConvTileStoreFn> f32_conv_tile_store_avx512;
 #endif
 #undef PARE_DECLARE_KERNELS
 

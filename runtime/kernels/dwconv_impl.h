@@ -194,11 +194,12 @@ void dwconv_plane(const float* x, int64_t H, int64_t W, const float* w, int64_t 
 }
 
 // The depthwise convolution of V channels at once, vectorized across channels:
-// for small planes (7x7, 14x14) where a plane's rows fill few vector lanes. The V
-// input planes (x, consecutive, H*W apart) are transposed into a zero-padded
-// [Hp][Wp][V] block, every output position is a vector multiply-add per tap with
-// the tap's V weights (wt: taps x V, transposed at prepare), and the results are
-// transposed back into the V output planes (OH*OW apart). Any stride and kernel
+// for small planes (28x28 .. 7x7) where a plane's rows fill few vectors. The V
+// input planes (x, consecutive, H*W apart) are transposed (V x V blocks in
+// registers) into a zero-padded [Hp][Wp][V] block, every output position is a
+// vector multiply-add per tap with the tap's V weights (wt: taps x V, transposed at
+// prepare), and the results are transposed back into the V output planes (OH*OW
+// apart). Any stride and kernel
 // size; the activation last.
 // The multiply-adds of dwconv_group over the transposed block t into o. CKH, CKW:
 // the kernel size when known at compile time (taps unrolled, weights in
@@ -240,20 +241,39 @@ template <int V>
 void dwconv_group(const float* x, int64_t H, int64_t W, const float* wt, const float* bias,
                   int64_t KH, int64_t KW, int64_t sh, int64_t sw, int64_t pt, int64_t pl, float* y,
                   int64_t OH, int64_t OW, const Activation& act) {
+    using vec = typename FloatVec<V>::type;
     const int64_t Hp = (OH - 1) * sh + KH, Wp = (OW - 1) * sw + KW;
     float* t = scratch_floats(3, static_cast<size_t>((Hp * Wp + OH * OW) * V));
     float* o = t + Hp * Wp * V;
-    std::memset(t, 0, static_cast<size_t>(Hp * Wp * V) * sizeof(float));
-    for (int64_t ih = 0; ih < H; ++ih) {
-        const int64_t r = ih + pt;
-        if (r < 0 || r >= Hp) continue;
-        for (int64_t iw = 0; iw < W; ++iw) {
-            const int64_t cpos = iw + pl;
-            if (cpos < 0 || cpos >= Wp) continue;
-            float* d = t + (r * Wp + cpos) * V;
-            const float* s = x + ih * W + iw;
-            for (int c = 0; c < V; ++c) d[c] = s[c * H * W];
+    // Zero the padding, then transpose the planes in, V positions (flattened, across
+    // rows) by V channels at a time in registers.
+    for (int64_t r = 0; r < Hp; ++r) {
+        float* row = t + r * Wp * V;
+        if (r < pt || r >= pt + H) {
+            std::memset(row, 0, static_cast<size_t>(Wp * V) * sizeof(float));
+            continue;
         }
+        const int64_t l = pl < Wp ? pl : Wp, h = pl + W < Wp ? pl + W : Wp;
+        std::memset(row, 0, static_cast<size_t>(l * V) * sizeof(float));
+        std::memset(row + h * V, 0, static_cast<size_t>((Wp - h) * V) * sizeof(float));
+    }
+    const int64_t HW = H * W, OP = OH * OW;
+    int64_t ih = 0, iw = 0, p = 0;  // position p at row ih, column iw
+    auto put = [&](const float* v) {
+        const int64_t r = ih + pt, cp = iw + pl;
+        if (r < Hp && cp < Wp) std::memcpy(t + (r * Wp + cp) * V, v, sizeof(vec));
+        if (++iw == W) iw = 0, ++ih;
+    };
+    for (; p + V <= HW; p += V) {
+        vec b[V];
+        for (int c = 0; c < V; ++c) std::memcpy(&b[c], x + c * HW + p, sizeof(vec));
+        transpose_block<V>(b);
+        for (int q = 0; q < V; ++q) put(reinterpret_cast<const float*>(&b[q]));
+    }
+    for (; p < HW; ++p) {
+        float v[V];
+        for (int c = 0; c < V; ++c) v[c] = x[c * HW + p];
+        put(v);
     }
     if (KH == 3 && KW == 3) {
         dwconv_group_taps<V, 3, 3>(t, Wp, wt, bias, KH, KW, sh, sw, o, OH, OW);
@@ -262,11 +282,15 @@ void dwconv_group(const float* x, int64_t H, int64_t W, const float* wt, const f
     } else {
         dwconv_group_taps<V, 0, 0>(t, Wp, wt, bias, KH, KW, sh, sw, o, OH, OW);
     }
-    activate_span<V>(act, o, OH * OW * V);
-    for (int64_t p = 0; p < OH * OW; ++p) {
-        const float* s = o + p * V;
-        for (int c = 0; c < V; ++c) y[c * OH * OW + p] = s[c];
+    activate_span<V>(act, o, OP * V);
+    for (p = 0; p + V <= OP; p += V) {
+        vec b[V];
+        for (int q = 0; q < V; ++q) std::memcpy(&b[q], o + (p + q) * V, sizeof(vec));
+        transpose_block<V>(b);
+        for (int c = 0; c < V; ++c) std::memcpy(y + c * OP + p, &b[c], sizeof(vec));
     }
+    for (; p < OP; ++p)
+        for (int c = 0; c < V; ++c) y[c * OP + p] = o[p * V + c];
 }
 
 }  // namespace

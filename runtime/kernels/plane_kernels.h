@@ -2,9 +2,11 @@
 // pooling, the channel-group depthwise kernel, the Winograd transforms), written
 // once: each ISA's kernel file includes this header and expands
 // PARE_PLANE_KERNELS(isa, V, U) with its vector width V (floats) and U, the
-// vectors per step of the plane kernels. Bodies: dwconv_impl.h, winograd_impl.h.
+// vectors per step of the plane kernels. Bodies: dwconv_impl.h, winograd_impl.h,
+// conv_tile_impl.h.
 #pragma once
 
+#include "runtime/kernels/conv_tile_impl.h"
 #include "runtime/kernels/dwconv_impl.h"
 #include "runtime/kernels/winograd_impl.h"
 
@@ -34,4 +36,16 @@
                                 int64_t OH, int64_t OW, float bias, const float* r,                \
                                 const Activation& act) {                                           \
         winograd_output_row<V>(m, ldm, th, TW, y, OH, OW, bias, r, act);                           \
+    }
+
+// The direct convolution's tile (OB weight vectors by 6 positions) and its store.
+#define PARE_CONV_TILE_KERNELS(ISA, V, OB)                                                   \
+    void f32_conv_tile_##ISA(const float* w, const int64_t* koff, int64_t K, const float* x, \
+                             const int64_t* pos, int np, float* acc, bool accumulate) {      \
+        conv_tile<V, OB>(w, koff, K, x, pos, np, acc, accumulate);                           \
+    }                                                                                        \
+    void f32_conv_tile_store_##ISA(const float* acc, int oc, int64_t n, int64_t m, float* y, \
+                                   int64_t ldy, const float* bias, const float* r,           \
+                                   const Activation& act) {                                  \
+        conv_tile_store<V>(acc, oc, n, m, y, ldy, bias, r, act);                             \
     }

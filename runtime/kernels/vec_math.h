@@ -11,8 +11,10 @@
 #include <cstdint>
 #include <cstring>
 
-#if defined(__AVX__) || defined(__AVX512F__)
+#if defined(__SSE__)
 #include <immintrin.h>
+#elif defined(__ARM_NEON)
+#include <arm_neon.h>
 #endif
 
 #include "runtime/cpu/cpu.h"
@@ -37,6 +39,36 @@ struct FloatVec<16> {
     typedef float type __attribute__((vector_size(64)));
     typedef int32_t itype __attribute__((vector_size(64)));
 };
+
+// A vector of V copies of x: one broadcast (`vec{} + x` would add a zero first, a
+// lane loop becomes per-lane inserts).
+template <int V>
+inline typename FloatVec<V>::type vsplat(float x) {
+    return typename FloatVec<V>::type{} + x;
+}
+#if defined(__AVX512F__)
+template <>
+inline FloatVec<16>::type vsplat<16>(float x) {
+    return (FloatVec<16>::type)_mm512_set1_ps(x);
+}
+#endif
+#if defined(__AVX__)
+template <>
+inline FloatVec<8>::type vsplat<8>(float x) {
+    return (FloatVec<8>::type)_mm256_set1_ps(x);
+}
+#endif
+#if defined(__SSE__)
+template <>
+inline FloatVec<4>::type vsplat<4>(float x) {
+    return (FloatVec<4>::type)_mm_set1_ps(x);
+}
+#elif defined(__ARM_NEON)
+template <>
+inline FloatVec<4>::type vsplat<4>(float x) {
+    return (FloatVec<4>::type)vdupq_n_f32(x);
+}
+#endif
 
 template <int V>
 inline typename FloatVec<V>::type vexp(typename FloatVec<V>::type x) {
@@ -87,6 +119,33 @@ inline FloatVec<8>::type vrecip<8>(FloatVec<8>::type d) {
     return r + r * (1.0f - d * r);
 }
 #endif
+
+// One stage of an in-register V x V transpose (rows r[0..V)): swaps the
+// off-diagonal H x H blocks of every 2H x 2H block.
+template <int V, int H>
+inline void transpose_stage(typename FloatVec<V>::type* r) {
+    using vec = typename FloatVec<V>::type;
+    typename FloatVec<V>::itype lo, hi;
+    for (int j = 0; j < V; ++j) {
+        lo[j] = (j & H) ? V + j - H : j;
+        hi[j] = (j & H) ? V + j : j + H;
+    }
+#pragma GCC unroll 16
+    for (int i = 0; i < V; ++i) {
+        if (i & H) continue;
+        const vec a = r[i], b = r[i + H];
+        r[i] = __builtin_shuffle(a, b, lo);
+        r[i + H] = __builtin_shuffle(a, b, hi);
+    }
+}
+
+template <int V>
+inline void transpose_block(typename FloatVec<V>::type* r) {
+    if constexpr (V >= 16) transpose_stage<V, 8>(r);
+    if constexpr (V >= 8) transpose_stage<V, 4>(r);
+    transpose_stage<V, 2>(r);
+    transpose_stage<V, 1>(r);
+}
 
 // x = act(x) for one vector.
 template <int V>

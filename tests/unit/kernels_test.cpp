@@ -312,7 +312,8 @@ TEST(Kernels, F32ConvWinogradMatchesTheReferenceConv) {
         ASSERT_TRUE(run_node(n, {&x, &w, &b}, &ref, true).ok());
         Tensor r = random_tensor(ref[0].shape(), ++seed);
         for (bool residual : {false, true}) {
-            auto k = prepare_kernel(n, {nullptr, &w, &b}, {Activation::kRelu}, residual, &c.x);
+            auto k = prepare_f32_conv_winograd(n, {nullptr, &w, &b}, {Activation::kRelu}, residual,
+                                               &c.x);
             ASSERT_TRUE(k != nullptr);
             EXPECT_NE(k->name().find("winograd"), std::string::npos) << k->name();
             std::vector<float> want(static_cast<size_t>(ref[0].numel()));
@@ -358,6 +359,81 @@ TEST(Kernels, F32ConvWinogradMatchesTheReferenceConv) {
     EXPECT_EQ(prepare_kernel(n, {nullptr, &w}, {})->name().find("winograd"), std::string::npos);
     EXPECT_EQ(prepare_kernel(n, {nullptr, &w}, {}, false, &small)->name().find("winograd"),
               std::string::npos);
+    const Shape large = {1, 16, 28, 28};
+    EXPECT_TRUE(prepare_f32_conv_winograd(n, {nullptr, &w}, {}, false, &large) != nullptr);
+    EXPECT_TRUE(prepare_f32_conv_winograd(n, {nullptr, &w}, {}, false, &small) == nullptr);
+}
+
+// The direct convolution (where the ISA has its tile: AVX-512) against the
+// reference Conv: strides 1 and 2, same, asymmetric and no padding, dilation,
+// 7x7 kernels, channel counts that fill no whole 64-channel block, outputs that
+// fill no whole tile or 16-position group, planes of several position blocks, K
+// over several chunks, a batch of two, bias, Relu and a fused residual, on 1 and
+// 3 threads. prepare_kernel picks it for KxK convolutions of one group with a
+// known input shape, not for pointwise, grouped or unknown-shape ones.
+TEST(Kernels, F32ConvDirectMatchesTheReferenceConv) {
+    if (!kernels().f32_conv_tile) GTEST_SKIP() << "no direct convolution tile on this ISA";
+    struct Case {
+        Shape x, w;
+        std::vector<int64_t> strides, pads, dilations;
+    };
+    const std::vector<Case> cases = {
+        {{1, 16, 7, 7}, {64, 16, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}},
+        {{2, 5, 13, 11}, {17, 5, 3, 3}, {2, 2}, {0, 1, 2, 1}, {1, 1}},
+        {{1, 3, 40, 38}, {70, 3, 7, 7}, {2, 2}, {3, 3, 3, 3}, {1, 1}},
+        {{1, 37, 12, 12}, {130, 37, 3, 3}, {1, 1}, {2, 2, 2, 2}, {2, 2}},
+        {{1, 8, 45, 45}, {24, 8, 3, 3}, {1, 1}, {0, 0, 0, 0}, {1, 1}},
+        {{1, 4, 9, 20}, {9, 4, 1, 5}, {1, 3}, {0, 2, 0, 1}, {1, 1}},
+    };
+    ThreadPool pool(3);
+    int seed = 1200;
+    for (const Case& c : cases) {
+        SCOPED_TRACE(shape_str(c.x) + " * " + shape_str(c.w));
+        Attributes a;
+        a.set("strides", Attribute::make_ints(c.strides));
+        a.set("pads", Attribute::make_ints(c.pads));
+        a.set("dilations", Attribute::make_ints(c.dilations));
+        Node n = make_node("Conv", {"x", "w", "b"}, {"y"}, a);
+        Tensor x = random_tensor(c.x, ++seed), w = random_tensor(c.w, ++seed),
+               b = random_tensor({c.w[0]}, ++seed);
+        std::vector<Tensor> ref;
+        ASSERT_TRUE(run_node(n, {&x, &w, &b}, &ref, true).ok());
+        Tensor r = random_tensor(ref[0].shape(), ++seed);
+        for (bool residual : {false, true}) {
+            auto k = prepare_kernel(n, {nullptr, &w, &b}, {Activation::kRelu}, residual, &c.x);
+            ASSERT_TRUE(k != nullptr);
+            EXPECT_NE(k->name().find("f32_conv_direct"), std::string::npos) << k->name();
+            std::vector<float> want(static_cast<size_t>(ref[0].numel()));
+            for (size_t i = 0; i < want.size(); ++i)
+                want[i] = std::max(
+                    0.0f, ref[0].data<float>()[i] + (residual ? r.data<float>()[i] : 0.0f));
+            for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+                Tensor y = Tensor::create(DType::kFloat32, ref[0].shape()).value();
+                std::vector<const Tensor*> in = {&x, &w, &b};
+                if (residual) in.push_back(&r);
+                ComputeContext ctx{n, in, {&y}, p};
+                ASSERT_TRUE(k->run(ctx).ok());
+                EXPECT_LT(rel_err(y.data<float>(), want.data(), y.numel()), 1e-6)
+                    << (residual ? "residual, " : "") << (p ? "3 threads" : "1 thread");
+            }
+        }
+    }
+    Node n = make_node("Conv", {"x", "w"}, {"y"}, {});
+    const Shape shape = {1, 16, 14, 14};
+    Tensor w3 = random_tensor({16, 16, 3, 3}, 1), w1 = random_tensor({16, 16, 1, 1}, 2);
+    EXPECT_NE(prepare_kernel(n, {nullptr, &w3}, {}, false, &shape)->name().find("f32_conv_direct"),
+              std::string::npos);
+    EXPECT_EQ(prepare_kernel(n, {nullptr, &w3}, {})->name().find("f32_conv_direct"),
+              std::string::npos);
+    EXPECT_EQ(prepare_kernel(n, {nullptr, &w1}, {}, false, &shape)->name().find("f32_conv_direct"),
+              std::string::npos);
+    Attributes g;
+    g.set("group", Attribute::make_int(2));
+    Node grouped = make_node("Conv", {"x", "w"}, {"y"}, g);
+    Tensor wg = random_tensor({16, 8, 3, 3}, 3);
+    EXPECT_EQ(
+        prepare_kernel(grouped, {nullptr, &wg}, {}, false, &shape)->name().find("f32_conv_direct"),
+        std::string::npos);
 }
 
 // The packed GEMM with a fused activation, computed over row ranges and split over
@@ -447,9 +523,15 @@ TEST(Kernels, F32DwConvMatchesTheReferenceConv) {
         {{1, 3, 7, 40}, 5, 1, {2, 1, 2, 3}},
         {{1, 1, 1, 1}, 3, 1, {1, 1, 1, 1}},
         {{1, 6, 112, 112}, 3, 2, {0, 0, 1, 1}},
-        // Narrow planes with channels for whole groups and a remainder (the kernel
-        // vectorized across channels, then the plane kernel): 3x3, 5x5, other sizes.
+        // Planes of at most 28 output columns with channels for whole groups and a
+        // remainder (the kernel vectorized across channels, then the plane kernel):
+        // 3x3, 5x5, other sizes; positions past whole vectors; inputs the taps
+        // never reach (stride 2, no padding); asymmetric padding.
         {{1, 37, 7, 7}, 3, 1, {1, 1, 1, 1}},
+        {{1, 35, 28, 28}, 3, 1, {1, 1, 1, 1}},
+        {{1, 20, 56, 55}, 3, 2, {1, 1, 1, 1}},
+        {{1, 17, 16, 16}, 3, 2, {0, 0, 0, 0}},
+        {{1, 19, 20, 21}, 5, 1, {2, 1, 2, 3}},
         {{2, 21, 14, 13}, 3, 2, {1, 1, 1, 1}},
         {{1, 18, 8, 8}, 5, 1, {2, 2, 2, 2}},
         {{1, 17, 6, 6}, 2, 1, {0, 1, 0, 1}},

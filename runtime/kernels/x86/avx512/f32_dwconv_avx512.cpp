@@ -6,5 +6,6 @@
 namespace pare {
 
 PARE_PLANE_KERNELS(avx512, 16, 1)
+PARE_CONV_TILE_KERNELS(avx512, 16, 4)
 
 }  // namespace pare

@@ -1,0 +1,123 @@
+// The direct convolution's register tile, shared by the per-ISA kernel files (each
+// compiles its own copy with its own flags; internal linkage).
+//
+// Output channels run across the vector lanes and output positions across
+// registers: for np <= NP positions and OB * V channels,
+//   acc[p * OB*V + o] (+)= sum_{k < K} w[k * OB*V + o] * x[pos[p] + koff[k]],
+// where k enumerates (input channel, kernel row, kernel column) and koff gives each
+// one's offset in the (padded) input. Each step loads OB weight vectors and
+// broadcasts one input per position: OB * np multiply-adds for OB + np loads, and
+// no im2col matrix, no packing of the input. The geometry (strides, dilations, the
+// channel stride) lives entirely in koff and pos.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#include "runtime/cpu/cpu.h"
+#include "runtime/kernels/vec_math.h"
+
+namespace pare {
+namespace {
+
+template <int V, int OB, int NP>
+void conv_tile_np(const float* w, const int64_t* koff, int64_t K, const float* x,
+                  const int64_t* pos, float* acc, bool accumulate) {
+    using vec = typename FloatVec<V>::type;
+    constexpr int C = OB * V;
+    vec c[NP][OB];
+    const float* xp[NP];
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p) {
+        xp[p] = x + pos[p];
+#pragma GCC unroll 4
+        for (int j = 0; j < OB; ++j) {
+            if (accumulate) {
+                std::memcpy(&c[p][j], acc + p * C + j * V, sizeof(vec));
+            } else {
+                c[p][j] = vec{};
+            }
+        }
+    }
+    for (int64_t k = 0; k < K; ++k) {
+        vec wv[OB];
+#pragma GCC unroll 4
+        for (int j = 0; j < OB; ++j) std::memcpy(&wv[j], w + k * C + j * V, sizeof(vec));
+        const int64_t o = koff[k];
+#pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) {
+            const vec b = vsplat<V>(xp[p][o]);
+#pragma GCC unroll 4
+            for (int j = 0; j < OB; ++j) c[p][j] += wv[j] * b;
+        }
+    }
+#pragma GCC unroll 8
+    for (int p = 0; p < NP; ++p)
+#pragma GCC unroll 4
+        for (int j = 0; j < OB; ++j) std::memcpy(acc + p * C + j * V, &c[p][j], sizeof(vec));
+}
+
+// The entry point: np (1..6) picks the instantiation.
+template <int V, int OB>
+void conv_tile(const float* w, const int64_t* koff, int64_t K, const float* x, const int64_t* pos,
+               int np, float* acc, bool accumulate) {
+    switch (np) {
+        case 1:
+            return conv_tile_np<V, OB, 1>(w, koff, K, x, pos, acc, accumulate);
+        case 2:
+            return conv_tile_np<V, OB, 2>(w, koff, K, x, pos, acc, accumulate);
+        case 3:
+            return conv_tile_np<V, OB, 3>(w, koff, K, x, pos, acc, accumulate);
+        case 4:
+            return conv_tile_np<V, OB, 4>(w, koff, K, x, pos, acc, accumulate);
+        case 5:
+            return conv_tile_np<V, OB, 5>(w, koff, K, x, pos, acc, accumulate);
+        default:
+            return conv_tile_np<V, OB, 6>(w, koff, K, x, pos, acc, accumulate);
+    }
+}
+
+// y[o * ldy + p] = act(acc[p * oc + o] + bias[o] + r[o * ldy + p]) for o < m, p < n:
+// the tiles' position-major block transposed into channel rows, V x V at a time.
+// acc holds whole groups of 16 positions (those past n are read, their results
+// dropped); oc is a multiple of V.
+template <int V>
+void conv_tile_store(const float* acc, int oc, int64_t n, int64_t m, float* y, int64_t ldy,
+                     const float* bias, const float* r, const Activation& act) {
+    using vec = typename FloatVec<V>::type;
+    for (int64_t o0 = 0; o0 < m; o0 += V) {
+        const int64_t mo = m - o0 < V ? m - o0 : V;  // no std:: (see dwconv_impl.h)
+        for (int64_t p0 = 0; p0 < n; p0 += V) {
+            const int64_t np = n - p0 < V ? n - p0 : V;
+            vec t[V];
+#pragma GCC unroll 16
+            for (int q = 0; q < V; ++q) std::memcpy(&t[q], acc + (p0 + q) * oc + o0, sizeof(vec));
+            transpose_block<V>(t);
+            for (int64_t c = 0; c < mo; ++c) {
+                vec v = t[c];
+                if (bias) v += bias[o0 + c];
+                float* row = y + (o0 + c) * ldy + p0;
+                if (np == V) {
+                    if (r) {
+                        vec rv;
+                        std::memcpy(&rv, r + (o0 + c) * ldy + p0, sizeof(vec));
+                        v += rv;
+                    }
+                    v = vactivate<V>(act, v);
+                    std::memcpy(row, &v, sizeof(vec));
+                } else {
+                    float tmp[V] = {};
+                    if (r) std::memcpy(tmp, r + (o0 + c) * ldy + p0, np * sizeof(float));
+                    vec rv;
+                    std::memcpy(&rv, tmp, sizeof(vec));
+                    v = vactivate<V>(act, v + rv);
+                    std::memcpy(tmp, &v, sizeof(vec));
+                    std::memcpy(row, tmp, np * sizeof(float));
+                }
+            }
+        }
+    }
+}
+
+}  // namespace
+}  // namespace pare

@@ -1,0 +1,176 @@
+// f32_conv_direct: 2-D convolutions of one group computed directly, with no im2col
+// matrix and no packing of the input. x (N, C, H, W), w (M, C, KH, KW), b (M).
+// The dispatched tile (runtime/kernels/conv_tile_impl.h) keeps OC output channels
+// (the table's f32_conv_tile_oc, across the vector lanes) by up to 6 output
+// positions in registers and steps over k = (input channel, kernel row, kernel
+// column): OC weights times one broadcast input per position.
+// At prepare: the weights repacked as [channel block][k][OC], channels past M zero.
+// Per image: the input copied into a zero-padded buffer when the convolution pads
+// (every tap then reads memory, with no bounds tests); the offset of every k and
+// every output position in it; then (channel block, position block) tasks of at
+// most kBlockFloats / OC positions, with K in chunks whose weights (kChunkFloats)
+// stay in L1 across the block's tiles, accumulated in a per-thread tile buffer and
+// stored as channel rows of y with the bias, a fused residual and the activation.
+// Every output element is computed by one task with the same arithmetic for any
+// thread count.
+#include <cstring>
+#include <vector>
+
+#include "runtime/kernels/fast_ops.h"
+#include "runtime/ops/conv_util.h"
+
+namespace pare {
+
+namespace {
+
+constexpr int64_t kChunkFloats = 8192;  // weights per K chunk: 32 KB
+constexpr int64_t kBlockFloats = 3072;  // a position block's tiles: 12 KB
+constexpr int kTileMax = 6;             // positions per tile
+
+class F32ConvDirect : public PreparedKernel {
+  public:
+    F32ConvDirect(const Node& node, const Tensor& w, const Tensor* b, const Activation& act,
+                  bool residual)
+        : attrs_(node.attrs), act_(act), kt_(kernels()), residual_(residual) {
+        M_ = w.shape()[0];
+        C_ = w.shape()[1];
+        KH_ = w.shape()[2];
+        KW_ = w.shape()[3];
+        K_ = C_ * KH_ * KW_;
+        oc_ = kt_.f32_conv_tile_oc;
+        blocks_ = (M_ + oc_ - 1) / oc_;
+        packed_.assign(static_cast<size_t>(blocks_ * K_ * oc_), 0.0f);
+        const float* wd = w.data<float>();
+        for (int64_t m = 0; m < M_; ++m)
+            for (int64_t k = 0; k < K_; ++k)
+                packed_[static_cast<size_t>(((m / oc_) * K_ + k) * oc_ + m % oc_)] =
+                    wd[m * K_ + k];
+        if (b) bias_.assign(b->data<float>(), b->data<float>() + M_);
+    }
+
+    std::string name() const override {
+        return with_activation(std::string(kt_.f32_conv_tile_name) + (residual_ ? "+add" : ""),
+                               act_);
+    }
+
+    Status run(ComputeContext& ctx) const override {
+        const Tensor& X = *ctx.in[0];
+        Tensor& Y = *ctx.out[0];
+        if (X.rank() != 4 || X.shape()[1] != C_)
+            return internal_error("direct conv weights do not match the input");
+        Window win;
+        PARE_RETURN_IF_ERROR(window_forward(attrs_, Shape(X.shape().begin() + 2, X.shape().end()),
+                                            {KH_, KW_}, false, &win));
+        const int64_t N = X.shape()[0], H = win.in[0], W = win.in[1];
+        const int64_t OH = win.out[0], OW = win.out[1], P = OH * OW;
+        if (N == 0 || P <= 0) return Status();
+        const int64_t sh = win.strides[0], sw = win.strides[1];
+        const int64_t dh = win.dilations[0], dw = win.dilations[1];
+        const int64_t pt = win.pad_begin[0], pl = win.pad_begin[1];
+        // The rows and columns the taps read, from the top-left padding on.
+        const int64_t Hp = (OH - 1) * sh + (KH_ - 1) * dh + 1;
+        const int64_t Wp = (OW - 1) * sw + (KW_ - 1) * dw + 1;
+        const bool copy = pt != 0 || pl != 0 || Hp > H || Wp > W;
+        const int64_t ldh = copy ? Hp : H, ldw = copy ? Wp : W;  // plane geometry read
+        const float* res = nullptr;
+        if (residual_) {
+            const Tensor* R = ctx.in.back();
+            if (!R || R->shape() != Y.shape() || R->dtype() != DType::kFloat32)
+                return internal_error("fused residual does not match the conv output");
+            res = R->data<float>();
+        }
+        // Offsets: koff[k] of tap k from a position's origin, pos[p] of output p.
+        int64_t* koff =
+            reinterpret_cast<int64_t*>(scratch_floats(2, static_cast<size_t>(2 * (K_ + P))));
+        int64_t* pos = koff + K_;
+        for (int64_t c = 0, k = 0; c < C_; ++c)
+            for (int64_t i = 0; i < KH_; ++i)
+                for (int64_t j = 0; j < KW_; ++j) koff[k++] = (c * ldh + i * dh) * ldw + j * dw;
+        for (int64_t oh = 0, p = 0; oh < OH; ++oh)
+            for (int64_t ow = 0; ow < OW; ++ow) pos[p++] = oh * sh * ldw + ow * sw;
+        // Position blocks: whole groups of 16 (whole vectors for the store) up to
+        // kBlockFloats / oc positions, near-equal; K chunks likewise.
+        const int64_t max_block = std::max<int64_t>(16, kBlockFloats / oc_ / 16 * 16);
+        const int64_t nblk = (P + max_block - 1) / max_block;
+        const int64_t bs = nblk == 1 ? P : ((P + nblk - 1) / nblk + 15) / 16 * 16;
+        const int64_t nchunk = (K_ * oc_ + kChunkFloats - 1) / kChunkFloats;
+        const int64_t kc = (K_ + nchunk - 1) / nchunk;
+        float* padded = copy ? scratch_floats(3, static_cast<size_t>(C_ * Hp * Wp)) : nullptr;
+        for (int64_t n = 0; n < N; ++n) {
+            const float* xn = X.data<float>() + n * C_ * H * W;
+            float* yn = Y.data<float>() + n * M_ * P;
+            const float* rn = res ? res + n * M_ * P : nullptr;
+            if (copy) {
+                parallel_runs(ctx.pool, C_, [&](int64_t c) {
+                    float* d = padded + c * Hp * Wp;
+                    const int64_t w0 = std::min(Wp, pl), w1 = std::min(Wp, pl + W);
+                    for (int64_t h = 0; h < Hp; ++h, d += Wp) {
+                        if (h < pt || h >= pt + H) {
+                            std::memset(d, 0, static_cast<size_t>(Wp) * sizeof(float));
+                            continue;
+                        }
+                        std::memset(d, 0, static_cast<size_t>(w0) * sizeof(float));
+                        std::memcpy(d + w0, xn + (c * H + h - pt) * W + (w0 - pl),
+                                    static_cast<size_t>(w1 - w0) * sizeof(float));
+                        std::memset(d + w1, 0, static_cast<size_t>(Wp - w1) * sizeof(float));
+                    }
+                });
+                xn = padded;
+            }
+            parallel_runs(ctx.pool, blocks_ * nblk, [&](int64_t task) {
+                const int64_t b = task / nblk, blk = task % nblk;
+                const int64_t p0 = blk * bs, p1 = std::min(P, p0 + bs);
+                if (p0 >= P) return;
+                // Whole groups of 16 positions for the store; the rows past the block zero.
+                const int64_t np = p1 - p0, nt = (np + kTileMax - 1) / kTileMax;
+                const int64_t rows = (np + 15) / 16 * 16;  // (p1 - p0 <= max_block, or P)
+                float* acc = scratch_floats(4, static_cast<size_t>(rows * oc_));
+                std::memset(acc + np * oc_, 0, static_cast<size_t>((rows - np) * oc_) * sizeof(float));
+                const float* wb = packed_.data() + b * K_ * oc_;
+                // Tiles of near-equal size (5 or 6 positions do the same work per load).
+                for (int64_t k0 = 0; k0 < K_; k0 += kc) {
+                    const int64_t kn = std::min(kc, K_ - k0);
+                    for (int64_t t = 0; t < nt; ++t) {
+                        const int64_t q0 = t * np / nt, q1 = (t + 1) * np / nt;
+                        kt_.f32_conv_tile(wb + k0 * oc_, koff + k0, kn, xn, pos + p0 + q0,
+                                          static_cast<int>(q1 - q0), acc + q0 * oc_, k0 > 0);
+                    }
+                }
+                const int64_t m0 = b * oc_, m = std::min<int64_t>(oc_, M_ - m0);
+                kt_.f32_conv_tile_store(acc, oc_, np, m, yn + m0 * P + p0, P,
+                                        bias_.empty() ? nullptr : bias_.data() + m0,
+                                        rn ? rn + m0 * P + p0 : nullptr, act_);
+            });
+        }
+        return Status();
+    }
+
+  private:
+    Attributes attrs_;
+    Activation act_;
+    const KernelTable& kt_;
+    bool residual_ = false;
+    int64_t M_ = 0, C_ = 0, KH_ = 0, KW_ = 0, K_ = 0, oc_ = 1, blocks_ = 0;
+    std::vector<float> packed_, bias_;
+};
+
+}  // namespace
+
+std::unique_ptr<PreparedKernel> prepare_f32_conv_direct(const Node& node,
+                                                        const std::vector<const Tensor*>& constants,
+                                                        const Activation& act, bool residual,
+                                                        const Shape* input_shape) {
+    if (!kernels().f32_conv_tile || !input_shape || input_shape->size() != 4 ||
+        constants.size() < 2 || !constants[1])
+        return nullptr;
+    const Tensor& w = *constants[1];
+    const Tensor* b = constants.size() > 2 ? constants[2] : nullptr;
+    if (w.dtype() != DType::kFloat32 || w.rank() != 4 || w.shape()[0] <= 0) return nullptr;
+    if (node.inputs.size() > 2 && !node.inputs[2].empty() && !b) return nullptr;
+    if (b && (b->dtype() != DType::kFloat32 || b->numel() != w.shape()[0])) return nullptr;
+    if (node.attrs.get_int("group", 1) != 1 || w.shape()[1] != (*input_shape)[1]) return nullptr;
+    if (w.shape()[2] * w.shape()[3] == 1) return nullptr;  // pointwise: the GEMM
+    return std::make_unique<F32ConvDirect>(node, w, b, act, residual);
+}
+
+}  // namespace pare
