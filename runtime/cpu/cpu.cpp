@@ -160,6 +160,7 @@ KernelTable make_table(Isa isa) {
     t.f32_dwconv_lanes = 4;
     t.f32_maxpool = f32_maxpool_scalar;
     t.f32_maxpool_name = "f32_maxpool_scalar";
+    t.f32_activate = f32_activate_scalar;
 #if defined(__x86_64__)
     if (isa == Isa::kAvx2) {
         t.isa = Isa::kAvx2;
@@ -177,6 +178,7 @@ KernelTable make_table(Isa isa) {
         t.f32_dwconv_lanes = 8;
         t.f32_maxpool = f32_maxpool_avx2;
         t.f32_maxpool_name = "f32_maxpool_avx2";
+        t.f32_activate = f32_activate_avx2;
     }
     if (isa == Isa::kAvx512) {
         t.isa = Isa::kAvx512;
@@ -196,6 +198,7 @@ KernelTable make_table(Isa isa) {
         t.f32_dwconv_lanes = 16;
         t.f32_maxpool = f32_maxpool_avx512;
         t.f32_maxpool_name = "f32_maxpool_avx512";
+        t.f32_activate = f32_activate_avx512;
         t.f32_conv_tile = f32_conv_tile_avx512;
         t.f32_conv_tile_store = f32_conv_tile_store_avx512;
         t.f32_conv_tile_oc = 64;
@@ -219,6 +222,7 @@ KernelTable make_table(Isa isa) {
         t.f32_dwconv_lanes = 4;
         t.f32_maxpool = f32_maxpool_neon;
         t.f32_maxpool_name = "f32_maxpool_neon";
+        t.f32_activate = f32_activate_neon;
     }
 #endif
     return t;

@@ -155,6 +155,9 @@ using F32ConvTileStoreFn = void (*)(const float* acc, int oc, int64_t n, int64_t
                                     int64_t ldy, const float* bias, const float* r,
                                     const Activation& act);
 
+// x[0:n] = act(x[0:n]) in place (runtime/kernels/vec_math.h, the ISA's vectors).
+using F32ActivateFn = void (*)(const Activation& act, float* x, int64_t n);
+
 struct KernelTable {
     Isa isa = Isa::kScalar;
     F32GemmFn f32_gemm = nullptr;
@@ -175,6 +178,7 @@ struct KernelTable {
     int f32_dwconv_lanes = 1;  // channels per f32_dwconv_group call
     F32MaxPoolFn f32_maxpool = nullptr;
     const char* f32_maxpool_name = "";
+    F32ActivateFn f32_activate = nullptr;
     // The direct convolution (where it beats im2col and Winograd: AVX-512, whose 32
     // registers hold a 64-channel x 6-position tile); null elsewhere.
     F32ConvTileFn f32_conv_tile = nullptr;
@@ -204,7 +208,8 @@ const char* f32_gemm_name_for(const KernelTable& kt, int mr);
     std::remove_pointer_t<F32DwConvGroupFn> f32_dwconv_group_##ISA; \
     std::remove_pointer_t<F32MaxPoolFn> f32_maxpool_##ISA;          \
     std::remove_pointer_t<F32WinogradInFn> f32_winograd_in_##ISA;   \
-    std::remove_pointer_t<F32WinogradOutFn> f32_winograd_out_##ISA;
+    std::remove_pointer_t<F32WinogradOutFn> f32_winograd_out_##ISA; \
+    std::remove_pointer_t<F32ActivateFn> f32_activate_##ISA;
 PARE_DECLARE_KERNELS(scalar, scalar)
 #if defined(__aarch64__)
 PARE_DECLARE_KERNELS(8x8_neon, neon)

@@ -66,8 +66,8 @@ std::unique_ptr<PreparedKernel> prepare_f32_conv_winograd(
     const Node& node, const std::vector<const Tensor*>& constants, const Activation& act,
     bool residual, const Shape* input_shape);
 
-// Direct convolution (the dispatched f32_conv_tile) for 2-D KxK convolutions of one
-// group (input_shape required).
+// Direct convolution (the dispatched f32_conv_tile) for 2-D convolutions of one group:
+// KxK ones, and pointwise ones on planes of at most 14x14 (input_shape required).
 std::unique_ptr<PreparedKernel> prepare_f32_conv_direct(const Node& node,
                                                         const std::vector<const Tensor*>& constants,
                                                         const Activation& act, bool residual,

@@ -1,5 +1,6 @@
 // The per-ISA entry points of the plane kernels (depthwise convolution, max
-// pooling, the channel-group depthwise kernel, the Winograd transforms), written
+// pooling, the channel-group depthwise kernel, the Winograd transforms, the
+// activations), written
 // once: each ISA's kernel file includes this header and expands
 // PARE_PLANE_KERNELS(isa, V, U) with its vector width V (floats) and U, the
 // vectors per step of the plane kernels. Bodies: dwconv_impl.h, winograd_impl.h,
@@ -36,6 +37,9 @@
                                 int64_t OH, int64_t OW, float bias, const float* r,                \
                                 const Activation& act) {                                           \
         winograd_output_row<V>(m, ldm, th, TW, y, OH, OW, bias, r, act);                           \
+    }                                                                                              \
+    void f32_activate_##ISA(const Activation& act, float* x, int64_t n) {                          \
+        activate_span<V>(act, x, n);                                                               \
     }
 
 // The direct convolution's tile (OB weight vectors by 6 positions) and its store.

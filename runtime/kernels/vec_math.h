@@ -222,6 +222,12 @@ inline void activate_span(const Activation& act, float* x, int64_t n) {
             });
             return;
         }
+        case Activation::kSigmoid:
+            map_span<V>(x, n, [&](vec v) { return vrecip<V>(1.0f + vexp<V>(zero - v)); });
+            return;
+        case Activation::kSiLU:
+            map_span<V>(x, n, [&](vec v) { return v * vrecip<V>(1.0f + vexp<V>(zero - v)); });
+            return;
         default:
             map_span<V>(x, n, [&](vec v) { return vactivate<V>(act, v); });
             return;

@@ -366,11 +366,13 @@ TEST(Kernels, F32ConvWinogradMatchesTheReferenceConv) {
 
 // The direct convolution (where the ISA has its tile: AVX-512) against the
 // reference Conv: strides 1 and 2, same, asymmetric and no padding, dilation,
-// 7x7 kernels, channel counts that fill no whole 64-channel block, outputs that
+// 7x7 kernels, channel counts that fill no whole 64-channel block (within the
+// eighth of padding it accepts), outputs that
 // fill no whole tile or 16-position group, planes of several position blocks, K
 // over several chunks, a batch of two, bias, Relu and a fused residual, on 1 and
-// 3 threads. prepare_kernel picks it for KxK convolutions of one group with a
-// known input shape, not for pointwise, grouped or unknown-shape ones.
+// 3 threads; pointwise ones. prepare_kernel picks it for KxK convolutions of one
+// group with a known input shape and pointwise ones on planes of at most 14x14, not
+// for larger pointwise, grouped or unknown-shape ones.
 TEST(Kernels, F32ConvDirectMatchesTheReferenceConv) {
     if (!kernels().f32_conv_tile) GTEST_SKIP() << "no direct convolution tile on this ISA";
     struct Case {
@@ -379,11 +381,13 @@ TEST(Kernels, F32ConvDirectMatchesTheReferenceConv) {
     };
     const std::vector<Case> cases = {
         {{1, 16, 7, 7}, {64, 16, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}},
-        {{2, 5, 13, 11}, {17, 5, 3, 3}, {2, 2}, {0, 1, 2, 1}, {1, 1}},
-        {{1, 3, 40, 38}, {70, 3, 7, 7}, {2, 2}, {3, 3, 3, 3}, {1, 1}},
-        {{1, 37, 12, 12}, {130, 37, 3, 3}, {1, 1}, {2, 2, 2, 2}, {2, 2}},
-        {{1, 8, 45, 45}, {24, 8, 3, 3}, {1, 1}, {0, 0, 0, 0}, {1, 1}},
-        {{1, 4, 9, 20}, {9, 4, 1, 5}, {1, 3}, {0, 2, 0, 1}, {1, 1}},
+        {{2, 5, 13, 11}, {120, 5, 3, 3}, {2, 2}, {0, 1, 2, 1}, {1, 1}},
+        {{1, 3, 40, 38}, {64, 3, 7, 7}, {2, 2}, {3, 3, 3, 3}, {1, 1}},
+        {{1, 37, 12, 12}, {250, 37, 3, 3}, {1, 1}, {2, 2, 2, 2}, {2, 2}},
+        {{1, 8, 45, 45}, {64, 8, 3, 3}, {1, 1}, {0, 0, 0, 0}, {1, 1}},
+        {{1, 4, 9, 20}, {59, 4, 1, 5}, {1, 3}, {0, 2, 0, 1}, {1, 1}},
+        {{1, 96, 7, 7}, {192, 96, 1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}},  // pointwise
+        {{1, 33, 14, 14}, {64, 33, 1, 1}, {2, 2}, {0, 0, 0, 0}, {1, 1}},
     };
     ThreadPool pool(3);
     int seed = 1200;
@@ -419,18 +423,23 @@ TEST(Kernels, F32ConvDirectMatchesTheReferenceConv) {
         }
     }
     Node n = make_node("Conv", {"x", "w"}, {"y"}, {});
-    const Shape shape = {1, 16, 14, 14};
-    Tensor w3 = random_tensor({16, 16, 3, 3}, 1), w1 = random_tensor({16, 16, 1, 1}, 2);
+    const Shape shape = {1, 16, 14, 14}, wide = {1, 16, 15, 14};
+    Tensor w3 = random_tensor({64, 16, 3, 3}, 1), w1 = random_tensor({64, 16, 1, 1}, 2);
+    Tensor w32 = random_tensor({32, 16, 3, 3}, 4);  // half a tile: im2col
     EXPECT_NE(prepare_kernel(n, {nullptr, &w3}, {}, false, &shape)->name().find("f32_conv_direct"),
+              std::string::npos);
+    EXPECT_EQ(prepare_kernel(n, {nullptr, &w32}, {}, false, &shape)->name().find("f32_conv_direct"),
               std::string::npos);
     EXPECT_EQ(prepare_kernel(n, {nullptr, &w3}, {})->name().find("f32_conv_direct"),
               std::string::npos);
-    EXPECT_EQ(prepare_kernel(n, {nullptr, &w1}, {}, false, &shape)->name().find("f32_conv_direct"),
+    EXPECT_NE(prepare_kernel(n, {nullptr, &w1}, {}, false, &shape)->name().find("f32_conv_direct"),
+              std::string::npos);
+    EXPECT_EQ(prepare_kernel(n, {nullptr, &w1}, {}, false, &wide)->name().find("f32_conv_direct"),
               std::string::npos);
     Attributes g;
     g.set("group", Attribute::make_int(2));
     Node grouped = make_node("Conv", {"x", "w"}, {"y"}, g);
-    Tensor wg = random_tensor({16, 8, 3, 3}, 3);
+    Tensor wg = random_tensor({64, 8, 3, 3}, 3);
     EXPECT_EQ(
         prepare_kernel(grouped, {nullptr, &wg}, {}, false, &shape)->name().find("f32_conv_direct"),
         std::string::npos);

@@ -77,7 +77,7 @@ class F32ConvTranspose : public PreparedKernel {
                                     z + (mg * ksz_ + (kd * k[1] + kh) * k[2] + kw) * in_sz;
                                 scatter(zr, in, out, st, dl, pb, kd, kh, kw, yo);
                             }
-                    activate_span(act_, yo, out_sz);
+                    kernels().f32_activate(act_, yo, out_sz);
                 };
                 parallel_runs(ctx.pool, Mg_, channel);
             }
@@ -105,11 +105,6 @@ class F32ConvTranspose : public PreparedKernel {
                 }
             }
         }
-    }
-
-    static void activate_span(const Activation& act, float* y, int64_t n) {
-        if (act.kind == Activation::kNone) return;
-        for (int64_t i = 0; i < n; ++i) y[i] = apply_activation(act, y[i]);
     }
 
     Node node_;

@@ -52,8 +52,9 @@ class F32Dense : public PreparedKernel {
                           ctx.pool);
         for (int64_t m = 0; m < M; ++m) {
             float* row = y + m * N_;
-            for (int64_t n = 0; n < N_; ++n)
-                row[n] = apply_activation(act_, row[n] + (bias_.empty() ? 0.0f : bias_[n]));
+            if (!bias_.empty())
+                for (int64_t n = 0; n < N_; ++n) row[n] += bias_[n];
+            kt_.f32_activate(act_, row, N_);
         }
         return Status();
     }
@@ -65,9 +66,7 @@ class F32Dense : public PreparedKernel {
         const int64_t n = e - b;
         for (int64_t j = 0; j < n; ++j) acc[j] = bias_.empty() ? 0.0f : bias_[b + j];
         kt_.f32_gemv(x, K_, wt_.data() + b, N_, n, acc);
-        if (act_.kind != Activation::kNone) {
-            for (int64_t j = 0; j < n; ++j) acc[j] = apply_activation(act_, acc[j]);
-        }
+        kt_.f32_activate(act_, acc, n);
     }
 
     std::vector<float> wt_, bias_;

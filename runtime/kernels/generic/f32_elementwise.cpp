@@ -2,7 +2,8 @@
 // output's shape and the other is equal, a single value, or broadcast along one
 // contiguous block of dims (a per-channel [1,C,1,1] scale, a bias along the last
 // dim), with a fused activation; and the activations Relu, Clip, HardSwish and
-// Sigmoid on their own. Vectors of 4 lanes (vec_math.h). Other shapes go to the
+// Sigmoid on their own. Arithmetic in vectors of 4 lanes (vec_math.h), the
+// activations in the ISA's (the table's f32_activate). Other shapes go to the
 // reference kernel. The output may be the full-shape operand itself (in place).
 #include <cstring>
 
@@ -17,7 +18,7 @@ constexpr int V = 4;
 using vec = FloatVec<V>::type;
 
 // The activation is applied per chunk of kChunk results while they are in the L1
-// cache, by activate_span (its switch on the kind taken once per chunk).
+// cache, by f32_activate (its switch on the kind taken once per chunk).
 constexpr int64_t kChunk = 2048;
 
 template <class F>
@@ -33,7 +34,7 @@ void span_op(const float* a, float b, float* y, int64_t n, const Activation& act
             std::memcpy(y + i, &x, sizeof x);
         }
         for (; i < e; ++i) y[i] = f(a[i], b);
-        activate_span<V>(act, y + c, e - c);
+        kernels().f32_activate(act, y + c, e - c);
     }
 }
 
@@ -50,7 +51,7 @@ void span_op2(const float* a, const float* b, float* y, int64_t n, const Activat
             std::memcpy(y + i, &x, sizeof x);
         }
         for (; i < e; ++i) y[i] = f(a[i], b[i]);
-        activate_span<V>(act, y + c, e - c);
+        kernels().f32_activate(act, y + c, e - c);
     }
 }
 
@@ -124,7 +125,7 @@ class F32Binary : public PreparedKernel {
   private:
     Status fallback(ComputeContext& ctx) const {
         PARE_RETURN_IF_ERROR(compute_binary(ctx));
-        activate_span<V>(act_, ctx.out[0]->data<float>(), ctx.out[0]->numel());
+        kernels().f32_activate(act_, ctx.out[0]->data<float>(), ctx.out[0]->numel());
         return Status();
     }
 
@@ -191,7 +192,7 @@ class F32Activation : public PreparedKernel {
         float* y = Y.data<float>();
         for_ranges(ctx.pool, Y.numel(), [&](int64_t s, int64_t e) {
             if (y != x) std::memcpy(y + s, x + s, static_cast<size_t>(e - s) * sizeof(float));
-            activate_span<V>(act_, y + s, e - s);
+            kernels().f32_activate(act_, y + s, e - s);
         });
         return Status();
     }
