@@ -202,6 +202,7 @@ KernelTable make_table(Isa isa) {
         t.f32_conv_tile = f32_conv_tile_avx512;
         t.f32_conv_tile_store = f32_conv_tile_store_avx512;
         t.f32_conv_tile_oc = 64;
+        t.f32_conv_tile_lanes = 16;
         t.f32_conv_tile_name = "f32_conv_direct_64x6_avx512";
     }
 #endif

@@ -143,11 +143,12 @@ using F32MaxPoolFn = void (*)(const float* x, int64_t H, int64_t W, int64_t KH, 
                               int64_t OW);
 
 // The direct convolution's register tile (runtime/kernels/conv_tile_impl.h): for np
-// (1..6) output positions and the table's f32_conv_tile_oc output channels,
+// (1..6) output positions and oc output channels (a multiple of the table's
+// f32_conv_tile_lanes up to its f32_conv_tile_oc),
 // acc[p * oc + o] = (accumulate ? acc[p * oc + o] : 0) + sum_{k < K} w[k * oc + o] *
 // x[pos[p] + koff[k]] (channels across the lanes, each position's input broadcast).
 using F32ConvTileFn = void (*)(const float* w, const int64_t* koff, int64_t K, const float* x,
-                               const int64_t* pos, int np, float* acc, bool accumulate);
+                               const int64_t* pos, int oc, int np, float* acc, bool accumulate);
 // Stores n positions' tiles (acc as above, oc channels per position) as m rows of y:
 // y[o * ldy + p] = act(acc[p * oc + o] + bias[o] + r[o * ldy + p]) for o < m, p < n
 // (bias and r may be null).
@@ -183,7 +184,8 @@ struct KernelTable {
     // registers hold a 64-channel x 6-position tile); null elsewhere.
     F32ConvTileFn f32_conv_tile = nullptr;
     F32ConvTileStoreFn f32_conv_tile_store = nullptr;
-    int f32_conv_tile_oc = 0;  // output channels per tile (whole vectors)
+    int f32_conv_tile_oc = 0;     // output channels of the widest tile
+    int f32_conv_tile_lanes = 0;  // its step (one vector)
     const char* f32_conv_tile_name = "";
 };
 

@@ -57,10 +57,9 @@ void conv_tile_np(const float* w, const int64_t* koff, int64_t K, const float* x
         for (int j = 0; j < OB; ++j) std::memcpy(acc + p * C + j * V, &c[p][j], sizeof(vec));
 }
 
-// The entry point: np (1..6) picks the instantiation.
 template <int V, int OB>
-void conv_tile(const float* w, const int64_t* koff, int64_t K, const float* x, const int64_t* pos,
-               int np, float* acc, bool accumulate) {
+void conv_tile_ob(const float* w, const int64_t* koff, int64_t K, const float* x,
+                  const int64_t* pos, int np, float* acc, bool accumulate) {
     switch (np) {
         case 1:
             return conv_tile_np<V, OB, 1>(w, koff, K, x, pos, acc, accumulate);
@@ -74,6 +73,23 @@ void conv_tile(const float* w, const int64_t* koff, int64_t K, const float* x, c
             return conv_tile_np<V, OB, 5>(w, koff, K, x, pos, acc, accumulate);
         default:
             return conv_tile_np<V, OB, 6>(w, koff, K, x, pos, acc, accumulate);
+    }
+}
+
+// The entry point: oc (V .. 4V channels, whole vectors) and np (1..6) pick the
+// instantiation.
+template <int V>
+void conv_tile(const float* w, const int64_t* koff, int64_t K, const float* x, const int64_t* pos,
+               int oc, int np, float* acc, bool accumulate) {
+    switch (oc / V) {
+        case 1:
+            return conv_tile_ob<V, 1>(w, koff, K, x, pos, np, acc, accumulate);
+        case 2:
+            return conv_tile_ob<V, 2>(w, koff, K, x, pos, np, acc, accumulate);
+        case 3:
+            return conv_tile_ob<V, 3>(w, koff, K, x, pos, np, acc, accumulate);
+        default:
+            return conv_tile_ob<V, 4>(w, koff, K, x, pos, np, acc, accumulate);
     }
 }
 

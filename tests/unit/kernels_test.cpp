@@ -366,8 +366,8 @@ TEST(Kernels, F32ConvWinogradMatchesTheReferenceConv) {
 
 // The direct convolution (where the ISA has its tile: AVX-512) against the
 // reference Conv: strides 1 and 2, same, asymmetric and no padding, dilation,
-// 7x7 kernels, channel counts that fill no whole 64-channel block (within the
-// eighth of padding it accepts), outputs that
+// 7x7 kernels, channel counts that fill no whole 64-channel tile (narrower last
+// tiles, within the eighth of padding it accepts), outputs that
 // fill no whole tile or 16-position group, planes of several position blocks, K
 // over several chunks, a batch of two, bias, Relu and a fused residual, on 1 and
 // 3 threads; pointwise ones. prepare_kernel picks it for KxK convolutions of one
@@ -382,6 +382,9 @@ TEST(Kernels, F32ConvDirectMatchesTheReferenceConv) {
     const std::vector<Case> cases = {
         {{1, 16, 7, 7}, {64, 16, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}},
         {{2, 5, 13, 11}, {120, 5, 3, 3}, {2, 2}, {0, 1, 2, 1}, {1, 1}},
+        {{1, 3, 21, 21}, {32, 3, 3, 3}, {2, 2}, {1, 1, 1, 1}, {1, 1}},   // one 32-channel tile
+        {{1, 6, 10, 10}, {112, 6, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}},  // 64 + 48
+        {{1, 6, 10, 10}, {80, 6, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}},   // 64 + 16
         {{1, 3, 40, 38}, {64, 3, 7, 7}, {2, 2}, {3, 3, 3, 3}, {1, 1}},
         {{1, 37, 12, 12}, {250, 37, 3, 3}, {1, 1}, {2, 2, 2, 2}, {2, 2}},
         {{1, 8, 45, 45}, {64, 8, 3, 3}, {1, 1}, {0, 0, 0, 0}, {1, 1}},
@@ -425,7 +428,7 @@ TEST(Kernels, F32ConvDirectMatchesTheReferenceConv) {
     Node n = make_node("Conv", {"x", "w"}, {"y"}, {});
     const Shape shape = {1, 16, 14, 14}, wide = {1, 16, 15, 14};
     Tensor w3 = random_tensor({64, 16, 3, 3}, 1), w1 = random_tensor({64, 16, 1, 1}, 2);
-    Tensor w32 = random_tensor({32, 16, 3, 3}, 4);  // half a tile: im2col
+    Tensor w32 = random_tensor({40, 16, 3, 3}, 4);  // 48 channels of tiles for 40: im2col
     EXPECT_NE(prepare_kernel(n, {nullptr, &w3}, {}, false, &shape)->name().find("f32_conv_direct"),
               std::string::npos);
     EXPECT_EQ(prepare_kernel(n, {nullptr, &w32}, {}, false, &shape)->name().find("f32_conv_direct"),

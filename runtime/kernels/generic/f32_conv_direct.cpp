@@ -4,7 +4,9 @@
 // (the table's f32_conv_tile_oc, across the vector lanes) by up to 6 output
 // positions in registers and steps over k = (input channel, kernel row, kernel
 // column): OC weights times one broadcast input per position.
-// At prepare: the weights repacked as [channel block][k][OC], channels past M zero.
+// At prepare: the weights repacked as [channel block][k][OC], the last block
+// narrower when OC does not divide M (the remaining channels rounded up to whole
+// vectors, the padding zero).
 // Per image: the input copied into a zero-padded buffer when the convolution pads
 // (every tap then reads memory, with no bounds tests); the offset of every k and
 // every output position in it; then (channel block, position block) tasks of at
@@ -38,12 +40,16 @@ class F32ConvDirect : public PreparedKernel {
         KW_ = w.shape()[3];
         K_ = C_ * KH_ * KW_;
         oc_ = kt_.f32_conv_tile_oc;
-        blocks_ = (M_ + oc_ - 1) / oc_;
-        packed_.assign(static_cast<size_t>(blocks_ * K_ * oc_), 0.0f);
+        full_ = M_ / oc_;
+        rem_oc_ = remainder_channels(M_, kt_);
+        blocks_ = full_ + (rem_oc_ > 0 ? 1 : 0);
+        packed_.assign(static_cast<size_t>((full_ * oc_ + rem_oc_) * K_), 0.0f);
         const float* wd = w.data<float>();
-        for (int64_t m = 0; m < M_; ++m)
-            for (int64_t k = 0; k < K_; ++k)
-                packed_[static_cast<size_t>(((m / oc_) * K_ + k) * oc_ + m % oc_)] = wd[m * K_ + k];
+        for (int64_t m = 0; m < M_; ++m) {
+            const int64_t b = m / oc_, ocb = b < full_ ? oc_ : rem_oc_;
+            float* dst = packed_.data() + b * K_ * oc_ + m % oc_;
+            for (int64_t k = 0; k < K_; ++k) dst[k * ocb] = wd[m * K_ + k];
+        }
         if (b) bias_.assign(b->data<float>(), b->data<float>() + M_);
     }
 
@@ -122,22 +128,24 @@ class F32ConvDirect : public PreparedKernel {
                 if (p0 >= P) return;
                 // Whole groups of 16 positions for the store; the rows past the block zero.
                 const int64_t np = p1 - p0, nt = (np + kTileMax - 1) / kTileMax;
-                const int64_t rows = (np + 15) / 16 * 16;  // (p1 - p0 <= max_block, or P)
-                float* acc = scratch_floats(4, static_cast<size_t>(rows * oc_));
-                std::memset(acc + np * oc_, 0,
-                            static_cast<size_t>((rows - np) * oc_) * sizeof(float));
+                const int64_t rows = (np + 15) / 16 * 16;       // (p1 - p0 <= max_block, or P)
+                const int64_t ocb = b < full_ ? oc_ : rem_oc_;  // this block's channels
+                float* acc = scratch_floats(4, static_cast<size_t>(rows * ocb));
+                std::memset(acc + np * ocb, 0,
+                            static_cast<size_t>((rows - np) * ocb) * sizeof(float));
                 const float* wb = packed_.data() + b * K_ * oc_;
                 // Tiles of near-equal size (5 or 6 positions do the same work per load).
                 for (int64_t k0 = 0; k0 < K_; k0 += kc) {
                     const int64_t kn = std::min(kc, K_ - k0);
                     for (int64_t t = 0; t < nt; ++t) {
                         const int64_t q0 = t * np / nt, q1 = (t + 1) * np / nt;
-                        kt_.f32_conv_tile(wb + k0 * oc_, koff + k0, kn, xn, pos + p0 + q0,
-                                          static_cast<int>(q1 - q0), acc + q0 * oc_, k0 > 0);
+                        kt_.f32_conv_tile(wb + k0 * ocb, koff + k0, kn, xn, pos + p0 + q0,
+                                          static_cast<int>(ocb), static_cast<int>(q1 - q0),
+                                          acc + q0 * ocb, k0 > 0);
                     }
                 }
                 const int64_t m0 = b * oc_, m = std::min<int64_t>(oc_, M_ - m0);
-                kt_.f32_conv_tile_store(acc, oc_, np, m, yn + m0 * P + p0, P,
+                kt_.f32_conv_tile_store(acc, static_cast<int>(ocb), np, m, yn + m0 * P + p0, P,
                                         bias_.empty() ? nullptr : bias_.data() + m0,
                                         rn ? rn + m0 * P + p0 : nullptr, act_);
             });
@@ -145,12 +153,20 @@ class F32ConvDirect : public PreparedKernel {
         return Status();
     }
 
+    // The channels of the last, narrower tile (whole vectors; 0 if the widest tiles
+    // hold all M).
+    static int64_t remainder_channels(int64_t M, const KernelTable& kt) {
+        const int64_t rem = M % kt.f32_conv_tile_oc, lanes = kt.f32_conv_tile_lanes;
+        return (rem + lanes - 1) / lanes * lanes;
+    }
+
   private:
     Attributes attrs_;
     Activation act_;
     const KernelTable& kt_;
     bool residual_ = false;
-    int64_t M_ = 0, C_ = 0, KH_ = 0, KW_ = 0, K_ = 0, oc_ = 1, blocks_ = 0;
+    int64_t M_ = 0, C_ = 0, KH_ = 0, KW_ = 0, K_ = 0;
+    int64_t oc_ = 1, full_ = 0, rem_oc_ = 0, blocks_ = 0;  // tiles: full_ of oc_, one of rem_oc_
     std::vector<float> packed_, bias_;
 };
 
@@ -174,10 +190,9 @@ std::unique_ptr<PreparedKernel> prepare_f32_conv_direct(const Node& node,
     // mobilenet_v2 5% faster; no gain from 28x28 on).
     if (w.shape()[2] * w.shape()[3] == 1 && (*input_shape)[2] * (*input_shape)[3] > 196)
         return nullptr;
-    // Channels padded to whole tiles: at most an eighth more (measured: 32 or 96
-    // channels, padded to 64 and 128, ran no faster than im2col).
+    // Channels padded to whole vectors: at most an eighth more.
     const int64_t M = w.shape()[0], oc = kernels().f32_conv_tile_oc;
-    if ((M + oc - 1) / oc * oc * 8 > M * 9) return nullptr;
+    if ((M / oc * oc + F32ConvDirect::remainder_channels(M, kernels())) * 8 > M * 9) return nullptr;
     return std::make_unique<F32ConvDirect>(node, w, b, act, residual);
 }
 

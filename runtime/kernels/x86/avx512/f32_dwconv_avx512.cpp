@@ -6,6 +6,6 @@
 namespace pare {
 
 PARE_PLANE_KERNELS(avx512, 16, 1)
-PARE_CONV_TILE_KERNELS(avx512, 16, 4)
+PARE_CONV_TILE_KERNELS(avx512, 16)
 
 }  // namespace pare
