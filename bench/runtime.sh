@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # pare's runtime against ONNX Runtime (npm onnxruntime-node), side by side in one
 # run: for each thread count, ROUNDS rounds over the models; in each round every
-# model runs REPEAT timed runs in ONNX Runtime and then in pare (`pare check`, same
-# inputs, outputs compared), and the round's pare/ORT ratio of medians is kept.
-# Prints the median ratio over rounds per model and thread count.
+# model runs REPEAT timed runs in pare and in ONNX Runtime, alternating one run of
+# each (`pare check`, same inputs, outputs compared; ONNX Runtime stays loaded in
+# its own process), and the round's median pare/ORT ratio over those pairs is kept.
+# Prints per model and thread count the medians over rounds of pare's and ORT's
+# median times and of the round ratios.
 # usage: bench/runtime.sh PATH/TO/pare [ROUNDS=3] [REPEAT=10] [THREADS="1 2"]
 set -euo pipefail
 pare=$1
@@ -26,7 +28,7 @@ for t in $threads; do
       IFS='|' read -r path flags <<< "${models[$i]}"
       # shellcheck disable=SC2086
       "$pare" check "$cache/$path" $flags --repeat "$repeat" --threads "$t" |
-        tail -n 1 | awk -v f="$tmp/$t.$i" '{print $4, $5 >> f}'
+        tail -n 1 | awk -v f="$tmp/$t.$i" '{print $4, $5, $6 >> f}'
     done
   done
 done
@@ -37,7 +39,7 @@ for t in $threads; do
     # median over rounds of pare ms, ORT ms and the per-round ratio
     sort -n -k1 "$tmp/$t.$i" | awk '{p[NR]=$1} END {print p[int((NR+1)/2)]}' > "$tmp/p"
     sort -n -k2 "$tmp/$t.$i" | awk '{o[NR]=$2} END {print o[int((NR+1)/2)]}' > "$tmp/o"
-    awk '{print $1/$2}' "$tmp/$t.$i" | sort -g | awk '{r[NR]=$1} END {print r[int((NR+1)/2)]}' > "$tmp/r"
+    sort -g -k3 "$tmp/$t.$i" | awk '{r[NR]=$3} END {print r[int((NR+1)/2)]}' > "$tmp/r"
     printf "%-58s %7s %9.2f %9.2f %9.2f\n" "$(basename "$path")" "$t" "$(cat "$tmp/p")" "$(cat "$tmp/o")" "$(cat "$tmp/r")"
   done
 done

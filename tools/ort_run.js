@@ -2,9 +2,14 @@
 // Runs an ONNX model in ONNX Runtime (npm onnxruntime-node, CPU) as pare's oracle.
 //
 // usage: node tools/ort_run.js MODEL.onnx IN_DIR OUT_DIR [--threads N] [--repeat R] [--no-opt]
+//                                                        [--serve]
 //   IN_DIR/manifest.json: {"inputs": [{"name": "x", "file": "0.npy"}, ...]}
 //   writes OUT_DIR/<k>.npy for the k-th model output, and OUT_DIR/manifest.json:
 //   {"outputs": [{"name": ..., "file": ...}], "run_ms": [per-run wall times]}
+//   --serve: then prints "ready" and, for every line read from stdin, runs the model
+//   once more and prints that run's milliseconds (a caller alternates these runs
+//   with its own, so both are timed under the same machine conditions); exits at
+//   the end of stdin.
 // onnxruntime-node is loaded from $PARE_CACHE/npm (default ~/.cache/pare/npm), where
 // `make deps` installs it.
 'use strict';
@@ -18,15 +23,16 @@ function fail(msg) {
 }
 
 const args = process.argv.slice(2);
-const opts = {threads: 1, repeat: 1, opt: true};
+const opts = {threads: 1, repeat: 1, opt: true, serve: false};
 const pos = [];
 for (let i = 0; i < args.length; ++i) {
   if (args[i] === '--threads') opts.threads = parseInt(args[++i], 10);
   else if (args[i] === '--repeat') opts.repeat = parseInt(args[++i], 10);
   else if (args[i] === '--no-opt') opts.opt = false;
+  else if (args[i] === '--serve') opts.serve = true;
   else pos.push(args[i]);
 }
-if (pos.length !== 3) fail('usage: ort_run.js MODEL.onnx IN_DIR OUT_DIR [--threads N] [--repeat R] [--no-opt]');
+if (pos.length !== 3) fail('usage: ort_run.js MODEL.onnx IN_DIR OUT_DIR [--threads N] [--repeat R] [--no-opt] [--serve]');
 const [modelPath, inDir, outDir] = pos;
 
 const cache = process.env.PARE_CACHE || path.join(os.homedir(), '.cache', 'pare');
@@ -105,6 +111,14 @@ async function main() {
     outputs.push({name, file});
   });
   fs.writeFileSync(path.join(outDir, 'manifest.json'), JSON.stringify({outputs, run_ms: runMs}));
+  if (!opts.serve) return;
+  process.stdout.write('ready\n');
+  const lines = require('readline').createInterface({input: process.stdin});
+  for await (const line of lines) {  // eslint-disable-line no-unused-vars
+    const t0 = process.hrtime.bigint();
+    await session.run(feeds);
+    process.stdout.write(`${Number(process.hrtime.bigint() - t0) / 1e6}\n`);
+  }
 }
 
 main().catch((e) => fail(e.message));

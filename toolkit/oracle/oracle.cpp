@@ -1,9 +1,14 @@
 #include "toolkit/oracle/oracle.h"
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -11,6 +16,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "runtime/ir/passes/passes.h"
 #include "toolkit/data/npy.h"
@@ -28,12 +34,6 @@ double median(std::vector<double> v) {
     if (v.empty()) return 0;
     std::sort(v.begin(), v.end());
     return v[v.size() / 2];
-}
-
-std::string quote(const std::string& s) {
-    std::string q = "'";
-    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-    return q + "'";
 }
 
 }  // namespace
@@ -116,66 +116,187 @@ Result<double> relative_l2(const Tensor& a, const Tensor& b, double* max_abs) {
     return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
 }
 
-Result<std::vector<Tensor>> run_onnxruntime(const std::string& model_path, const TensorMap& inputs,
-                                            int repeat, int threads, double* median_ms) {
-    char tmpl[] = "/tmp/pare-oracle-XXXXXX";
-    if (!mkdtemp(tmpl)) return io_error("cannot create a temporary folder");
-    const std::filesystem::path dir(tmpl);
-    struct Cleanup {
-        std::filesystem::path p;
-        ~Cleanup() {
-            std::error_code ec;
-            std::filesystem::remove_all(p, ec);
-        }
-    } cleanup{dir};
-    std::filesystem::create_directories(dir / "in");
-    std::ostringstream manifest;
-    manifest << "{\"inputs\": [";
-    int k = 0;
-    for (const auto& kv : inputs) {
-        const std::string file = std::to_string(k) + ".npy";
-        PARE_RETURN_IF_ERROR(write_npy(kv.second, (dir / "in" / file).string()));
-        manifest << (k ? ", " : "") << "{\"name\": \"" << kv.first << "\", \"file\": \"" << file
-                 << "\"}";
-        ++k;
-    }
-    manifest << "]}";
-    std::ofstream((dir / "in" / "manifest.json").string()) << manifest.str();
+namespace {
 
-    const std::string cmd = "node " + quote(ort_script()) + " " + quote(model_path) + " " +
-                            quote((dir / "in").string()) + " " + quote((dir / "out").string()) +
-                            " --threads " + std::to_string(threads) + " --repeat " +
-                            std::to_string(repeat) + " 2> " + quote((dir / "err.txt").string());
-    if (std::system(cmd.c_str()) != 0) {
-        std::ifstream ef((dir / "err.txt").string());
+// tools/ort_run.js --serve as a child process: it loads the model, runs it once on
+// the inputs and writes the outputs, then runs it once per request and replies
+// with that run's milliseconds. Requests alternated with pare's own runs time both
+// runtimes under the same machine conditions (this machine's speed drifts by tens
+// of percent over seconds). The destructor ends it (closing its stdin) and removes
+// its folder.
+class OrtServer {
+  public:
+    ~OrtServer() {
+        if (to_ >= 0) close(to_);
+        if (from_ >= 0) close(from_);
+        if (pid_ > 0) waitpid(pid_, nullptr, 0);
+        std::error_code ec;
+        if (!dir_.empty()) std::filesystem::remove_all(dir_, ec);
+    }
+
+    static Result<std::unique_ptr<OrtServer>> start(const std::string& model_path,
+                                                    const TensorMap& inputs, int repeat,
+                                                    int threads) {
+        std::unique_ptr<OrtServer> s(new OrtServer());
+        s->model_ = model_path;
+        char tmpl[] = "/tmp/pare-oracle-XXXXXX";
+        if (!mkdtemp(tmpl)) return io_error("cannot create a temporary folder");
+        s->dir_ = tmpl;
+        const std::filesystem::path& dir = s->dir_;
+        std::filesystem::create_directories(dir / "in");
+        std::ostringstream manifest;
+        manifest << "{\"inputs\": [";
+        int k = 0;
+        for (const auto& kv : inputs) {
+            const std::string file = std::to_string(k) + ".npy";
+            PARE_RETURN_IF_ERROR(write_npy(kv.second, (dir / "in" / file).string()));
+            manifest << (k ? ", " : "") << "{\"name\": \"" << kv.first << "\", \"file\": \"" << file
+                     << "\"}";
+            ++k;
+        }
+        manifest << "]}";
+        std::ofstream((dir / "in" / "manifest.json").string()) << manifest.str();
+
+        const std::vector<std::string> args = {"node",
+                                               ort_script(),
+                                               model_path,
+                                               (dir / "in").string(),
+                                               (dir / "out").string(),
+                                               "--threads",
+                                               std::to_string(threads),
+                                               "--repeat",
+                                               std::to_string(std::max(1, repeat)),
+                                               "--serve"};
+        const std::string err = (dir / "err.txt").string();
+        int to[2], from[2];
+        if (pipe(to) != 0) return io_error("cannot create a pipe to ONNX Runtime");
+        if (pipe(from) != 0) {
+            close(to[0]);
+            close(to[1]);
+            return io_error("cannot create a pipe from ONNX Runtime");
+        }
+        std::vector<char*> argv;
+        for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+        argv.push_back(nullptr);
+        const pid_t pid = fork();
+        if (pid == 0) {  // the child: stdin, stdout on the pipes, stderr to err.txt
+            dup2(to[0], 0);
+            dup2(from[1], 1);
+            const int fd = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            if (fd >= 0) dup2(fd, 2);
+            for (int f : {to[0], to[1], from[0], from[1], fd})
+                if (f > 2) close(f);
+            execvp("node", argv.data());
+            _exit(127);
+        }
+        close(to[0]);
+        close(from[1]);
+        if (pid < 0) {
+            close(to[1]);
+            close(from[0]);
+            return io_error("cannot start node for ONNX Runtime");
+        }
+        s->pid_ = pid;
+        s->to_ = to[1];
+        s->from_ = from[0];
+        std::string line;
+        PARE_RETURN_IF_ERROR(s->read_line(&line));
+        if (line != "ready") return s->failure("unexpected reply \"" + line + "\"");
+        return s;
+    }
+
+    // ORT's outputs in the model's output order, and the median of its first runs.
+    Result<std::vector<Tensor>> outputs(double* median_ms) const {
+        std::ifstream mf((dir_ / "out" / "manifest.json").string());
+        std::stringstream ms;
+        ms << mf.rdbuf();
+        const std::string m = ms.str();
+        // The manifest is ours: outputs in model order, files "<k>.npy", then "run_ms": [...].
+        const size_t rm = m.find("\"run_ms\":[");
+        if (median_ms && rm != std::string::npos) {
+            std::vector<double> ort_times;
+            std::stringstream ts(m.substr(rm + 10, m.find(']', rm) - rm - 10));
+            std::string tok;
+            while (std::getline(ts, tok, ',')) ort_times.push_back(std::atof(tok.c_str()));
+            *median_ms = median(ort_times);
+        }
+        std::vector<Tensor> outs;
+        for (int o = 0;; ++o) {
+            const auto p = dir_ / "out" / (std::to_string(o) + ".npy");
+            if (!std::filesystem::exists(p)) break;
+            PARE_ASSIGN_OR_RETURN(Tensor t, read_npy(p.string()));
+            outs.push_back(t);
+        }
+        return outs;
+    }
+
+    // One more run in ONNX Runtime: its milliseconds.
+    Result<double> timed_run() {
+        // A write to a child that has died raises SIGPIPE: blocked here, consumed if
+        // pending, so the error is reported instead of ending the process.
+        sigset_t pipe_set, old;
+        sigemptyset(&pipe_set);
+        sigaddset(&pipe_set, SIGPIPE);
+        pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+        const bool written = write(to_, "\n", 1) == 1;
+        if (!written) {
+            const timespec zero{0, 0};
+            sigtimedwait(&pipe_set, nullptr, &zero);
+        }
+        pthread_sigmask(SIG_SETMASK, &old, nullptr);
+        if (!written) return failure("it stopped taking requests");
+        std::string line;
+        PARE_RETURN_IF_ERROR(read_line(&line));
+        return std::atof(line.c_str());
+    }
+
+  private:
+    OrtServer() = default;
+
+    Status read_line(std::string* line) {
+        line->clear();
+        char c;
+        for (;;) {
+            const ssize_t n = read(from_, &c, 1);
+            if (n == 1) {
+                if (c == '\n') return Status();
+                *line += c;
+            } else if (n < 0 && errno == EINTR) {
+                continue;
+            } else {
+                return failure("it exited");
+            }
+        }
+    }
+
+    // The error for a server that failed: its stderr (the script names what failed).
+    Status failure(const std::string& what) {
+        close(to_);
+        to_ = -1;
+        if (pid_ > 0) waitpid(pid_, nullptr, 0);
+        pid_ = -1;
+        std::ifstream ef((dir_ / "err.txt").string());
         std::stringstream es;
         es << ef.rdbuf();
         std::string msg = es.str();
         while (!msg.empty() && msg.back() == '\n') msg.pop_back();
-        return internal_error(model_path + ": ONNX Runtime failed: " + msg);
+        if (msg.empty()) msg = what;
+        return internal_error(model_ + ": ONNX Runtime failed: " + msg);
     }
 
-    std::ifstream mf((dir / "out" / "manifest.json").string());
-    std::stringstream ms;
-    ms << mf.rdbuf();
-    const std::string m = ms.str();
-    // The manifest is ours: outputs in model order, files "<k>.npy", then "run_ms": [...].
-    const size_t rm = m.find("\"run_ms\":[");
-    if (median_ms && rm != std::string::npos) {
-        std::vector<double> ort_times;
-        std::stringstream ts(m.substr(rm + 10, m.find(']', rm) - rm - 10));
-        std::string tok;
-        while (std::getline(ts, tok, ',')) ort_times.push_back(std::atof(tok.c_str()));
-        *median_ms = median(ort_times);
-    }
-    std::vector<Tensor> outs;
-    for (int o = 0;; ++o) {
-        const auto p = dir / "out" / (std::to_string(o) + ".npy");
-        if (!std::filesystem::exists(p)) break;
-        PARE_ASSIGN_OR_RETURN(Tensor t, read_npy(p.string()));
-        outs.push_back(t);
-    }
-    return outs;
+    std::string model_;
+    std::filesystem::path dir_;
+    pid_t pid_ = -1;
+    int to_ = -1, from_ = -1;
+};
+
+}  // namespace
+
+Result<std::vector<Tensor>> run_onnxruntime(const std::string& model_path, const TensorMap& inputs,
+                                            int repeat, int threads, double* median_ms) {
+    PARE_ASSIGN_OR_RETURN(std::unique_ptr<OrtServer> ort,
+                          OrtServer::start(model_path, inputs, repeat, threads));
+    return ort->outputs(median_ms);
 }
 
 Result<OracleReport> compare_with_onnxruntime(const std::string& model_path,
@@ -189,23 +310,35 @@ Result<OracleReport> compare_with_onnxruntime(const std::string& model_path,
     session_options.threads = options.threads;
     PARE_ASSIGN_OR_RETURN(Session session, Session::prepare(std::move(g), session_options));
 
-    double report_ort_ms = 0;
-    PARE_ASSIGN_OR_RETURN(
-        std::vector<Tensor> ort_outputs,
-        run_onnxruntime(model_path, inputs, options.repeat, options.threads, &report_ort_ms));
+    // ORT loads the model and computes its outputs (its warm-up); pare warms up with
+    // one run; then one timed run of each in turn, each after a pause of kSettle:
+    // both runtimes' idle worker threads spin for a while after a run (measured:
+    // ONNX Runtime's for 50-60 ms, pare's at most 2 ms), and on a machine with few
+    // cores a spinning pool would steal the other's cores.
+    PARE_ASSIGN_OR_RETURN(std::unique_ptr<OrtServer> ort,
+                          OrtServer::start(model_path, inputs, 1, options.threads));
+    PARE_ASSIGN_OR_RETURN(std::vector<Tensor> ort_outputs, ort->outputs(nullptr));
     OracleReport report;
     report.nodes = nodes;
     TensorMap outputs;
-    std::vector<double> times;
+    PARE_RETURN_IF_ERROR(session.run(inputs, &outputs).with_context(model_path));
+    std::vector<double> times, ort_times, ratios;
+    constexpr auto kSettle = std::chrono::milliseconds(100);
     for (int r = 0; r < std::max(1, options.repeat); ++r) {
+        std::this_thread::sleep_for(kSettle);
         auto t0 = std::chrono::steady_clock::now();
         PARE_RETURN_IF_ERROR(session.run(inputs, &outputs).with_context(model_path));
         times.push_back(
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                 .count());
+        std::this_thread::sleep_for(kSettle);
+        PARE_ASSIGN_OR_RETURN(double ms, ort->timed_run());
+        ort_times.push_back(ms);
+        if (ms > 0) ratios.push_back(times.back() / ms);
     }
+    report.ort_ms = median(ort_times);
+    report.ratio = median(ratios);
     report.pare_ms = median(times);
-    report.ort_ms = report_ort_ms;
     const Graph& sg = session.graph();
     for (size_t o = 0; o < sg.outputs.size(); ++o) {
         const std::string& name = sg.outputs[o].name;

@@ -1,6 +1,7 @@
 // ONNX Runtime as the oracle: runs a model in pare's runtime and in ONNX Runtime
 // (tools/ort_run.js, npm onnxruntime-node) on the same seeded random inputs and
-// compares every output (relative L2 error), with median run times of both.
+// compares every output (relative L2 error), with median run times of both, timed
+// in alternation (one run of pare, one of ONNX Runtime, in turn).
 // Used by `pare check`, `make demo` and the real-model tests.
 #pragma once
 
@@ -21,7 +22,7 @@ enum class InputPattern { kUniform, kPage };
 struct OracleOptions {
     uint64_t seed = 1;
     InputPattern pattern = InputPattern::kUniform;
-    int repeat = 1;      // timed runs of each runtime (median reported)
+    int repeat = 1;      // timed runs of each runtime, alternating (medians reported)
     int threads = 1;     // threads for both runtimes (ORT intra-op threads)
     bool passes = true;  // run pare's default passes before executing
 };
@@ -38,6 +39,7 @@ struct OracleReport {
     double worst_rel_l2 = 0;
     double pare_ms = 0;  // median
     double ort_ms = 0;   // median
+    double ratio = 0;    // median over the alternating pairs of pare ms / ORT ms
     int nodes = 0;
 };
 

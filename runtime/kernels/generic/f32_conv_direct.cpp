@@ -96,8 +96,14 @@ class F32ConvDirect : public PreparedKernel {
         // Position blocks: whole groups of 16 (whole vectors for the store) up to
         // kBlockFloats / oc positions, near-equal; K chunks likewise.
         const int64_t max_block = std::max<int64_t>(16, kBlockFloats / oc_ / 16 * 16);
-        const int64_t nblk = (P + max_block - 1) / max_block;
+        int64_t nblk = (P + max_block - 1) / max_block;
+        // With few channel blocks, smaller position blocks: about 4 tasks per thread
+        // (handed out one at a time, they even out).
+        const int64_t T = ctx.pool ? ctx.pool->size() : 1;
+        if (T > 1 && blocks_ * nblk < 4 * T)
+            nblk = std::max(nblk, std::min((4 * T + blocks_ - 1) / blocks_, (P + 15) / 16));
         const int64_t bs = nblk == 1 ? P : ((P + nblk - 1) / nblk + 15) / 16 * 16;
+        nblk = (P + bs - 1) / bs;
         const int64_t nchunk = (K_ * oc_ + kChunkFloats - 1) / kChunkFloats;
         const int64_t kc = (K_ + nchunk - 1) / nchunk;
         float* padded = copy ? scratch_floats(3, static_cast<size_t>(C_ * Hp * Wp)) : nullptr;
@@ -122,13 +128,14 @@ class F32ConvDirect : public PreparedKernel {
                 });
                 xn = padded;
             }
-            parallel_runs(ctx.pool, blocks_ * nblk, [&](int64_t task) {
+            // Tasks handed out one at a time (blocks of different widths take different
+            // times), channel block by channel block.
+            auto task = [&](int64_t task) {
                 const int64_t b = task / nblk, blk = task % nblk;
                 const int64_t p0 = blk * bs, p1 = std::min(P, p0 + bs);
-                if (p0 >= P) return;
                 // Whole groups of 16 positions for the store; the rows past the block zero.
                 const int64_t np = p1 - p0, nt = (np + kTileMax - 1) / kTileMax;
-                const int64_t rows = (np + 15) / 16 * 16;       // (p1 - p0 <= max_block, or P)
+                const int64_t rows = (np + 15) / 16 * 16;
                 const int64_t ocb = b < full_ ? oc_ : rem_oc_;  // this block's channels
                 float* acc = scratch_floats(4, static_cast<size_t>(rows * ocb));
                 std::memset(acc + np * ocb, 0,
@@ -148,7 +155,12 @@ class F32ConvDirect : public PreparedKernel {
                 kt_.f32_conv_tile_store(acc, static_cast<int>(ocb), np, m, yn + m0 * P + p0, P,
                                         bias_.empty() ? nullptr : bias_.data() + m0,
                                         rn ? rn + m0 * P + p0 : nullptr, act_);
-            });
+            };
+            if (ctx.pool) {
+                ctx.pool->parallel_for(blocks_ * nblk, task);
+            } else {
+                for (int64_t t = 0; t < blocks_ * nblk; ++t) task(t);
+            }
         }
         return Status();
     }
