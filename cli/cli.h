@@ -38,5 +38,7 @@ std::string value_str(const ValueInfo& v);
 void add_model_verbs(CLI::App& app, VerbTable& verbs);
 // arch, train, eval
 void add_train_verbs(CLI::App& app, VerbTable& verbs);
+// quantize
+void add_quant_verbs(CLI::App& app, VerbTable& verbs);
 
 }  // namespace pare::cli

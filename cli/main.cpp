@@ -13,6 +13,7 @@ int main(int argc, char** argv) {
     pare::cli::VerbTable verbs;
     pare::cli::add_model_verbs(app, verbs);
     pare::cli::add_train_verbs(app, verbs);
+    pare::cli::add_quant_verbs(app, verbs);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

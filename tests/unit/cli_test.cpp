@@ -240,6 +240,40 @@ TEST_F(Cli, TrainAndEvalRejectBadInput) {
                          {"five.onnx", "10 classes"});
 }
 
+// pare quantize: the QDQ model and its before/after table; bad input fails by
+// name with nothing written.
+TEST_F(Cli, QuantizeWritesAQdqModelAndRejectsBadInput) {
+    const std::string lenet = std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx";
+    const std::string out = (dir_ / "out").string() + ".onnx";
+    const std::string base = "quantize " + lenet + " --calib fashion-mnist:64 -o " + out;
+    expect_clean_failure(pare(base + " --method kl"), {"calibration method", "kl"});
+    expect_clean_failure(pare(base + " --method percentile --percentile 0"), {"percentile", "0"});
+    expect_clean_failure(pare(base + " --keep-float conv1,ghost"), {"--keep-float", "ghost"});
+    expect_clean_failure(pare("quantize " + lenet + " --calib /nonexistent.npy -o " + out),
+                         {"/nonexistent.npy"});
+    EXPECT_FALSE(fs::exists(out));
+    const std::string q = (dir_ / "q.onnx").string(), plan = (dir_ / "plan.json").string();
+    const CliRun r = pare("quantize " + lenet + " --calib fashion-mnist:64 --test-limit 300 " +
+                          "--repeat 2 --method mse --save-plan " + plan + " -o " + q);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("smaller"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("int8 top-1 agreement, pare vs ORT"), std::string::npos) << r.out;
+    Graph g = import_onnx_file(q).value();
+    int dq = 0;
+    for (const Node& n : g.nodes) dq += n.op_type == "DequantizeLinear";
+    EXPECT_EQ(dq, 10);  // 5 activations, 5 weights
+    EXPECT_LT(fs::file_size(q) * 3, fs::file_size(lenet));
+    // The saved plan re-applies; a quantized model is refused.
+    const std::string q2 = (dir_ / "q2.onnx").string();
+    ASSERT_EQ(
+        pare("quantize " + lenet + " --plan " + plan + " --test-limit 10 --repeat 1 -o " + q2).code,
+        0);
+    expect_clean_failure(pare("quantize " + q + " --calib fashion-mnist:64 -o " + out),
+                         {"already quantized"});
+    expect_clean_failure(pare("quantize " + lenet + " --plan " + lenet + " -o " + out),
+                         {"lenet5.onnx", "JSON"});
+}
+
 }  // namespace
 
 // pare convert to .pare, then the example that links only the runtime classifies

@@ -1,0 +1,185 @@
+// pare quantize: post-training static quantization to ONNX QDQ, with a
+// before/after table (size, accuracy in pare and in ONNX Runtime, agreement,
+// latency side by side).
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <memory>
+#include <sstream>
+
+#include "cli/cli.h"
+#include "runtime/ir/passes/passes.h"
+#include "toolkit/data/dataset.h"
+#include "toolkit/data/npy.h"
+#include "toolkit/io/files.h"
+#include "toolkit/oracle/oracle.h"
+#include "toolkit/quant/quantize.h"
+#include "toolkit/report/evaluate.h"
+
+namespace pare::cli {
+
+namespace {
+
+struct QuantFlags {
+    std::string model, out, calib = "fashion-mnist:512", data, method = "minmax", keep;
+    std::string save_plan, plan;
+    double percentile = 99.99;
+    bool per_tensor = false, int8_acts = false;
+    int64_t test_limit = 0;
+    int repeat = 10;
+};
+
+// Calibration images: "DATASET[:N]" (N training images) or a .npy file (N, C, H, W).
+Tensor calibration_images(const std::string& spec) {
+    if (spec.size() > 4 && spec.substr(spec.size() - 4) == ".npy") {
+        Tensor t = check(read_npy(spec));
+        if (t.dtype() != DType::kFloat32 || t.rank() != 4 || t.shape()[0] == 0)
+            throw Failure{invalid_argument(spec + ": calibration images must be a non-empty "
+                                                  "(N, C, H, W) float32 array")};
+        return t;
+    }
+    DataSplits d = check(load_data(spec, {}));
+    if (d.train.size() == 0)
+        throw Failure{invalid_argument(spec + ": no training images to calibrate on")};
+    return d.train.images;
+}
+
+int64_t argmax_row(const Tensor& t, int64_t i) {
+    const int64_t K = t.shape()[1];
+    const float* r = t.data<float>() + i * K;
+    return std::max_element(r, r + K) - r;
+}
+
+int cmd_quantize(const QuantFlags& f) {
+    QuantOptions o;
+    o.method = check(parse_calib_method(f.method));
+    o.percentile = f.percentile;
+    o.per_tensor_weights = f.per_tensor;
+    o.signed_activations = f.int8_acts;
+    std::stringstream ks(f.keep);
+    for (std::string k; std::getline(ks, k, ',');)
+        if (!k.empty()) o.keep_float.push_back(k);
+    if (o.method == CalibMethod::kPercentile && !(o.percentile > 0 && o.percentile <= 100))
+        throw Failure{invalid_argument("--percentile must be in (0, 100], got " +
+                                       std::to_string(o.percentile))};
+    Graph g = check(load_model_file(f.model));
+    check(quantizable_layers(g, o).status());  // bad --keep-float, quantized models: fail early
+    // Quantize the model as pare runs it: BatchNormalization and other affine layers
+    // folded into the weights first (the integer weights are then the real ones).
+    check(g.resolve_ops());
+    check(run_default_passes(g).with_context(f.model));
+    QuantPlan plan;
+    if (!f.plan.empty()) {
+        Result<QuantPlan> loaded = plan_from_json(check(read_file(f.plan)));
+        if (!loaded.ok()) throw Failure{loaded.status().with_context(f.plan)};
+        plan = std::move(loaded).value();
+        std::printf("applying the plan %s (%s, %lld calibration images)\n", f.plan.c_str(),
+                    calib_method_name(plan.method),
+                    static_cast<long long>(plan.calibration_images));
+    } else {
+        const Tensor calib = calibration_images(f.calib);
+        std::printf("calibrating %s on %lld images (%s, %s)...\n", f.model.c_str(),
+                    static_cast<long long>(calib.shape()[0]), f.calib.c_str(),
+                    calib_method_name(o.method));
+        Result<QuantPlan> calibrated = calibrate(g, calib, o);
+        if (!calibrated.ok()) throw Failure{calibrated.status().with_context(f.model)};
+        plan = std::move(calibrated).value();
+    }
+    if (!f.save_plan.empty()) check(write_file_atomic(f.save_plan, plan_to_json(plan)));
+    const Graph q = check(apply_quantization(g, plan, o));
+    check(export_onnx_file(q, f.out));
+    std::printf("quantized %zu layers (%zu activations), wrote %s\n", plan.layers.size(),
+                plan.activations.size(), f.out.c_str());
+
+    const auto size_of = [](const std::string& p) {
+        return static_cast<long long>(std::filesystem::file_size(p));
+    };
+    const long long s0 = size_of(f.model), s1 = size_of(f.out);
+    std::printf("\n%-34s %14s %14s\n", "", "float32", "int8 (QDQ)");
+    std::printf("%-34s %14lld %14lld  (%.2fx smaller)\n", "size on disk (bytes)", s0, s1,
+                static_cast<double>(s0) / static_cast<double>(s1));
+    // Accuracy on a labelled test split: the --data set, or the calibration set's.
+    std::string data_spec = f.data;
+    if (data_spec.empty() && f.calib.find(".npy") == std::string::npos)
+        data_spec = f.calib.substr(0, f.calib.find(':'));
+    if (!data_spec.empty()) {
+        DataOptions d;
+        d.test_limit = f.test_limit;
+        DataSplits data = check(load_data(data_spec, d));
+        if (data.test.size() > 0) {
+            const Graph g0 = check(load_model_file(f.model));
+            const Graph g1 = check(load_model_file(f.out));
+            const EvalReport e0 = check(evaluate(g0, data.test));
+            const EvalReport e1 = check(evaluate(g1, data.test));
+            const std::string in = g0.inputs[0].name;
+            const std::vector<Tensor> o0 = check(run_onnxruntime(f.model, {{in, data.test.images}}));
+            const std::vector<Tensor> o1 = check(run_onnxruntime(f.out, {{in, data.test.images}}));
+            const int64_t n = data.test.size();
+            int64_t c0 = 0, c1 = 0, agree = 0;
+            for (int64_t i = 0; i < n; ++i) {
+                const int64_t p0 = argmax_row(o0[0], i), p1 = argmax_row(o1[0], i);
+                c0 += p0 == data.test.labels[i];
+                c1 += p1 == data.test.labels[i];
+                agree += p1 == e1.predictions[i];
+            }
+            std::printf("%-34s %13.2f%% %13.2f%%  (%+.2f points)\n", "top-1, pare", 100 * e0.top1,
+                        100 * e1.top1, 100 * (e1.top1 - e0.top1));
+            std::printf("%-34s %13.2f%% %13.2f%%  (%+.2f points)\n", "top-1, ONNX Runtime",
+                        100.0 * c0 / n, 100.0 * c1 / n, 100.0 * (c1 - c0) / n);
+            std::printf("%-34s %14s %13.2f%%  (%lld of %lld %s test images)\n",
+                        "int8 top-1 agreement, pare vs ORT", "", 100.0 * agree / n,
+                        static_cast<long long>(agree), static_cast<long long>(n),
+                        data.test.name.c_str());
+        }
+    }
+    // Latency at batch 1, each model against ONNX Runtime in alternation.
+    ImportOptions imp;
+    imp.dim_values["N"] = 1;
+    const Graph gi = check(load_model_file(f.model));
+    for (const auto& d : gi.inputs[0].dim_params)
+        if (!d.empty()) imp.dim_values[d] = 1;
+    OracleOptions oo;
+    oo.repeat = f.repeat;
+    const OracleReport r0 = check(compare_with_onnxruntime(f.model, imp, oo));
+    const OracleReport r1 = check(compare_with_onnxruntime(f.out, imp, oo));
+    std::printf("%-34s %14.3f %14.3f\n", "latency, pare (ms, batch 1)", r0.pare_ms, r1.pare_ms);
+    std::printf("%-34s %14.3f %14.3f\n", "latency, ONNX Runtime (ms)", r0.ort_ms, r1.ort_ms);
+    std::printf(
+        "\npare runs the QDQ model by dequantizing (reference QuantizeLinear/DequantizeLinear,\n"
+        "float kernels); ONNX Runtime fuses the pairs into its integer kernels.\n");
+    return 0;
+}
+
+}  // namespace
+
+void add_quant_verbs(CLI::App& app, VerbTable& verbs) {
+    auto f = std::make_shared<QuantFlags>();
+    auto* q = app.add_subcommand(
+        "quantize", "Post-training static int8 quantization to ONNX QDQ, with a before/after table");
+    q->add_option("model", f->model, "Float ONNX model (or .pare)")->required();
+    q->add_option("-o,--output", f->out, "Quantized model (.onnx, QDQ form)")->required();
+    q->add_option("--calib", f->calib,
+                  "Calibration images: fashion-mnist:N, a .npz or image folder [:N], or a .npy "
+                  "(N, C, H, W) file")
+        ->capture_default_str();
+    q->add_option("--method", f->method, "Calibration: minmax, percentile, entropy or mse")
+        ->capture_default_str();
+    q->add_option("--percentile", f->percentile, "For --method percentile, in (0, 100]")
+        ->capture_default_str();
+    q->add_flag("--per-tensor", f->per_tensor,
+                "One weight scale per layer (default: one per output channel)");
+    q->add_flag("--int8-activations", f->int8_acts,
+                "Signed int8 activations (default: uint8, asymmetric)");
+    q->add_option("--keep-float", f->keep, "Comma-separated node names to leave in float");
+    q->add_option("--save-plan", f->save_plan, "Also write the calibration plan (JSON)");
+    q->add_option("--plan", f->plan, "Apply a saved plan instead of calibrating");
+    q->add_option("--data", f->data,
+                  "Labelled data for the accuracy rows (default: the calibration set's)");
+    q->add_option("--test-limit", f->test_limit, "Evaluate on the first N test images only");
+    q->add_option("--repeat", f->repeat, "Timed runs per runtime for the latency rows")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000));
+    verbs.emplace_back(q, [f] { return cmd_quantize(*f); });
+}
+
+}  // namespace pare::cli

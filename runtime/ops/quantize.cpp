@@ -1,0 +1,146 @@
+// QuantizeLinear and DequantizeLinear (opsets 10-18 semantics, 8-bit types):
+//   Quantize:   y = saturate(round_half_to_even(x / scale) + zero_point)
+//   Dequantize: y = (x - zero_point) * scale
+// scale (and zero_point) are scalars (per tensor) or 1-D along `axis` (per
+// channel, default axis 1). Quantize's output type is zero_point's (uint8 when
+// absent); Dequantize reads uint8, int8 or int32 (int32 with zero point 0: biases).
+#include <cmath>
+
+#include "runtime/ops/op_util.h"
+
+namespace pare {
+
+namespace {
+
+// The scale (and zero point) layout: per tensor, or one value per index of `axis`.
+Status quant_axis(const InferContext& ctx, int64_t* axis) {
+    *axis = -1;
+    const ValueMeta& x = ctx.in[0];
+    const ValueMeta& s = ctx.in[1];
+    if (s.dtype != DType::kFloat32) return unsupported("scale must be float32");
+    if (!s.has_shape) return Status();
+    if (s.shape.size() > 1) return invalid_argument("scale must be a scalar or 1-D");
+    if (ctx.has(2)) {
+        const ValueMeta& z = ctx.in[2];
+        if (z.has_shape && z.shape != s.shape)
+            return invalid_argument("zero_point's shape differs from scale's");
+    }
+    if (s.shape.empty() || (s.shape[0] == 1 && !ctx.node.attrs.has("axis"))) return Status();
+    if (!x.has_shape) return Status();
+    PARE_RETURN_IF_ERROR(normalize_axis(ctx.node.attrs.get_int("axis", 1),
+                                        static_cast<int64_t>(x.shape.size()), axis));
+    if (s.shape[0] >= 0 && x.shape[*axis] >= 0 && s.shape[0] != x.shape[*axis])
+        return invalid_argument("scale has " + std::to_string(s.shape[0]) +
+                                " values for an axis of " + std::to_string(x.shape[*axis]));
+    return Status();
+}
+
+// Index of the scale for element i: 0 per tensor, else its coordinate on axis.
+struct ChannelOf {
+    int64_t inner = 1, count = 1;  // elements after axis; scales
+    int64_t operator()(int64_t i) const { return count == 1 ? 0 : i / inner % count; }
+};
+
+Result<ChannelOf> channel_of(const ComputeContext& ctx) {
+    const Tensor& X = *ctx.in[0];
+    const Tensor& S = *ctx.in[1];
+    ChannelOf c;
+    c.count = S.numel();
+    if (c.count <= 0) return invalid_argument("scale is empty");
+    if (c.count == 1) return c;
+    int64_t axis;
+    PARE_RETURN_IF_ERROR(normalize_axis(ctx.node.attrs.get_int("axis", 1), X.rank(), &axis));
+    if (X.shape()[axis] != c.count) return invalid_argument("scale does not match the axis");
+    for (int64_t d = axis + 1; d < X.rank(); ++d) c.inner *= X.shape()[d];
+    return c;
+}
+
+double zero_point_at(const Tensor* Z, int64_t k) {
+    if (!Z) return 0.0;
+    switch (Z->dtype()) {
+        case DType::kUint8:
+            return Z->data<uint8_t>()[k];
+        case DType::kInt8:
+            return Z->data<int8_t>()[k];
+        case DType::kInt32:
+            return Z->data<int32_t>()[k];
+        default:
+            return 0.0;
+    }
+}
+
+}  // namespace
+
+Status infer_quantize(InferContext& ctx) {
+    PARE_RETURN_IF_ERROR(require_inputs(ctx, 2));
+    const ValueMeta& x = ctx.in[0];
+    int64_t axis;
+    PARE_RETURN_IF_ERROR(quant_axis(ctx, &axis));
+    if (ctx.node.op == OpKind::kQuantizeLinear) {
+        if (x.dtype != DType::kFloat32) return unsupported("QuantizeLinear input must be float32");
+        DType out = DType::kUint8;
+        if (ctx.has(2)) {
+            out = ctx.in[2].dtype;
+            if (out != DType::kUint8 && out != DType::kInt8)
+                return unsupported(std::string("QuantizeLinear to ") + dtype_name(out) +
+                                   " is not supported (uint8 and int8 are)");
+        }
+        ctx.out[0] = {out, x.has_shape, x.shape, nullptr};
+        return Status();
+    }
+    if (x.dtype != DType::kUint8 && x.dtype != DType::kInt8 && x.dtype != DType::kInt32)
+        return unsupported(std::string("DequantizeLinear of ") + dtype_name(x.dtype) +
+                           " is not supported (uint8, int8 and int32 are)");
+    if (ctx.has(2) && ctx.in[2].dtype != x.dtype)
+        return invalid_argument("zero_point's type differs from the input's");
+    ctx.out[0] = {DType::kFloat32, x.has_shape, x.shape, nullptr};
+    return Status();
+}
+
+Status compute_quantize(ComputeContext& ctx) {
+    const Tensor& X = *ctx.in[0];
+    const Tensor& S = *ctx.in[1];
+    const Tensor* Z = ctx.in.size() > 2 ? ctx.in[2] : nullptr;
+    Tensor& Y = *ctx.out[0];
+    PARE_ASSIGN_OR_RETURN(ChannelOf ch, channel_of(ctx));
+    if (Z && Z->numel() != ch.count) return invalid_argument("zero_point does not match scale");
+    const float* s = S.data<float>();
+    if (ctx.node.op == OpKind::kQuantizeLinear) {
+        const bool is_signed = Y.dtype() == DType::kInt8;
+        const double lo = is_signed ? -128.0 : 0.0, hi = is_signed ? 127.0 : 255.0;
+        const float* x = X.data<float>();
+        for (int64_t i = 0; i < X.numel(); ++i) {
+            const int64_t k = ch(i);
+            // x / scale in float, as the specification and ONNX Runtime compute it,
+            // rounded half to even (nearbyint in the default rounding mode).
+            double q = std::nearbyint(static_cast<double>(x[i] / s[k])) + zero_point_at(Z, k);
+            q = q != q ? lo : (q < lo ? lo : (q > hi ? hi : q));
+            if (is_signed) {
+                Y.data<int8_t>()[i] = static_cast<int8_t>(q);
+            } else {
+                Y.data<uint8_t>()[i] = static_cast<uint8_t>(q);
+            }
+        }
+        return Status();
+    }
+    float* y = Y.data<float>();
+    for (int64_t i = 0; i < X.numel(); ++i) {
+        const int64_t k = ch(i);
+        double v = 0;
+        switch (X.dtype()) {
+            case DType::kUint8:
+                v = X.data<uint8_t>()[i];
+                break;
+            case DType::kInt8:
+                v = X.data<int8_t>()[i];
+                break;
+            default:
+                v = X.data<int32_t>()[i];
+                break;
+        }
+        y[i] = static_cast<float>(v - zero_point_at(Z, k)) * s[k];
+    }
+    return Status();
+}
+
+}  // namespace pare

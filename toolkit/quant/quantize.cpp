@@ -1,0 +1,482 @@
+#include "toolkit/quant/quantize.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <limits>
+#include <map>
+#include <set>
+
+#include <nlohmann/json.hpp>
+
+#include "runtime/exec/session.h"
+#include "runtime/ir/passes/passes.h"
+
+namespace pare {
+
+namespace {
+
+constexpr int kBins = 2048;
+
+bool is_quantizable_op(const Node& n) {
+    return n.op_type == "Conv" || n.op_type == "Gemm" || n.op_type == "MatMul";
+}
+
+struct Stats {
+    float lo = std::numeric_limits<float>::infinity();
+    float hi = -std::numeric_limits<float>::infinity();
+    // Pass 2: histograms of the positive values over [0, hi] and of the negative
+    // ones' magnitudes over [0, -lo]; exact zeros (half of a ReLU's outputs, exact
+    // in any range that holds 0) are left out, or their spike would dominate.
+    std::vector<double> pos, neg;
+};
+
+// Runs `run` on every calibration batch: the observed tensors (rows [0, n) of
+// each, n the batch's real images).
+Status for_each_batch(Session& s, const Tensor& images, int64_t batch,
+                      const std::vector<std::string>& observed,
+                      const std::function<void(size_t, const float*, int64_t)>& fn) {
+    const Shape& ds = images.shape();
+    const int64_t N = ds[0], per = ds[1] * ds[2] * ds[3];
+    TensorMap outs;
+    for (int64_t b0 = 0; b0 < N; b0 += batch) {
+        const int64_t n = std::min(batch, N - b0);
+        PARE_ASSIGN_OR_RETURN(Tensor x, Tensor::create(DType::kFloat32, {batch, ds[1], ds[2], ds[3]}));
+        std::memset(x.raw(), 0, x.nbytes());
+        std::memcpy(x.raw(), images.data<float>() + b0 * per,
+                    static_cast<size_t>(n * per) * sizeof(float));
+        PARE_RETURN_IF_ERROR(s.run({{s.graph().inputs[0].name, x}}, &outs));
+        for (size_t k = 0; k < observed.size(); ++k) {
+            const Tensor& t = outs.at(observed[k]);
+            if (t.dtype() != DType::kFloat32 || t.rank() < 1 || t.shape()[0] != batch)
+                return invalid_argument("activation \"" + observed[k] +
+                                        "\" is not a batch of float32 values");
+            fn(k, t.data<float>(), t.numel() / batch * n);
+        }
+    }
+    return Status();
+}
+
+}  // namespace
+
+Result<CalibMethod> parse_calib_method(const std::string& name) {
+    if (name == "minmax") return CalibMethod::kMinMax;
+    if (name == "percentile") return CalibMethod::kPercentile;
+    if (name == "entropy") return CalibMethod::kEntropy;
+    if (name == "mse") return CalibMethod::kMse;
+    return invalid_argument("unknown calibration method \"" + name +
+                            "\" (minmax, percentile, entropy or mse)");
+}
+
+const char* calib_method_name(CalibMethod m) {
+    switch (m) {
+        case CalibMethod::kMinMax:
+            return "minmax";
+        case CalibMethod::kPercentile:
+            return "percentile";
+        case CalibMethod::kEntropy:
+            return "entropy";
+        case CalibMethod::kMse:
+            return "mse";
+    }
+    return "?";
+}
+
+void range_to_affine(float lo, float hi, bool is_signed, float* scale, int32_t* zero_point) {
+    lo = std::min(lo, 0.0f);
+    hi = std::max(hi, 0.0f);
+    const double qmin = is_signed ? -128 : 0, qmax = is_signed ? 127 : 255;
+    double s = (static_cast<double>(hi) - lo) / (qmax - qmin);
+    if (!(s > 0) || !std::isfinite(s)) s = 1.0;
+    double z = std::nearbyint(qmin - lo / s);
+    z = std::min(qmax, std::max(qmin, z));
+    *scale = static_cast<float>(s);
+    *zero_point = static_cast<int32_t>(z);
+}
+
+float threshold_from_histogram(const std::vector<double>& hist, float top, CalibMethod method,
+                               double percentile, int levels) {
+    const int B = static_cast<int>(hist.size());
+    double total = 0;
+    for (double h : hist) total += h;
+    if (B == 0 || total <= 0 || !(top > 0)) return top;
+    const double width = static_cast<double>(top) / B;
+    if (method == CalibMethod::kPercentile) {
+        double acc = 0;
+        for (int i = 0; i < B; ++i) {
+            acc += hist[i];
+            if (acc >= total * percentile / 100.0) return static_cast<float>((i + 1) * width);
+        }
+        return top;
+    }
+    if (method == CalibMethod::kMse) {
+        // Expected squared error of quantizing to [0, T] with `levels` steps: uniform
+        // rounding noise step^2 / 12 inside, (x - T)^2 clipping outside.
+        double best = std::numeric_limits<double>::infinity();
+        int best_i = B;
+        for (int i = std::max(1, B / 64); i <= B; ++i) {
+            const double T = i * width, step = T / levels;
+            double err = 0;
+            for (int j = 0; j < B; ++j) {
+                const double c = (j + 0.5) * width;
+                err += hist[j] * (c > T ? (c - T) * (c - T) : step * step / 12.0);
+            }
+            if (err < best) best = err, best_i = i;
+        }
+        return static_cast<float>(best_i * width);
+    }
+    if (method == CalibMethod::kEntropy) {
+        // TensorRT-style: for each threshold bin i (at least `levels` bins), P is the
+        // histogram clipped at i (the tail added to its last bin), Q the unclipped
+        // bins below i merged into `levels` groups and spread back over each group's
+        // non-empty bins (so clipping shows as P's extra mass in its last bin); the
+        // threshold minimizes KL(P || Q).
+        double best = std::numeric_limits<double>::infinity();
+        int best_i = B;
+        std::vector<double> p, q;
+        for (int i = std::min(levels, B); i <= B; ++i) {
+            p.assign(hist.begin(), hist.begin() + i);
+            double tail = 0;
+            for (int j = i; j < B; ++j) tail += hist[j];
+            p[i - 1] += tail;
+            q.assign(i, 0.0);
+            for (int g = 0; g < levels; ++g) {
+                const int a = static_cast<int>(static_cast<int64_t>(g) * i / levels);
+                const int b = static_cast<int>(static_cast<int64_t>(g + 1) * i / levels);
+                double sum = 0;
+                int nonzero = 0;
+                for (int j = a; j < b; ++j) {
+                    sum += hist[j];
+                    nonzero += hist[j] > 0;
+                }
+                for (int j = a; j < b; ++j)
+                    if (hist[j] > 0) q[j] = sum / nonzero;
+            }
+            double ps = 0, qs = 0;
+            for (int j = 0; j < i; ++j) ps += p[j], qs += q[j];
+            double kl = 0;
+            for (int j = 0; j < i; ++j) {
+                if (p[j] <= 0) continue;
+                const double pj = p[j] / ps, qj = q[j] / qs;
+                kl += qj > 0 ? pj * std::log(pj / qj) : pj * 30.0;  // empty Q bin: large
+            }
+            if (kl < best) best = kl, best_i = i;
+        }
+        return static_cast<float>(best_i * width);
+    }
+    return top;
+}
+
+Result<std::vector<std::string>> quantizable_layers(const Graph& g, const QuantOptions& options) {
+    std::set<std::string> names;
+    for (const Node& n : g.nodes) {
+        names.insert(n.name);
+        if (n.op_type == "QuantizeLinear" || n.op_type == "DequantizeLinear" ||
+            n.op_type == "QLinearConv" || n.op_type == "QLinearMatMul" ||
+            n.op_type == "ConvInteger" || n.op_type == "MatMulInteger")
+            return invalid_argument("the model is already quantized (" + n.where() + ")");
+    }
+    for (const std::string& k : options.keep_float)
+        if (!names.count(k)) return invalid_argument("--keep-float: no node is named \"" + k + "\"");
+    const std::set<std::string> keep(options.keep_float.begin(), options.keep_float.end());
+    std::vector<std::string> layers;
+    for (const Node& n : g.nodes) {
+        if (!is_quantizable_op(n) || keep.count(n.name) || n.inputs.size() < 2) continue;
+        auto w = g.initializers.find(n.inputs[1]);
+        if (w == g.initializers.end() || w->second.dtype() != DType::kFloat32) continue;
+        if (g.is_initializer(n.inputs[0])) continue;
+        if (n.op_type == "Gemm" && n.attrs.get_int("transA", 0) != 0) continue;
+        if (n.op_type == "MatMul" && w->second.rank() != 2) continue;
+        layers.push_back(n.name);
+    }
+    return layers;
+}
+
+Result<QuantPlan> calibrate(const Graph& g_in, const Tensor& images, const QuantOptions& options) {
+    if (options.method == CalibMethod::kPercentile &&
+        !(options.percentile > 0 && options.percentile <= 100))
+        return invalid_argument("percentile must be in (0, 100], got " +
+                                std::to_string(options.percentile));
+    if (images.dtype() != DType::kFloat32 || images.rank() != 4 || images.shape()[0] <= 0)
+        return invalid_argument("calibration images must be a non-empty (N, C, H, W) float32 batch");
+    if (g_in.inputs.size() != 1)
+        return invalid_argument("calibration needs a model with one input");
+    PARE_ASSIGN_OR_RETURN(std::vector<std::string> layers, quantizable_layers(g_in, options));
+    if (layers.empty()) return invalid_argument("the model has no layer to quantize");
+    QuantPlan plan;
+    plan.method = options.method;
+    plan.layers = layers;
+    plan.calibration_images = images.shape()[0];
+    // The activations: input 0 of every quantized layer, once each.
+    std::vector<std::string> observed;
+    {
+        std::set<std::string> seen;
+        std::map<std::string, const Node*> by_name;
+        for (const Node& n : g_in.nodes) by_name[n.name] = &n;
+        for (const std::string& l : layers) {
+            const std::string& t = by_name.at(l)->inputs[0];
+            if (seen.insert(t).second) observed.push_back(t);
+        }
+    }
+    // The calibration model: the observed activations as outputs, any batch size.
+    Graph g = g_in;
+    PARE_RETURN_IF_ERROR(free_batch_dim(g).status());
+    ValueInfo& in = g.inputs[0];
+    const Shape& ds = images.shape();
+    if (!in.has_shape || in.shape.size() != 4)
+        return invalid_argument("model input \"" + in.name + "\" must be (N, C, H, W)");
+    for (int d = 1; d < 4; ++d)
+        if (in.shape[d] >= 0 && in.shape[d] != ds[d])
+            return invalid_argument("model input \"" + in.name + "\" is " + shape_str(in.shape) +
+                                    " but the calibration images are " +
+                                    shape_str({ds[1], ds[2], ds[3]}));
+    const int64_t batch = std::max<int64_t>(1, std::min(options.batch, ds[0]));
+    in.shape = {batch, ds[1], ds[2], ds[3]};
+    for (const std::string& t : observed)
+        if (!g.is_output(t)) g.outputs.push_back(ValueInfo{t, DType::kFloat32, false, {}, {}});
+    PARE_RETURN_IF_ERROR(g.resolve_ops());
+    PARE_ASSIGN_OR_RETURN(Session s, Session::prepare(std::move(g)));
+    std::vector<Stats> st(observed.size());
+    PARE_RETURN_IF_ERROR(for_each_batch(s, images, batch, observed,
+                                        [&](size_t k, const float* x, int64_t n) {
+                                            for (int64_t i = 0; i < n; ++i) {
+                                                st[k].lo = std::min(st[k].lo, x[i]);
+                                                st[k].hi = std::max(st[k].hi, x[i]);
+                                            }
+                                        }));
+    for (size_t k = 0; k < st.size(); ++k)
+        if (!std::isfinite(st[k].lo) || !std::isfinite(st[k].hi))
+            return invalid_argument("activation \"" + observed[k] +
+                                    "\" is not finite on the calibration images");
+    if (options.method != CalibMethod::kMinMax) {
+        for (Stats& x : st) {
+            x.pos.assign(kBins, 0.0);
+            x.neg.assign(kBins, 0.0);
+        }
+        PARE_RETURN_IF_ERROR(for_each_batch(
+            s, images, batch, observed, [&](size_t k, const float* x, int64_t n) {
+                Stats& a = st[k];
+                const double fp = a.hi > 0 ? kBins / static_cast<double>(a.hi) : 0;
+                const double fn = a.lo < 0 ? kBins / -static_cast<double>(a.lo) : 0;
+                for (int64_t i = 0; i < n; ++i) {
+                    if (x[i] > 0) {
+                        a.pos[std::min(kBins - 1, static_cast<int>(x[i] * fp))] += 1;
+                    } else if (x[i] < 0) {
+                        a.neg[std::min(kBins - 1, static_cast<int>(-x[i] * fn))] += 1;
+                    }
+                }
+            }));
+    }
+    for (size_t k = 0; k < st.size(); ++k) {
+        ActivationRange r;
+        r.tensor = observed[k];
+        r.lo = st[k].lo;
+        r.hi = st[k].hi;
+        r.range_lo = r.lo;
+        r.range_hi = r.hi;
+        if (options.method != CalibMethod::kMinMax) {
+            // Each side on its own: all 255 levels for non-negative activations (after
+            // ReLU), about half each side for signed ones.
+            const int levels = r.lo < 0 && r.hi > 0 ? 128 : 255;
+            if (r.hi > 0)
+                r.range_hi = threshold_from_histogram(st[k].pos, r.hi, options.method,
+                                                      options.percentile, levels);
+            if (r.lo < 0)
+                r.range_lo = -threshold_from_histogram(st[k].neg, -r.lo, options.method,
+                                                       options.percentile, levels);
+        }
+        plan.activations.push_back(r);
+    }
+    return plan;
+}
+
+std::string plan_to_json(const QuantPlan& plan) {
+    nlohmann::json j;
+    j["format"] = "pare-quant-plan-1";
+    j["method"] = calib_method_name(plan.method);
+    j["calibration_images"] = plan.calibration_images;
+    j["layers"] = plan.layers;
+    j["activations"] = nlohmann::json::array();
+    for (const ActivationRange& r : plan.activations)
+        j["activations"].push_back({{"tensor", r.tensor},
+                                    {"min", r.lo},
+                                    {"max", r.hi},
+                                    {"range_min", r.range_lo},
+                                    {"range_max", r.range_hi}});
+    return j.dump(1) + "\n";
+}
+
+Result<QuantPlan> plan_from_json(const std::string& text) {
+    const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return invalid_argument("not a JSON object");
+    if (j.value("format", "") != "pare-quant-plan-1")
+        return invalid_argument("\"format\" is not \"pare-quant-plan-1\"");
+    QuantPlan p;
+    if (!j.contains("method") || !j["method"].is_string())
+        return invalid_argument("\"method\" is missing");
+    PARE_ASSIGN_OR_RETURN(p.method, parse_calib_method(j["method"].get<std::string>()));
+    if (j.contains("calibration_images") && j["calibration_images"].is_number_integer())
+        p.calibration_images = j["calibration_images"].get<int64_t>();
+    if (!j.contains("layers") || !j["layers"].is_array())
+        return invalid_argument("\"layers\" is missing or not a list");
+    for (const auto& l : j["layers"]) {
+        if (!l.is_string()) return invalid_argument("\"layers\" holds a non-string");
+        p.layers.push_back(l.get<std::string>());
+    }
+    if (!j.contains("activations") || !j["activations"].is_array())
+        return invalid_argument("\"activations\" is missing or not a list");
+    for (const auto& a : j["activations"]) {
+        ActivationRange r;
+        const char* keys[] = {"min", "max", "range_min", "range_max"};
+        float* dst[] = {&r.lo, &r.hi, &r.range_lo, &r.range_hi};
+        if (!a.is_object() || !a.contains("tensor") || !a["tensor"].is_string())
+            return invalid_argument("an activation has no \"tensor\" name");
+        r.tensor = a["tensor"].get<std::string>();
+        for (int k = 0; k < 4; ++k) {
+            if (!a.contains(keys[k]) || !a[keys[k]].is_number())
+                return invalid_argument("activation \"" + r.tensor + "\" has no number \"" +
+                                        keys[k] + "\"");
+            *dst[k] = a[keys[k]].get<float>();
+        }
+        if (!(r.range_lo <= r.range_hi))
+            return invalid_argument("activation \"" + r.tensor + "\" has range_min > range_max");
+        p.activations.push_back(r);
+    }
+    return p;
+}
+
+Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
+                                 const QuantOptions& options) {
+    Graph g = g_in;
+    std::map<std::string, const ActivationRange*> ranges;
+    for (const ActivationRange& r : plan.activations) ranges[r.tensor] = &r;
+    const std::set<std::string> layers(plan.layers.begin(), plan.layers.end());
+    {
+        std::set<std::string> names;
+        for (const Node& n : g.nodes) names.insert(n.name);
+        for (const std::string& l : plan.layers)
+            if (!names.count(l))
+                return invalid_argument("the plan's layer \"" + l + "\" is not in the model");
+    }
+    std::vector<Node> added;
+    std::map<std::string, std::string> act_dq, weight_dq;  // float tensor -> its DQ output
+    auto scalar_init = [&](const std::string& base, DType dtype, double v) -> Result<std::string> {
+        const std::string name = g.unique_name(base);
+        PARE_ASSIGN_OR_RETURN(Tensor t, Tensor::create(dtype, {}));
+        switch (dtype) {
+            case DType::kFloat32:
+                t.data<float>()[0] = static_cast<float>(v);
+                break;
+            case DType::kInt8:
+                t.data<int8_t>()[0] = static_cast<int8_t>(v);
+                break;
+            default:
+                t.data<uint8_t>()[0] = static_cast<uint8_t>(v);
+                break;
+        }
+        g.initializers[name] = t;
+        return name;
+    };
+    const DType act_type = options.signed_activations ? DType::kInt8 : DType::kUint8;
+    for (Node& n : g.nodes) {
+        if (!layers.count(n.name)) continue;
+        // The activation: QuantizeLinear then DequantizeLinear, shared by its layers.
+        const std::string x = n.inputs[0];
+        if (!act_dq.count(x)) {
+            auto r = ranges.find(x);
+            if (r == ranges.end())
+                return invalid_argument("the plan has no range for \"" + x + "\" (" + n.where() +
+                                        "): calibrate this model again");
+            float scale;
+            int32_t zp;
+            range_to_affine(r->second->range_lo, r->second->range_hi, options.signed_activations,
+                            &scale, &zp);
+            PARE_ASSIGN_OR_RETURN(std::string s, scalar_init(x + "_scale", DType::kFloat32, scale));
+            PARE_ASSIGN_OR_RETURN(std::string z, scalar_init(x + "_zero_point", act_type, zp));
+            Node q, dq;
+            q.op_type = "QuantizeLinear";
+            q.name = g.unique_name(x + "_QuantizeLinear");
+            q.inputs = {x, s, z};
+            q.outputs = {g.unique_name(x + "_quantized")};
+            dq.op_type = "DequantizeLinear";
+            dq.name = g.unique_name(x + "_DequantizeLinear");
+            dq.inputs = {q.outputs[0], s, z};
+            // Names must stay unique across the nodes added so far, too.
+            dq.outputs = {g.unique_name(x + "_dequantized")};
+            if (dq.outputs[0] == q.outputs[0]) dq.outputs[0] += "_";
+            act_dq[x] = dq.outputs[0];
+            added.push_back(q);
+            added.push_back(dq);
+            // Reserve the names (unique_name looks at nodes and initializers).
+            g.initializers[q.outputs[0]] = Tensor();
+            g.initializers[dq.outputs[0]] = Tensor();
+            g.initializers[q.name] = Tensor();
+            g.initializers[dq.name] = Tensor();
+        }
+        n.inputs[0] = act_dq[x];
+        // The weight: int8, symmetric, per output channel (or per tensor).
+        const std::string wname = n.inputs[1];
+        if (!weight_dq.count(wname)) {
+            const Tensor w = g.initializers.at(wname);
+            // The output-channel axis: Conv (M, C, ...) 0; Gemm B (K, N) 1, or 0 when
+            // transposed; MatMul (K, N) 1.
+            int64_t axis = 0;
+            if (n.op_type == "MatMul" || (n.op_type == "Gemm" && n.attrs.get_int("transB", 0) == 0))
+                axis = 1;
+            const int64_t channels = options.per_tensor_weights ? 1 : w.shape()[axis];
+            int64_t inner = 1;
+            for (int64_t d = axis + 1; d < w.rank(); ++d) inner *= w.shape()[d];
+            auto ch = [&](int64_t i) { return channels == 1 ? 0 : i / inner % channels; };
+            std::vector<float> amax(static_cast<size_t>(channels), 0.0f);
+            const float* wd = w.data<float>();
+            for (int64_t i = 0; i < w.numel(); ++i)
+                amax[ch(i)] = std::max(amax[ch(i)], std::fabs(wd[i]));
+            PARE_ASSIGN_OR_RETURN(Tensor wq, Tensor::create(DType::kInt8, w.shape()));
+            const Shape sshape = channels == 1 ? Shape{} : Shape{channels};
+            PARE_ASSIGN_OR_RETURN(Tensor sc, Tensor::create(DType::kFloat32, sshape));
+            PARE_ASSIGN_OR_RETURN(Tensor zp, Tensor::create(DType::kInt8, sshape));
+            for (int64_t c = 0; c < channels; ++c) {
+                sc.data<float>()[c] = amax[c] > 0 ? amax[c] / 127.0f : 1.0f;
+                zp.data<int8_t>()[c] = 0;
+            }
+            for (int64_t i = 0; i < w.numel(); ++i) {
+                const double q = std::nearbyint(static_cast<double>(wd[i] / sc.data<float>()[ch(i)]));
+                wq.data<int8_t>()[i] = static_cast<int8_t>(std::max(-127.0, std::min(127.0, q)));
+            }
+            const std::string qn = g.unique_name(wname + "_quantized");
+            g.initializers[qn] = wq;
+            const std::string sn = g.unique_name(wname + "_scale");
+            g.initializers[sn] = sc;
+            const std::string zn = g.unique_name(wname + "_zero_point");
+            g.initializers[zn] = zp;
+            Node dq;
+            dq.op_type = "DequantizeLinear";
+            dq.name = g.unique_name(wname + "_DequantizeLinear");
+            dq.inputs = {qn, sn, zn};
+            dq.outputs = {g.unique_name(wname + "_dequantized")};
+            if (channels > 1) dq.attrs.set("axis", Attribute::make_int(axis));
+            g.initializers[dq.name] = Tensor();
+            g.initializers[dq.outputs[0]] = Tensor();
+            weight_dq[wname] = dq.outputs[0];
+            added.push_back(dq);
+        }
+        n.inputs[1] = weight_dq[wname];
+    }
+    // Drop the name reservations, the float weights no longer used, add the nodes.
+    for (auto it = g.initializers.begin(); it != g.initializers.end();)
+        it = it->second.dtype() == DType::kUndefined ? g.initializers.erase(it) : std::next(it);
+    for (const Node& a : added) g.nodes.push_back(a);
+    std::set<std::string> used;
+    for (const Node& n : g.nodes)
+        for (const std::string& i : n.inputs) used.insert(i);
+    for (auto it = g.initializers.begin(); it != g.initializers.end();)
+        it = used.count(it->first) || g.is_output(it->first) ? std::next(it)
+                                                               : g.initializers.erase(it);
+    PARE_RETURN_IF_ERROR(g.topo_sort());
+    PARE_RETURN_IF_ERROR(g.resolve_ops());
+    PARE_RETURN_IF_ERROR(verify(g));
+    return g;
+}
+
+}  // namespace pare

@@ -1,0 +1,80 @@
+// Post-training static quantization to ONNX's QDQ form, as analyze then apply.
+//
+// calibrate() runs the float model in pare's runtime over calibration images and
+// picks a range for every activation that feeds a quantized layer (Conv, Gemm,
+// MatMul with constant float weights): min-max, a percentile, the entropy (KL
+// divergence) threshold or the MSE-optimal threshold over a 2048-bin histogram.
+// apply_quantization() then writes QuantizeLinear/DequantizeLinear pairs on those
+// activations (uint8 asymmetric by default, int8 on request) and stores the
+// weights as int8 (per output channel symmetric by default, per tensor on
+// request) behind a DequantizeLinear; biases stay float. The result is plain ONNX
+// that ONNX Runtime runs (fusing the pairs into its integer kernels) and that
+// pare runs with its reference QuantizeLinear/DequantizeLinear.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "runtime/ir/graph.h"
+
+namespace pare {
+
+enum class CalibMethod { kMinMax, kPercentile, kEntropy, kMse };
+
+// "minmax", "percentile", "entropy", "mse".
+Result<CalibMethod> parse_calib_method(const std::string& name);
+const char* calib_method_name(CalibMethod m);
+
+struct QuantOptions {
+    CalibMethod method = CalibMethod::kMinMax;
+    double percentile = 99.99;       // kPercentile: in (0, 100]
+    bool per_tensor_weights = false;  // default: one scale per output channel
+    bool signed_activations = false;  // int8 activations (default uint8 asymmetric)
+    std::vector<std::string> keep_float;  // node names left in float
+    int64_t batch = 64;                   // calibration batch size
+};
+
+// An activation's chosen range: quantized as round(x / scale) + zero_point.
+struct ActivationRange {
+    std::string tensor;
+    float lo = 0, hi = 0;         // observed minimum and maximum
+    float range_lo = 0, range_hi = 0;  // the range the method chose
+};
+
+struct QuantPlan {
+    CalibMethod method = CalibMethod::kMinMax;
+    std::vector<std::string> layers;  // nodes to quantize, in graph order
+    std::vector<ActivationRange> activations;
+    int64_t calibration_images = 0;
+};
+
+// The layers quantize() would quantize: Conv/Gemm/MatMul nodes whose weight (input
+// 1) is a float32 initializer, minus keep_float. Fails for a model that already
+// holds QuantizeLinear/DequantizeLinear nodes or a keep_float name that is no node.
+Result<std::vector<std::string>> quantizable_layers(const Graph& g, const QuantOptions& options);
+
+// Runs g (one (N, C, H, W) float input) on images (N, C, H, W) and picks the ranges.
+Result<QuantPlan> calibrate(const Graph& g, const Tensor& images, const QuantOptions& options);
+
+// The plan as JSON (method, layers, each activation's observed and chosen range),
+// and back: a saved plan re-applies without calibrating again. Errors name the
+// field that is missing or malformed.
+std::string plan_to_json(const QuantPlan& plan);
+Result<QuantPlan> plan_from_json(const std::string& text);
+
+// The QDQ model for plan (g as given to calibrate).
+Result<Graph> apply_quantization(const Graph& g, const QuantPlan& plan,
+                                 const QuantOptions& options);
+
+// Scale and zero point of an asymmetric range for `levels` (uint8: 0..255, int8:
+// -128..127), the range widened to contain 0.
+void range_to_affine(float lo, float hi, bool is_signed, float* scale, int32_t* zero_point);
+
+// The range threshold chosen from a histogram of |x| (or x >= 0) over [0, top] with
+// `bins` equal bins: the value below which `percentile` percent of the mass lies,
+// the KL-divergence minimizer for `levels` quantization levels, or the
+// MSE minimizer. Exposed for tests.
+float threshold_from_histogram(const std::vector<double>& hist, float top, CalibMethod method,
+                               double percentile, int levels);
+
+}  // namespace pare
