@@ -22,9 +22,10 @@ namespace {
 
 struct QuantFlags {
     std::string model, out, calib = "fashion-mnist:512", data, method = "minmax", keep;
-    std::string save_plan, plan;
+    std::string save_plan, plan, weights_only;
     double percentile = 99.99;
-    bool per_tensor = false, int8_acts = false;
+    bool per_tensor = false, int8_acts = false, auto_keep = false;
+    double budget = 0.02;
     int64_t test_limit = 0;
     int repeat = 10;
 };
@@ -68,8 +69,12 @@ int cmd_quantize(const QuantFlags& f) {
     // folded into the weights first (the integer weights are then the real ones).
     check(g.resolve_ops());
     check(run_default_passes(g).with_context(f.model));
+    if (!f.weights_only.empty()) o.weights_only = check(parse_weights_only(f.weights_only));
     QuantPlan plan;
-    if (!f.plan.empty()) {
+    if (o.weights_only != WeightsOnly::kNone) {
+        plan = check(weights_only_plan(g, o));
+        std::printf("weight-only %s: no calibration\n", f.weights_only.c_str());
+    } else if (!f.plan.empty()) {
         Result<QuantPlan> loaded = plan_from_json(check(read_file(f.plan)));
         if (!loaded.ok()) throw Failure{loaded.status().with_context(f.plan)};
         plan = std::move(loaded).value();
@@ -85,17 +90,38 @@ int cmd_quantize(const QuantFlags& f) {
         if (!calibrated.ok()) throw Failure{calibrated.status().with_context(f.model)};
         plan = std::move(calibrated).value();
     }
+    if (f.auto_keep && o.weights_only == WeightsOnly::kNone) {
+        if (!(f.budget > 0)) throw Failure{invalid_argument("--error-budget must be positive")};
+        const Tensor calib = calibration_images(f.calib);
+        std::vector<LayerError> errors = check(layer_errors(g, plan, calib, o));
+        const std::vector<std::string> keep = layers_over_budget(errors, f.budget);
+        std::sort(errors.begin(), errors.end(),
+                  [](const LayerError& a, const LayerError& b) { return a.rel_l2 > b.rel_l2; });
+        std::printf("per-layer output error, quantized alone (worst 5 of %zu; budget %.3g):\n",
+                    errors.size(), f.budget);
+        for (size_t i = 0; i < errors.size() && i < 5; ++i)
+            std::printf("  %-40s %.4f%s\n", errors[i].layer.c_str(), errors[i].rel_l2,
+                        std::find(keep.begin(), keep.end(), errors[i].layer) != keep.end()
+                            ? "  kept in float"
+                            : "");
+        std::vector<std::string> layers;
+        for (const std::string& l : plan.layers)
+            if (std::find(keep.begin(), keep.end(), l) == keep.end()) layers.push_back(l);
+        plan.layers = layers;
+    }
     if (!f.save_plan.empty()) check(write_file_atomic(f.save_plan, plan_to_json(plan)));
     const Graph q = check(apply_quantization(g, plan, o));
     check(export_onnx_file(q, f.out));
-    std::printf("quantized %zu layers (%zu activations), wrote %s\n", plan.layers.size(),
-                plan.activations.size(), f.out.c_str());
+    std::printf("quantized %zu layers, wrote %s\n", plan.layers.size(), f.out.c_str());
 
     const auto size_of = [](const std::string& p) {
         return static_cast<long long>(std::filesystem::file_size(p));
     };
     const long long s0 = size_of(f.model), s1 = size_of(f.out);
-    std::printf("\n%-34s %14s %14s\n", "", "float32", "int8 (QDQ)");
+    const char* kind = o.weights_only == WeightsOnly::kFloat16 ? "float16 weights"
+                       : o.weights_only == WeightsOnly::kInt8  ? "int8 weights"
+                                                               : "int8 (QDQ)";
+    std::printf("\n%-34s %14s %14s\n", "", "float32", kind);
     std::printf("%-34s %14lld %14lld  (%.2fx smaller)\n", "size on disk (bytes)", s0, s1,
                 static_cast<double>(s0) / static_cast<double>(s1));
     // Accuracy on a labelled test split: the --data set, or the calibration set's.
@@ -112,7 +138,8 @@ int cmd_quantize(const QuantFlags& f) {
             const EvalReport e0 = check(evaluate(g0, data.test));
             const EvalReport e1 = check(evaluate(g1, data.test));
             const std::string in = g0.inputs[0].name;
-            const std::vector<Tensor> o0 = check(run_onnxruntime(f.model, {{in, data.test.images}}));
+            const std::vector<Tensor> o0 =
+                check(run_onnxruntime(f.model, {{in, data.test.images}}));
             const std::vector<Tensor> o1 = check(run_onnxruntime(f.out, {{in, data.test.images}}));
             const int64_t n = data.test.size();
             int64_t c0 = 0, c1 = 0, agree = 0;
@@ -127,7 +154,7 @@ int cmd_quantize(const QuantFlags& f) {
             std::printf("%-34s %13.2f%% %13.2f%%  (%+.2f points)\n", "top-1, ONNX Runtime",
                         100.0 * c0 / n, 100.0 * c1 / n, 100.0 * (c1 - c0) / n);
             std::printf("%-34s %14s %13.2f%%  (%lld of %lld %s test images)\n",
-                        "int8 top-1 agreement, pare vs ORT", "", 100.0 * agree / n,
+                        "quantized top-1 agreement, pare vs ORT", "", 100.0 * agree / n,
                         static_cast<long long>(agree), static_cast<long long>(n),
                         data.test.name.c_str());
         }
@@ -145,8 +172,9 @@ int cmd_quantize(const QuantFlags& f) {
     std::printf("%-34s %14.3f %14.3f\n", "latency, pare (ms, batch 1)", r0.pare_ms, r1.pare_ms);
     std::printf("%-34s %14.3f %14.3f\n", "latency, ONNX Runtime (ms)", r0.ort_ms, r1.ort_ms);
     std::printf(
-        "\npare runs the QDQ model by dequantizing (reference QuantizeLinear/DequantizeLinear,\n"
-        "float kernels); ONNX Runtime fuses the pairs into its integer kernels.\n");
+        "\npare runs the quantized model by dequantizing (reference QuantizeLinear/\n"
+        "DequantizeLinear, float kernels); ONNX Runtime fuses QDQ pairs into its integer "
+        "kernels.\n");
     return 0;
 }
 
@@ -155,7 +183,8 @@ int cmd_quantize(const QuantFlags& f) {
 void add_quant_verbs(CLI::App& app, VerbTable& verbs) {
     auto f = std::make_shared<QuantFlags>();
     auto* q = app.add_subcommand(
-        "quantize", "Post-training static int8 quantization to ONNX QDQ, with a before/after table");
+        "quantize",
+        "Post-training static int8 quantization to ONNX QDQ, with a before/after table");
     q->add_option("model", f->model, "Float ONNX model (or .pare)")->required();
     q->add_option("-o,--output", f->out, "Quantized model (.onnx, QDQ form)")->required();
     q->add_option("--calib", f->calib,
@@ -171,6 +200,14 @@ void add_quant_verbs(CLI::App& app, VerbTable& verbs) {
     q->add_flag("--int8-activations", f->int8_acts,
                 "Signed int8 activations (default: uint8, asymmetric)");
     q->add_option("--keep-float", f->keep, "Comma-separated node names to leave in float");
+    q->add_flag("--auto-keep", f->auto_keep,
+                "Measure each layer's error quantized alone; keep in float the few (at most a "
+                "tenth) over --error-budget");
+    q->add_option("--error-budget", f->budget,
+                  "For --auto-keep: relative L2 error of the model output per layer")
+        ->capture_default_str();
+    q->add_option("--weights-only", f->weights_only,
+                  "Only the weights, no calibration: int8 (DequantizeLinear) or float16 (Cast)");
     q->add_option("--save-plan", f->save_plan, "Also write the calibration plan (JSON)");
     q->add_option("--plan", f->plan, "Apply a saved plan instead of calibrating");
     q->add_option("--data", f->data,

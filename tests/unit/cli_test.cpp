@@ -249,6 +249,7 @@ TEST_F(Cli, QuantizeWritesAQdqModelAndRejectsBadInput) {
     expect_clean_failure(pare(base + " --method kl"), {"calibration method", "kl"});
     expect_clean_failure(pare(base + " --method percentile --percentile 0"), {"percentile", "0"});
     expect_clean_failure(pare(base + " --keep-float conv1,ghost"), {"--keep-float", "ghost"});
+    expect_clean_failure(pare(base + " --weights-only int4"), {"int4", "opset 21"});
     expect_clean_failure(pare("quantize " + lenet + " --calib /nonexistent.npy -o " + out),
                          {"/nonexistent.npy"});
     EXPECT_FALSE(fs::exists(out));
@@ -257,7 +258,7 @@ TEST_F(Cli, QuantizeWritesAQdqModelAndRejectsBadInput) {
                           "--repeat 2 --method mse --save-plan " + plan + " -o " + q);
     ASSERT_EQ(r.code, 0) << r.err;
     EXPECT_NE(r.out.find("smaller"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("int8 top-1 agreement, pare vs ORT"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("quantized top-1 agreement, pare vs ORT"), std::string::npos) << r.out;
     Graph g = import_onnx_file(q).value();
     int dq = 0;
     for (const Node& n : g.nodes) dq += n.op_type == "DequantizeLinear";

@@ -3,10 +3,10 @@
 // quantized end to end (accuracy in pare, agreement with ONNX Runtime on the
 // exported file, the plan's JSON round trip), and bad input.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
 #include <filesystem>
-#include <unistd.h>
 
 #include "runtime/exec/session.h"
 #include "runtime/ir/passes/passes.h"
@@ -78,7 +78,7 @@ TEST(Quant, AffineRangesHoldZeroAndUseEveryLevel) {
     int32_t z;
     range_to_affine(-1.0f, 3.0f, false, &s, &z);
     EXPECT_FLOAT_EQ(s, 4.0f / 255);
-    EXPECT_EQ(z, 64);  // round(1 / (4/255)) = round(63.75)
+    EXPECT_EQ(z, 64);                            // round(1 / (4/255)) = round(63.75)
     range_to_affine(2.0f, 5.1f, false, &s, &z);  // widened to [0, 5.1]
     EXPECT_FLOAT_EQ(s, 5.1f / 255);
     EXPECT_EQ(z, 0);
@@ -168,6 +168,89 @@ TEST(Quant, LenetQuantizedToQdqKeepsAccuracyAndRunsInOnnxRuntime) {
     fs::remove(path);
 }
 
+// Weight-only int8 (DequantizeLinear) and float16 (Cast): no activation quantized,
+// accuracy within half a point on 1,000 test images, ONNX Runtime agreeing.
+TEST(Quant, WeightOnlyInt8AndFloat16) {
+    Graph g = load_model_file(std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx").value();
+    ASSERT_TRUE(g.resolve_ops().ok());
+    ASSERT_TRUE(run_default_passes(g).ok());
+    DataOptions o;
+    o.train_limit = 16;
+    o.test_limit = 1000;
+    DataSplits d = load_data("fashion-mnist", o).value();
+    const EvalReport base = evaluate(g, d.test).value();
+    const fs::path path =
+        fs::temp_directory_path() / ("pare-wq-" + std::to_string(::getpid()) + ".onnx");
+    for (WeightsOnly w : {WeightsOnly::kInt8, WeightsOnly::kFloat16}) {
+        SCOPED_TRACE(w == WeightsOnly::kInt8 ? "int8" : "float16");
+        QuantOptions qo;
+        qo.weights_only = w;
+        const QuantPlan plan = weights_only_plan(g, qo).value();
+        Result<Graph> q = apply_quantization(g, plan, qo);
+        ASSERT_TRUE(q.ok()) << q.status().message();
+        int quant = 0, dq = 0, cast = 0;
+        for (const Node& n : q.value().nodes) {
+            quant += n.op_type == "QuantizeLinear";
+            dq += n.op_type == "DequantizeLinear";
+            cast += n.op_type == "Cast";
+        }
+        EXPECT_EQ(quant, 0);
+        EXPECT_EQ(w == WeightsOnly::kInt8 ? dq : cast, 5);
+        const EvalReport r = evaluate(q.value(), d.test).value();
+        EXPECT_GT(r.top1, base.top1 - 0.005) << r.top1 << " vs " << base.top1;
+        ASSERT_TRUE(export_onnx_file(q.value(), path.string()).ok());
+        Result<std::vector<Tensor>> ort =
+            run_onnxruntime(path.string(), {{g.inputs[0].name, d.test.images}});
+        ASSERT_TRUE(ort.ok()) << ort.status().message();
+        int64_t same = 0;
+        for (int64_t i = 0; i < d.test.size(); ++i) {
+            const float* row = ort.value()[0].data<float>() + i * 10;
+            same += std::max_element(row, row + 10) - row == r.predictions[i];
+        }
+        EXPECT_GE(same, 995) << "of 1000";
+    }
+    fs::remove(path);
+    Result<WeightsOnly> int4 = parse_weights_only("int4");
+    ASSERT_FALSE(int4.ok());
+    EXPECT_NE(int4.status().message().find("opset 21"), std::string::npos);
+    EXPECT_FALSE(parse_weights_only("int3").ok());
+}
+
+// --auto-keep: each layer's error quantized alone is positive and small on LeNet;
+// the budget keeps the worst few (at most a tenth, at least one) in float.
+TEST(Quant, AutoKeepMeasuresEachLayerAndKeepsTheWorstFew) {
+    Graph g = load_model_file(std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx").value();
+    ASSERT_TRUE(g.resolve_ops().ok());
+    ASSERT_TRUE(run_default_passes(g).ok());
+    DataOptions o;
+    o.train_limit = 64;
+    DataSplits d = load_data("fashion-mnist", o).value();
+    QuantOptions qo;
+    const QuantPlan plan = calibrate(g, d.train.images, qo).value();
+    Result<std::vector<LayerError>> e = layer_errors(g, plan, d.train.images, qo);
+    ASSERT_TRUE(e.ok()) << e.status().message();
+    ASSERT_EQ(e.value().size(), plan.layers.size());
+    for (const LayerError& x : e.value()) {
+        EXPECT_GT(x.rel_l2, 0.0) << x.layer;
+        EXPECT_LT(x.rel_l2, 0.2) << x.layer;
+    }
+    const std::vector<std::string> keep = layers_over_budget(e.value(), 0.0);
+    ASSERT_EQ(keep.size(), 1u);  // 5 layers: at most one
+    double worst = 0;
+    for (const LayerError& x : e.value()) worst = std::max(worst, x.rel_l2);
+    for (const LayerError& x : e.value()) {
+        if (x.layer == keep[0]) {
+            EXPECT_EQ(x.rel_l2, worst);
+        }
+    }
+    EXPECT_TRUE(layers_over_budget(e.value(), 1.0).empty());
+    std::vector<LayerError> many;
+    for (int i = 0; i < 30; ++i) many.push_back({"l" + std::to_string(i), 0.1 + i});
+    const std::vector<std::string> three = layers_over_budget(many, 0.5);
+    ASSERT_EQ(three.size(), 3u);
+    EXPECT_EQ(three[0], "l29");
+}
+
 TEST(Quant, BadInputIsRejectedByName) {
     Graph g = load_model_file(std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx").value();
     ASSERT_TRUE(g.resolve_ops().ok());
@@ -189,7 +272,8 @@ TEST(Quant, BadInputIsRejectedByName) {
     Result<QuantPlan> wrong = calibrate(g, random_tensor({8, 3, 28, 28}, 4), o);
     ASSERT_FALSE(wrong.ok());
     EXPECT_NE(wrong.status().message().find("input"), std::string::npos);
-    Result<QuantPlan> empty = calibrate(g, Tensor::create(DType::kFloat32, {0, 1, 28, 28}).value(), o);
+    Result<QuantPlan> empty =
+        calibrate(g, Tensor::create(DType::kFloat32, {0, 1, 28, 28}).value(), o);
     EXPECT_FALSE(empty.ok());
     EXPECT_FALSE(parse_calib_method("kl").ok());
     // An already quantized model.

@@ -6,10 +6,10 @@
 #include <functional>
 #include <limits>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 
-#include <nlohmann/json.hpp>
-
+#include "runtime/core/half.h"
 #include "runtime/exec/session.h"
 #include "runtime/ir/passes/passes.h"
 
@@ -42,7 +42,8 @@ Status for_each_batch(Session& s, const Tensor& images, int64_t batch,
     TensorMap outs;
     for (int64_t b0 = 0; b0 < N; b0 += batch) {
         const int64_t n = std::min(batch, N - b0);
-        PARE_ASSIGN_OR_RETURN(Tensor x, Tensor::create(DType::kFloat32, {batch, ds[1], ds[2], ds[3]}));
+        PARE_ASSIGN_OR_RETURN(Tensor x,
+                              Tensor::create(DType::kFloat32, {batch, ds[1], ds[2], ds[3]}));
         std::memset(x.raw(), 0, x.nbytes());
         std::memcpy(x.raw(), images.data<float>() + b0 * per,
                     static_cast<size_t>(n * per) * sizeof(float));
@@ -168,6 +169,23 @@ float threshold_from_histogram(const std::vector<double>& hist, float top, Calib
     return top;
 }
 
+Result<WeightsOnly> parse_weights_only(const std::string& name) {
+    if (name == "int8") return WeightsOnly::kInt8;
+    if (name == "float16" || name == "fp16") return WeightsOnly::kFloat16;
+    if (name == "int4")
+        return unsupported(
+            "int4 weights need ONNX opset 21 (DequantizeLinear of int4), and pare writes opset "
+            "17; use int8 or float16");
+    return invalid_argument("unknown weight-only scheme \"" + name + "\" (int8 or float16)");
+}
+
+Result<QuantPlan> weights_only_plan(const Graph& g, const QuantOptions& options) {
+    QuantPlan p;
+    PARE_ASSIGN_OR_RETURN(p.layers, quantizable_layers(g, options));
+    if (p.layers.empty()) return invalid_argument("the model has no layer to quantize");
+    return p;
+}
+
 Result<std::vector<std::string>> quantizable_layers(const Graph& g, const QuantOptions& options) {
     std::set<std::string> names;
     for (const Node& n : g.nodes) {
@@ -178,7 +196,8 @@ Result<std::vector<std::string>> quantizable_layers(const Graph& g, const QuantO
             return invalid_argument("the model is already quantized (" + n.where() + ")");
     }
     for (const std::string& k : options.keep_float)
-        if (!names.count(k)) return invalid_argument("--keep-float: no node is named \"" + k + "\"");
+        if (!names.count(k))
+            return invalid_argument("--keep-float: no node is named \"" + k + "\"");
     const std::set<std::string> keep(options.keep_float.begin(), options.keep_float.end());
     std::vector<std::string> layers;
     for (const Node& n : g.nodes) {
@@ -199,7 +218,8 @@ Result<QuantPlan> calibrate(const Graph& g_in, const Tensor& images, const Quant
         return invalid_argument("percentile must be in (0, 100], got " +
                                 std::to_string(options.percentile));
     if (images.dtype() != DType::kFloat32 || images.rank() != 4 || images.shape()[0] <= 0)
-        return invalid_argument("calibration images must be a non-empty (N, C, H, W) float32 batch");
+        return invalid_argument(
+            "calibration images must be a non-empty (N, C, H, W) float32 batch");
     if (g_in.inputs.size() != 1)
         return invalid_argument("calibration needs a model with one input");
     PARE_ASSIGN_OR_RETURN(std::vector<std::string> layers, quantizable_layers(g_in, options));
@@ -238,13 +258,13 @@ Result<QuantPlan> calibrate(const Graph& g_in, const Tensor& images, const Quant
     PARE_RETURN_IF_ERROR(g.resolve_ops());
     PARE_ASSIGN_OR_RETURN(Session s, Session::prepare(std::move(g)));
     std::vector<Stats> st(observed.size());
-    PARE_RETURN_IF_ERROR(for_each_batch(s, images, batch, observed,
-                                        [&](size_t k, const float* x, int64_t n) {
-                                            for (int64_t i = 0; i < n; ++i) {
-                                                st[k].lo = std::min(st[k].lo, x[i]);
-                                                st[k].hi = std::max(st[k].hi, x[i]);
-                                            }
-                                        }));
+    PARE_RETURN_IF_ERROR(
+        for_each_batch(s, images, batch, observed, [&](size_t k, const float* x, int64_t n) {
+            for (int64_t i = 0; i < n; ++i) {
+                st[k].lo = std::min(st[k].lo, x[i]);
+                st[k].hi = std::max(st[k].hi, x[i]);
+            }
+        }));
     for (size_t k = 0; k < st.size(); ++k)
         if (!std::isfinite(st[k].lo) || !std::isfinite(st[k].hi))
             return invalid_argument("activation \"" + observed[k] +
@@ -254,8 +274,8 @@ Result<QuantPlan> calibrate(const Graph& g_in, const Tensor& images, const Quant
             x.pos.assign(kBins, 0.0);
             x.neg.assign(kBins, 0.0);
         }
-        PARE_RETURN_IF_ERROR(for_each_batch(
-            s, images, batch, observed, [&](size_t k, const float* x, int64_t n) {
+        PARE_RETURN_IF_ERROR(
+            for_each_batch(s, images, batch, observed, [&](size_t k, const float* x, int64_t n) {
                 Stats& a = st[k];
                 const double fp = a.hi > 0 ? kBins / static_cast<double>(a.hi) : 0;
                 const double fn = a.lo < 0 ? kBins / -static_cast<double>(a.lo) : 0;
@@ -289,6 +309,61 @@ Result<QuantPlan> calibrate(const Graph& g_in, const Tensor& images, const Quant
         plan.activations.push_back(r);
     }
     return plan;
+}
+
+namespace {
+
+// g's first output on images (any batch), g's passes run first (constant
+// DequantizeLinear of weights folds into float weights).
+Result<Tensor> run_on_images(Graph g, const Tensor& images) {
+    PARE_RETURN_IF_ERROR(free_batch_dim(g).status());
+    const Shape& ds = images.shape();
+    g.inputs[0].shape = ds;
+    PARE_RETURN_IF_ERROR(g.resolve_ops());
+    PARE_RETURN_IF_ERROR(run_default_passes(g));
+    PARE_ASSIGN_OR_RETURN(Session s, Session::prepare(std::move(g)));
+    TensorMap outs;
+    PARE_RETURN_IF_ERROR(s.run({{s.graph().inputs[0].name, images}}, &outs));
+    return outs.at(s.graph().outputs[0].name);
+}
+
+}  // namespace
+
+Result<std::vector<LayerError>> layer_errors(const Graph& g, const QuantPlan& plan,
+                                             const Tensor& images, const QuantOptions& options) {
+    if (images.rank() != 4 || images.shape()[0] <= 0)
+        return invalid_argument("sensitivity needs (N, C, H, W) images");
+    const int64_t n = std::min<int64_t>(64, images.shape()[0]);
+    const Shape& ds = images.shape();
+    PARE_ASSIGN_OR_RETURN(Tensor x, Tensor::create(DType::kFloat32, {n, ds[1], ds[2], ds[3]}));
+    std::memcpy(x.raw(), images.raw(), x.nbytes());
+    PARE_ASSIGN_OR_RETURN(Tensor ref, run_on_images(g, x));
+    std::vector<LayerError> out;
+    for (const std::string& l : plan.layers) {
+        QuantPlan one = plan;
+        one.layers = {l};
+        PARE_ASSIGN_OR_RETURN(Graph q, apply_quantization(g, one, options));
+        PARE_ASSIGN_OR_RETURN(Tensor y, run_on_images(std::move(q), x));
+        if (y.numel() != ref.numel()) return internal_error("quantized output shape differs");
+        double num = 0, den = 0;
+        for (int64_t i = 0; i < y.numel(); ++i) {
+            const double d = static_cast<double>(y.data<float>()[i]) - ref.data<float>()[i];
+            num += d * d;
+            den += static_cast<double>(ref.data<float>()[i]) * ref.data<float>()[i];
+        }
+        out.push_back({l, den > 0 ? std::sqrt(num / den) : std::sqrt(num)});
+    }
+    return out;
+}
+
+std::vector<std::string> layers_over_budget(std::vector<LayerError> errors, double budget) {
+    std::sort(errors.begin(), errors.end(),
+              [](const LayerError& a, const LayerError& b) { return a.rel_l2 > b.rel_l2; });
+    const size_t most = std::max<size_t>(1, errors.size() / 10);
+    std::vector<std::string> keep;
+    for (const LayerError& e : errors)
+        if (e.rel_l2 > budget && keep.size() < most) keep.push_back(e.layer);
+    return keep;
 }
 
 std::string plan_to_json(const QuantPlan& plan) {
@@ -379,11 +454,12 @@ Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
         return name;
     };
     const DType act_type = options.signed_activations ? DType::kInt8 : DType::kUint8;
+    const bool weights_only = options.weights_only != WeightsOnly::kNone;
     for (Node& n : g.nodes) {
         if (!layers.count(n.name)) continue;
         // The activation: QuantizeLinear then DequantizeLinear, shared by its layers.
         const std::string x = n.inputs[0];
-        if (!act_dq.count(x)) {
+        if (!weights_only && !act_dq.count(x)) {
             auto r = ranges.find(x);
             if (r == ranges.end())
                 return invalid_argument("the plan has no range for \"" + x + "\" (" + n.where() +
@@ -414,9 +490,28 @@ Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
             g.initializers[q.name] = Tensor();
             g.initializers[dq.name] = Tensor();
         }
-        n.inputs[0] = act_dq[x];
-        // The weight: int8, symmetric, per output channel (or per tensor).
+        if (!weights_only) n.inputs[0] = act_dq[x];
         const std::string wname = n.inputs[1];
+        if (options.weights_only == WeightsOnly::kFloat16 && !weight_dq.count(wname)) {
+            // float16 weights, widened back by a Cast.
+            const Tensor w = g.initializers.at(wname);
+            PARE_ASSIGN_OR_RETURN(Tensor h, Tensor::create(DType::kFloat16, w.shape()));
+            for (int64_t i = 0; i < w.numel(); ++i)
+                h.data<uint16_t>()[i] = float_to_half(w.data<float>()[i]);
+            const std::string hn = g.unique_name(wname + "_float16");
+            g.initializers[hn] = h;
+            Node cast;
+            cast.op_type = "Cast";
+            cast.name = g.unique_name(wname + "_Cast");
+            cast.inputs = {hn};
+            cast.outputs = {g.unique_name(wname + "_float32")};
+            cast.attrs.set("to", Attribute::make_int(1));  // FLOAT
+            g.initializers[cast.name] = Tensor();
+            g.initializers[cast.outputs[0]] = Tensor();
+            weight_dq[wname] = cast.outputs[0];
+            added.push_back(cast);
+        }
+        // The weight: int8, symmetric, per output channel (or per tensor).
         if (!weight_dq.count(wname)) {
             const Tensor w = g.initializers.at(wname);
             // The output-channel axis: Conv (M, C, ...) 0; Gemm B (K, N) 1, or 0 when
@@ -441,7 +536,8 @@ Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
                 zp.data<int8_t>()[c] = 0;
             }
             for (int64_t i = 0; i < w.numel(); ++i) {
-                const double q = std::nearbyint(static_cast<double>(wd[i] / sc.data<float>()[ch(i)]));
+                const double q =
+                    std::nearbyint(static_cast<double>(wd[i] / sc.data<float>()[ch(i)]));
                 wq.data<int8_t>()[i] = static_cast<int8_t>(std::max(-127.0, std::min(127.0, q)));
             }
             const std::string qn = g.unique_name(wname + "_quantized");
@@ -472,7 +568,7 @@ Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
         for (const std::string& i : n.inputs) used.insert(i);
     for (auto it = g.initializers.begin(); it != g.initializers.end();)
         it = used.count(it->first) || g.is_output(it->first) ? std::next(it)
-                                                               : g.initializers.erase(it);
+                                                             : g.initializers.erase(it);
     PARE_RETURN_IF_ERROR(g.topo_sort());
     PARE_RETURN_IF_ERROR(g.resolve_ops());
     PARE_RETURN_IF_ERROR(verify(g));

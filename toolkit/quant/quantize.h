@@ -25,11 +25,19 @@ enum class CalibMethod { kMinMax, kPercentile, kEntropy, kMse };
 Result<CalibMethod> parse_calib_method(const std::string& name);
 const char* calib_method_name(CalibMethod m);
 
+// Weight-only schemes (for size; activations stay float, no calibration):
+// int8 weights behind a DequantizeLinear, or float16 weights behind a Cast.
+enum class WeightsOnly { kNone, kInt8, kFloat16 };
+
+// "int8", "float16" ("int4" is refused: it needs ONNX opset 21, pare writes 17).
+Result<WeightsOnly> parse_weights_only(const std::string& name);
+
 struct QuantOptions {
     CalibMethod method = CalibMethod::kMinMax;
-    double percentile = 99.99;       // kPercentile: in (0, 100]
-    bool per_tensor_weights = false;  // default: one scale per output channel
-    bool signed_activations = false;  // int8 activations (default uint8 asymmetric)
+    WeightsOnly weights_only = WeightsOnly::kNone;
+    double percentile = 99.99;            // kPercentile: in (0, 100]
+    bool per_tensor_weights = false;      // default: one scale per output channel
+    bool signed_activations = false;      // int8 activations (default uint8 asymmetric)
     std::vector<std::string> keep_float;  // node names left in float
     int64_t batch = 64;                   // calibration batch size
 };
@@ -37,7 +45,7 @@ struct QuantOptions {
 // An activation's chosen range: quantized as round(x / scale) + zero_point.
 struct ActivationRange {
     std::string tensor;
-    float lo = 0, hi = 0;         // observed minimum and maximum
+    float lo = 0, hi = 0;              // observed minimum and maximum
     float range_lo = 0, range_hi = 0;  // the range the method chose
 };
 
@@ -62,9 +70,26 @@ Result<QuantPlan> calibrate(const Graph& g, const Tensor& images, const QuantOpt
 std::string plan_to_json(const QuantPlan& plan);
 Result<QuantPlan> plan_from_json(const std::string& text);
 
+// The plan of a weight-only scheme: the layers, no activations.
+Result<QuantPlan> weights_only_plan(const Graph& g, const QuantOptions& options);
+
 // The QDQ model for plan (g as given to calibrate).
 Result<Graph> apply_quantization(const Graph& g, const QuantPlan& plan,
                                  const QuantOptions& options);
+
+// Per-layer sensitivity (--auto-keep): each layer of plan quantized alone, the
+// relative L2 error of the model's first output against the float model's on
+// `images` (the first 64 are used).
+struct LayerError {
+    std::string layer;
+    double rel_l2 = 0;
+};
+Result<std::vector<LayerError>> layer_errors(const Graph& g, const QuantPlan& plan,
+                                             const Tensor& images, const QuantOptions& options);
+
+// The layers to keep in float: those whose error exceeds budget, the worst first,
+// at most a tenth of the layers (at least one) -- the few that break the budget.
+std::vector<std::string> layers_over_budget(std::vector<LayerError> errors, double budget);
 
 // Scale and zero point of an asymmetric range for `levels` (uint8: 0..255, int8:
 // -128..127), the range widened to contain 0.
