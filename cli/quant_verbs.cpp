@@ -24,7 +24,7 @@ struct QuantFlags {
     std::string model, out, calib = "fashion-mnist:512", data, method = "minmax", keep;
     std::string save_plan, plan, weights_only;
     double percentile = 99.99;
-    bool per_tensor = false, int8_acts = false, auto_keep = false;
+    bool per_tensor = false, int8_acts = false, auto_keep = false, bias_correction = false;
     double budget = 0.02;
     int64_t test_limit = 0;
     int repeat = 10;
@@ -57,6 +57,7 @@ int cmd_quantize(const QuantFlags& f) {
     o.percentile = f.percentile;
     o.per_tensor_weights = f.per_tensor;
     o.signed_activations = f.int8_acts;
+    o.bias_correction = f.bias_correction;
     std::stringstream ks(f.keep);
     for (std::string k; std::getline(ks, k, ',');)
         if (!k.empty()) o.keep_float.push_back(k);
@@ -70,6 +71,9 @@ int cmd_quantize(const QuantFlags& f) {
     check(g.resolve_ops());
     check(run_default_passes(g).with_context(f.model));
     if (!f.weights_only.empty()) o.weights_only = check(parse_weights_only(f.weights_only));
+    if (o.bias_correction && o.weights_only != WeightsOnly::kNone)
+        throw Failure{invalid_argument(
+            "--bias-correction measures on calibration images; --weights-only skips them")};
     QuantPlan plan;
     if (o.weights_only != WeightsOnly::kNone) {
         plan = check(weights_only_plan(g, o));
@@ -199,6 +203,9 @@ void add_quant_verbs(CLI::App& app, VerbTable& verbs) {
                 "One weight scale per layer (default: one per output channel)");
     q->add_flag("--int8-activations", f->int8_acts,
                 "Signed int8 activations (default: uint8, asymmetric)");
+    q->add_flag("--bias-correction", f->bias_correction,
+                "Measure each layer's mean output error from its int8 weights on the calibration "
+                "images and add it to the layer's bias");
     q->add_option("--keep-float", f->keep, "Comma-separated node names to leave in float");
     q->add_flag("--auto-keep", f->auto_keep,
                 "Measure each layer's error quantized alone; keep in float the few (at most a "

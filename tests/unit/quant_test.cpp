@@ -251,6 +251,59 @@ TEST(Quant, AutoKeepMeasuresEachLayerAndKeepsTheWorstFew) {
     EXPECT_EQ(three[0], "l29");
 }
 
+// Bias correction on a layer whose input the quantized model sees unchanged
+// (Flatten then Gemm, float activations, int8 weights per tensor): the mean
+// output error over the calibration images, sum (W - W_int8) E[x] per output,
+// is removed up to rounding; the correction survives the plan's JSON.
+TEST(Quant, BiasCorrectionRemovesTheMeanOutputError) {
+    Graph g;
+    g.inputs.push_back(ValueInfo{"input", DType::kFloat32, true, {-1, 1, 4, 4}, {"N", "", "", ""}});
+    g.outputs.push_back(ValueInfo{"y", DType::kFloat32, true, {-1, 10}, {"N", ""}});
+    g.initializers["W"] = random_tensor({16, 10}, 11);
+    g.initializers["b"] = random_tensor({10}, 12);
+    g.nodes.push_back(make_node("Flatten", {"input"}, {"flat"}));
+    g.nodes.push_back(make_node("Gemm", {"flat", "W", "b"}, {"y"}));
+    g.nodes[0].name = "flatten";
+    g.nodes[1].name = "fc";
+    ASSERT_TRUE(g.resolve_ops().ok());
+    const Tensor images = random_tensor({200, 1, 4, 4}, 13, 0.0f, 1.0f);  // mean 0.5
+    QuantOptions qo;
+    qo.per_tensor_weights = true;
+    qo.bias_correction = true;
+    const QuantPlan plan = plan_from_json(plan_to_json(calibrate(g, images, qo).value())).value();
+    ASSERT_EQ(plan.bias_correction.count("fc"), 1u);
+    ASSERT_EQ(plan.bias_correction.at("fc").size(), 10u);
+    qo.weights_only = WeightsOnly::kInt8;  // float activations: the weights' error alone
+    auto outputs = [&](const Graph& m) {
+        Graph x = m;
+        EXPECT_TRUE(free_batch_dim(x).ok());
+        x.inputs[0].shape = images.shape();
+        EXPECT_TRUE(x.resolve_ops().ok());
+        Session s = Session::prepare(std::move(x)).value();
+        TensorMap out;
+        EXPECT_TRUE(s.run({{"input", images}}, &out).ok());
+        return out.at("y");
+    };
+    const Tensor ref = outputs(g);
+    auto mean_error = [&](const Tensor& y) {
+        double total = 0;
+        for (int64_t j = 0; j < 10; ++j) {
+            double e = 0;
+            for (int64_t i = 0; i < 200; ++i)
+                e += static_cast<double>(y.data<float>()[i * 10 + j]) -
+                     ref.data<float>()[i * 10 + j];
+            total += std::fabs(e / 200);
+        }
+        return total / 10;
+    };
+    QuantPlan without = plan;
+    without.bias_correction.clear();
+    const double plain = mean_error(outputs(apply_quantization(g, without, qo).value()));
+    const double corrected = mean_error(outputs(apply_quantization(g, plan, qo).value()));
+    EXPECT_GT(plain, 1e-4);
+    EXPECT_LT(corrected, plain * 0.01) << corrected << " vs " << plain;
+}
+
 TEST(Quant, BadInputIsRejectedByName) {
     Graph g = load_model_file(std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx").value();
     ASSERT_TRUE(g.resolve_ops().ok());

@@ -23,6 +23,40 @@ bool is_quantizable_op(const Node& n) {
     return n.op_type == "Conv" || n.op_type == "Gemm" || n.op_type == "MatMul";
 }
 
+// A layer's weight as int8: symmetric, one scale per output channel (Conv (M, C,
+// ...) axis 0; Gemm B (K, N) axis 1, or 0 when transposed; MatMul (K, N) axis 1)
+// or one per tensor; and its values dequantized.
+struct Int8Weight {
+    Tensor q, scale, dequantized;
+    int64_t axis = 0;
+};
+
+Result<Int8Weight> quantize_weight(const Node& n, const Tensor& w, bool per_tensor) {
+    Int8Weight r;
+    if (n.op_type == "MatMul" || (n.op_type == "Gemm" && n.attrs.get_int("transB", 0) == 0))
+        r.axis = 1;
+    const int64_t channels = per_tensor ? 1 : w.shape()[r.axis];
+    int64_t inner = 1;
+    for (int64_t d = r.axis + 1; d < w.rank(); ++d) inner *= w.shape()[d];
+    auto ch = [&](int64_t i) { return channels == 1 ? 0 : i / inner % channels; };
+    std::vector<float> amax(static_cast<size_t>(channels), 0.0f);
+    const float* wd = w.data<float>();
+    for (int64_t i = 0; i < w.numel(); ++i) amax[ch(i)] = std::max(amax[ch(i)], std::fabs(wd[i]));
+    PARE_ASSIGN_OR_RETURN(r.q, Tensor::create(DType::kInt8, w.shape()));
+    PARE_ASSIGN_OR_RETURN(
+        r.scale, Tensor::create(DType::kFloat32, channels == 1 ? Shape{} : Shape{channels}));
+    PARE_ASSIGN_OR_RETURN(r.dequantized, Tensor::create(DType::kFloat32, w.shape()));
+    for (int64_t c = 0; c < channels; ++c)
+        r.scale.data<float>()[c] = amax[c] > 0 ? amax[c] / 127.0f : 1.0f;
+    for (int64_t i = 0; i < w.numel(); ++i) {
+        const float s = r.scale.data<float>()[ch(i)];
+        const double q = std::nearbyint(static_cast<double>(wd[i] / s));
+        r.q.data<int8_t>()[i] = static_cast<int8_t>(std::max(-127.0, std::min(127.0, q)));
+        r.dequantized.data<float>()[i] = r.q.data<int8_t>()[i] * s;
+    }
+    return r;
+}
+
 struct Stats {
     float lo = std::numeric_limits<float>::infinity();
     float hi = -std::numeric_limits<float>::infinity();
@@ -30,13 +64,15 @@ struct Stats {
     // ones' magnitudes over [0, -lo]; exact zeros (half of a ReLU's outputs, exact
     // in any range that holds 0) are left out, or their spike would dominate.
     std::vector<double> pos, neg;
+    std::vector<double> sum;  // a weight error output's sum per channel (axis 1)
+    int64_t per_channel = 0;  // values summed into each channel
 };
 
 // Runs `run` on every calibration batch: the observed tensors (rows [0, n) of
 // each, n the batch's real images).
-Status for_each_batch(Session& s, const Tensor& images, int64_t batch,
-                      const std::vector<std::string>& observed,
-                      const std::function<void(size_t, const float*, int64_t)>& fn) {
+Status for_each_batch(
+    Session& s, const Tensor& images, int64_t batch, const std::vector<std::string>& observed,
+    const std::function<void(size_t, const float*, int64_t, int64_t, int64_t)>& fn) {
     const Shape& ds = images.shape();
     const int64_t N = ds[0], per = ds[1] * ds[2] * ds[3];
     TensorMap outs;
@@ -53,7 +89,10 @@ Status for_each_batch(Session& s, const Tensor& images, int64_t batch,
             if (t.dtype() != DType::kFloat32 || t.rank() < 1 || t.shape()[0] != batch)
                 return invalid_argument("activation \"" + observed[k] +
                                         "\" is not a batch of float32 values");
-            fn(k, t.data<float>(), t.numel() / batch * n);
+            // (values, their count, channels along axis 1, values per channel and image)
+            const int64_t channels = t.rank() >= 2 ? t.shape()[1] : 1;
+            const int64_t inner = t.numel() / batch / std::max<int64_t>(1, channels);
+            fn(k, t.data<float>(), t.numel() / batch * n, channels, inner);
         }
     }
     return Status();
@@ -255,16 +294,60 @@ Result<QuantPlan> calibrate(const Graph& g_in, const Tensor& images, const Quant
     in.shape = {batch, ds[1], ds[2], ds[3]};
     for (const std::string& t : observed)
         if (!g.is_output(t)) g.outputs.push_back(ValueInfo{t, DType::kFloat32, false, {}, {}});
+    // Bias correction: each Conv/Gemm once more on W - W_int8 (no bias), its output
+    // observed too.
+    const size_t n_acts = observed.size();
+    std::vector<std::string> corrected;  // layers, in the order of their outputs
+    if (options.bias_correction) {
+        std::map<std::string, const Node*> by_name;
+        for (const Node& n : g_in.nodes) by_name[n.name] = &n;
+        for (const std::string& l : layers) {
+            const Node& n = *by_name.at(l);
+            if (n.op_type != "Conv" && n.op_type != "Gemm") continue;
+            const Tensor& w = g_in.initializers.at(n.inputs[1]);
+            PARE_ASSIGN_OR_RETURN(Int8Weight qw, quantize_weight(n, w, options.per_tensor_weights));
+            PARE_ASSIGN_OR_RETURN(Tensor delta, Tensor::create(DType::kFloat32, w.shape()));
+            for (int64_t i = 0; i < w.numel(); ++i)
+                delta.data<float>()[i] = w.data<float>()[i] - qw.dequantized.data<float>()[i];
+            Node d = n;
+            d.name = g.unique_name(l + "_weight_error");
+            const std::string wn = g.unique_name(l + "_weight_error_w");
+            g.initializers[wn] = delta;
+            d.inputs = {n.inputs[0], wn};
+            d.outputs = {g.unique_name(l + "_weight_error_out")};
+            g.nodes.push_back(d);
+            g.outputs.push_back(ValueInfo{d.outputs[0], DType::kFloat32, false, {}, {}});
+            observed.push_back(d.outputs[0]);
+            corrected.push_back(l);
+        }
+    }
     PARE_RETURN_IF_ERROR(g.resolve_ops());
     PARE_ASSIGN_OR_RETURN(Session s, Session::prepare(std::move(g)));
     std::vector<Stats> st(observed.size());
     PARE_RETURN_IF_ERROR(
-        for_each_batch(s, images, batch, observed, [&](size_t k, const float* x, int64_t n) {
-            for (int64_t i = 0; i < n; ++i) {
-                st[k].lo = std::min(st[k].lo, x[i]);
-                st[k].hi = std::max(st[k].hi, x[i]);
-            }
-        }));
+        for_each_batch(s, images, batch, observed,
+                       [&](size_t k, const float* x, int64_t n, int64_t channels, int64_t inner) {
+                           Stats& a = st[k];
+                           if (k >= n_acts) {  // a weight error output: its sum per channel
+                               if (a.sum.empty()) a.sum.assign(static_cast<size_t>(channels), 0.0);
+                               for (int64_t i = 0; i < n; ++i)
+                                   a.sum[static_cast<size_t>(i / inner % channels)] += x[i];
+                               a.per_channel += n / std::max<int64_t>(1, channels);
+                               return;
+                           }
+                           for (int64_t i = 0; i < n; ++i) {
+                               a.lo = std::min(a.lo, x[i]);
+                               a.hi = std::max(a.hi, x[i]);
+                           }
+                       }));
+    for (size_t k = n_acts; k < st.size(); ++k) {
+        std::vector<float>& c = plan.bias_correction[corrected[k - n_acts]];
+        for (double v : st[k].sum)
+            c.push_back(static_cast<float>(
+                v / static_cast<double>(std::max<int64_t>(1, st[k].per_channel))));
+    }
+    st.resize(n_acts);
+    observed.resize(n_acts);
     for (size_t k = 0; k < st.size(); ++k)
         if (!std::isfinite(st[k].lo) || !std::isfinite(st[k].hi))
             return invalid_argument("activation \"" + observed[k] +
@@ -274,8 +357,9 @@ Result<QuantPlan> calibrate(const Graph& g_in, const Tensor& images, const Quant
             x.pos.assign(kBins, 0.0);
             x.neg.assign(kBins, 0.0);
         }
-        PARE_RETURN_IF_ERROR(
-            for_each_batch(s, images, batch, observed, [&](size_t k, const float* x, int64_t n) {
+        PARE_RETURN_IF_ERROR(for_each_batch(
+            s, images, batch, observed, [&](size_t k, const float* x, int64_t n, int64_t, int64_t) {
+                if (k >= n_acts) return;
                 Stats& a = st[k];
                 const double fp = a.hi > 0 ? kBins / static_cast<double>(a.hi) : 0;
                 const double fn = a.lo < 0 ? kBins / -static_cast<double>(a.lo) : 0;
@@ -366,6 +450,42 @@ std::vector<std::string> layers_over_budget(std::vector<LayerError> errors, doub
     return keep;
 }
 
+namespace {
+
+// Bias correction: layer n's bias (a new initializer) gets corr added; Gemm's
+// through beta (y = alpha A B + beta C; corr was measured with alpha). Layers
+// whose bias is not a constant vector of the right length are left alone.
+Status add_to_bias(Graph& g, Node& n, const std::vector<float>& corr) {
+    const int64_t M = static_cast<int64_t>(corr.size());
+    float beta = 1.0f;
+    const bool has_bias = n.inputs.size() > 2 && !n.inputs[2].empty();
+    if (n.op_type == "Gemm") {
+        beta = n.attrs.get_float("beta", 1.0f);
+        if (beta == 0.0f) {
+            if (has_bias) return Status();
+            beta = 1.0f;
+            n.attrs.set("beta", Attribute::make_float(1.0f));
+        }
+    }
+    PARE_ASSIGN_OR_RETURN(Tensor bias, Tensor::create(DType::kFloat32, {M}));
+    for (int64_t m = 0; m < M; ++m) bias.data<float>()[m] = 0.0f;
+    if (has_bias) {
+        auto it = g.initializers.find(n.inputs[2]);
+        if (it == g.initializers.end() || it->second.dtype() != DType::kFloat32 ||
+            it->second.rank() != 1 || it->second.numel() != M)
+            return Status();
+        for (int64_t m = 0; m < M; ++m) bias.data<float>()[m] = it->second.data<float>()[m];
+    }
+    for (int64_t m = 0; m < M; ++m) bias.data<float>()[m] += corr[static_cast<size_t>(m)] / beta;
+    const std::string name = g.unique_name(n.name + "_bias_corrected");
+    g.initializers[name] = bias;
+    if (n.inputs.size() < 3) n.inputs.resize(3);
+    n.inputs[2] = name;
+    return Status();
+}
+
+}  // namespace
+
 std::string plan_to_json(const QuantPlan& plan) {
     nlohmann::json j;
     j["format"] = "pare-quant-plan-1";
@@ -379,6 +499,10 @@ std::string plan_to_json(const QuantPlan& plan) {
                                     {"max", r.hi},
                                     {"range_min", r.range_lo},
                                     {"range_max", r.range_hi}});
+    if (!plan.bias_correction.empty()) {
+        j["bias_correction"] = nlohmann::json::object();
+        for (const auto& kv : plan.bias_correction) j["bias_correction"][kv.first] = kv.second;
+    }
     return j.dump(1) + "\n";
 }
 
@@ -417,6 +541,22 @@ Result<QuantPlan> plan_from_json(const std::string& text) {
         if (!(r.range_lo <= r.range_hi))
             return invalid_argument("activation \"" + r.tensor + "\" has range_min > range_max");
         p.activations.push_back(r);
+    }
+    if (j.contains("bias_correction")) {
+        if (!j["bias_correction"].is_object())
+            return invalid_argument("\"bias_correction\" is not an object");
+        for (const auto& kv : j["bias_correction"].items()) {
+            if (!kv.value().is_array())
+                return invalid_argument("\"bias_correction\" of \"" + kv.key() +
+                                        "\" is not a list");
+            std::vector<float>& c = p.bias_correction[kv.key()];
+            for (const auto& v : kv.value()) {
+                if (!v.is_number())
+                    return invalid_argument("\"bias_correction\" of \"" + kv.key() +
+                                            "\" holds a non-number");
+                c.push_back(v.get<float>());
+            }
+        }
     }
     return p;
 }
@@ -514,32 +654,12 @@ Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
         // The weight: int8, symmetric, per output channel (or per tensor).
         if (!weight_dq.count(wname)) {
             const Tensor w = g.initializers.at(wname);
-            // The output-channel axis: Conv (M, C, ...) 0; Gemm B (K, N) 1, or 0 when
-            // transposed; MatMul (K, N) 1.
-            int64_t axis = 0;
-            if (n.op_type == "MatMul" || (n.op_type == "Gemm" && n.attrs.get_int("transB", 0) == 0))
-                axis = 1;
-            const int64_t channels = options.per_tensor_weights ? 1 : w.shape()[axis];
-            int64_t inner = 1;
-            for (int64_t d = axis + 1; d < w.rank(); ++d) inner *= w.shape()[d];
-            auto ch = [&](int64_t i) { return channels == 1 ? 0 : i / inner % channels; };
-            std::vector<float> amax(static_cast<size_t>(channels), 0.0f);
-            const float* wd = w.data<float>();
-            for (int64_t i = 0; i < w.numel(); ++i)
-                amax[ch(i)] = std::max(amax[ch(i)], std::fabs(wd[i]));
-            PARE_ASSIGN_OR_RETURN(Tensor wq, Tensor::create(DType::kInt8, w.shape()));
-            const Shape sshape = channels == 1 ? Shape{} : Shape{channels};
-            PARE_ASSIGN_OR_RETURN(Tensor sc, Tensor::create(DType::kFloat32, sshape));
-            PARE_ASSIGN_OR_RETURN(Tensor zp, Tensor::create(DType::kInt8, sshape));
-            for (int64_t c = 0; c < channels; ++c) {
-                sc.data<float>()[c] = amax[c] > 0 ? amax[c] / 127.0f : 1.0f;
-                zp.data<int8_t>()[c] = 0;
-            }
-            for (int64_t i = 0; i < w.numel(); ++i) {
-                const double q =
-                    std::nearbyint(static_cast<double>(wd[i] / sc.data<float>()[ch(i)]));
-                wq.data<int8_t>()[i] = static_cast<int8_t>(std::max(-127.0, std::min(127.0, q)));
-            }
+            PARE_ASSIGN_OR_RETURN(Int8Weight qw, quantize_weight(n, w, options.per_tensor_weights));
+            const Tensor& wq = qw.q;
+            const Tensor& sc = qw.scale;
+            PARE_ASSIGN_OR_RETURN(Tensor zp, Tensor::create(DType::kInt8, sc.shape()));
+            for (int64_t c = 0; c < sc.numel(); ++c) zp.data<int8_t>()[c] = 0;
+            const int64_t channels = sc.numel(), axis = qw.axis;
             const std::string qn = g.unique_name(wname + "_quantized");
             g.initializers[qn] = wq;
             const std::string sn = g.unique_name(wname + "_scale");
@@ -558,6 +678,9 @@ Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
             added.push_back(dq);
         }
         n.inputs[1] = weight_dq[wname];
+        auto bc = plan.bias_correction.find(n.name);
+        if (bc != plan.bias_correction.end() && options.weights_only != WeightsOnly::kFloat16)
+            PARE_RETURN_IF_ERROR(add_to_bias(g, n, bc->second));
     }
     // Drop the name reservations, the float weights no longer used, add the nodes.
     for (auto it = g.initializers.begin(); it != g.initializers.end();)

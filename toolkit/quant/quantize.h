@@ -12,6 +12,7 @@
 // pare runs with its reference QuantizeLinear/DequantizeLinear.
 #pragma once
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -39,7 +40,12 @@ struct QuantOptions {
     bool per_tensor_weights = false;      // default: one scale per output channel
     bool signed_activations = false;      // int8 activations (default uint8 asymmetric)
     std::vector<std::string> keep_float;  // node names left in float
-    int64_t batch = 64;                   // calibration batch size
+    // Bias correction (calibrate): measure, per output channel of each Conv/Gemm,
+    // the mean error its int8 weights cause on the calibration images,
+    // E[(W - W_int8) x], by running the layer on W - W_int8; apply then adds it to
+    // the layer's bias.
+    bool bias_correction = false;
+    int64_t batch = 64;  // calibration batch size
 };
 
 // An activation's chosen range: quantized as round(x / scale) + zero_point.
@@ -54,6 +60,8 @@ struct QuantPlan {
     std::vector<std::string> layers;  // nodes to quantize, in graph order
     std::vector<ActivationRange> activations;
     int64_t calibration_images = 0;
+    // Per layer (bias correction): the mean output error of its int8 weights.
+    std::map<std::string, std::vector<float>> bias_correction;
 };
 
 // The layers quantize() would quantize: Conv/Gemm/MatMul nodes whose weight (input
