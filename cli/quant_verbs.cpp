@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "cli/cli.h"
+#include "runtime/exec/session.h"
 #include "runtime/ir/passes/passes.h"
 #include "toolkit/data/dataset.h"
 #include "toolkit/data/npy.h"
@@ -25,6 +26,8 @@ struct QuantFlags {
     std::string save_plan, plan, weights_only;
     double percentile = 99.99;
     bool per_tensor = false, int8_acts = false, auto_keep = false, bias_correction = false;
+    bool dynamic = false;
+    std::vector<std::string> shapes;
     double budget = 0.02;
     int64_t test_limit = 0;
     int repeat = 10;
@@ -51,6 +54,94 @@ int64_t argmax_row(const Tensor& t, int64_t i) {
     return std::max_element(r, r + K) - r;
 }
 
+const char* kind_of(const QuantOptions& o) {
+    if (o.weights_only == WeightsOnly::kFloat16) return "float16 weights";
+    if (o.weights_only == WeightsOnly::kInt8) return "int8 weights";
+    return "int8 (QDQ)";
+}
+
+// The before/after table: size, top-1 in both runtimes (with labelled data),
+// latency side by side, output error.
+int report(const QuantFlags& f, const char* kind) {
+    const auto size_of = [](const std::string& p) {
+        return static_cast<long long>(std::filesystem::file_size(p));
+    };
+    const long long s0 = size_of(f.model), s1 = size_of(f.out);
+    std::printf("\n%-34s %14s %14s\n", "", "float32", kind);
+    std::printf("%-34s %14lld %14lld  (%.2fx smaller)\n", "size on disk (bytes)", s0, s1,
+                static_cast<double>(s0) / static_cast<double>(s1));
+    // Accuracy on a labelled test split: the --data set, or the calibration set's.
+    std::string data_spec = f.data;
+    if (data_spec.empty() && !f.dynamic && f.calib.find(".npy") == std::string::npos)
+        data_spec = f.calib.substr(0, f.calib.find(':'));
+    if (!data_spec.empty()) {
+        DataOptions d;
+        d.test_limit = f.test_limit;
+        DataSplits data = check(load_data(data_spec, d));
+        if (data.test.size() > 0) {
+            const Graph g0 = check(load_model_file(f.model));
+            const Graph g1 = check(load_model_file(f.out));
+            const EvalReport e0 = check(evaluate(g0, data.test));
+            const EvalReport e1 = check(evaluate(g1, data.test));
+            const std::string in = g0.inputs[0].name;
+            const std::vector<Tensor> o0 =
+                check(run_onnxruntime(f.model, {{in, data.test.images}}));
+            const std::vector<Tensor> o1 = check(run_onnxruntime(f.out, {{in, data.test.images}}));
+            const int64_t n = data.test.size();
+            int64_t c0 = 0, c1 = 0, agree = 0;
+            for (int64_t i = 0; i < n; ++i) {
+                const int64_t p0 = argmax_row(o0[0], i), p1 = argmax_row(o1[0], i);
+                c0 += p0 == data.test.labels[i];
+                c1 += p1 == data.test.labels[i];
+                agree += p1 == e1.predictions[i];
+            }
+            std::printf("%-34s %13.2f%% %13.2f%%  (%+.2f points)\n", "top-1, pare", 100 * e0.top1,
+                        100 * e1.top1, 100 * (e1.top1 - e0.top1));
+            std::printf("%-34s %13.2f%% %13.2f%%  (%+.2f points)\n", "top-1, ONNX Runtime",
+                        100.0 * c0 / n, 100.0 * c1 / n, 100.0 * (c1 - c0) / n);
+            std::printf("%-34s %14s %13.2f%%  (%lld of %lld %s test images)\n",
+                        "quantized top-1 agreement, pare vs ORT", "", 100.0 * agree / n,
+                        static_cast<long long>(agree), static_cast<long long>(n),
+                        data.test.name.c_str());
+        }
+    }
+    // Latency at batch 1 (or --input-shape), each model against ONNX Runtime in
+    // alternation; the relative error of the quantized model's output against the
+    // float model's, both in pare.
+    ImportOptions imp = import_options(f.shapes);
+    const Graph gi = check(load_model_file(f.model));
+    for (const auto& d : gi.inputs[0].dim_params)
+        if (!d.empty() && !imp.dim_values.count(d)) imp.dim_values[d] = 1;
+    OracleOptions oo;
+    oo.repeat = f.repeat;
+    const OracleReport r0 = check(compare_with_onnxruntime(f.model, imp, oo));
+    const OracleReport r1 = check(compare_with_onnxruntime(f.out, imp, oo));
+    std::printf("%-34s %14.3f %14.3f\n", "latency, pare (ms, batch 1)", r0.pare_ms, r1.pare_ms);
+    std::printf("%-34s %14.3f %14.3f\n", "latency, ONNX Runtime (ms)", r0.ort_ms, r1.ort_ms);
+    {
+        Graph a = check(load_model_file(f.model, imp)), b = check(load_model_file(f.out, imp));
+        check(run_default_passes(a));
+        check(run_default_passes(b));
+        const TensorMap in = check(random_inputs(a, 1));
+        Session sa = check(Session::prepare(std::move(a))),
+                sb = check(Session::prepare(std::move(b)));
+        TensorMap ya, yb;
+        check(sa.run(in, &ya));
+        check(sb.run(in, &yb));
+        const std::string out = sa.graph().outputs[0].name;
+        const double e = check(relative_l2(yb.at(out), ya.at(out)));
+        std::printf("%-34s %14s %14.2e  (pare, random input)\n", "output rel. L2 vs float32", "",
+                    e);
+        std::printf("%-34s %14.2e %14.2e\n", "pare vs ORT, output rel. L2", r0.worst_rel_l2,
+                    r1.worst_rel_l2);
+    }
+    std::printf(
+        "\npare runs quantized models with its reference QuantizeLinear, DequantizeLinear,\n"
+        "DynamicQuantizeLinear and MatMulInteger kernels (no int8 kernels yet); ONNX Runtime\n"
+        "fuses them into its integer kernels.\n");
+    return 0;
+}
+
 int cmd_quantize(const QuantFlags& f) {
     QuantOptions o;
     o.method = check(parse_calib_method(f.method));
@@ -64,7 +155,12 @@ int cmd_quantize(const QuantFlags& f) {
     if (o.method == CalibMethod::kPercentile && !(o.percentile > 0 && o.percentile <= 100))
         throw Failure{invalid_argument("--percentile must be in (0, 100], got " +
                                        std::to_string(o.percentile))};
-    Graph g = check(load_model_file(f.model));
+    if (f.dynamic && (o.weights_only != WeightsOnly::kNone || !f.plan.empty() || f.auto_keep ||
+                      o.bias_correction))
+        throw Failure{invalid_argument(
+            "--dynamic quantizes at run time: no --weights-only, --plan, --auto-keep or "
+            "--bias-correction")};
+    Graph g = check(load_model_file(f.model, import_options(f.shapes)));
     check(quantizable_layers(g, o).status());  // bad --keep-float, quantized models: fail early
     // Quantize the model as pare runs it: BatchNormalization and other affine layers
     // folded into the weights first (the integer weights are then the real ones).
@@ -75,6 +171,15 @@ int cmd_quantize(const QuantFlags& f) {
         throw Failure{invalid_argument(
             "--bias-correction measures on calibration images; --weights-only skips them")};
     QuantPlan plan;
+    if (f.dynamic) {
+        Result<Graph> q = dynamic_quantization(g, o);
+        if (!q.ok()) throw Failure{q.status().with_context(f.model)};
+        check(export_onnx_file(q.value(), f.out));
+        std::printf(
+            "dynamic quantization (MatMul/Gemm weights int8, inputs at run time), wrote %s\n",
+            f.out.c_str());
+        return report(f, "dynamic int8");
+    }
     if (o.weights_only != WeightsOnly::kNone) {
         plan = check(weights_only_plan(g, o));
         std::printf("weight-only %s: no calibration\n", f.weights_only.c_str());
@@ -118,68 +223,7 @@ int cmd_quantize(const QuantFlags& f) {
     check(export_onnx_file(q, f.out));
     std::printf("quantized %zu layers, wrote %s\n", plan.layers.size(), f.out.c_str());
 
-    const auto size_of = [](const std::string& p) {
-        return static_cast<long long>(std::filesystem::file_size(p));
-    };
-    const long long s0 = size_of(f.model), s1 = size_of(f.out);
-    const char* kind = o.weights_only == WeightsOnly::kFloat16 ? "float16 weights"
-                       : o.weights_only == WeightsOnly::kInt8  ? "int8 weights"
-                                                               : "int8 (QDQ)";
-    std::printf("\n%-34s %14s %14s\n", "", "float32", kind);
-    std::printf("%-34s %14lld %14lld  (%.2fx smaller)\n", "size on disk (bytes)", s0, s1,
-                static_cast<double>(s0) / static_cast<double>(s1));
-    // Accuracy on a labelled test split: the --data set, or the calibration set's.
-    std::string data_spec = f.data;
-    if (data_spec.empty() && f.calib.find(".npy") == std::string::npos)
-        data_spec = f.calib.substr(0, f.calib.find(':'));
-    if (!data_spec.empty()) {
-        DataOptions d;
-        d.test_limit = f.test_limit;
-        DataSplits data = check(load_data(data_spec, d));
-        if (data.test.size() > 0) {
-            const Graph g0 = check(load_model_file(f.model));
-            const Graph g1 = check(load_model_file(f.out));
-            const EvalReport e0 = check(evaluate(g0, data.test));
-            const EvalReport e1 = check(evaluate(g1, data.test));
-            const std::string in = g0.inputs[0].name;
-            const std::vector<Tensor> o0 =
-                check(run_onnxruntime(f.model, {{in, data.test.images}}));
-            const std::vector<Tensor> o1 = check(run_onnxruntime(f.out, {{in, data.test.images}}));
-            const int64_t n = data.test.size();
-            int64_t c0 = 0, c1 = 0, agree = 0;
-            for (int64_t i = 0; i < n; ++i) {
-                const int64_t p0 = argmax_row(o0[0], i), p1 = argmax_row(o1[0], i);
-                c0 += p0 == data.test.labels[i];
-                c1 += p1 == data.test.labels[i];
-                agree += p1 == e1.predictions[i];
-            }
-            std::printf("%-34s %13.2f%% %13.2f%%  (%+.2f points)\n", "top-1, pare", 100 * e0.top1,
-                        100 * e1.top1, 100 * (e1.top1 - e0.top1));
-            std::printf("%-34s %13.2f%% %13.2f%%  (%+.2f points)\n", "top-1, ONNX Runtime",
-                        100.0 * c0 / n, 100.0 * c1 / n, 100.0 * (c1 - c0) / n);
-            std::printf("%-34s %14s %13.2f%%  (%lld of %lld %s test images)\n",
-                        "quantized top-1 agreement, pare vs ORT", "", 100.0 * agree / n,
-                        static_cast<long long>(agree), static_cast<long long>(n),
-                        data.test.name.c_str());
-        }
-    }
-    // Latency at batch 1, each model against ONNX Runtime in alternation.
-    ImportOptions imp;
-    imp.dim_values["N"] = 1;
-    const Graph gi = check(load_model_file(f.model));
-    for (const auto& d : gi.inputs[0].dim_params)
-        if (!d.empty()) imp.dim_values[d] = 1;
-    OracleOptions oo;
-    oo.repeat = f.repeat;
-    const OracleReport r0 = check(compare_with_onnxruntime(f.model, imp, oo));
-    const OracleReport r1 = check(compare_with_onnxruntime(f.out, imp, oo));
-    std::printf("%-34s %14.3f %14.3f\n", "latency, pare (ms, batch 1)", r0.pare_ms, r1.pare_ms);
-    std::printf("%-34s %14.3f %14.3f\n", "latency, ONNX Runtime (ms)", r0.ort_ms, r1.ort_ms);
-    std::printf(
-        "\npare runs the quantized model by dequantizing (reference QuantizeLinear/\n"
-        "DequantizeLinear, float kernels); ONNX Runtime fuses QDQ pairs into its integer "
-        "kernels.\n");
-    return 0;
+    return report(f, kind_of(o));
 }
 
 }  // namespace
@@ -213,6 +257,11 @@ void add_quant_verbs(CLI::App& app, VerbTable& verbs) {
     q->add_option("--error-budget", f->budget,
                   "For --auto-keep: relative L2 error of the model output per layer")
         ->capture_default_str();
+    q->add_flag("--dynamic", f->dynamic,
+                "Dynamic quantization of MatMul/Gemm weights (inputs quantized at run time; no "
+                "calibration)");
+    q->add_option("--input-shape", f->shapes,
+                  "Bind an input's shape for the latency and error rows, e.g. x=1,3,48,320");
     q->add_option("--weights-only", f->weights_only,
                   "Only the weights, no calibration: int8 (DequantizeLinear) or float16 (Cast)");
     q->add_option("--save-plan", f->save_plan, "Also write the calibration plan (JSON)");

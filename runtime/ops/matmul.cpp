@@ -87,4 +87,68 @@ Status compute_matmul(ComputeContext& ctx) {
     return Status();
 }
 
+// MatMulInteger: (a - a_zero_point) x (b - b_zero_point) in int32, uint8 or int8
+// operands; a_zero_point scalar or one per row of a 2-D a, b_zero_point scalar or
+// one per column (N).
+Status infer_matmul_integer(InferContext& ctx) {
+    PARE_RETURN_IF_ERROR(require_inputs(ctx, 2));
+    for (size_t i = 0; i < 2; ++i) {
+        const DType t = ctx.in[i].dtype;
+        if (t != DType::kUint8 && t != DType::kInt8)
+            return unsupported(std::string("MatMulInteger of ") + dtype_name(t) +
+                               " is not supported (uint8 and int8 are)");
+        if (ctx.has(i + 2) && ctx.in[i + 2].dtype != t)
+            return invalid_argument("zero point type differs from its operand's");
+    }
+    if (!ctx.in[0].has_shape || !ctx.in[1].has_shape) {
+        ctx.out[0] = meta_rank_unknown(DType::kInt32);
+        return Status();
+    }
+    MatMulShape r;
+    PARE_RETURN_IF_ERROR(matmul_shape(ctx.in[0].shape, ctx.in[1].shape, &r));
+    ctx.out[0] = meta(DType::kInt32, r.out);
+    return Status();
+}
+
+Status compute_matmul_integer(ComputeContext& ctx) {
+    const Tensor& A = *ctx.in[0];
+    const Tensor& B = *ctx.in[1];
+    const Tensor* ZA = ctx.in.size() > 2 ? ctx.in[2] : nullptr;
+    const Tensor* ZB = ctx.in.size() > 3 ? ctx.in[3] : nullptr;
+    Tensor& Y = *ctx.out[0];
+    MatMulShape r;
+    PARE_RETURN_IF_ERROR(matmul_shape(A.shape(), B.shape(), &r));
+    const int64_t M = r.M, K = r.K, N = r.N;
+    auto value = [](const Tensor& t, int64_t i) -> int32_t {
+        return t.dtype() == DType::kUint8 ? static_cast<int32_t>(t.data<uint8_t>()[i])
+                                          : static_cast<int32_t>(t.data<int8_t>()[i]);
+    };
+    if (ZA && ZA->numel() != 1 && ZA->numel() != M)
+        return invalid_argument("a_zero_point must be a scalar or one per row");
+    if (ZB && ZB->numel() != 1 && ZB->numel() != N)
+        return invalid_argument("b_zero_point must be a scalar or one per column");
+    Shape ba(r.a.begin(), r.a.end() - 2), bb(r.b.begin(), r.b.end() - 2);
+    std::vector<int64_t> st[2] = {broadcast_strides(ba, r.batch), broadcast_strides(bb, r.batch)};
+    Shape batch = r.batch.empty() ? Shape{1} : r.batch;
+    if (r.batch.empty()) {
+        st[0] = {0};
+        st[1] = {0};
+    }
+    int32_t* y = Y.data<int32_t>();
+    for_each_broadcast<2>(batch, st, [&](int64_t bi, const int64_t* off) {
+        for (int64_t m = 0; m < M; ++m) {
+            const int32_t za = ZA ? value(*ZA, ZA->numel() == 1 ? 0 : m) : 0;
+            for (int64_t n = 0; n < N; ++n) {
+                const int32_t zb = ZB ? value(*ZB, ZB->numel() == 1 ? 0 : n) : 0;
+                int32_t acc = 0;
+                for (int64_t k = 0; k < K; ++k)
+                    acc += (value(A, off[0] * M * K + m * K + k) - za) *
+                           (value(B, off[1] * K * N + k * N + n) - zb);
+                y[bi * M * N + m * N + n] = acc;
+            }
+        }
+    });
+    return Status();
+}
+
 }  // namespace pare

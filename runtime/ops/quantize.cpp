@@ -1,9 +1,12 @@
-// QuantizeLinear and DequantizeLinear (opsets 10-18 semantics, 8-bit types):
+// QuantizeLinear and DequantizeLinear (opsets 10-18 semantics, 8-bit types), and
+// DynamicQuantizeLinear (uint8 with the scale and zero point of x's own range
+// widened to hold 0: scale = (max - min) / 255, zero_point = round(-min / scale)):
 //   Quantize:   y = saturate(round_half_to_even(x / scale) + zero_point)
 //   Dequantize: y = (x - zero_point) * scale
 // scale (and zero_point) are scalars (per tensor) or 1-D along `axis` (per
 // channel, default axis 1). Quantize's output type is zero_point's (uint8 when
 // absent); Dequantize reads uint8, int8 or int32 (int32 with zero point 0: biases).
+#include <algorithm>
 #include <cmath>
 
 #include "runtime/ops/op_util.h"
@@ -140,6 +143,41 @@ Status compute_quantize(ComputeContext& ctx) {
         }
         y[i] = static_cast<float>(v - zero_point_at(Z, k)) * s[k];
     }
+    return Status();
+}
+
+Status infer_dynamic_quantize(InferContext& ctx) {
+    PARE_RETURN_IF_ERROR(require_inputs(ctx, 1));
+    const ValueMeta& x = ctx.in[0];
+    if (x.dtype != DType::kFloat32)
+        return unsupported("DynamicQuantizeLinear input must be float32");
+    if (ctx.out.size() != 3) return invalid_argument("DynamicQuantizeLinear has three outputs");
+    ctx.out[0] = {DType::kUint8, x.has_shape, x.shape, nullptr};
+    ctx.out[1] = meta(DType::kFloat32, {});
+    ctx.out[2] = meta(DType::kUint8, {});
+    return Status();
+}
+
+Status compute_dynamic_quantize(ComputeContext& ctx) {
+    const Tensor& X = *ctx.in[0];
+    const float* x = X.data<float>();
+    float lo = 0.0f, hi = 0.0f;
+    for (int64_t i = 0; i < X.numel(); ++i) {
+        if (x[i] != x[i]) return invalid_argument("DynamicQuantizeLinear input holds NaN");
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+    }
+    const float scale = (hi - lo) / 255.0f;
+    double zp =
+        scale > 0 ? std::nearbyint(std::min(255.0, std::max(0.0, -lo / static_cast<double>(scale))))
+                  : 0.0;
+    uint8_t* y = ctx.out[0]->data<uint8_t>();
+    for (int64_t i = 0; i < X.numel(); ++i) {
+        double q = scale > 0 ? std::nearbyint(static_cast<double>(x[i] / scale)) + zp : zp;
+        y[i] = static_cast<uint8_t>(q < 0 ? 0 : (q > 255 ? 255 : q));
+    }
+    ctx.out[1]->data<float>()[0] = scale;
+    ctx.out[2]->data<uint8_t>()[0] = static_cast<uint8_t>(zp);
     return Status();
 }
 

@@ -304,6 +304,64 @@ TEST(Quant, BiasCorrectionRemovesTheMeanOutputError) {
     EXPECT_LT(corrected, plain * 0.01) << corrected << " vs " << plain;
 }
 
+// Dynamic quantization of a Gemm (transB, bias) and a MatMul: DynamicQuantizeLinear
+// + MatMulInteger + rescale in place of each; outputs within 2% of float in pare,
+// and ONNX Runtime computes the same integers (relative difference below 1e-5).
+TEST(Quant, DynamicQuantizationOfGemmAndMatMul) {
+    Graph g;
+    g.inputs.push_back(ValueInfo{"input", DType::kFloat32, true, {-1, 1, 4, 4}, {"N", "", "", ""}});
+    g.outputs.push_back(ValueInfo{"y", DType::kFloat32, true, {-1, 6}, {"N", ""}});
+    g.initializers["W1"] = random_tensor({12, 16}, 21);  // transB: (N, K)
+    g.initializers["b1"] = random_tensor({12}, 22);
+    g.initializers["W2"] = random_tensor({12, 6}, 23);
+    Attributes tb;
+    tb.set("transB", Attribute::make_int(1));
+    g.nodes.push_back(make_node("Flatten", {"input"}, {"flat"}));
+    g.nodes.push_back(make_node("Gemm", {"flat", "W1", "b1"}, {"h"}, tb));
+    g.nodes.push_back(make_node("Relu", {"h"}, {"r"}));
+    g.nodes.push_back(make_node("MatMul", {"r", "W2"}, {"y"}));
+    for (size_t i = 0; i < g.nodes.size(); ++i) g.nodes[i].name = "n" + std::to_string(i);
+    ASSERT_TRUE(g.resolve_ops().ok());
+    Result<Graph> q = dynamic_quantization(g, QuantOptions{});
+    ASSERT_TRUE(q.ok()) << q.status().message();
+    int dql = 0, mmi = 0;
+    for (const Node& n : q.value().nodes) {
+        dql += n.op_type == "DynamicQuantizeLinear";
+        mmi += n.op_type == "MatMulInteger";
+        EXPECT_NE(n.op_type, "Gemm");
+    }
+    EXPECT_EQ(dql, 2);
+    EXPECT_EQ(mmi, 2);
+    const Tensor x = random_tensor({32, 1, 4, 4}, 24);
+    auto run = [&](Graph m) {
+        EXPECT_TRUE(free_batch_dim(m).ok());
+        m.inputs[0].shape = x.shape();
+        EXPECT_TRUE(m.resolve_ops().ok());
+        Session s = Session::prepare(std::move(m)).value();
+        TensorMap out;
+        EXPECT_TRUE(s.run({{"input", x}}, &out).ok());
+        return out.at("y");
+    };
+    const Tensor yf = run(g), yq = run(q.value());
+    const double err = relative_l2(yq, yf).value();
+    EXPECT_GT(err, 0.0);
+    EXPECT_LT(err, 0.02);
+    const fs::path path =
+        fs::temp_directory_path() / ("pare-dyn-" + std::to_string(::getpid()) + ".onnx");
+    ASSERT_TRUE(export_onnx_file(q.value(), path.string()).ok());
+    Result<std::vector<Tensor>> ort = run_onnxruntime(path.string(), {{"input", x}});
+    fs::remove(path);
+    ASSERT_TRUE(ort.ok()) << ort.status().message();
+    EXPECT_LT(relative_l2(ort.value()[0], yq).value(), 1e-5);
+    // Nothing to quantize dynamically: an error.
+    Graph conv_only;
+    conv_only.inputs = g.inputs;
+    conv_only.outputs = {ValueInfo{"flat", DType::kFloat32, true, {-1, 16}, {"N", ""}}};
+    conv_only.nodes = {g.nodes[0]};
+    ASSERT_TRUE(conv_only.resolve_ops().ok());
+    EXPECT_FALSE(dynamic_quantization(conv_only, QuantOptions{}).ok());
+}
+
 TEST(Quant, BadInputIsRejectedByName) {
     Graph g = load_model_file(std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx").value();
     ASSERT_TRUE(g.resolve_ops().ok());

@@ -486,6 +486,92 @@ Status add_to_bias(Graph& g, Node& n, const std::vector<float>& corr) {
 
 }  // namespace
 
+Result<Graph> dynamic_quantization(const Graph& g_in, const QuantOptions& options) {
+    Graph g = g_in;
+    PARE_ASSIGN_OR_RETURN(std::vector<std::string> candidates, quantizable_layers(g, options));
+    const std::set<std::string> layers(candidates.begin(), candidates.end());
+    std::vector<Node> out_nodes;
+    int done = 0;
+    for (const Node& n : g.nodes) {
+        const Tensor* wp = nullptr;
+        if (layers.count(n.name) && (n.op_type == "MatMul" || n.op_type == "Gemm")) {
+            wp = &g.initializers.at(n.inputs[1]);
+            if (wp->rank() != 2) wp = nullptr;
+            if (n.op_type == "Gemm" && (n.attrs.get_float("alpha", 1.0f) != 1.0f ||
+                                        n.attrs.get_float("beta", 1.0f) != 1.0f))
+                wp = nullptr;
+        }
+        if (!wp) {
+            out_nodes.push_back(n);
+            continue;
+        }
+        // B as (K, N): Gemm's transB weights transposed here.
+        Tensor w = *wp;
+        if (n.op_type == "Gemm" && n.attrs.get_int("transB", 0) != 0) {
+            const int64_t N = wp->shape()[0], K = wp->shape()[1];
+            PARE_ASSIGN_OR_RETURN(w, Tensor::create(DType::kFloat32, {K, N}));
+            for (int64_t k = 0; k < K; ++k)
+                for (int64_t j = 0; j < N; ++j)
+                    w.data<float>()[k * N + j] = wp->data<float>()[j * K + k];
+        }
+        Node mm;
+        mm.op_type = "MatMul";
+        PARE_ASSIGN_OR_RETURN(Int8Weight qw, quantize_weight(mm, w, options.per_tensor_weights));
+        const std::string base = n.name;
+        auto name = [&](const std::string& suffix) {
+            const std::string v = g.unique_name(base + suffix);
+            g.initializers[v] = Tensor();  // reserved
+            return v;
+        };
+        const std::string wq = name("_weight_int8"), wz = name("_weight_zero_point"),
+                          ws = name("_weight_scale");
+        const std::string aq = name("_input_uint8"), as = name("_input_scale"),
+                          az = name("_input_zero_point");
+        const std::string yi = name("_int32"), yf = name("_int32_float"), sc = name("_scale"),
+                          y = n.op_type == "Gemm" && n.inputs.size() > 2 && !n.inputs[2].empty()
+                                  ? name("_without_bias")
+                                  : n.outputs[0];
+        g.initializers[wq] = qw.q;
+        PARE_ASSIGN_OR_RETURN(Tensor zero, Tensor::create(DType::kInt8, {}));
+        zero.data<int8_t>()[0] = 0;
+        g.initializers[wz] = zero;
+        g.initializers[ws] = qw.scale;
+        auto node = [&](const std::string& op, std::vector<std::string> in,
+                        std::vector<std::string> out) {
+            Node x;
+            x.op_type = op;
+            x.name = g.unique_name(base + "_" + op);
+            g.initializers[x.name] = Tensor();  // reserved
+            x.inputs = std::move(in);
+            x.outputs = std::move(out);
+            return x;
+        };
+        out_nodes.push_back(node("DynamicQuantizeLinear", {n.inputs[0]}, {aq, as, az}));
+        out_nodes.push_back(node("MatMulInteger", {aq, wq, az, wz}, {yi}));
+        Node cast = node("Cast", {yi}, {yf});
+        cast.attrs.set("to", Attribute::make_int(1));  // FLOAT
+        out_nodes.push_back(cast);
+        out_nodes.push_back(node("Mul", {as, ws}, {sc}));
+        out_nodes.push_back(node("Mul", {yf, sc}, {y}));
+        if (y != n.outputs[0]) out_nodes.push_back(node("Add", {y, n.inputs[2]}, {n.outputs[0]}));
+        ++done;
+    }
+    if (done == 0) return invalid_argument("the model has no MatMul or Gemm with constant weights");
+    g.nodes = out_nodes;
+    for (auto it = g.initializers.begin(); it != g.initializers.end();)
+        it = it->second.dtype() == DType::kUndefined ? g.initializers.erase(it) : std::next(it);
+    std::set<std::string> used;
+    for (const Node& n : g.nodes)
+        for (const std::string& i : n.inputs) used.insert(i);
+    for (auto it = g.initializers.begin(); it != g.initializers.end();)
+        it = used.count(it->first) || g.is_output(it->first) ? std::next(it)
+                                                             : g.initializers.erase(it);
+    PARE_RETURN_IF_ERROR(g.topo_sort());
+    PARE_RETURN_IF_ERROR(g.resolve_ops());
+    PARE_RETURN_IF_ERROR(verify(g));
+    return g;
+}
+
 std::string plan_to_json(const QuantPlan& plan) {
     nlohmann::json j;
     j["format"] = "pare-quant-plan-1";

@@ -81,6 +81,15 @@ Result<QuantPlan> plan_from_json(const std::string& text);
 // The plan of a weight-only scheme: the layers, no activations.
 Result<QuantPlan> weights_only_plan(const Graph& g, const QuantOptions& options);
 
+// Dynamic quantization (no calibration) of every MatMul with a constant float
+// (K, N) weight and every Gemm (transA 0, alpha 1) with a constant float weight,
+// minus keep_float: int8 weights, one scale per output column; the activation
+// quantized at run time by DynamicQuantizeLinear (uint8, its own range), the
+// product by MatMulInteger in int32, rescaled by a_scale * b_scale (and Gemm's
+// bias added). ONNX Runtime's standard dynamic form; pare runs it with its
+// reference integer ops.
+Result<Graph> dynamic_quantization(const Graph& g, const QuantOptions& options);
+
 // The QDQ model for plan (g as given to calibrate).
 Result<Graph> apply_quantization(const Graph& g, const QuantPlan& plan,
                                  const QuantOptions& options);
