@@ -155,6 +155,7 @@ int cmd_quantize(const QuantFlags& f) {
     if (o.method == CalibMethod::kPercentile && !(o.percentile > 0 && o.percentile <= 100))
         throw Failure{invalid_argument("--percentile must be in (0, 100], got " +
                                        std::to_string(o.percentile))};
+    if (!f.weights_only.empty()) o.weights_only = check(parse_weights_only(f.weights_only));
     if (f.dynamic && (o.weights_only != WeightsOnly::kNone || !f.plan.empty() || f.auto_keep ||
                       o.bias_correction))
         throw Failure{invalid_argument(
@@ -166,7 +167,6 @@ int cmd_quantize(const QuantFlags& f) {
     // folded into the weights first (the integer weights are then the real ones).
     check(g.resolve_ops());
     check(run_default_passes(g).with_context(f.model));
-    if (!f.weights_only.empty()) o.weights_only = check(parse_weights_only(f.weights_only));
     if (o.bias_correction && o.weights_only != WeightsOnly::kNone)
         throw Failure{invalid_argument(
             "--bias-correction measures on calibration images; --weights-only skips them")};
