@@ -48,6 +48,17 @@ std::unique_ptr<PreparedKernel> prepare_kernel(const Node& node,
                                                const Activation& act, bool residual = false,
                                                const Shape* input_shape = nullptr);
 
+// The fused residual of a Conv kernel prepared with residual = true (the last
+// input, in the output's shape), or null when not fused; fails when it does not
+// match the output.
+inline Result<const float*> fused_residual(const ComputeContext& ctx, bool fused, const Tensor& Y) {
+    if (!fused) return static_cast<const float*>(nullptr);
+    const Tensor* R = ctx.in.back();
+    if (!R || R->shape() != Y.shape() || R->dtype() != DType::kFloat32)
+        return internal_error("fused residual does not match the conv output");
+    return R->data<float>();
+}
+
 // Per-op factories (one file each); same contract as prepare_kernel.
 std::unique_ptr<PreparedKernel> prepare_f32_conv_gemm(const Node& node,
                                                       const std::vector<const Tensor*>& constants,

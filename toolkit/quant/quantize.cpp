@@ -23,6 +23,18 @@ bool is_quantizable_op(const Node& n) {
     return n.op_type == "Conv" || n.op_type == "Gemm" || n.op_type == "MatMul";
 }
 
+// The end of a rewrite: names reserved as empty initializers dropped, the nodes
+// ordered and resolved, the float weights no longer used removed (the dead-code
+// pass), the graph verified.
+Status finish_rewrite(Graph& g) {
+    for (auto it = g.initializers.begin(); it != g.initializers.end();)
+        it = it->second.dtype() == DType::kUndefined ? g.initializers.erase(it) : std::next(it);
+    PARE_RETURN_IF_ERROR(g.topo_sort());
+    PARE_RETURN_IF_ERROR(g.resolve_ops());
+    PARE_RETURN_IF_ERROR(eliminate_dead_code(g).status());
+    return verify(g);
+}
+
 // A layer's weight as int8: symmetric, one scale per output channel (Conv (M, C,
 // ...) axis 0; Gemm B (K, N) axis 1, or 0 when transposed; MatMul (K, N) axis 1)
 // or one per tensor; and its values dequantized.
@@ -558,17 +570,7 @@ Result<Graph> dynamic_quantization(const Graph& g_in, const QuantOptions& option
     }
     if (done == 0) return invalid_argument("the model has no MatMul or Gemm with constant weights");
     g.nodes = out_nodes;
-    for (auto it = g.initializers.begin(); it != g.initializers.end();)
-        it = it->second.dtype() == DType::kUndefined ? g.initializers.erase(it) : std::next(it);
-    std::set<std::string> used;
-    for (const Node& n : g.nodes)
-        for (const std::string& i : n.inputs) used.insert(i);
-    for (auto it = g.initializers.begin(); it != g.initializers.end();)
-        it = used.count(it->first) || g.is_output(it->first) ? std::next(it)
-                                                             : g.initializers.erase(it);
-    PARE_RETURN_IF_ERROR(g.topo_sort());
-    PARE_RETURN_IF_ERROR(g.resolve_ops());
-    PARE_RETURN_IF_ERROR(verify(g));
+    PARE_RETURN_IF_ERROR(finish_rewrite(g));
     return g;
 }
 
@@ -768,19 +770,8 @@ Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
         if (bc != plan.bias_correction.end() && options.weights_only != WeightsOnly::kFloat16)
             PARE_RETURN_IF_ERROR(add_to_bias(g, n, bc->second));
     }
-    // Drop the name reservations, the float weights no longer used, add the nodes.
-    for (auto it = g.initializers.begin(); it != g.initializers.end();)
-        it = it->second.dtype() == DType::kUndefined ? g.initializers.erase(it) : std::next(it);
     for (const Node& a : added) g.nodes.push_back(a);
-    std::set<std::string> used;
-    for (const Node& n : g.nodes)
-        for (const std::string& i : n.inputs) used.insert(i);
-    for (auto it = g.initializers.begin(); it != g.initializers.end();)
-        it = used.count(it->first) || g.is_output(it->first) ? std::next(it)
-                                                             : g.initializers.erase(it);
-    PARE_RETURN_IF_ERROR(g.topo_sort());
-    PARE_RETURN_IF_ERROR(g.resolve_ops());
-    PARE_RETURN_IF_ERROR(verify(g));
+    PARE_RETURN_IF_ERROR(finish_rewrite(g));
     return g;
 }
 

@@ -77,13 +77,8 @@ class F32ConvDirect : public PreparedKernel {
         const int64_t Wp = (OW - 1) * sw + (KW_ - 1) * dw + 1;
         const bool copy = pt != 0 || pl != 0 || Hp > H || Wp > W;
         const int64_t ldh = copy ? Hp : H, ldw = copy ? Wp : W;  // plane geometry read
-        const float* res = nullptr;
-        if (residual_) {
-            const Tensor* R = ctx.in.back();
-            if (!R || R->shape() != Y.shape() || R->dtype() != DType::kFloat32)
-                return internal_error("fused residual does not match the conv output");
-            res = R->data<float>();
-        }
+        // The fused Add's other operand (the last input), or null.
+        PARE_ASSIGN_OR_RETURN(const float* res, fused_residual(ctx, residual_, Y));
         // Offsets: koff[k] of tap k from a position's origin, pos[p] of output p.
         int64_t* koff =
             reinterpret_cast<int64_t*>(scratch_floats(2, static_cast<size_t>(2 * (K_ + P))));

@@ -93,13 +93,8 @@ class F32ConvGemm : public PreparedKernel {
             pointwise = pointwise && st[d] == 1 && pb[d] == 0 && out[d] == in[d];
         const float* x = X.data<float>();
         float* y = Y.data<float>();
-        const float* res = nullptr;  // the fused Add's other operand: the last input
-        if (residual_) {
-            const Tensor* R = ctx.in.back();
-            if (!R || R->shape() != Y.shape() || R->dtype() != DType::kFloat32)
-                return internal_error("fused residual does not match the conv output");
-            res = R->data<float>();
-        }
+        // The fused Add's other operand (the last input), or null.
+        PARE_ASSIGN_OR_RETURN(const float* res, fused_residual(ctx, residual_, Y));
         const int64_t per = f32_packed_a_size(Mg_, Kdim_, mr_);
         Im2col im{nullptr, in, out, k, st, dl, pb, in_sz, ksz};
         // Rows of at most 8 outputs: a gather table (at most 1024 positions, so

@@ -76,13 +76,8 @@ class F32ConvWinograd : public PreparedKernel {
         // ld: a block's tiles plus room for the transforms' whole-vector stores and
         // loads past the last tile (16 floats, the widest vector).
         const int64_t rows = std::max<int64_t>(1, kTiles / TW), ld = rows * TW + 16;
-        const float* res = nullptr;
-        if (residual_) {
-            const Tensor* R = ctx.in.back();
-            if (!R || R->shape() != Y.shape() || R->dtype() != DType::kFloat32)
-                return internal_error("fused residual does not match the conv output");
-            res = R->data<float>();
-        }
+        // The fused Add's other operand (the last input), or null.
+        PARE_ASSIGN_OR_RETURN(const float* res, fused_residual(ctx, residual_, Y));
         // V_e: C x ld, M_e: M x ld, e = 0..15.
         float* V = scratch_floats(4, static_cast<size_t>(16 * C_ * ld));
         float* Mo = scratch_floats(5, static_cast<size_t>(16 * M_ * ld));
