@@ -51,6 +51,15 @@ Isa detect_isa() {
 #endif
 }
 
+#if defined(__x86_64__)
+bool cpu_has_avx512_vnni() {
+    if (detect_isa() != Isa::kAvx512) return false;
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
+    return (b & (1u << 30)) && (c & (1u << 11));  // AVX512BW, AVX512_VNNI
+}
+#endif
+
 const char* activation_name(const Activation& act) {
     switch (act.kind) {
         case Activation::kNone:
@@ -204,6 +213,15 @@ KernelTable make_table(Isa isa) {
         t.f32_conv_tile_oc = 64;
         t.f32_conv_tile_lanes = 16;
         t.f32_conv_tile_name = "f32_conv_direct_64x6_avx512";
+        t.qu8_quantize = qu8_quantize_avx512;
+        t.qu8_dequantize = qu8_dequantize_avx512;
+        t.qu8_add = qu8_add_avx512;
+        t.qu8_requantize = qu8_requantize_avx512;
+        if (cpu_has_avx512_vnni()) {
+            t.qu8_pack_panel = qu8_pack_panel_vnni;
+            t.qu8_conv_tile = qu8_conv_tile_vnni;
+            t.qu8_conv_name = "qu8_conv_6x64_vnni";
+        }
     }
 #endif
 #if defined(__aarch64__)

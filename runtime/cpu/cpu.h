@@ -159,6 +159,36 @@ using F32ConvTileStoreFn = void (*)(const float* acc, int oc, int64_t n, int64_t
 // x[0:n] = act(x[0:n]) in place (runtime/kernels/vec_math.h, the ISA's vectors).
 using F32ActivateFn = void (*)(const Activation& act, float* x, int64_t n);
 
+// int8 convolution as a GEMM over packed panels (uint8 activations, int8 weights,
+// int32 accumulators: exact). A panel holds up to kQu8TileCols positions of K rows
+// in groups of 4 rows: panel[g * kQu8TileCols + p] = the bytes of rows 4g..4g+3 at
+// position p (rows past K and positions past np zero).
+constexpr int kQu8TileRows = 6;   // output channels per tile
+constexpr int kQu8TileCols = 64;  // positions per panel
+// Packs positions [0, np) (np <= kQu8TileCols) of K rows, row k at x + koff[k].
+using Qu8PackPanelFn = void (*)(const uint8_t* x, const int64_t* koff, int64_t K, int64_t np,
+                                int32_t* panel);
+// For r < rows (<= kQu8TileRows), p < np: acc = corr[r] + sum over g of the dot
+// product of a[g * kQu8TileRows + r] (4 int8 weights) with panel[g * kQu8TileCols + p]
+// (4 uint8), then y[r * ldy + p] = requantize(acc, mult[r], zy, lo, hi)
+// (runtime/ops/requantize.h). a holds all kQu8TileRows rows (zero past `rows`).
+using Qu8ConvTileFn = void (*)(const int32_t* a, const int32_t* panel, int64_t groups, int rows,
+                               int64_t np, const int32_t* corr, const float* mult, int32_t zy,
+                               int32_t lo, int32_t hi, uint8_t* y, int64_t ldy);
+
+// Elementwise uint8 kernels (per-tensor parameters), lane for lane what the
+// reference kernels compute: y = QuantizeLinear(x, scale, zp) to uint8;
+// y = DequantizeLinear(x, scale, zp); y = QLinearAdd's requantize_add(a - za, b - zb,
+// ka, kb, zc, lo, hi) (runtime/ops/requantize.h).
+using Qu8QuantizeFn = void (*)(const float* x, int64_t n, float scale, int32_t zp, uint8_t* y);
+using Qu8DequantizeFn = void (*)(const uint8_t* x, int64_t n, float scale, int32_t zp, float* y);
+// y[i] = requantize(int32(acc[i]) + corr, mult, zy, lo, hi) for float accumulators
+// holding integers exactly (below 2^24 in magnitude).
+using Qu8RequantizeFn = void (*)(const float* acc, int64_t n, int32_t corr, float mult, int32_t zy,
+                                 int32_t lo, int32_t hi, uint8_t* y);
+using Qu8AddFn = void (*)(const uint8_t* a, const uint8_t* b, int64_t n, float ka, float kb,
+                          int32_t za, int32_t zb, int32_t zc, int32_t lo, int32_t hi, uint8_t* y);
+
 struct KernelTable {
     Isa isa = Isa::kScalar;
     F32GemmFn f32_gemm = nullptr;
@@ -180,6 +210,14 @@ struct KernelTable {
     F32MaxPoolFn f32_maxpool = nullptr;
     const char* f32_maxpool_name = "";
     F32ActivateFn f32_activate = nullptr;
+    // int8 convolution (null when the CPU has no kernel for it: the reference runs).
+    Qu8PackPanelFn qu8_pack_panel = nullptr;
+    Qu8ConvTileFn qu8_conv_tile = nullptr;
+    const char* qu8_conv_name = "";
+    Qu8QuantizeFn qu8_quantize = nullptr;
+    Qu8DequantizeFn qu8_dequantize = nullptr;
+    Qu8AddFn qu8_add = nullptr;
+    Qu8RequantizeFn qu8_requantize = nullptr;
     // The direct convolution (where it beats im2col and Winograd: AVX-512, whose 32
     // registers hold a 64-channel x 6-position tile); null elsewhere.
     F32ConvTileFn f32_conv_tile = nullptr;
@@ -221,6 +259,14 @@ PARE_DECLARE_KERNELS(6x16_avx2, avx2)
 PARE_DECLARE_KERNELS(12x32_avx512, avx512)
 std::remove_pointer_t<F32ConvTileFn> f32_conv_tile_avx512;
 std::remove_pointer_t<F32ConvTileStoreFn> f32_conv_tile_store_avx512;
+std::remove_pointer_t<Qu8QuantizeFn> qu8_quantize_avx512;
+std::remove_pointer_t<Qu8DequantizeFn> qu8_dequantize_avx512;
+std::remove_pointer_t<Qu8AddFn> qu8_add_avx512;
+std::remove_pointer_t<Qu8RequantizeFn> qu8_requantize_avx512;
+std::remove_pointer_t<Qu8PackPanelFn> qu8_pack_panel_vnni;
+std::remove_pointer_t<Qu8ConvTileFn> qu8_conv_tile_vnni;
+// AVX-512 VNNI (and BW) present and enabled (x86-64; the avx512 table's int8 kernels).
+bool cpu_has_avx512_vnni();
 #endif
 #undef PARE_DECLARE_KERNELS
 

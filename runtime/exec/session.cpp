@@ -340,8 +340,10 @@ Result<Session> Session::prepare(Graph graph, const SessionOptions& options) {
             // Input 0's static shape, a hint for the kernel choice (shape inference has
             // run; graph inputs carry their bound shapes).
             const Shape* in_shape = nullptr;
+            DType in_dtype = DType::kUndefined;
             if (const ValueInfo* vi =
                     node.inputs.empty() ? nullptr : known_info(graph, node.inputs[0])) {
+                in_dtype = vi->dtype;
                 bool fixed = vi->has_shape;
                 for (size_t d = 0; fixed && d < vi->shape.size(); ++d) fixed = vi->shape[d] >= 0;
                 if (fixed) in_shape = &vi->shape;
@@ -356,7 +358,7 @@ Result<Session> Session::prepare(Graph graph, const SessionOptions& options) {
                 const std::string& sum = graph.nodes[add].outputs[0];
                 std::vector<int> after;
                 if (!graph.is_output(sum)) after = fusable_activation(graph, consumers, sum, &act);
-                st.kernel = prepare_kernel(node, constants, act, true, in_shape);
+                st.kernel = prepare_kernel(node, constants, act, true, in_shape, in_dtype);
                 if (st.kernel) {
                     act_nodes = {add};
                     act_nodes.insert(act_nodes.end(), after.begin(), after.end());
@@ -369,7 +371,7 @@ Result<Session> Session::prepare(Graph graph, const SessionOptions& options) {
                 act = Activation{};
                 act_nodes = fusable_activation(graph, consumers, outs[0], &act);
                 if (!act_nodes.empty())
-                    st.kernel = prepare_kernel(node, constants, act, false, in_shape);
+                    st.kernel = prepare_kernel(node, constants, act, false, in_shape, in_dtype);
                 if (!st.kernel) act_nodes.clear();
             }
             if (st.kernel) {
@@ -379,7 +381,8 @@ Result<Session> Session::prepare(Graph graph, const SessionOptions& options) {
                 }
                 outs = graph.nodes[act_nodes.back()].outputs;
             } else {
-                st.kernel = prepare_kernel(node, constants, Activation{}, false, in_shape);
+                st.kernel =
+                    prepare_kernel(node, constants, Activation{}, false, in_shape, in_dtype);
             }
             if (st.kernel) ps.kernel = st.kernel->name();
         }

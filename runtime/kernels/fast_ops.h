@@ -43,10 +43,12 @@ bool activation_of(const Node& node, const std::vector<const Tensor*>& constants
 // Add).
 // input_shape: input 0's shape when the executor knows it statically (it selects
 // kernels that pay only on large planes; any shape still runs), else null.
+// input_dtype: input 0's type when known (MaxPool of uint8 gets the integer kernel).
 std::unique_ptr<PreparedKernel> prepare_kernel(const Node& node,
                                                const std::vector<const Tensor*>& constants,
                                                const Activation& act, bool residual = false,
-                                               const Shape* input_shape = nullptr);
+                                               const Shape* input_shape = nullptr,
+                                               DType input_dtype = DType::kUndefined);
 
 // The fused residual of a Conv kernel prepared with residual = true (the last
 // input, in the output's shape), or null when not fused; fails when it does not
@@ -83,6 +85,28 @@ std::unique_ptr<PreparedKernel> prepare_f32_conv_direct(const Node& node,
                                                         const std::vector<const Tensor*>& constants,
                                                         const Activation& act, bool residual,
                                                         const Shape* input_shape);
+
+// QLinearConv with uint8 activations and symmetric int8 weights, one group, 2-D, on
+// the table's int8 tile (null when the table has none: the reference runs).
+std::unique_ptr<PreparedKernel> prepare_qu8_conv(const Node& node,
+                                                 const std::vector<const Tensor*>& constants,
+                                                 const Activation& act);
+
+// Depthwise QLinearConv (uint8, int8 weights, strides 1 or 2, dilation 1), exact in
+// float on the float depthwise kernels (null when the table lacks a piece).
+std::unique_ptr<PreparedKernel> prepare_qu8_dwconv(const Node& node,
+                                                   const std::vector<const Tensor*>& constants,
+                                                   const Activation& act);
+
+// QuantizeLinear to uint8, DequantizeLinear of uint8 and QLinearAdd (uint8), with
+// constant per-tensor parameters, on the table's vector kernels (null when none).
+std::unique_ptr<PreparedKernel> prepare_q8_elementwise(const Node& node,
+                                                       const std::vector<const Tensor*>& constants,
+                                                       const Activation& act);
+
+// 2-D MaxPool of uint8 (dilation 1): rows of the window reduced with vector byte
+// maxima, then the columns.
+std::unique_ptr<PreparedKernel> prepare_qu8_maxpool(const Node& node);
 
 std::unique_ptr<PreparedKernel> prepare_f32_dwconv(const Node& node,
                                                    const std::vector<const Tensor*>& constants,

@@ -2,6 +2,7 @@
 // leading or trailing 1 added, then removed); leading batch dims broadcast.
 // a (..., M, K) f32, b (..., K, N) f32 -> y (..., M, N).
 #include "runtime/ops/op_util.h"
+#include "runtime/ops/requantize.h"
 
 namespace pare {
 
@@ -145,6 +146,94 @@ Status compute_matmul_integer(ComputeContext& ctx) {
                     acc += (value(A, off[0] * M * K + m * K + k) - za) *
                            (value(B, off[1] * K * N + k * N + n) - zb);
                 y[bi * M * N + m * N + n] = acc;
+            }
+        }
+    });
+    return Status();
+}
+
+// QLinearMatMul: a, a_scale, a_zero_point, b, b_scale, b_zero_point, y_scale,
+// y_zero_point; a and b uint8 or int8; a's scale and zero point scalars, b's
+// scalars or one per column (N); y takes y_zero_point's type. acc = sum (a - za)(b -
+// zb) in int32, then requantize(acc, a_scale * b_scale / y_scale, zy).
+Status infer_qlinear_matmul(InferContext& ctx) {
+    PARE_RETURN_IF_ERROR(require_inputs(ctx, 8));
+    for (size_t i : {0, 3}) {
+        const DType t = ctx.in[i].dtype;
+        if (t != DType::kUint8 && t != DType::kInt8)
+            return unsupported(std::string("QLinearMatMul of ") + dtype_name(t) +
+                               " is not supported (uint8 and int8 are)");
+        if (ctx.in[i + 2].dtype != t)
+            return invalid_argument("a zero point's type differs from its operand's");
+        if (ctx.in[i + 1].dtype != DType::kFloat32)
+            return invalid_argument("scales must be float32");
+    }
+    const DType yt = ctx.in[7].dtype;
+    if (yt != DType::kUint8 && yt != DType::kInt8)
+        return invalid_argument("y_zero_point must be uint8 or int8");
+    if (!ctx.in[0].has_shape || !ctx.in[3].has_shape) {
+        ctx.out[0] = meta_rank_unknown(yt);
+        return Status();
+    }
+    MatMulShape r;
+    PARE_RETURN_IF_ERROR(matmul_shape(ctx.in[0].shape, ctx.in[3].shape, &r));
+    ctx.out[0] = meta(yt, r.out);
+    return Status();
+}
+
+Status compute_qlinear_matmul(ComputeContext& ctx) {
+    const Tensor& A = *ctx.in[0];
+    const Tensor& B = *ctx.in[3];
+    const Tensor& SA = *ctx.in[1];
+    const Tensor& SB = *ctx.in[4];
+    const Tensor& ZA = *ctx.in[2];
+    const Tensor& ZB = *ctx.in[5];
+    const Tensor& SY = *ctx.in[6];
+    const Tensor& ZY = *ctx.in[7];
+    Tensor& Y = *ctx.out[0];
+    MatMulShape r;
+    PARE_RETURN_IF_ERROR(matmul_shape(A.shape(), B.shape(), &r));
+    const int64_t M = r.M, K = r.K, N = r.N;
+    if (SA.numel() != 1 || ZA.numel() != 1 || SY.numel() != 1 || ZY.numel() != 1)
+        return invalid_argument("a's and y's scales and zero points must be scalars");
+    if ((SB.numel() != 1 && SB.numel() != N) || ZB.numel() != SB.numel())
+        return invalid_argument("b's scale and zero point must be scalars or one per column");
+    for (const Tensor* s : {&SA, &SB, &SY})
+        for (int64_t i = 0; i < s->numel(); ++i)
+            if (!(s->data<float>()[i] > 0) || !std::isfinite(s->data<float>()[i]))
+                return invalid_argument("scales must be finite and positive");
+    auto value = [](const Tensor& t, int64_t i) -> int32_t {
+        return t.dtype() == DType::kUint8 ? static_cast<int32_t>(t.data<uint8_t>()[i])
+                                          : static_cast<int32_t>(t.data<int8_t>()[i]);
+    };
+    const int32_t za = value(ZA, 0), zy = value(ZY, 0);
+    const int32_t lo = Y.dtype() == DType::kInt8 ? -128 : 0,
+                  hi = Y.dtype() == DType::kInt8 ? 127 : 255;
+    Shape ba(r.a.begin(), r.a.end() - 2), bb(r.b.begin(), r.b.end() - 2);
+    std::vector<int64_t> st[2] = {broadcast_strides(ba, r.batch), broadcast_strides(bb, r.batch)};
+    Shape batch = r.batch.empty() ? Shape{1} : r.batch;
+    if (r.batch.empty()) {
+        st[0] = {0};
+        st[1] = {0};
+    }
+    for_each_broadcast<2>(batch, st, [&](int64_t bi, const int64_t* off) {
+        for (int64_t m = 0; m < M; ++m) {
+            for (int64_t n = 0; n < N; ++n) {
+                const int64_t c = SB.numel() == 1 ? 0 : n;
+                const int32_t zb = value(ZB, c);
+                int32_t acc = 0;
+                for (int64_t k = 0; k < K; ++k)
+                    acc += (value(A, off[0] * M * K + m * K + k) - za) *
+                           (value(B, off[1] * K * N + k * N + n) - zb);
+                const float mult = requant_multiplier(SA.data<float>()[0], SB.data<float>()[c],
+                                                      SY.data<float>()[0]);
+                const int32_t q = requantize(acc, mult, zy, lo, hi);
+                const int64_t o = bi * M * N + m * N + n;
+                if (Y.dtype() == DType::kUint8) {
+                    Y.data<uint8_t>()[o] = static_cast<uint8_t>(q);
+                } else {
+                    Y.data<int8_t>()[o] = static_cast<int8_t>(q);
+                }
             }
         }
     });

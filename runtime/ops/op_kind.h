@@ -14,8 +14,15 @@ enum class OpKind : int {
 
 constexpr int kOpCount = static_cast<int>(OpKind::kUnknown);
 
+// ONNX Runtime's contrib domain: the few of its ops pare runs (QLinearAdd), which
+// its fuse_qdq pass writes and ONNX Runtime also executes.
+constexpr const char* kMicrosoftDomain = "com.microsoft";
+
 const char* op_name(OpKind op);
-// kUnknown when op_type is not in ops.def or domain is not the default one.
+// The domain an op belongs to: true for the com.microsoft ones.
+bool is_microsoft_op(OpKind op);
+// kUnknown when op_type is not in ops.def or domain is not the op's (the default
+// one, "ai.onnx", or com.microsoft for is_microsoft_op).
 OpKind op_from_name(const std::string& op_type, const std::string& domain);
 
 }  // namespace pare

@@ -20,10 +20,16 @@ const char* op_name(OpKind op) {
     return kOpTable[static_cast<int>(op)].name;
 }
 
+bool is_microsoft_op(OpKind op) { return op == OpKind::kQLinearAdd; }
+
 OpKind op_from_name(const std::string& op_type, const std::string& domain) {
-    if (!domain.empty() && domain != "ai.onnx") return OpKind::kUnknown;
+    const bool microsoft = domain == kMicrosoftDomain;
+    if (!microsoft && !domain.empty() && domain != "ai.onnx") return OpKind::kUnknown;
     for (int i = 0; i < kOpCount; ++i) {
-        if (op_type == kOpTable[i].name) return static_cast<OpKind>(i);
+        if (op_type == kOpTable[i].name) {
+            const OpKind op = static_cast<OpKind>(i);
+            return is_microsoft_op(op) == microsoft ? op : OpKind::kUnknown;
+        }
     }
     return OpKind::kUnknown;
 }

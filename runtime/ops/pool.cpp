@@ -1,4 +1,5 @@
-// Pooling (reference): MaxPool, AveragePool over x (N, C, spatial...) f32 with
+// Pooling (reference): MaxPool (also of uint8 and int8), AveragePool over x (N, C,
+// spatial...) f32 with
 // kernel_shape/strides/pads/dilations/ceil_mode; GlobalAveragePool and
 // GlobalMaxPool reduce every spatial dim to 1. AveragePool divides by the count
 // of non-padding elements unless count_include_pad=1.
@@ -25,11 +26,15 @@ Status pool_window(const Node& node, const Shape& xs, Window* w) {
 }  // namespace
 
 Status infer_pool(InferContext& ctx) {
-    PARE_RETURN_IF_ERROR(require_float(ctx, 0));
     const ValueMeta& x = ctx.in[0];
+    // MaxPool also of 8-bit integers (a quantized model's: order is kept by the
+    // quantization, so the maximum of the integers is the integer of the maximum).
+    const bool int8 =
+        ctx.node.op == OpKind::kMaxPool && (x.dtype == DType::kUint8 || x.dtype == DType::kInt8);
+    if (!int8) PARE_RETURN_IF_ERROR(require_float(ctx, 0));
     if (ctx.out.size() > 1) return unsupported("the Indices output of MaxPool is not supported");
     if (!x.has_shape) {
-        ctx.out[0] = meta_rank_unknown(DType::kFloat32);
+        ctx.out[0] = meta_rank_unknown(x.dtype);
         return Status();
     }
     if (x.shape.size() < 3)
@@ -47,14 +52,58 @@ Status infer_pool(InferContext& ctx) {
         PARE_RETURN_IF_ERROR(pool_window(ctx.node, x.shape, &w));
         out.insert(out.end(), w.out.begin(), w.out.end());
     }
-    ctx.out[0] = meta(DType::kFloat32, out);
+    ctx.out[0] = meta(x.dtype, out);
     return Status();
 }
+
+namespace {
+
+// MaxPool of 8-bit values: the largest value in the window's inside part.
+template <class T>
+Status max_pool_int(const Window& w, const Tensor& X, Tensor& Y) {
+    const int64_t NC = X.shape()[0] * X.shape()[1];
+    const Shape in = to3(w.in, 1), out = to3(w.out, 1), k = to3(w.kernel, 1);
+    const Shape st = to3(w.strides, 1), dl = to3(w.dilations, 1), pb = to3(w.pad_begin, 0);
+    const int64_t in_sz = in[0] * in[1] * in[2], out_sz = out[0] * out[1] * out[2];
+    for (int64_t i = 0; i < NC; ++i) {
+        const T* xi = X.data<T>() + i * in_sz;
+        T* yo = Y.data<T>() + i * out_sz;
+        for (int64_t od = 0; od < out[0]; ++od)
+            for (int64_t oh = 0; oh < out[1]; ++oh)
+                for (int64_t ow = 0; ow < out[2]; ++ow) {
+                    T acc = std::numeric_limits<T>::lowest();
+                    for (int64_t kd = 0; kd < k[0]; ++kd) {
+                        const int64_t id = od * st[0] - pb[0] + kd * dl[0];
+                        for (int64_t kh = 0; kh < k[1]; ++kh) {
+                            const int64_t ih = oh * st[1] - pb[1] + kh * dl[1];
+                            for (int64_t kw = 0; kw < k[2]; ++kw) {
+                                const int64_t iw = ow * st[2] - pb[2] + kw * dl[2];
+                                if (id < 0 || id >= in[0] || ih < 0 || ih >= in[1] || iw < 0 ||
+                                    iw >= in[2])
+                                    continue;
+                                const T v = xi[(id * in[1] + ih) * in[2] + iw];
+                                acc = v > acc ? v : acc;
+                            }
+                        }
+                    }
+                    yo[(od * out[1] + oh) * out[2] + ow] = acc;
+                }
+    }
+    return Status();
+}
+
+}  // namespace
 
 Status compute_pool(ComputeContext& ctx) {
     const Tensor& X = *ctx.in[0];
     Tensor& Y = *ctx.out[0];
     const int64_t NC = X.shape()[0] * X.shape()[1];
+    if (X.dtype() == DType::kUint8 || X.dtype() == DType::kInt8) {
+        Window w;
+        PARE_RETURN_IF_ERROR(pool_window(ctx.node, X.shape(), &w));
+        return X.dtype() == DType::kUint8 ? max_pool_int<uint8_t>(w, X, Y)
+                                          : max_pool_int<int8_t>(w, X, Y);
+    }
     const float* x = X.data<float>();
     float* y = Y.data<float>();
     const OpKind op = ctx.node.op;

@@ -263,7 +263,7 @@ TEST_F(Cli, QuantizeWritesAQdqModelAndRejectsBadInput) {
     Graph g = import_onnx_file(q).value();
     int dq = 0;
     for (const Node& n : g.nodes) dq += n.op_type == "DequantizeLinear";
-    EXPECT_EQ(dq, 10);  // 5 activations, 5 weights
+    EXPECT_EQ(dq, 14);  // 7 activations, 5 weights, the 2 Convs' int32 biases
     EXPECT_LT(fs::file_size(q) * 3, fs::file_size(lenet));
     // The saved plan re-applies; a quantized model is refused.
     const std::string q2 = (dir_ / "q2.onnx").string();

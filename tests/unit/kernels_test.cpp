@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "runtime/cpu/cpu.h"
 #include "runtime/kernels/fast_ops.h"
@@ -846,6 +847,264 @@ TEST(Kernels, F32ElementwiseMatchesTheReference) {
             ComputeContext ctx{n, {&x}, {&y}, &pool};
             ASSERT_TRUE(k->run(ctx).ok());
             EXPECT_EQ(max_abs_diff(y, fast[0]), 0.0) << op << " on 3 threads";
+        }
+    }
+}
+
+namespace {
+
+Tensor random_bytes(DType t, Shape s, uint64_t seed) {
+    Tensor r = Tensor::create(t, s).value();
+    std::mt19937_64 rng(seed);
+    for (int64_t i = 0; i < r.numel(); ++i) static_cast<uint8_t*>(r.raw())[i] = rng() & 0xff;
+    return r;
+}
+
+Tensor scalar_tensor(DType t, double v) {
+    Tensor r = Tensor::create(t, {}).value();
+    if (t == DType::kFloat32) {
+        r.data<float>()[0] = static_cast<float>(v);
+    } else {
+        static_cast<uint8_t*>(r.raw())[0] = static_cast<uint8_t>(static_cast<int>(v));
+    }
+    return r;
+}
+
+}  // namespace
+
+// The int8 convolution tile against the reference QLinearConv: every output byte
+// equal (the reference defines the integer results), across pointwise, padded
+// stride-1 (positions over the padded width), strided and dilated (im2col) cases,
+// channel counts around the 6-row tile, K around groups of 4, positions around
+// the 64-column panel, two images, 1 and 3 threads.
+TEST(Kernels, Qu8ConvEqualsTheReferenceQLinearConvByteForByte) {
+    if (!kernels().qu8_conv_tile) GTEST_SKIP() << "no int8 convolution tile on this CPU";
+    struct Case {
+        Shape x, w;
+        std::vector<int64_t> strides, pads, dilations;
+    };
+    const std::vector<Case> cases = {
+        {{1, 16, 8, 8}, {16, 16, 1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}},    // pointwise, P = 64
+        {{2, 7, 9, 11}, {13, 7, 1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}},     // K 7, M 13, P 99
+        {{1, 16, 28, 28}, {16, 16, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}},  // padded, wide
+        {{1, 5, 10, 13}, {7, 5, 3, 3}, {1, 1}, {0, 2, 1, 0}, {1, 1}},     // asymmetric pads
+        {{1, 3, 12, 12}, {6, 3, 3, 3}, {1, 1}, {0, 0, 0, 0}, {1, 1}},     // valid: no copy
+        {{1, 64, 7, 7}, {130, 64, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}},
+        {{1, 3, 30, 30}, {8, 3, 7, 7}, {2, 2}, {3, 3, 3, 3}, {1, 1}},     // stem: im2col
+        {{1, 12, 15, 15}, {24, 12, 1, 1}, {2, 2}, {0, 0, 0, 0}, {1, 1}},  // strided pointwise
+        {{1, 9, 11, 11}, {10, 9, 3, 3}, {1, 1}, {2, 2, 2, 2}, {2, 2}},    // dilated, wide
+        {{1, 4, 9, 20}, {5, 4, 1, 5}, {1, 3}, {0, 2, 0, 1}, {1, 1}},
+    };
+    ThreadPool pool(3);
+    uint64_t seed = 5100;
+    for (const Case& c : cases) {
+        SCOPED_TRACE(shape_str(c.x) + " * " + shape_str(c.w));
+        Attributes a;
+        a.set("strides", Attribute::make_ints(c.strides));
+        a.set("pads", Attribute::make_ints(c.pads));
+        a.set("dilations", Attribute::make_ints(c.dilations));
+        Node n =
+            make_node("QLinearConv", {"x", "sx", "zx", "w", "sw", "zw", "sy", "zy", "b"}, {"y"}, a);
+        const int64_t M = c.w[0];
+        Tensor x = random_bytes(DType::kUint8, c.x, ++seed);
+        Tensor w = random_bytes(DType::kInt8, c.w, ++seed);
+        for (int64_t i = 0; i < w.numel(); ++i)  // symmetric weights: -127..127
+            if (w.data<int8_t>()[i] == -128) w.data<int8_t>()[i] = -127;
+        Tensor sx = scalar_tensor(DType::kFloat32, 0.02), zx = scalar_tensor(DType::kUint8, 117);
+        Tensor sy = scalar_tensor(DType::kFloat32, 0.9), zy = scalar_tensor(DType::kUint8, 131);
+        Tensor sw = random_tensor({M}, ++seed, 0.002f, 0.02f);
+        Tensor zw = Tensor::create(DType::kInt8, {M}).value();
+        Tensor b = Tensor::create(DType::kInt32, {M}).value();
+        std::mt19937_64 rng(++seed);
+        for (int64_t m = 0; m < M; ++m) {
+            zw.data<int8_t>()[m] = 0;
+            b.data<int32_t>()[m] = static_cast<int32_t>(rng() % 20001) - 10000;
+        }
+        const std::vector<const Tensor*> in = {&x, &sx, &zx, &w, &sw, &zw, &sy, &zy, &b};
+        std::vector<Tensor> ref;
+        ASSERT_TRUE(run_node(n, in, &ref, true).ok());
+        // Outputs spread over the range, clamped at both ends somewhere.
+        int low = 0, high = 0;
+        for (int64_t i = 0; i < ref[0].numel(); ++i) {
+            low += ref[0].data<uint8_t>()[i] == 0;
+            high += ref[0].data<uint8_t>()[i] == 255;
+        }
+        EXPECT_LT(low + high, ref[0].numel() / 2) << "mostly saturated: a weak test";
+        std::vector<const Tensor*> consts = in;
+        consts[0] = nullptr;
+        auto k = prepare_kernel(n, consts, {}, false, &c.x);
+        ASSERT_TRUE(k != nullptr);
+        EXPECT_EQ(k->name(), kernels().qu8_conv_name);
+        for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+            Tensor y = Tensor::create(DType::kUint8, ref[0].shape()).value();
+            ComputeContext ctx{n, in, {&y}, p};
+            ASSERT_TRUE(k->run(ctx).ok());
+            int64_t diff = 0;
+            for (int64_t i = 0; i < y.numel(); ++i)
+                diff += y.data<uint8_t>()[i] != ref[0].data<uint8_t>()[i];
+            EXPECT_EQ(diff, 0) << "of " << y.numel() << (p ? ", 3 threads" : ", 1 thread") << " ("
+                               << low << " at 0, " << high << " at 255)";
+        }
+    }
+    // Not taken: weight zero points other than 0, or a fused float activation.
+    Node n = make_node("QLinearConv", {"x", "sx", "zx", "w", "sw", "zw", "sy", "zy"}, {"y"}, {});
+    Tensor x = random_bytes(DType::kUint8, {1, 4, 5, 5}, 1);
+    Tensor w = random_bytes(DType::kInt8, {6, 4, 3, 3}, 2);
+    Tensor s = scalar_tensor(DType::kFloat32, 0.1), z = scalar_tensor(DType::kUint8, 3);
+    Tensor zw = scalar_tensor(DType::kInt8, 1), zw0 = scalar_tensor(DType::kInt8, 0);
+    const Shape xs = x.shape();
+    EXPECT_EQ(prepare_kernel(n, {nullptr, &s, &z, &w, &s, &zw, &s, &z}, {}, false, &xs), nullptr);
+    EXPECT_EQ(
+        prepare_kernel(n, {nullptr, &s, &z, &w, &s, &zw0, &s, &z}, {Activation::kRelu}, false, &xs),
+        nullptr);
+    EXPECT_NE(prepare_kernel(n, {nullptr, &s, &z, &w, &s, &zw0, &s, &z}, {}, false, &xs), nullptr);
+}
+
+// QuantizeLinear, DequantizeLinear and QLinearAdd on the vector kernels equal the
+// reference exactly: lengths around the vector width and the chunk, values past
+// the range at both ends, halves (rounding to even), NaN and infinities; 1 and 3
+// threads.
+TEST(Kernels, Qu8ElementwiseEqualsTheReferenceExactly) {
+    if (!kernels().qu8_add) GTEST_SKIP() << "no int8 elementwise kernels on this ISA";
+    ThreadPool pool(3);
+    Tensor s = scalar_tensor(DType::kFloat32, 0.05), z = scalar_tensor(DType::kUint8, 100);
+    Tensor s2 = scalar_tensor(DType::kFloat32, 0.07), z2 = scalar_tensor(DType::kUint8, 3);
+    Tensor s3 = scalar_tensor(DType::kFloat32, 0.09), z3 = scalar_tensor(DType::kUint8, 140);
+    for (int64_t len : {1, 15, 16, 17, 1000, 16384 * 2 + 5}) {
+        SCOPED_TRACE(len);
+        Tensor x = random_tensor({len}, 77 + len, -12.0f, 12.0f);
+        for (int64_t i = 0; i < len; i += 7) x.data<float>()[i] = 0.025f * (i % 41) - 0.5f;
+        if (len > 20) {
+            x.data<float>()[3] = NAN;
+            x.data<float>()[4] = INFINITY;
+            x.data<float>()[5] = -INFINITY;
+            x.data<float>()[6] = 3e38f;
+        }
+        Tensor a = random_bytes(DType::kUint8, {len}, 5 + len),
+               b = random_bytes(DType::kUint8, {len}, 9 + len);
+        struct Op {
+            Node node;
+            std::vector<const Tensor*> in;
+        };
+        const std::vector<Op> ops = {
+            {make_node("QuantizeLinear", {"x", "s", "z"}, {"y"}), {&x, &s, &z}},
+            {make_node("DequantizeLinear", {"a", "s", "z"}, {"y"}), {&a, &s, &z}},
+            {make_node("QLinearAdd", {"a", "s", "z", "b", "s2", "z2", "s3", "z3"}, {"y"}),
+             {&a, &s, &z, &b, &s2, &z2, &s3, &z3}},
+        };
+        for (const Op& op : ops) {
+            SCOPED_TRACE(op.node.op_type);
+            Node n = op.node;
+            n.op = op_from_name(n.op_type, n.op_type == "QLinearAdd" ? kMicrosoftDomain : "");
+            n.domain = n.op_type == "QLinearAdd" ? kMicrosoftDomain : "";
+            std::vector<Tensor> ref;
+            ASSERT_TRUE(run_node(n, op.in, &ref, true).ok());
+            std::vector<const Tensor*> consts = op.in;
+            consts[0] = nullptr;
+            if (n.op == OpKind::kQLinearAdd) consts[3] = nullptr;
+            auto k = prepare_kernel(n, consts, {});
+            ASSERT_TRUE(k != nullptr);
+            for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+                Tensor y = Tensor::create(ref[0].dtype(), ref[0].shape()).value();
+                ComputeContext ctx{n, op.in, {&y}, p};
+                ASSERT_TRUE(k->run(ctx).ok());
+                EXPECT_EQ(std::memcmp(y.raw(), ref[0].raw(), y.nbytes()), 0)
+                    << k->name() << (p ? ", 3 threads" : ", 1 thread");
+            }
+        }
+    }
+}
+
+// MaxPool of uint8 equals the reference byte for byte: 3x3 stride 2 pad 1 (the
+// ResNet stem's), 2x2 stride 2, asymmetric pads, ceil_mode, 1 and 3 threads.
+TEST(Kernels, Qu8MaxPoolEqualsTheReference) {
+    struct Case {
+        Shape x;
+        std::vector<int64_t> k, s, p;
+        int ceil;
+    };
+    const std::vector<Case> cases = {
+        {{1, 5, 17, 17}, {3, 3}, {2, 2}, {1, 1, 1, 1}, 0},
+        {{2, 3, 8, 9}, {2, 2}, {2, 2}, {0, 0, 0, 0}, 0},
+        {{1, 4, 11, 7}, {3, 2}, {1, 2}, {1, 0, 2, 1}, 0},
+        {{1, 2, 10, 10}, {3, 3}, {2, 2}, {0, 0, 0, 0}, 1},
+    };
+    ThreadPool pool(3);
+    for (const Case& c : cases) {
+        SCOPED_TRACE(shape_str(c.x));
+        Attributes a;
+        a.set("kernel_shape", Attribute::make_ints(c.k));
+        a.set("strides", Attribute::make_ints(c.s));
+        a.set("pads", Attribute::make_ints(c.p));
+        a.set("ceil_mode", Attribute::make_int(c.ceil));
+        Node n = make_node("MaxPool", {"x"}, {"y"}, a);
+        Tensor x = random_bytes(DType::kUint8, c.x, 31 + c.x[2]);
+        std::vector<Tensor> ref;
+        ASSERT_TRUE(run_node(n, {&x}, &ref, true).ok());
+        auto k = prepare_kernel(n, {nullptr}, {}, false, &c.x, DType::kUint8);
+        ASSERT_TRUE(k != nullptr);
+        EXPECT_EQ(k->name(), "qu8_maxpool");
+        for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+            Tensor y = Tensor::create(DType::kUint8, ref[0].shape()).value();
+            ComputeContext ctx{n, {&x}, {&y}, p};
+            ASSERT_TRUE(k->run(ctx).ok());
+            EXPECT_EQ(std::memcmp(y.raw(), ref[0].raw(), y.nbytes()), 0);
+        }
+    }
+}
+
+// Depthwise QLinearConv, exact in float, equals the reference byte for byte: 3x3
+// stride 1 and 2, 5x5, planes of at most 28 columns (channel groups) and wider
+// (one plane at a time), channel counts past a whole group, 1 and 3 threads.
+TEST(Kernels, Qu8DwConvEqualsTheReferenceByteForByte) {
+    if (!kernels().qu8_requantize) GTEST_SKIP() << "no int8 requantization kernel on this ISA";
+    struct Case {
+        Shape x;
+        int64_t k, s, p;
+    };
+    const std::vector<Case> cases = {
+        {{1, 37, 14, 14}, 3, 1, 1}, {{2, 16, 28, 28}, 3, 2, 1}, {{1, 20, 30, 33}, 3, 1, 1},
+        {{1, 19, 9, 9}, 5, 2, 2},   {{1, 8, 7, 7}, 5, 1, 2},
+    };
+    ThreadPool pool(3);
+    uint64_t seed = 8100;
+    for (const Case& c : cases) {
+        SCOPED_TRACE(shape_str(c.x) + " k" + std::to_string(c.k) + " s" + std::to_string(c.s));
+        const int64_t C = c.x[1];
+        Attributes a;
+        a.set("group", Attribute::make_int(C));
+        a.set("strides", Attribute::make_ints({c.s, c.s}));
+        a.set("pads", Attribute::make_ints({c.p, c.p, c.p, c.p}));
+        Node n =
+            make_node("QLinearConv", {"x", "sx", "zx", "w", "sw", "zw", "sy", "zy", "b"}, {"y"}, a);
+        Tensor x = random_bytes(DType::kUint8, c.x, ++seed);
+        Tensor w = random_bytes(DType::kInt8, {C, 1, c.k, c.k}, ++seed);
+        Tensor sx = scalar_tensor(DType::kFloat32, 0.02), zx = scalar_tensor(DType::kUint8, 90);
+        Tensor sy = scalar_tensor(DType::kFloat32, 0.3), zy = scalar_tensor(DType::kUint8, 128);
+        Tensor sw = random_tensor({C}, ++seed, 0.002f, 0.02f);
+        Tensor zw = scalar_tensor(DType::kInt8, 0);
+        Tensor b = Tensor::create(DType::kInt32, {C}).value();
+        std::mt19937_64 rng(++seed);
+        for (int64_t m = 0; m < C; ++m)
+            b.data<int32_t>()[m] = static_cast<int32_t>(rng() % 4001) - 2000;
+        const std::vector<const Tensor*> in = {&x, &sx, &zx, &w, &sw, &zw, &sy, &zy, &b};
+        std::vector<Tensor> ref;
+        ASSERT_TRUE(run_node(n, in, &ref, true).ok());
+        int sat = 0;
+        for (int64_t i = 0; i < ref[0].numel(); ++i)
+            sat += ref[0].data<uint8_t>()[i] == 0 || ref[0].data<uint8_t>()[i] == 255;
+        EXPECT_LT(sat, ref[0].numel() / 2) << "mostly saturated: a weak test";
+        std::vector<const Tensor*> consts = in;
+        consts[0] = nullptr;
+        auto k = prepare_kernel(n, consts, {}, false, &c.x);
+        ASSERT_TRUE(k != nullptr);
+        EXPECT_EQ(k->name().rfind("qu8_dwconv", 0), 0u) << k->name();
+        for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+            Tensor y = Tensor::create(DType::kUint8, ref[0].shape()).value();
+            ComputeContext ctx{n, in, {&y}, p};
+            ASSERT_TRUE(k->run(ctx).ok());
+            EXPECT_EQ(std::memcmp(y.raw(), ref[0].raw(), y.nbytes()), 0)
+                << (p ? "3 threads" : "1 thread");
         }
     }
 }

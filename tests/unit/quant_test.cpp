@@ -136,7 +136,7 @@ TEST(Quant, LenetQuantizedToQdqKeepsAccuracyAndRunsInOnnxRuntime) {
             qo.per_tensor_weights = per_tensor;
             Result<QuantPlan> plan = calibrate(g, d.train.images, qo);
             ASSERT_TRUE(plan.ok()) << plan.status().message();
-            EXPECT_EQ(plan.value().layers.size(), 5u);  // 2 Conv + 3 Gemm
+            EXPECT_EQ(plan.value().layers.size(), 7u);  // 2 Conv + 3 Gemm + 2 MaxPool
             Result<QuantPlan> again = plan_from_json(plan_to_json(plan.value()));
             ASSERT_TRUE(again.ok()) << again.status().message();
             ASSERT_EQ(again.value().activations.size(), plan.value().activations.size());
@@ -145,12 +145,15 @@ TEST(Quant, LenetQuantizedToQdqKeepsAccuracyAndRunsInOnnxRuntime) {
                           plan.value().activations[i].range_hi);
             Result<Graph> q = apply_quantization(g, again.value(), qo);
             ASSERT_TRUE(q.ok()) << q.status().message();
-            int quant = 0, int8_weights = 0;
+            int quant = 0, int8_weights = 0, int32_biases = 0;
             for (const Node& n : q.value().nodes) quant += n.op_type == "QuantizeLinear";
-            for (const auto& kv : q.value().initializers)
+            for (const auto& kv : q.value().initializers) {
                 int8_weights += kv.second.dtype() == DType::kInt8 && kv.second.numel() > 1;
-            EXPECT_EQ(quant, 5);
-            EXPECT_EQ(int8_weights, per_tensor ? 5 : 10);  // weights (+ per-channel zero points)
+                int32_biases += kv.second.dtype() == DType::kInt32;
+            }
+            EXPECT_EQ(quant, 7);  // the layers' inputs (a MaxPool's output shares its input's)
+            EXPECT_EQ(int8_weights, 5);  // symmetric: no zero-point tensors
+            EXPECT_EQ(int32_biases, 2);  // the Convs' (Gemm biases stay float)
             const EvalReport r = evaluate(q.value(), d.test).value();
             EXPECT_GT(r.top1, base.top1 - 0.01) << r.top1 << " vs " << base.top1;
             ASSERT_TRUE(export_onnx_file(q.value(), path.string()).ok());
@@ -166,6 +169,77 @@ TEST(Quant, LenetQuantizedToQdqKeepsAccuracyAndRunsInOnnxRuntime) {
         }
     }
     fs::remove(path);
+}
+
+// The QDQ model runs in integers: fuse_qdq turns LeNet-5's DQ -> Conv -> Relu -> Q
+// into QLinearConv and DQ -> MaxPool -> Q into a MaxPool of uint8 (nothing
+// between the layers is float any more but the Gemm head); pare's integer
+// execution keeps top-1 within a point on 1,000 test images and equals the
+// unfused QDQ graph's predictions in ONNX Runtime on at least 99% of them; the
+// fused graph itself, exported, runs in ONNX Runtime (its QLinearConv) with
+// outputs equal to pare's up to the rounding of the Gemm head.
+TEST(Quant, QdqModelRunsInIntegersAndMatchesOnnxRuntime) {
+    Graph g = load_model_file(std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx").value();
+    ASSERT_TRUE(g.resolve_ops().ok());
+    ASSERT_TRUE(run_default_passes(g).ok());
+    DataOptions o;
+    o.train_limit = 256;
+    o.test_limit = 1000;
+    DataSplits d = load_data("fashion-mnist", o).value();
+    const EvalReport base = evaluate(g, d.test).value();
+    QuantOptions qo;
+    const QuantPlan plan = calibrate(g, d.train.images, qo).value();
+    Graph q = apply_quantization(g, plan, qo).value();
+    Graph fused = q;
+    ASSERT_TRUE(fused.resolve_ops().ok());
+    const Result<int> n = fuse_qdq(fused);
+    ASSERT_TRUE(n.ok()) << n.status().message();
+    // 2 Conv (+Relu), the first MaxPool; the second feeds a Flatten whose output has
+    // the Q (the Gemm's input), so it stays DQ -> MaxPool (float).
+    EXPECT_EQ(n.value(), 3);
+    EXPECT_EQ(count_op(fused, OpKind::kQLinearConv), 2);
+    EXPECT_EQ(count_op(fused, OpKind::kConv), 0);
+    ASSERT_TRUE(fused.topo_sort().ok());
+    ASSERT_TRUE(infer_shapes(fused).ok());
+    int pools = 0;
+    for (const Node& node : fused.nodes) {
+        if (node.op == OpKind::kMaxPool) {
+            pools += fused.value_info.at(node.inputs[0]).dtype == DType::kUint8;
+        }
+    }
+    EXPECT_EQ(pools, 1);
+    const EvalReport r = evaluate(q, d.test).value();  // runs the default passes: fused
+    EXPECT_GT(r.top1, base.top1 - 0.01) << r.top1 << " vs " << base.top1;
+    const fs::path path =
+        fs::temp_directory_path() / ("pare-fused-" + std::to_string(::getpid()) + ".onnx");
+    const std::string in = g.inputs[0].name;
+    ASSERT_TRUE(export_onnx_file(q, path.string()).ok());
+    Result<std::vector<Tensor>> ort_qdq = run_onnxruntime(path.string(), {{in, d.test.images}});
+    ASSERT_TRUE(ort_qdq.ok()) << ort_qdq.status().message();
+    ASSERT_TRUE(export_onnx_file(fused, path.string()).ok());
+    Result<std::vector<Tensor>> ort_fused = run_onnxruntime(path.string(), {{in, d.test.images}});
+    ASSERT_TRUE(ort_fused.ok()) << ort_fused.status().message();
+    fs::remove(path);
+    Session s = Session::prepare(fused).value();
+    TensorMap out;
+    ASSERT_TRUE(s.run({{in, d.test.images}}, &out).ok());
+    const Tensor& mine = out.at(fused.outputs[0].name);
+    ASSERT_EQ(mine.numel(), ort_fused.value()[0].numel());
+    double num = 0, den = 0;
+    int64_t same = 0;
+    for (int64_t i = 0; i < mine.numel(); ++i) {
+        const double a = mine.data<float>()[i], b = ort_fused.value()[0].data<float>()[i];
+        num += (a - b) * (a - b);
+        den += b * b;
+    }
+    for (int64_t i = 0; i < d.test.size(); ++i) {
+        const float* row = ort_qdq.value()[0].data<float>() + i * 10;
+        same += std::max_element(row, row + 10) - row == r.predictions[i];
+    }
+    // The float Gemm head after the integer layers: ONNX Runtime fuses its remaining
+    // DQ/Q nodes into its own integer Gemm (different rounding), hence not 1e-6.
+    EXPECT_LT(std::sqrt(num / den), 2e-3) << "pare's integer execution vs ONNX Runtime's";
+    EXPECT_GE(same, 990) << "of 1000 (pare fused vs ONNX Runtime on the QDQ file)";
 }
 
 // Weight-only int8 (DequantizeLinear) and float16 (Cast): no activation quantized,

@@ -77,6 +77,14 @@ Result<std::string> export_onnx_bytes(const Graph& g) {
     auto* opset = m.add_opset_import();
     opset->set_domain("");
     opset->set_version(17);
+    for (const auto& n : g.nodes) {
+        if (n.domain == kMicrosoftDomain) {  // QLinearAdd from the fuse_qdq pass
+            auto* ms = m.add_opset_import();
+            ms->set_domain(kMicrosoftDomain);
+            ms->set_version(1);
+            break;
+        }
+    }
     auto* gp = m.mutable_graph();
     gp->set_name(g.name);
     for (const auto& i : g.inputs) to_proto(i, gp->add_input());

@@ -23,6 +23,27 @@ bool is_quantizable_op(const Node& n) {
     return n.op_type == "Conv" || n.op_type == "Gemm" || n.op_type == "MatMul";
 }
 
+// An Add of two computed tensors (a residual join): both inputs are quantized, so
+// that the producers' outputs and the sum can stay in integers (the runtime's
+// fuse_qdq pass turns DequantizeLinear -> Add -> QuantizeLinear into QLinearAdd).
+bool is_quantizable_add(const Graph& g, const Node& n) {
+    return n.op_type == "Add" && n.inputs.size() == 2 && !g.is_initializer(n.inputs[0]) &&
+           !g.is_initializer(n.inputs[1]);
+}
+
+// A MaxPool of a computed tensor: its input quantized and its output given the
+// same parameters (a pool's output range lies inside its input's), so that it runs
+// on the integers (fuse_qdq).
+bool is_quantizable_pool(const Graph& g, const Node& n) {
+    return n.op_type == "MaxPool" && n.outputs.size() == 1 && !g.is_initializer(n.inputs[0]);
+}
+
+// The activations a quantized layer reads: input 0, and input 1 of an Add.
+std::vector<std::string> quantized_inputs(const Node& n) {
+    if (n.op_type == "Add") return {n.inputs[0], n.inputs[1]};
+    return {n.inputs[0]};
+}
+
 // The end of a rewrite: names reserved as empty initializers dropped, the nodes
 // ordered and resolved, the float weights no longer used removed (the dead-code
 // pass), the graph verified.
@@ -252,7 +273,12 @@ Result<std::vector<std::string>> quantizable_layers(const Graph& g, const QuantO
     const std::set<std::string> keep(options.keep_float.begin(), options.keep_float.end());
     std::vector<std::string> layers;
     for (const Node& n : g.nodes) {
-        if (!is_quantizable_op(n) || keep.count(n.name) || n.inputs.size() < 2) continue;
+        if (keep.count(n.name)) continue;
+        if (is_quantizable_add(g, n) || is_quantizable_pool(g, n)) {
+            if (options.weights_only == WeightsOnly::kNone) layers.push_back(n.name);
+            continue;
+        }
+        if (!is_quantizable_op(n) || n.inputs.size() < 2) continue;
         auto w = g.initializers.find(n.inputs[1]);
         if (w == g.initializers.end() || w->second.dtype() != DType::kFloat32) continue;
         if (g.is_initializer(n.inputs[0])) continue;
@@ -285,10 +311,9 @@ Result<QuantPlan> calibrate(const Graph& g_in, const Tensor& images, const Quant
         std::set<std::string> seen;
         std::map<std::string, const Node*> by_name;
         for (const Node& n : g_in.nodes) by_name[n.name] = &n;
-        for (const std::string& l : layers) {
-            const std::string& t = by_name.at(l)->inputs[0];
-            if (seen.insert(t).second) observed.push_back(t);
-        }
+        for (const std::string& l : layers)
+            for (const std::string& t : quantized_inputs(*by_name.at(l)))
+                if (seen.insert(t).second) observed.push_back(t);
     }
     // The calibration model: the observed activations as outputs, any batch size.
     Graph g = g_in;
@@ -649,6 +674,49 @@ Result<QuantPlan> plan_from_json(const std::string& text) {
     return p;
 }
 
+namespace {
+
+// A Conv's float bias as int32 with scale x_scale * w_scale[c] and zero point 0,
+// read through DequantizeLinear: the form ONNX Runtime's QDQ fusion wants and
+// QLinearConv takes. Left in float when a value would not fit in int32.
+Status quantize_bias(Graph& g, Node& n, float x_scale, const Tensor& w_scale,
+                     std::vector<Node>& added) {
+    if (n.inputs.size() < 3 || n.inputs[2].empty()) return Status();
+    auto it = g.initializers.find(n.inputs[2]);
+    if (it == g.initializers.end() || it->second.dtype() != DType::kFloat32 ||
+        it->second.rank() != 1)
+        return Status();
+    const Tensor& b = it->second;
+    const int64_t M = b.numel();
+    if (w_scale.numel() != 1 && w_scale.numel() != M) return Status();
+    PARE_ASSIGN_OR_RETURN(Tensor q, Tensor::create(DType::kInt32, {M}));
+    PARE_ASSIGN_OR_RETURN(Tensor sc, Tensor::create(DType::kFloat32, {M}));
+    for (int64_t m = 0; m < M; ++m) {
+        const float s = x_scale * w_scale.data<float>()[w_scale.numel() == 1 ? 0 : m];
+        const double v = std::nearbyint(static_cast<double>(b.data<float>()[m]) / s);
+        if (!(s > 0) || !(std::fabs(v) < 2147483647.0)) return Status();
+        q.data<int32_t>()[m] = static_cast<int32_t>(v);
+        sc.data<float>()[m] = s;
+    }
+    const std::string qn = g.unique_name(n.inputs[2] + "_quantized");
+    g.initializers[qn] = q;
+    const std::string sn = g.unique_name(n.inputs[2] + "_scale");
+    g.initializers[sn] = sc;
+    Node dq;
+    dq.op_type = "DequantizeLinear";
+    dq.name = g.unique_name(n.inputs[2] + "_DequantizeLinear");
+    dq.inputs = {qn, sn};
+    dq.outputs = {g.unique_name(n.inputs[2] + "_dequantized")};
+    dq.attrs.set("axis", Attribute::make_int(0));
+    g.initializers[dq.name] = Tensor();
+    g.initializers[dq.outputs[0]] = Tensor();
+    n.inputs[2] = dq.outputs[0];
+    added.push_back(dq);
+    return Status();
+}
+
+}  // namespace
+
 Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
                                  const QuantOptions& options) {
     Graph g = g_in;
@@ -664,6 +732,8 @@ Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
     }
     std::vector<Node> added;
     std::map<std::string, std::string> act_dq, weight_dq;  // float tensor -> its DQ output
+    std::map<std::string, float> act_scale;                // quantized activation -> scale
+    std::map<std::string, Tensor> weight_scale;            // float weight -> its int8 scales
     auto scalar_init = [&](const std::string& base, DType dtype, double v) -> Result<std::string> {
         const std::string name = g.unique_name(base);
         PARE_ASSIGN_OR_RETURN(Tensor t, Tensor::create(dtype, {}));
@@ -683,42 +753,61 @@ Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
     };
     const DType act_type = options.signed_activations ? DType::kInt8 : DType::kUint8;
     const bool weights_only = options.weights_only != WeightsOnly::kNone;
+    // An activation quantized: QuantizeLinear then DequantizeLinear, shared by every
+    // layer that reads it; returns the DequantizeLinear output.
+    // A quantized MaxPool's output takes its input's range (followed through chains).
+    std::map<std::string, std::string> range_of;
+    for (const Node& n : g.nodes)
+        if (layers.count(n.name) && n.op_type == "MaxPool") range_of[n.outputs[0]] = n.inputs[0];
+    auto quantize_activation = [&](const Node& n, const std::string& x) -> Result<std::string> {
+        auto done = act_dq.find(x);
+        if (done != act_dq.end()) return done->second;
+        std::string from = x;
+        for (int hops = 0; range_of.count(from) && hops < 1000; ++hops) from = range_of[from];
+        auto r = ranges.find(from);
+        if (r == ranges.end())
+            return invalid_argument("the plan has no range for \"" + x + "\" (" + n.where() +
+                                    "): calibrate this model again");
+        float scale;
+        int32_t zp;
+        range_to_affine(r->second->range_lo, r->second->range_hi, options.signed_activations,
+                        &scale, &zp);
+        act_scale[x] = scale;
+        PARE_ASSIGN_OR_RETURN(std::string s, scalar_init(x + "_scale", DType::kFloat32, scale));
+        PARE_ASSIGN_OR_RETURN(std::string z, scalar_init(x + "_zero_point", act_type, zp));
+        Node q, dq;
+        q.op_type = "QuantizeLinear";
+        q.name = g.unique_name(x + "_QuantizeLinear");
+        q.inputs = {x, s, z};
+        q.outputs = {g.unique_name(x + "_quantized")};
+        dq.op_type = "DequantizeLinear";
+        dq.name = g.unique_name(x + "_DequantizeLinear");
+        dq.inputs = {q.outputs[0], s, z};
+        // Names must stay unique across the nodes added so far, too.
+        dq.outputs = {g.unique_name(x + "_dequantized")};
+        if (dq.outputs[0] == q.outputs[0]) dq.outputs[0] += "_";
+        act_dq[x] = dq.outputs[0];
+        added.push_back(q);
+        added.push_back(dq);
+        // Reserve the names (unique_name looks at nodes and initializers).
+        g.initializers[q.outputs[0]] = Tensor();
+        g.initializers[dq.outputs[0]] = Tensor();
+        g.initializers[q.name] = Tensor();
+        g.initializers[dq.name] = Tensor();
+        return dq.outputs[0];
+    };
     for (Node& n : g.nodes) {
         if (!layers.count(n.name)) continue;
-        // The activation: QuantizeLinear then DequantizeLinear, shared by its layers.
-        const std::string x = n.inputs[0];
-        if (!weights_only && !act_dq.count(x)) {
-            auto r = ranges.find(x);
-            if (r == ranges.end())
-                return invalid_argument("the plan has no range for \"" + x + "\" (" + n.where() +
-                                        "): calibrate this model again");
-            float scale;
-            int32_t zp;
-            range_to_affine(r->second->range_lo, r->second->range_hi, options.signed_activations,
-                            &scale, &zp);
-            PARE_ASSIGN_OR_RETURN(std::string s, scalar_init(x + "_scale", DType::kFloat32, scale));
-            PARE_ASSIGN_OR_RETURN(std::string z, scalar_init(x + "_zero_point", act_type, zp));
-            Node q, dq;
-            q.op_type = "QuantizeLinear";
-            q.name = g.unique_name(x + "_QuantizeLinear");
-            q.inputs = {x, s, z};
-            q.outputs = {g.unique_name(x + "_quantized")};
-            dq.op_type = "DequantizeLinear";
-            dq.name = g.unique_name(x + "_DequantizeLinear");
-            dq.inputs = {q.outputs[0], s, z};
-            // Names must stay unique across the nodes added so far, too.
-            dq.outputs = {g.unique_name(x + "_dequantized")};
-            if (dq.outputs[0] == q.outputs[0]) dq.outputs[0] += "_";
-            act_dq[x] = dq.outputs[0];
-            added.push_back(q);
-            added.push_back(dq);
-            // Reserve the names (unique_name looks at nodes and initializers).
-            g.initializers[q.outputs[0]] = Tensor();
-            g.initializers[dq.outputs[0]] = Tensor();
-            g.initializers[q.name] = Tensor();
-            g.initializers[dq.name] = Tensor();
+        if (n.op_type == "Add" || n.op_type == "MaxPool") {
+            for (size_t i = 0; i < (n.op_type == "Add" ? 2u : 1u); ++i) {
+                PARE_ASSIGN_OR_RETURN(n.inputs[i], quantize_activation(n, n.inputs[i]));
+            }
+            continue;
         }
-        if (!weights_only) n.inputs[0] = act_dq[x];
+        const std::string x = n.inputs[0];
+        if (!weights_only) {
+            PARE_ASSIGN_OR_RETURN(n.inputs[0], quantize_activation(n, x));
+        }
         const std::string wname = n.inputs[1];
         if (options.weights_only == WeightsOnly::kFloat16 && !weight_dq.count(wname)) {
             // float16 weights, widened back by a Cast.
@@ -745,19 +834,17 @@ Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
             PARE_ASSIGN_OR_RETURN(Int8Weight qw, quantize_weight(n, w, options.per_tensor_weights));
             const Tensor& wq = qw.q;
             const Tensor& sc = qw.scale;
-            PARE_ASSIGN_OR_RETURN(Tensor zp, Tensor::create(DType::kInt8, sc.shape()));
-            for (int64_t c = 0; c < sc.numel(); ++c) zp.data<int8_t>()[c] = 0;
+            weight_scale[wname] = sc;
             const int64_t channels = sc.numel(), axis = qw.axis;
             const std::string qn = g.unique_name(wname + "_quantized");
             g.initializers[qn] = wq;
             const std::string sn = g.unique_name(wname + "_scale");
             g.initializers[sn] = sc;
-            const std::string zn = g.unique_name(wname + "_zero_point");
-            g.initializers[zn] = zp;
+            // No zero point: symmetric, and DequantizeLinear's default is 0 of x's type.
             Node dq;
             dq.op_type = "DequantizeLinear";
             dq.name = g.unique_name(wname + "_DequantizeLinear");
-            dq.inputs = {qn, sn, zn};
+            dq.inputs = {qn, sn};
             dq.outputs = {g.unique_name(wname + "_dequantized")};
             if (channels > 1) dq.attrs.set("axis", Attribute::make_int(axis));
             g.initializers[dq.name] = Tensor();
@@ -769,6 +856,11 @@ Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
         auto bc = plan.bias_correction.find(n.name);
         if (bc != plan.bias_correction.end() && options.weights_only != WeightsOnly::kFloat16)
             PARE_RETURN_IF_ERROR(add_to_bias(g, n, bc->second));
+        if (!weights_only && n.op_type == "Conv") {
+            auto ws = weight_scale.find(wname);
+            if (ws != weight_scale.end())
+                PARE_RETURN_IF_ERROR(quantize_bias(g, n, act_scale.at(x), ws->second, added));
+        }
     }
     for (const Node& a : added) g.nodes.push_back(a);
     PARE_RETURN_IF_ERROR(finish_rewrite(g));

@@ -29,6 +29,14 @@ Result<int> remove_identity(Graph& g);
 // only it. Returns nodes folded.
 Result<int> fold_affine(Graph& g);
 
+// Rewrites QDQ patterns into integer ops: DequantizeLinear -> Conv -> [Relu|Clip]
+// -> QuantizeLinear into QLinearConv, and the same around an Add of two dequantized
+// inputs into QLinearAdd, when the parameters are constant scalars (per-channel
+// weight scales) and the activation is a no-op after quantization. Runs before
+// constant folding (which would turn the weights' DequantizeLinear into float
+// weights). Returns nodes fused.
+Result<int> fuse_qdq(Graph& g);
+
 // Makes a graph exported with a fixed batch size run with any batch: after folding
 // constants (so shape chains become constant), Reshape nodes
 // whose constant shape starts with that batch (and whose data and output carry it)
@@ -37,7 +45,7 @@ Result<int> fold_affine(Graph& g);
 // Returns the Reshape nodes rewritten.
 Result<int> free_batch_dim(Graph& g);
 
-// The default pipeline used by `pare convert`: identity removal, constant folding,
+// The default pipeline used by `pare convert`: identity removal, QDQ fusion, constant folding,
 // affine folding (BatchNormalization, constant Mul/Add/Sub/Div), dead code
 // elimination, then shape inference.
 Status run_default_passes(Graph& g);

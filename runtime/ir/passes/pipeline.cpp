@@ -5,6 +5,7 @@ namespace pare {
 Status run_default_passes(Graph& g) {
     PARE_RETURN_IF_ERROR(g.topo_sort());
     PARE_RETURN_IF_ERROR(remove_identity(g).status());
+    PARE_RETURN_IF_ERROR(fuse_qdq(g).status());
     PARE_RETURN_IF_ERROR(fold_constants(g).status());
     PARE_RETURN_IF_ERROR(fold_affine(g).status());
     PARE_RETURN_IF_ERROR(eliminate_dead_code(g).status());

@@ -40,7 +40,7 @@ bool activation_of(const Node& node, const std::vector<const Tensor*>& constants
 std::unique_ptr<PreparedKernel> prepare_kernel(const Node& node,
                                                const std::vector<const Tensor*>& constants,
                                                const Activation& act, bool residual,
-                                               const Shape* input_shape) {
+                                               const Shape* input_shape, DType input_dtype) {
     if (residual) {
         if (node.op != OpKind::kConv) return nullptr;
         if (auto k = prepare_f32_conv_direct(node, constants, act, true, input_shape)) return k;
@@ -55,6 +55,13 @@ std::unique_ptr<PreparedKernel> prepare_kernel(const Node& node,
             if (auto k = prepare_f32_conv_winograd(node, constants, act, false, input_shape))
                 return k;
             return prepare_f32_conv_gemm(node, constants, act);
+        case OpKind::kQLinearConv:
+            if (auto k = prepare_qu8_dwconv(node, constants, act)) return k;
+            return prepare_qu8_conv(node, constants, act);
+        case OpKind::kQuantizeLinear:
+        case OpKind::kDequantizeLinear:
+        case OpKind::kQLinearAdd:
+            return prepare_q8_elementwise(node, constants, act);
         case OpKind::kConvTranspose:
             return prepare_f32_conv_transpose(node, constants, act);
         case OpKind::kResize:
@@ -63,6 +70,9 @@ std::unique_ptr<PreparedKernel> prepare_kernel(const Node& node,
         case OpKind::kMatMul:
             return prepare_f32_dense(node, constants, act);
         case OpKind::kMaxPool:
+            if (input_dtype == DType::kUint8)
+                return act.kind == Activation::kNone ? prepare_qu8_maxpool(node) : nullptr;
+            return prepare_f32_pool(node, constants, act);
         case OpKind::kGlobalAveragePool:
             return prepare_f32_pool(node, constants, act);
         default:

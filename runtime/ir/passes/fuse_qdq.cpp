@@ -1,0 +1,313 @@
+// fuse_qdq: a QDQ model (QuantizeLinear/DequantizeLinear around float ops, as pare
+// quantize and other tools write it) rewritten into integer ops, so that it runs
+// in integers from one layer to the next:
+//
+//   DQ(x) -> Conv(., DQ(w)[, bias]) [-> Relu | Clip] -> Q   =>  QLinearConv
+//   DQ(a), DQ(b) -> Add [-> Relu | Clip] -> Q                =>  QLinearAdd (com.microsoft)
+//   DQ(x) -> MaxPool -> Q, Q with x's scale and zero point    =>  MaxPool of x (8-bit)
+//
+// x, a, b are 8-bit activations with constant scalar scales and zero points; w a
+// constant 8-bit weight (per tensor or per output channel); the bias a float
+// constant or an int32 one through DequantizeLinear, requantized to int32 at
+// x_scale * w_scale (exact when it already has that scale, as pare writes it). The
+// activation is absorbed only when quantizing makes it a no-op: Relu when the
+// output zero point is the type's minimum, Clip when Q(min) and Q(max) lie outside
+// the type's range. The DequantizeLinear nodes left without consumers go with the
+// dead-code pass.
+#include <cmath>
+#include <set>
+
+#include "runtime/ir/passes/passes.h"
+
+namespace pare {
+
+namespace {
+
+struct QParams {
+    std::string scale, zero_point;  // zero_point may be ""
+    float s = 0;                    // scalar scale
+    int32_t z = 0;                  // scalar zero point
+    DType type = DType::kUndefined;
+};
+
+const Tensor* constant(const Graph& g, const std::string& v) {
+    auto it = g.initializers.find(v);
+    return it == g.initializers.end() ? nullptr : &it->second;
+}
+
+int32_t int_value(const Tensor& t, int64_t i) {
+    switch (t.dtype()) {
+        case DType::kUint8:
+            return t.data<uint8_t>()[i];
+        case DType::kInt8:
+            return t.data<int8_t>()[i];
+        default:
+            return t.data<int32_t>()[i];
+    }
+}
+
+// A Q or DQ node's scalar scale and zero point (the zero point present and 8-bit).
+bool scalar_params(const Graph& g, const Node& n, QParams* p) {
+    const Tensor* s = constant(g, n.input(1));
+    const Tensor* z = constant(g, n.input(2));
+    if (!s || !z || s->dtype() != DType::kFloat32 || s->numel() != 1 || z->numel() != 1)
+        return false;
+    if (z->dtype() != DType::kUint8 && z->dtype() != DType::kInt8) return false;
+    p->scale = n.input(1);
+    p->zero_point = n.input(2);
+    p->s = s->data<float>()[0];
+    p->z = int_value(*z, 0);
+    p->type = z->dtype();
+    return p->s > 0 && std::isfinite(p->s);
+}
+
+class Fuser {
+  public:
+    explicit Fuser(Graph& g) : g_(g), consumers_(g.consumers()) {}
+
+    int run() {
+        int fused = 0;
+        for (size_t n = 0; n < g_.nodes.size(); ++n) {
+            if (removed_.count(static_cast<int>(n))) continue;
+            const OpKind op = g_.nodes[n].op;
+            if (op == OpKind::kConv) fused += fuse_conv(static_cast<int>(n));
+            if (op == OpKind::kAdd) fused += fuse_add(static_cast<int>(n));
+            if (op == OpKind::kMaxPool) fused += fuse_max_pool(static_cast<int>(n));
+        }
+        std::vector<Node> kept;
+        for (size_t n = 0; n < g_.nodes.size(); ++n)
+            if (!removed_.count(static_cast<int>(n))) kept.push_back(std::move(g_.nodes[n]));
+        g_.nodes = std::move(kept);
+        return fused;
+    }
+
+  private:
+    const Node* producer(const std::string& v) const {
+        const int p = g_.producer_of(v);
+        return p < 0 ? nullptr : &g_.nodes[p];
+    }
+
+    // The only consumer of v (v not a graph output), or -1.
+    int only_consumer(const std::string& v) const {
+        if (g_.is_output(v)) return -1;
+        auto it = consumers_.find(v);
+        return it == consumers_.end() || it->second.size() != 1 ? -1 : it->second[0];
+    }
+
+    // v = DequantizeLinear(x) of an activation x with scalar parameters.
+    bool activation_dq(const std::string& v, std::string* x, QParams* p) const {
+        const Node* d = producer(v);
+        if (!d || d->op != OpKind::kDequantizeLinear || g_.is_initializer(d->input(0)))
+            return false;
+        *x = d->input(0);
+        return scalar_params(g_, *d, p);
+    }
+
+    // From `out` (a float result): an optional Relu/Clip then the QuantizeLinear that
+    // is the only consumer. Fills the Q node, its params and the nodes passed.
+    bool quantized_output(const std::string& out, int* q_node, QParams* p,
+                          std::vector<int>* passed) const {
+        int c = only_consumer(out);
+        if (c < 0) return false;
+        const Node* act = nullptr;
+        if (g_.nodes[c].op == OpKind::kRelu || g_.nodes[c].op == OpKind::kClip) {
+            act = &g_.nodes[c];
+            passed->push_back(c);
+            c = only_consumer(act->outputs[0]);
+            if (c < 0) return false;
+        }
+        const Node& q = g_.nodes[c];
+        if (q.op != OpKind::kQuantizeLinear || q.input(0) != (act ? act->outputs[0] : out) ||
+            !scalar_params(g_, q, p))
+            return false;
+        if (act && !activation_is_noop(*act, *p)) return false;
+        *q_node = c;
+        return true;
+    }
+
+    // Quantizing to p clamps at least as tightly as act does.
+    bool activation_is_noop(const Node& act, const QParams& p) const {
+        const int32_t lo = p.type == DType::kInt8 ? -128 : 0;
+        const int32_t hi = p.type == DType::kInt8 ? 127 : 255;
+        auto q = [&](float v) { return std::nearbyint(static_cast<double>(v / p.s)) + p.z; };
+        if (act.op == OpKind::kRelu) return p.z == lo;
+        float mn = -INFINITY, mx = INFINITY;
+        for (size_t i : {1, 2}) {
+            if (act.input(i).empty()) continue;
+            const Tensor* t = constant(g_, act.input(i));
+            if (!t || t->dtype() != DType::kFloat32 || t->numel() != 1) return false;
+            (i == 1 ? mn : mx) = t->data<float>()[0];
+        }
+        if (act.attrs.has("min")) mn = act.attrs.get_float("min", mn);
+        if (act.attrs.has("max")) mx = act.attrs.get_float("max", mx);
+        return (mn == -INFINITY || q(mn) <= lo) && (mx == INFINITY || q(mx) >= hi);
+    }
+
+    void remove(const std::vector<int>& nodes) {
+        for (int n : nodes) removed_.insert(n);
+    }
+
+    std::string add_scalar(const std::string& base, DType t, int32_t v) {
+        const std::string name = g_.unique_name(base);
+        Tensor z = Tensor::create(t, {}).value();
+        if (t == DType::kInt8) {
+            z.data<int8_t>()[0] = static_cast<int8_t>(v);
+        } else {
+            z.data<uint8_t>()[0] = static_cast<uint8_t>(v);
+        }
+        g_.initializers[name] = z;
+        return name;
+    }
+
+    int fuse_conv(int n) {
+        const Node conv = g_.nodes[n];
+        if (conv.outputs.size() != 1 || conv.inputs.size() < 2) return 0;
+        std::string xq;
+        QParams xp, yp;
+        if (!activation_dq(conv.input(0), &xq, &xp)) return 0;
+        // The weight: a constant 8-bit tensor through DequantizeLinear, per tensor or
+        // per output channel (axis 0).
+        const Node* wd = producer(conv.input(1));
+        if (!wd || wd->op != OpKind::kDequantizeLinear) return 0;
+        const Tensor* w = constant(g_, wd->input(0));
+        const Tensor* ws = constant(g_, wd->input(1));
+        const Tensor* wz = wd->input(2).empty() ? nullptr : constant(g_, wd->input(2));
+        if (!w || !ws || (w->dtype() != DType::kInt8 && w->dtype() != DType::kUint8) ||
+            w->rank() < 3 || ws->dtype() != DType::kFloat32)
+            return 0;
+        const int64_t M = w->shape()[0];
+        if (ws->numel() != 1 && (ws->numel() != M || wd->attrs.get_int("axis", 1) != 0)) return 0;
+        if (!wd->input(2).empty() && (!wz || wz->dtype() != w->dtype() || wz->numel() != ws->numel()))
+            return 0;
+        for (int64_t m = 0; m < ws->numel(); ++m)
+            if (!(ws->data<float>()[m] > 0) || !std::isfinite(ws->data<float>()[m])) return 0;
+        int q = -1;
+        std::vector<int> passed;
+        if (!quantized_output(conv.outputs[0], &q, &yp, &passed)) return 0;
+        // The bias as int32 at scale x_scale * w_scale[m].
+        std::string bias;
+        if (!conv.input(2).empty()) {
+            std::vector<double> b(static_cast<size_t>(M));
+            if (const Tensor* bf = constant(g_, conv.input(2))) {
+                if (bf->dtype() != DType::kFloat32 || bf->numel() != M) return 0;
+                for (int64_t m = 0; m < M; ++m) b[m] = bf->data<float>()[m];
+            } else {
+                const Node* bd = producer(conv.input(2));
+                if (!bd || bd->op != OpKind::kDequantizeLinear) return 0;
+                const Tensor* bi = constant(g_, bd->input(0));
+                const Tensor* bs = constant(g_, bd->input(1));
+                const Tensor* bz = bd->input(2).empty() ? nullptr : constant(g_, bd->input(2));
+                if (!bi || !bs || bi->dtype() != DType::kInt32 || bi->numel() != M ||
+                    bs->dtype() != DType::kFloat32 || (bs->numel() != 1 && bs->numel() != M) ||
+                    (!bd->input(2).empty() && (!bz || bz->numel() != bs->numel())))
+                    return 0;
+                // Integers already at the accumulator's scale (as pare writes them) are
+                // taken as they are; others are requantized to it.
+                Tensor t = Tensor::create(DType::kInt32, {M}).value();
+                for (int64_t m = 0; m < M; ++m) {
+                    const int64_t c = bs->numel() == 1 ? 0 : m;
+                    const float s = xp.s * ws->data<float>()[ws->numel() == 1 ? 0 : m];
+                    const int32_t iv = bi->data<int32_t>()[m] - (bz ? int_value(*bz, c) : 0);
+                    const double v =
+                        bs->data<float>()[c] == s
+                            ? iv
+                            : std::nearbyint(
+                                  static_cast<double>(static_cast<float>(iv) * bs->data<float>()[c]) /
+                                  s);
+                    if (!(std::fabs(v) < 2147483647.0)) return 0;
+                    t.data<int32_t>()[m] = static_cast<int32_t>(v);
+                }
+                bias = g_.unique_name(conv.name + "_bias_int32");
+                g_.initializers[bias] = t;
+            }
+            if (bias.empty()) {
+                Tensor t = Tensor::create(DType::kInt32, {M}).value();
+                for (int64_t m = 0; m < M; ++m) {
+                    const float s = xp.s * ws->data<float>()[ws->numel() == 1 ? 0 : m];
+                    const double v = std::nearbyint(b[m] / s);
+                    if (!(std::fabs(v) < 2147483647.0)) return 0;
+                    t.data<int32_t>()[m] = static_cast<int32_t>(v);
+                }
+                bias = g_.unique_name(conv.name + "_bias_int32");
+                g_.initializers[bias] = t;
+            }
+        }
+        Node f;
+        f.name = conv.name;
+        f.op_type = "QLinearConv";
+        f.op = OpKind::kQLinearConv;
+        f.attrs = conv.attrs;
+        const std::string wzp =
+            wd->input(2).empty() ? add_scalar(conv.name + "_w_zero_point", w->dtype(), 0)
+                                 : wd->input(2);
+        f.inputs = {xq,           xp.scale,      xp.zero_point, wd->input(0),
+                    wd->input(1), wzp,           yp.scale,      yp.zero_point};
+        if (!bias.empty()) f.inputs.push_back(bias);
+        f.outputs = g_.nodes[q].outputs;
+        g_.nodes[n] = f;
+        passed.push_back(q);
+        remove(passed);
+        return 1;
+    }
+
+    int fuse_add(int n) {
+        const Node add = g_.nodes[n];
+        if (add.inputs.size() != 2 || add.outputs.size() != 1) return 0;
+        std::string aq, bq;
+        QParams ap, bp, cp;
+        if (!activation_dq(add.input(0), &aq, &ap) || !activation_dq(add.input(1), &bq, &bp))
+            return 0;
+        int q = -1;
+        std::vector<int> passed;
+        if (!quantized_output(add.outputs[0], &q, &cp, &passed)) return 0;
+        if (ap.type != cp.type || bp.type != cp.type) return 0;
+        Node f;
+        f.name = add.name;
+        f.op_type = "QLinearAdd";
+        f.domain = kMicrosoftDomain;
+        f.op = OpKind::kQLinearAdd;
+        f.inputs = {aq, ap.scale, ap.zero_point, bq, bp.scale, bp.zero_point, cp.scale,
+                    cp.zero_point};
+        f.outputs = g_.nodes[q].outputs;
+        g_.nodes[n] = f;
+        passed.push_back(q);
+        remove(passed);
+        return 1;
+    }
+
+    // DQ(x) -> MaxPool -> Q with the same scale and zero point: MaxPool of x itself
+    // (quantization keeps order, so the maximum commutes with it exactly).
+    int fuse_max_pool(int n) {
+        const Node pool = g_.nodes[n];
+        if (pool.outputs.size() != 1) return 0;
+        std::string xq;
+        QParams xp, yp;
+        if (!activation_dq(pool.input(0), &xq, &xp)) return 0;
+        int q = -1;
+        std::vector<int> passed;
+        if (!quantized_output(pool.outputs[0], &q, &yp, &passed) || !passed.empty()) return 0;
+        if (xp.s != yp.s || xp.z != yp.z || xp.type != yp.type) return 0;
+        Node f = pool;
+        f.inputs = {xq};
+        f.outputs = g_.nodes[q].outputs;
+        g_.nodes[n] = f;
+        remove({q});
+        return 1;
+    }
+
+    Graph& g_;
+    std::map<std::string, std::vector<int>> consumers_;
+    std::set<int> removed_;
+};
+
+}  // namespace
+
+Result<int> fuse_qdq(Graph& g) {
+    for (const Node& n : g.nodes)
+        if (n.op == OpKind::kUnknown) return invalid_argument("fuse_qdq needs resolved ops");
+    const int fused = Fuser(g).run();
+    if (fused > 0) PARE_RETURN_IF_ERROR(eliminate_dead_code(g).status());
+    return fused;
+}
+
+}  // namespace pare

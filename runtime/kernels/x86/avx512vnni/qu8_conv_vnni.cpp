@@ -1,0 +1,124 @@
+// qu8_conv_6x64_vnni: the int8 convolution tile for AVX-512 VNNI (vpdpbusd: four
+// uint8 x int8 products summed into each int32 lane, exact, no saturation), and
+// the panel packing it reads. Shapes and layout as Qu8PackPanelFn and
+// Qu8ConvTileFn (runtime/cpu/cpu.h); the requantization is requantize()'s
+// (runtime/ops/requantize.h), lane by lane with the same float operations. (The
+// maskz forms with a full mask: GCC 12 warns on the plain ones' undefined inputs.)
+#include <immintrin.h>
+
+#include <cstring>
+
+#include "runtime/cpu/cpu.h"
+
+namespace pare {
+
+namespace {
+
+constexpr int kRows = kQu8TileRows;  // 6 output channels
+constexpr int kCols = kQu8TileCols;  // 64 positions: 4 zmm
+
+// Rows 4g..4g+3 of 16 positions interleaved byte by byte: 16 int32 (4 bytes each).
+inline void interleave16(const uint8_t* r0, const uint8_t* r1, const uint8_t* r2,
+                         const uint8_t* r3, int32_t* out) {
+    const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r0));
+    const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r1));
+    const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r2));
+    const __m128i d = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r3));
+    const __m128i ab_lo = _mm_unpacklo_epi8(a, b), ab_hi = _mm_unpackhi_epi8(a, b);
+    const __m128i cd_lo = _mm_unpacklo_epi8(c, d), cd_hi = _mm_unpackhi_epi8(c, d);
+    __m128i* o = reinterpret_cast<__m128i*>(out);
+    _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(ab_lo, cd_lo));
+    _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(ab_lo, cd_lo));
+    _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(ab_hi, cd_hi));
+    _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(ab_hi, cd_hi));
+}
+
+template <int NV>
+void tile(const int32_t* a, const int32_t* panel, int64_t groups, int rows, int64_t np,
+          const int32_t* corr, const float* mult, int32_t zy, int32_t lo, int32_t hi, uint8_t* y,
+          int64_t ldy) {
+    __m512i acc[kRows][NV];
+#pragma GCC unroll 6
+    for (int r = 0; r < kRows; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_si512();
+    for (int64_t g = 0; g < groups; ++g) {
+        const int32_t* pg = panel + g * kCols;
+        __m512i b[NV];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_si512(pg + 16 * v);
+        const int32_t* ag = a + g * kRows;
+#pragma GCC unroll 6
+        for (int r = 0; r < kRows; ++r) {
+            const __m512i w = _mm512_set1_epi32(ag[r]);
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], b[v], w);
+        }
+    }
+    const __m512 flo = _mm512_set1_ps(static_cast<float>(lo - zy));
+    const __m512 fhi = _mm512_set1_ps(static_cast<float>(hi - zy));
+    const __m512i z = _mm512_set1_epi32(zy);
+#pragma GCC unroll 6
+    for (int r = 0; r < kRows; ++r) {
+        if (r >= rows) break;
+        const __m512i c = _mm512_set1_epi32(corr[r]);
+        const __m512 m = _mm512_set1_ps(mult[r]);
+        alignas(64) uint8_t out[kCols];
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) {
+            __m512 f = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xffff, _mm512_add_epi32(acc[r][v], c)), m);
+            f = _mm512_maskz_max_ps(0xffff, f, flo);
+            f = _mm512_maskz_min_ps(0xffff, f, fhi);
+            const __m512i q = _mm512_add_epi32(
+                _mm512_maskz_cvt_roundps_epi32(0xffff, f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), z);
+            _mm_store_si128(reinterpret_cast<__m128i*>(out + 16 * v), _mm512_maskz_cvtepi32_epi8(0xffff, q));
+        }
+        uint8_t* yr = y + r * ldy;
+        if (np == 16 * NV) {
+            std::memcpy(yr, out, 16 * NV);
+        } else {
+            std::memcpy(yr, out, static_cast<size_t>(np));
+        }
+    }
+}
+
+}  // namespace
+
+void qu8_pack_panel_vnni(const uint8_t* x, const int64_t* koff, int64_t K, int64_t np,
+                         int32_t* panel) {
+    alignas(64) static const uint8_t zeros[kCols] = {};
+    alignas(64) uint8_t tail[4][kCols];
+    const int64_t groups = (K + 3) / 4;
+    const int64_t full = np / 16 * 16;
+    for (int64_t g = 0; g < groups; ++g) {
+        const uint8_t* r[4];
+        for (int j = 0; j < 4; ++j) r[j] = 4 * g + j < K ? x + koff[4 * g + j] : zeros;
+        int32_t* out = panel + g * kCols;
+        for (int64_t p = 0; p < full; p += 16) interleave16(r[0] + p, r[1] + p, r[2] + p, r[3] + p, out + p);
+        if (full < kCols) {
+            // The last positions: copied into zeroed rows first (no read past np).
+            for (int j = 0; j < 4; ++j) {
+                std::memset(tail[j], 0, 16);
+                if (np > full) std::memcpy(tail[j], r[j] + full, static_cast<size_t>(np - full));
+            }
+            if (np > full) interleave16(tail[0], tail[1], tail[2], tail[3], out + full);
+        }
+    }
+}
+
+void qu8_conv_tile_vnni(const int32_t* a, const int32_t* panel, int64_t groups, int rows,
+                        int64_t np, const int32_t* corr, const float* mult, int32_t zy, int32_t lo,
+                        int32_t hi, uint8_t* y, int64_t ldy) {
+    switch ((np + 15) / 16) {
+        case 1:
+            return tile<1>(a, panel, groups, rows, np, corr, mult, zy, lo, hi, y, ldy);
+        case 2:
+            return tile<2>(a, panel, groups, rows, np, corr, mult, zy, lo, hi, y, ldy);
+        case 3:
+            return tile<3>(a, panel, groups, rows, np, corr, mult, zy, lo, hi, y, ldy);
+        default:
+            return tile<4>(a, panel, groups, rows, np, corr, mult, zy, lo, hi, y, ldy);
+    }
+}
+
+}  // namespace pare

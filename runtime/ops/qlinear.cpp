@@ -1,0 +1,240 @@
+// Quantized convolution and addition, the integer ops a QDQ model runs as once the
+// fuse_qdq pass has rewritten it (and that ONNX exporters write directly):
+//
+// QLinearConv (ONNX): x, x_scale, x_zero_point, w, w_scale, w_zero_point, y_scale,
+//   y_zero_point[, B]. x and w uint8 or int8; w_scale and w_zero_point scalars or
+//   one per output channel; B int32 with scale x_scale * w_scale; y takes
+//   y_zero_point's type. acc = sum (x - zx)(w - zw) + B in int32, then
+//   requantize(acc, x_scale * w_scale / y_scale, zy) (runtime/ops/requantize.h).
+//   Attributes as Conv's.
+// QLinearAdd (com.microsoft, as ONNX Runtime defines it): A, A_scale, A_zero_point,
+//   B, B_scale, B_zero_point, C_scale, C_zero_point; C = A's type; numpy
+//   broadcasting; requantize_add.
+#include <algorithm>
+#include <cmath>
+
+#include "runtime/ops/conv_util.h"
+#include "runtime/ops/requantize.h"
+
+namespace pare {
+
+namespace {
+
+bool is_8bit(DType t) { return t == DType::kUint8 || t == DType::kInt8; }
+
+int32_t int_at(const Tensor& t, int64_t i) {
+    switch (t.dtype()) {
+        case DType::kUint8:
+            return t.data<uint8_t>()[i];
+        case DType::kInt8:
+            return t.data<int8_t>()[i];
+        default:
+            return t.data<int32_t>()[i];
+    }
+}
+
+// A scale input: float32, every value finite and positive; count 1 or `per`.
+Status check_scale(const Tensor* s, const char* what, int64_t per) {
+    if (!s || s->dtype() != DType::kFloat32) return invalid_argument(std::string(what) + " must be float32");
+    if (s->numel() != 1 && s->numel() != per)
+        return invalid_argument(std::string(what) + " must be a scalar or hold one value per channel");
+    for (int64_t i = 0; i < s->numel(); ++i) {
+        const float v = s->data<float>()[i];
+        if (!(v > 0) || !std::isfinite(v))
+            return invalid_argument(std::string(what) + " must be finite and positive");
+    }
+    return Status();
+}
+
+// A zero point input of type t (absent: 0), count 1 or `per`.
+Status check_zero_point(const Tensor* z, DType t, const char* what, int64_t per) {
+    if (!z) return Status();
+    if (z->dtype() != t) return invalid_argument(std::string(what) + "'s type differs from its tensor's");
+    if (z->numel() != 1 && z->numel() != per)
+        return invalid_argument(std::string(what) + " must be a scalar or hold one value per channel");
+    return Status();
+}
+
+int32_t zero_at(const Tensor* z, int64_t i) { return z ? int_at(*z, z->numel() == 1 ? 0 : i) : 0; }
+
+void type_range(DType t, int32_t* lo, int32_t* hi) {
+    *lo = t == DType::kInt8 ? -128 : 0;
+    *hi = t == DType::kInt8 ? 127 : 255;
+}
+
+const Tensor* input(const ComputeContext& ctx, size_t i) {
+    return i < ctx.in.size() ? ctx.in[i] : nullptr;
+}
+
+}  // namespace
+
+Status infer_qlinear_conv(InferContext& ctx) {
+    PARE_RETURN_IF_ERROR(require_inputs(ctx, 8));
+    const ValueMeta& x = ctx.in[0];
+    const ValueMeta& w = ctx.in[3];
+    if (!is_8bit(x.dtype) || !is_8bit(w.dtype))
+        return unsupported(std::string("QLinearConv of ") + dtype_name(x.dtype) + " x " +
+                           dtype_name(w.dtype) + " is not supported (uint8 and int8 are)");
+    for (size_t i : {1, 4, 6})
+        if (ctx.in[i].dtype != DType::kFloat32) return invalid_argument("scales must be float32");
+    if (ctx.in[2].dtype != x.dtype || ctx.in[5].dtype != w.dtype)
+        return invalid_argument("a zero point's type differs from its tensor's");
+    const DType yt = ctx.in[7].dtype;
+    if (!is_8bit(yt)) return invalid_argument("y_zero_point must be uint8 or int8");
+    if (ctx.has(8) && ctx.in[8].dtype != DType::kInt32) return invalid_argument("B must be int32");
+    if (!x.has_shape || !w.has_shape) {
+        ctx.out[0] = meta_rank_unknown(yt);
+        return Status();
+    }
+    if (x.shape.size() < 3 || x.shape.size() != w.shape.size())
+        return invalid_argument("input " + shape_str(x.shape) + " and weight " +
+                                shape_str(w.shape) + " ranks do not match (expected N,C,spatial...)");
+    const int64_t group = ctx.node.attrs.get_int("group", 1);
+    if (group < 1) return invalid_argument("group must be >= 1");
+    const int64_t C = x.shape[1], M = w.shape[0];
+    if (C >= 0 && w.shape[1] >= 0 && C != w.shape[1] * group)
+        return invalid_argument("input has " + std::to_string(C) + " channels but weight " +
+                                shape_str(w.shape) + " with group " + std::to_string(group) +
+                                " expects " + std::to_string(w.shape[1] * group));
+    if (M >= 0 && M % group != 0) return invalid_argument("output channels not divisible by group");
+    if (ctx.has(8) && ctx.in[8].has_shape &&
+        (ctx.in[8].shape.size() != 1 || (M >= 0 && ctx.in[8].shape[0] >= 0 && ctx.in[8].shape[0] != M)))
+        return invalid_argument("B's shape " + shape_str(ctx.in[8].shape) + " must be [" +
+                                std::to_string(M) + "]");
+    Shape in(x.shape.begin() + 2, x.shape.end()), k(w.shape.begin() + 2, w.shape.end());
+    Window win;
+    PARE_RETURN_IF_ERROR(window_forward(ctx.node.attrs, in, k, false, &win));
+    Shape out = {x.shape[0], M};
+    out.insert(out.end(), win.out.begin(), win.out.end());
+    ctx.out[0] = meta(yt, out);
+    return Status();
+}
+
+Status compute_qlinear_conv(ComputeContext& ctx) {
+    const Tensor& X = *ctx.in[0];
+    const Tensor& W = *ctx.in[3];
+    const Tensor* B = input(ctx, 8);
+    Tensor& Y = *ctx.out[0];
+    const int64_t N = X.shape()[0], C = X.shape()[1], M = W.shape()[0];
+    const int64_t group = ctx.node.attrs.get_int("group", 1);
+    const int64_t Cg = C / group, Mg = M / group;
+    PARE_RETURN_IF_ERROR(check_scale(ctx.in[1], "x_scale", 1));
+    PARE_RETURN_IF_ERROR(check_scale(ctx.in[4], "w_scale", M));
+    PARE_RETURN_IF_ERROR(check_scale(ctx.in[6], "y_scale", 1));
+    PARE_RETURN_IF_ERROR(check_zero_point(ctx.in[2], X.dtype(), "x_zero_point", 1));
+    PARE_RETURN_IF_ERROR(check_zero_point(ctx.in[5], W.dtype(), "w_zero_point", M));
+    PARE_RETURN_IF_ERROR(check_zero_point(ctx.in[7], Y.dtype(), "y_zero_point", 1));
+    if (B && B->numel() != M) return invalid_argument("B must hold one value per output channel");
+    Shape ins(X.shape().begin() + 2, X.shape().end()), ks(W.shape().begin() + 2, W.shape().end());
+    Window w;
+    PARE_RETURN_IF_ERROR(window_forward(ctx.node.attrs, ins, ks, false, &w));
+    const Shape in = to3(w.in, 1), out = to3(w.out, 1), k = to3(w.kernel, 1);
+    const Shape st = to3(w.strides, 1), dl = to3(w.dilations, 1), pb = to3(w.pad_begin, 0);
+    const int64_t in_sz = in[0] * in[1] * in[2], out_sz = out[0] * out[1] * out[2];
+    const int64_t k_sz = k[0] * k[1] * k[2];
+    const int32_t zx = zero_at(ctx.in[2], 0), zy = zero_at(ctx.in[7], 0);
+    const float sx = ctx.in[1]->data<float>()[0], sy = ctx.in[6]->data<float>()[0];
+    int32_t lo, hi;
+    type_range(Y.dtype(), &lo, &hi);
+    std::vector<int32_t> acc(static_cast<size_t>(out_sz));
+    for (int64_t n = 0; n < N; ++n) {
+        for (int64_t m = 0; m < M; ++m) {
+            const int32_t zw = zero_at(ctx.in[5], m);
+            std::fill(acc.begin(), acc.end(), B ? B->data<int32_t>()[m] : 0);
+            const int64_t g = m / Mg;
+            for (int64_t c = 0; c < Cg; ++c) {
+                const int64_t xi = (n * C + g * Cg + c) * in_sz;
+                const int64_t wk = (m * Cg + c) * k_sz;
+                for (int64_t kd = 0; kd < k[0]; ++kd)
+                    for (int64_t kh = 0; kh < k[1]; ++kh)
+                        for (int64_t kw = 0; kw < k[2]; ++kw) {
+                            const int32_t wv = int_at(W, wk + (kd * k[1] + kh) * k[2] + kw) - zw;
+                            for (int64_t od = 0; od < out[0]; ++od) {
+                                const int64_t id = od * st[0] - pb[0] + kd * dl[0];
+                                for (int64_t oh = 0; oh < out[1]; ++oh) {
+                                    const int64_t ih = oh * st[1] - pb[1] + kh * dl[1];
+                                    for (int64_t ow = 0; ow < out[2]; ++ow) {
+                                        const int64_t iw = ow * st[2] - pb[2] + kw * dl[2];
+                                        // Padding holds the real value 0: x = zx.
+                                        const bool inside = id >= 0 && id < in[0] && ih >= 0 &&
+                                                            ih < in[1] && iw >= 0 && iw < in[2];
+                                        const int32_t xv =
+                                            inside ? int_at(X, xi + (id * in[1] + ih) * in[2] + iw)
+                                                   : zx;
+                                        acc[(od * out[1] + oh) * out[2] + ow] += (xv - zx) * wv;
+                                    }
+                                }
+                            }
+                        }
+            }
+            const float mult = requant_multiplier(
+                sx, ctx.in[4]->data<float>()[ctx.in[4]->numel() == 1 ? 0 : m], sy);
+            const int64_t yo = (n * M + m) * out_sz;
+            for (int64_t i = 0; i < out_sz; ++i) {
+                const int32_t q = requantize(acc[i], mult, zy, lo, hi);
+                if (Y.dtype() == DType::kUint8) {
+                    Y.data<uint8_t>()[yo + i] = static_cast<uint8_t>(q);
+                } else {
+                    Y.data<int8_t>()[yo + i] = static_cast<int8_t>(q);
+                }
+            }
+        }
+    }
+    return Status();
+}
+
+Status infer_qlinear_add(InferContext& ctx) {
+    PARE_RETURN_IF_ERROR(require_inputs(ctx, 7));
+    const ValueMeta& a = ctx.in[0];
+    const ValueMeta& b = ctx.in[3];
+    if (!is_8bit(a.dtype) || b.dtype != a.dtype)
+        return unsupported(std::string("QLinearAdd of ") + dtype_name(a.dtype) + " and " +
+                           dtype_name(b.dtype) + " is not supported (two uint8 or two int8)");
+    for (size_t i : {1, 4, 6})
+        if (ctx.in[i].dtype != DType::kFloat32) return invalid_argument("scales must be float32");
+    for (size_t i : {2, 5, 7})
+        if (ctx.has(i) && ctx.in[i].dtype != a.dtype)
+            return invalid_argument("a zero point's type differs from the inputs'");
+    if (!a.has_shape || !b.has_shape) {
+        ctx.out[0] = meta_rank_unknown(a.dtype);
+        return Status();
+    }
+    Shape out;
+    PARE_RETURN_IF_ERROR(broadcast_shapes(a.shape, b.shape, &out));
+    ctx.out[0] = meta(a.dtype, out);
+    return Status();
+}
+
+Status compute_qlinear_add(ComputeContext& ctx) {
+    const Tensor& A = *ctx.in[0];
+    const Tensor& B = *ctx.in[3];
+    Tensor& Y = *ctx.out[0];
+    PARE_RETURN_IF_ERROR(check_scale(ctx.in[1], "A_scale", 1));
+    PARE_RETURN_IF_ERROR(check_scale(ctx.in[4], "B_scale", 1));
+    PARE_RETURN_IF_ERROR(check_scale(ctx.in[6], "C_scale", 1));
+    const Tensor* ZA = input(ctx, 2);
+    const Tensor* ZB = input(ctx, 5);
+    const Tensor* ZC = input(ctx, 7);
+    PARE_RETURN_IF_ERROR(check_zero_point(ZA, A.dtype(), "A_zero_point", 1));
+    PARE_RETURN_IF_ERROR(check_zero_point(ZB, A.dtype(), "B_zero_point", 1));
+    PARE_RETURN_IF_ERROR(check_zero_point(ZC, A.dtype(), "C_zero_point", 1));
+    const float sc = ctx.in[6]->data<float>()[0];
+    const float ka = ctx.in[1]->data<float>()[0] / sc, kb = ctx.in[4]->data<float>()[0] / sc;
+    const int32_t za = zero_at(ZA, 0), zb = zero_at(ZB, 0), zc = zero_at(ZC, 0);
+    int32_t lo, hi;
+    type_range(Y.dtype(), &lo, &hi);
+    std::vector<int64_t> st[2] = {broadcast_strides(A.shape(), Y.shape()),
+                                  broadcast_strides(B.shape(), Y.shape())};
+    for_each_broadcast<2>(Y.shape(), st, [&](int64_t i, const int64_t* off) {
+        const int32_t q =
+            requantize_add(int_at(A, off[0]) - za, int_at(B, off[1]) - zb, ka, kb, zc, lo, hi);
+        if (Y.dtype() == DType::kUint8) {
+            Y.data<uint8_t>()[i] = static_cast<uint8_t>(q);
+        } else {
+            Y.data<int8_t>()[i] = static_cast<int8_t>(q);
+        }
+    });
+    return Status();
+}
+
+}  // namespace pare
