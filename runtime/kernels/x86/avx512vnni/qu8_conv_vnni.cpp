@@ -58,27 +58,35 @@ void tile(const int32_t* a, const int32_t* panel, int64_t groups, int rows, int6
     const __m512 flo = _mm512_set1_ps(static_cast<float>(lo - zy));
     const __m512 fhi = _mm512_set1_ps(static_cast<float>(hi - zy));
     const __m512i z = _mm512_set1_epi32(zy);
+    const bool full_range = lo == 0 && hi == 255;
+    // After packs/packus, dword 4L + j holds row part j's positions 4L..4L+3.
+    const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    const __mmask64 mask = np >= 64 ? ~__mmask64{0} : ((__mmask64{1} << np) - 1);
 #pragma GCC unroll 6
     for (int r = 0; r < kRows; ++r) {
         if (r >= rows) break;
         const __m512i c = _mm512_set1_epi32(corr[r]);
         const __m512 m = _mm512_set1_ps(mult[r]);
-        alignas(64) uint8_t out[kCols];
+        __m512i q[4];
 #pragma GCC unroll 4
-        for (int v = 0; v < NV; ++v) {
+        for (int v = 0; v < 4; ++v) {
+            if (v >= NV) {
+                q[v] = _mm512_setzero_si512();
+                continue;
+            }
             __m512 f = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xffff, _mm512_add_epi32(acc[r][v], c)), m);
-            f = _mm512_maskz_max_ps(0xffff, f, flo);
+            // The upper clamp keeps the conversion in range; with the full uint8
+            // range the lower one is the saturation of packus (a value below
+            // -2^31 converts to INT_MIN, which saturates to 0 as well).
             f = _mm512_maskz_min_ps(0xffff, f, fhi);
-            const __m512i q = _mm512_add_epi32(
+            if (!full_range) f = _mm512_maskz_max_ps(0xffff, f, flo);
+            q[v] = _mm512_add_epi32(
                 _mm512_maskz_cvt_roundps_epi32(0xffff, f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), z);
-            _mm_store_si128(reinterpret_cast<__m128i*>(out + 16 * v), _mm512_maskz_cvtepi32_epi8(0xffff, q));
         }
-        uint8_t* yr = y + r * ldy;
-        if (np == 16 * NV) {
-            std::memcpy(yr, out, 16 * NV);
-        } else {
-            std::memcpy(yr, out, static_cast<size_t>(np));
-        }
+        const __m512i u = _mm512_maskz_permutexvar_epi32(
+            0xffff,
+            order, _mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3])));
+        _mm512_mask_storeu_epi8(y + r * ldy, mask, u);
     }
 }
 
