@@ -5,7 +5,8 @@
 # each (`pare check`, same inputs, outputs compared; ONNX Runtime stays loaded in
 # its own process), and the round's median pare/ORT ratio over those pairs is kept.
 # Prints per model and thread count the medians over rounds of pare's and ORT's
-# median times and of the round ratios.
+# median times and of the round ratios; for the int8 (QDQ) versions of
+# mobilenet_v2 and resnet18 also pare's speed-up over its own fp32.
 # usage: bench/runtime.sh PATH/TO/pare [ROUNDS=3] [REPEAT=10] [THREADS="1 2"]
 set -euo pipefail
 pare=$1
@@ -22,12 +23,27 @@ models=(
 )
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# int8: mobilenet_v2 and resnet18 quantized by pare (QDQ, per-channel int8 weights,
+# uint8 activations), calibrated on 16 standard-normal images (latency does not
+# depend on the values). ONNX Runtime runs the same QDQ file; pare fuses it into
+# its integer kernels. Index of each int8 model's float original in fp32[].
+/usr/bin/python3 -c "import numpy as np; np.save('$tmp/calib.npy',
+  np.random.default_rng(0).standard_normal((16, 3, 224, 224)).astype(np.float32))"
+declare -A fp32
+for i in 0 1; do
+  IFS='|' read -r path flags <<< "${models[$i]}"
+  q="$tmp/$(basename "$path" .onnx).int8.onnx"
+  "$pare" quantize "$cache/$path" -o "$q" --calib "$tmp/calib.npy" --repeat 1 > /dev/null
+  models+=("$q|")
+  fp32[$((${#models[@]} - 1))]=$i
+done
 for t in $threads; do
   for r in $(seq "$rounds"); do
     for i in "${!models[@]}"; do
       IFS='|' read -r path flags <<< "${models[$i]}"
+      [[ $path == /* ]] || path="$cache/$path"
       # shellcheck disable=SC2086
-      "$pare" check "$cache/$path" $flags --repeat "$repeat" --threads "$t" |
+      "$pare" check "$path" $flags --repeat "$repeat" --threads "$t" |
         tail -n 1 | awk -v f="$tmp/$t.$i" '{print $4, $5, $6 >> f}'
     done
   done
@@ -41,5 +57,16 @@ for t in $threads; do
     sort -n -k2 "$tmp/$t.$i" | awk '{o[NR]=$2} END {print o[int((NR+1)/2)]}' > "$tmp/o"
     sort -g -k3 "$tmp/$t.$i" | awk '{r[NR]=$3} END {print r[int((NR+1)/2)]}' > "$tmp/r"
     printf "%-58s %7s %9.2f %9.2f %9.2f\n" "$(basename "$path")" "$t" "$(cat "$tmp/p")" "$(cat "$tmp/o")" "$(cat "$tmp/r")"
+  done
+done
+# pare int8 against pare fp32: per round, the float model's pare median over the
+# int8 model's (measured in the same round), then the median over rounds.
+printf "\n%-58s %7s %14s\n" "int8 model" threads "pare fp32/int8"
+for t in $threads; do
+  for i in "${!fp32[@]}"; do
+    IFS='|' read -r path flags <<< "${models[$i]}"
+    paste -d ' ' "$tmp/$t.${fp32[$i]}" "$tmp/$t.$i" | awk '{print $1 / $4}' | sort -g |
+      awk '{r[NR]=$1} END {print r[int((NR+1)/2)]}' > "$tmp/s"
+    printf "%-58s %7s %14.2f\n" "$(basename "$path")" "$t" "$(cat "$tmp/s")"
   done
 done

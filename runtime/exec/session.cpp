@@ -323,6 +323,26 @@ Result<Session> Session::prepare(Graph graph, const SessionOptions& options) {
     for (size_t n = 0; n < graph.nodes.size(); ++n) {
         if (fused_away[n]) continue;
         const Node& node = graph.nodes[n];
+        // A node of constants only (a weight's DequantizeLinear, which files keep
+        // as int8: fold_constants leaves large ones) is computed here, once; its
+        // outputs become constants.
+        bool all_const = !node.inputs.empty() && !graph.is_output(node.outputs[0]);
+        std::vector<const Tensor*> const_in;
+        for (const auto& i : node.inputs) {
+            auto it = i.empty() ? graph.initializers.end() : graph.initializers.find(i);
+            if (!i.empty() && it == graph.initializers.end()) all_const = false;
+            const_in.push_back(it == graph.initializers.end() ? nullptr : &it->second);
+        }
+        if (all_const) {
+            std::vector<Tensor> outs;
+            PARE_RETURN_IF_ERROR(run_node(node, const_in, &outs));
+            for (size_t o = 0; o < node.outputs.size() && o < outs.size(); ++o) {
+                if (node.outputs[o].empty()) continue;
+                graph.initializers[node.outputs[o]] = outs[o];
+                s.constants_.emplace_back(slot_of(node.outputs[o]), outs[o]);
+            }
+            continue;
+        }
         Step st;
         st.node = static_cast<int>(n);
         std::vector<const Tensor*> constants;

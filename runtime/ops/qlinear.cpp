@@ -35,9 +35,11 @@ int32_t int_at(const Tensor& t, int64_t i) {
 
 // A scale input: float32, every value finite and positive; count 1 or `per`.
 Status check_scale(const Tensor* s, const char* what, int64_t per) {
-    if (!s || s->dtype() != DType::kFloat32) return invalid_argument(std::string(what) + " must be float32");
+    if (!s || s->dtype() != DType::kFloat32)
+        return invalid_argument(std::string(what) + " must be float32");
     if (s->numel() != 1 && s->numel() != per)
-        return invalid_argument(std::string(what) + " must be a scalar or hold one value per channel");
+        return invalid_argument(std::string(what) +
+                                " must be a scalar or hold one value per channel");
     for (int64_t i = 0; i < s->numel(); ++i) {
         const float v = s->data<float>()[i];
         if (!(v > 0) || !std::isfinite(v))
@@ -49,9 +51,11 @@ Status check_scale(const Tensor* s, const char* what, int64_t per) {
 // A zero point input of type t (absent: 0), count 1 or `per`.
 Status check_zero_point(const Tensor* z, DType t, const char* what, int64_t per) {
     if (!z) return Status();
-    if (z->dtype() != t) return invalid_argument(std::string(what) + "'s type differs from its tensor's");
+    if (z->dtype() != t)
+        return invalid_argument(std::string(what) + "'s type differs from its tensor's");
     if (z->numel() != 1 && z->numel() != per)
-        return invalid_argument(std::string(what) + " must be a scalar or hold one value per channel");
+        return invalid_argument(std::string(what) +
+                                " must be a scalar or hold one value per channel");
     return Status();
 }
 
@@ -88,7 +92,8 @@ Status infer_qlinear_conv(InferContext& ctx) {
     }
     if (x.shape.size() < 3 || x.shape.size() != w.shape.size())
         return invalid_argument("input " + shape_str(x.shape) + " and weight " +
-                                shape_str(w.shape) + " ranks do not match (expected N,C,spatial...)");
+                                shape_str(w.shape) +
+                                " ranks do not match (expected N,C,spatial...)");
     const int64_t group = ctx.node.attrs.get_int("group", 1);
     if (group < 1) return invalid_argument("group must be >= 1");
     const int64_t C = x.shape[1], M = w.shape[0];
@@ -98,7 +103,8 @@ Status infer_qlinear_conv(InferContext& ctx) {
                                 " expects " + std::to_string(w.shape[1] * group));
     if (M >= 0 && M % group != 0) return invalid_argument("output channels not divisible by group");
     if (ctx.has(8) && ctx.in[8].has_shape &&
-        (ctx.in[8].shape.size() != 1 || (M >= 0 && ctx.in[8].shape[0] >= 0 && ctx.in[8].shape[0] != M)))
+        (ctx.in[8].shape.size() != 1 ||
+         (M >= 0 && ctx.in[8].shape[0] >= 0 && ctx.in[8].shape[0] != M)))
         return invalid_argument("B's shape " + shape_str(ctx.in[8].shape) + " must be [" +
                                 std::to_string(M) + "]");
     Shape in(x.shape.begin() + 2, x.shape.end()), k(w.shape.begin() + 2, w.shape.end());

@@ -23,8 +23,9 @@ inline float requant_multiplier(float x_scale, float w_scale, float y_scale) {
 inline int32_t requantize(int32_t acc, float multiplier, int32_t zero_point, int32_t lo,
                           int32_t hi) {
     float v = static_cast<float>(acc) * multiplier;
-    const float flo = static_cast<float>(lo - zero_point), fhi = static_cast<float>(hi - zero_point);
-    v = v < flo ? flo : v;   // NaN stays NaN: only from a NaN multiplier, refused at prepare
+    const float flo = static_cast<float>(lo - zero_point),
+                fhi = static_cast<float>(hi - zero_point);
+    v = v < flo ? flo : v;  // NaN stays NaN: only from a NaN multiplier, refused at prepare
     v = v > fhi ? fhi : v;
     return static_cast<int32_t>(std::nearbyint(v)) + zero_point;
 }

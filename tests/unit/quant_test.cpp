@@ -9,6 +9,7 @@
 #include <filesystem>
 
 #include "runtime/exec/session.h"
+#include "runtime/format/pare_format.h"
 #include "runtime/ir/passes/passes.h"
 #include "test_util.h"
 #include "toolkit/data/dataset.h"
@@ -240,6 +241,20 @@ TEST(Quant, QdqModelRunsInIntegersAndMatchesOnnxRuntime) {
     // DQ/Q nodes into its own integer Gemm (different rounding), hence not 1e-6.
     EXPECT_LT(std::sqrt(num / den), 2e-3) << "pare's integer execution vs ONNX Runtime's";
     EXPECT_GE(same, 990) << "of 1000 (pare fused vs ONNX Runtime on the QDQ file)";
+    // As .pare: the integer graph with its int8 weights (the Gemm weights' large
+    // DequantizeLinear kept as nodes, computed once at prepare), under a third of
+    // the float model's .pare, and the same outputs after loading.
+    Graph deploy = q;
+    ASSERT_TRUE(run_default_passes(deploy).ok());
+    Graph float_model = g;
+    const std::vector<uint8_t> bytes = save_pare(deploy).value();
+    const std::vector<uint8_t> float_bytes = save_pare(float_model).value();
+    EXPECT_LT(bytes.size() * 3, float_bytes.size()) << bytes.size() << " vs " << float_bytes.size();
+    Graph loaded = load_pare(bytes.data(), bytes.size(), "lenet int8").value();
+    Session sl = Session::prepare(loaded).value();
+    TensorMap out2;
+    ASSERT_TRUE(sl.run({{in, d.test.images}}, &out2).ok());
+    EXPECT_EQ(max_abs_diff(out2.at(fused.outputs[0].name), mine), 0.0);
 }
 
 // Weight-only int8 (DequantizeLinear) and float16 (Cast): no activation quantized,

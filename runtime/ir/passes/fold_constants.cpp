@@ -7,9 +7,14 @@ namespace pare {
 namespace {
 
 // Ops whose folded output can be far larger than their inputs: folding them would
-// bloat the model file, so they are folded only when the result is small.
-bool expands(OpKind op) { return op == OpKind::kConstantOfShape || op == OpKind::kExpand; }
-constexpr int64_t kMaxExpandedFold = 1 << 16;
+// bloat the model file, so they are folded only when the result is small. A
+// weight's DequantizeLinear stays a node unless tiny: the file keeps its 8-bit
+// bytes, and the session computes it once at prepare.
+int64_t max_fold(OpKind op) {
+    if (op == OpKind::kDequantizeLinear) return 1024;
+    if (op == OpKind::kConstantOfShape || op == OpKind::kExpand) return 1 << 16;
+    return -1;  // any size
+}
 
 bool shape_fully_known(const Graph& g, const std::string& v) {
     for (const auto& i : g.inputs) {
@@ -66,7 +71,7 @@ Result<int> fold_sweep(Graph& g) {
                 PARE_RETURN_IF_ERROR(run_node(n, in, &outs));
                 int64_t total = 0;
                 for (const auto& t : outs) total += t.numel();
-                done = !(expands(n.op) && total > kMaxExpandedFold);
+                done = max_fold(n.op) < 0 || total <= max_fold(n.op);
             }
         }
         if (!done) {

@@ -177,7 +177,8 @@ class Fuser {
             return 0;
         const int64_t M = w->shape()[0];
         if (ws->numel() != 1 && (ws->numel() != M || wd->attrs.get_int("axis", 1) != 0)) return 0;
-        if (!wd->input(2).empty() && (!wz || wz->dtype() != w->dtype() || wz->numel() != ws->numel()))
+        if (!wd->input(2).empty() &&
+            (!wz || wz->dtype() != w->dtype() || wz->numel() != ws->numel()))
             return 0;
         for (int64_t m = 0; m < ws->numel(); ++m)
             if (!(ws->data<float>()[m] > 0) || !std::isfinite(ws->data<float>()[m])) return 0;
@@ -211,9 +212,9 @@ class Fuser {
                     const double v =
                         bs->data<float>()[c] == s
                             ? iv
-                            : std::nearbyint(
-                                  static_cast<double>(static_cast<float>(iv) * bs->data<float>()[c]) /
-                                  s);
+                            : std::nearbyint(static_cast<double>(static_cast<float>(iv) *
+                                                                 bs->data<float>()[c]) /
+                                             s);
                     if (!(std::fabs(v) < 2147483647.0)) return 0;
                     t.data<int32_t>()[m] = static_cast<int32_t>(v);
                 }
@@ -237,11 +238,11 @@ class Fuser {
         f.op_type = "QLinearConv";
         f.op = OpKind::kQLinearConv;
         f.attrs = conv.attrs;
-        const std::string wzp =
-            wd->input(2).empty() ? add_scalar(conv.name + "_w_zero_point", w->dtype(), 0)
-                                 : wd->input(2);
-        f.inputs = {xq,           xp.scale,      xp.zero_point, wd->input(0),
-                    wd->input(1), wzp,           yp.scale,      yp.zero_point};
+        const std::string wzp = wd->input(2).empty()
+                                    ? add_scalar(conv.name + "_w_zero_point", w->dtype(), 0)
+                                    : wd->input(2);
+        f.inputs = {xq,           xp.scale, xp.zero_point, wd->input(0),
+                    wd->input(1), wzp,      yp.scale,      yp.zero_point};
         if (!bias.empty()) f.inputs.push_back(bias);
         f.outputs = g_.nodes[q].outputs;
         g_.nodes[n] = f;
@@ -266,8 +267,8 @@ class Fuser {
         f.op_type = "QLinearAdd";
         f.domain = kMicrosoftDomain;
         f.op = OpKind::kQLinearAdd;
-        f.inputs = {aq, ap.scale, ap.zero_point, bq, bp.scale, bp.zero_point, cp.scale,
-                    cp.zero_point};
+        f.inputs = {aq,       ap.scale,      ap.zero_point, bq,
+                    bp.scale, bp.zero_point, cp.scale,      cp.zero_point};
         f.outputs = g_.nodes[q].outputs;
         g_.nodes[n] = f;
         passed.push_back(q);

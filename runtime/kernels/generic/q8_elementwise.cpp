@@ -40,7 +40,7 @@ class Qu8Elementwise : public PreparedKernel {
     std::string name() const override {
         return op_ == OpKind::kQuantizeLinear     ? "qu8_quantize"
                : op_ == OpKind::kDequantizeLinear ? "qu8_dequantize"
-                                                   : "qu8_add";
+                                                  : "qu8_add";
     }
 
     Status run(ComputeContext& ctx) const override {
@@ -67,8 +67,8 @@ class Qu8Elementwise : public PreparedKernel {
         if (X.shape() != Y.shape() || B.shape() != Y.shape() || Y.dtype() != DType::kUint8)
             return op_def(op_).compute(ctx);  // broadcasting: the reference
         chunks(ctx.pool, n, [&](int64_t b, int64_t e) {
-            kt.qu8_add(X.data<uint8_t>() + b, B.data<uint8_t>() + b, e - b, ka_, kb_, za_, zb_,
-                       z_, 0, 255, Y.data<uint8_t>() + b);
+            kt.qu8_add(X.data<uint8_t>() + b, B.data<uint8_t>() + b, e - b, ka_, kb_, za_, zb_, z_,
+                       0, 255, Y.data<uint8_t>() + b);
         });
         return Status();
     }

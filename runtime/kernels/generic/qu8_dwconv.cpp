@@ -40,15 +40,16 @@ class Qu8DwConv : public PreparedKernel {
             for (int64_t t = 0; t < taps; ++t)
                 w_[ch * taps + t] = static_cast<float>(w.data<int8_t>()[ch * taps + t] - zw);
             corr_[ch] = c.size() > 8 && c[8] ? c[8]->data<int32_t>()[ch] : 0;
-            mult_[ch] = requant_multiplier(
-                sx, c[4]->data<float>()[c[4]->numel() == 1 ? 0 : ch], sy);
+            mult_[ch] =
+                requant_multiplier(sx, c[4]->data<float>()[c[4]->numel() == 1 ? 0 : ch], sy);
         }
         // Each whole group of V channels: its taps' weights, V per tap (transposed).
         const int64_t V = kt_.f32_dwconv_lanes;
         wg_.resize(static_cast<size_t>(C_ / V * V * taps));
         for (int64_t g = 0; g < C_ / V; ++g)
             for (int64_t t = 0; t < taps; ++t)
-                for (int64_t v = 0; v < V; ++v) wg_[(g * taps + t) * V + v] = w_[(g * V + v) * taps + t];
+                for (int64_t v = 0; v < V; ++v)
+                    wg_[(g * taps + t) * V + v] = w_[(g * V + v) * taps + t];
         zeros_.assign(static_cast<size_t>(std::max<int64_t>(V, 1)), 0.0f);
     }
 
@@ -60,8 +61,8 @@ class Qu8DwConv : public PreparedKernel {
         if (X.rank() != 4 || X.shape()[1] != C_ || X.dtype() != DType::kUint8)
             return internal_error("int8 depthwise conv weights do not match the input");
         Window w;
-        PARE_RETURN_IF_ERROR(
-            window_forward(attrs_, Shape(X.shape().begin() + 2, X.shape().end()), kshape_, false, &w));
+        PARE_RETURN_IF_ERROR(window_forward(attrs_, Shape(X.shape().begin() + 2, X.shape().end()),
+                                            kshape_, false, &w));
         const int64_t N = X.shape()[0], H = w.in[0], W = w.in[1], OH = w.out[0], OW = w.out[1];
         const int64_t KH = kshape_[0], KW = kshape_[1];
         if (N == 0 || OH <= 0 || OW <= 0) return Status();
@@ -78,8 +79,8 @@ class Qu8DwConv : public PreparedKernel {
             kt_.qu8_dequantize(x + (n * C_ + c0) * H * W, nc * H * W, 1.0f, zx_, xf);
             if (group) {
                 kt_.f32_dwconv_group(xf, H, W, wg_.data() + j * KH * KW * V, zeros_.data(), KH, KW,
-                                     w.strides[0], w.strides[1], w.pad_begin[0], w.pad_begin[1],
-                                     yf, OH, OW, Activation{});
+                                     w.strides[0], w.strides[1], w.pad_begin[0], w.pad_begin[1], yf,
+                                     OH, OW, Activation{});
             } else {
                 kt_.f32_dwconv(xf, H, W, w_.data() + c0 * KH * KW, KH, KW, w.strides[0],
                                w.strides[1], w.pad_begin[0], w.pad_begin[1], 0.0f, yf, OH, OW,
@@ -126,7 +127,8 @@ std::unique_ptr<PreparedKernel> prepare_qu8_dwconv(const Node& node,
         return nullptr;
     for (size_t i : {1, 6})
         if (!(c[i]->data<float>()[0] > 0) || !std::isfinite(c[i]->data<float>()[0])) return nullptr;
-    if (c[4]->dtype() != DType::kFloat32 || (c[4]->numel() != 1 && c[4]->numel() != C)) return nullptr;
+    if (c[4]->dtype() != DType::kFloat32 || (c[4]->numel() != 1 && c[4]->numel() != C))
+        return nullptr;
     for (int64_t i = 0; i < c[4]->numel(); ++i)
         if (!(c[4]->data<float>()[i] > 0) || !std::isfinite(c[4]->data<float>()[i])) return nullptr;
     if (c[5]->dtype() != DType::kInt8 || (c[5]->numel() != 1 && c[5]->numel() != C)) return nullptr;

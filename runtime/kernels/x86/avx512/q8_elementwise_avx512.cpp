@@ -81,7 +81,8 @@ void qu8_add_avx512(const uint8_t* a, const uint8_t* b, int64_t n, float ka, flo
         _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), to_u8(clamp(v, flo, fhi), vzc));
     }
     for (; i < n; ++i) {
-        const float v = std::fma(static_cast<float>(a[i] - za), ka, static_cast<float>(b[i] - zb) * kb);
+        const float v =
+            std::fma(static_cast<float>(a[i] - za), ka, static_cast<float>(b[i] - zb) * kb);
         y[i] = static_cast<uint8_t>(scalar_clamp_round(v, zc, lo, hi));
     }
 }
@@ -95,7 +96,8 @@ void qu8_requantize_avx512(const float* acc, int64_t n, int32_t corr, float mult
     int64_t i = 0;
     for (; i + 16 <= n; i += 16) {
         const __m512i a = _mm512_add_epi32(
-            _mm512_maskz_cvtt_roundps_epi32(0xffff, _mm512_loadu_ps(acc + i), _MM_FROUND_NO_EXC), c);
+            _mm512_maskz_cvtt_roundps_epi32(0xffff, _mm512_loadu_ps(acc + i), _MM_FROUND_NO_EXC),
+            c);
         const __m512 v = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xffff, a), m);
         _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), to_u8(clamp(v, flo, fhi), z));
     }

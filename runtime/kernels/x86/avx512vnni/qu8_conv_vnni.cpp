@@ -18,8 +18,8 @@ constexpr int kRows = kQu8TileRows;  // 6 output channels
 constexpr int kCols = kQu8TileCols;  // 64 positions: 4 zmm
 
 // Rows 4g..4g+3 of 16 positions interleaved byte by byte: 16 int32 (4 bytes each).
-inline void interleave16(const uint8_t* r0, const uint8_t* r1, const uint8_t* r2,
-                         const uint8_t* r3, int32_t* out) {
+inline void interleave16(const uint8_t* r0, const uint8_t* r1, const uint8_t* r2, const uint8_t* r3,
+                         int32_t* out) {
     const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r0));
     const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r1));
     const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r2));
@@ -74,18 +74,20 @@ void tile(const int32_t* a, const int32_t* panel, int64_t groups, int rows, int6
                 q[v] = _mm512_setzero_si512();
                 continue;
             }
-            __m512 f = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xffff, _mm512_add_epi32(acc[r][v], c)), m);
+            __m512 f =
+                _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xffff, _mm512_add_epi32(acc[r][v], c)), m);
             // The upper clamp keeps the conversion in range; with the full uint8
             // range the lower one is the saturation of packus (a value below
             // -2^31 converts to INT_MIN, which saturates to 0 as well).
             f = _mm512_maskz_min_ps(0xffff, f, fhi);
             if (!full_range) f = _mm512_maskz_max_ps(0xffff, f, flo);
-            q[v] = _mm512_add_epi32(
-                _mm512_maskz_cvt_roundps_epi32(0xffff, f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), z);
+            q[v] = _mm512_add_epi32(_mm512_maskz_cvt_roundps_epi32(
+                                        0xffff, f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+                                    z);
         }
         const __m512i u = _mm512_maskz_permutexvar_epi32(
-            0xffff,
-            order, _mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3])));
+            0xffff, order,
+            _mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3])));
         _mm512_mask_storeu_epi8(y + r * ldy, mask, u);
     }
 }
@@ -102,7 +104,8 @@ void qu8_pack_panel_vnni(const uint8_t* x, const int64_t* koff, int64_t K, int64
         const uint8_t* r[4];
         for (int j = 0; j < 4; ++j) r[j] = 4 * g + j < K ? x + koff[4 * g + j] : zeros;
         int32_t* out = panel + g * kCols;
-        for (int64_t p = 0; p < full; p += 16) interleave16(r[0] + p, r[1] + p, r[2] + p, r[3] + p, out + p);
+        for (int64_t p = 0; p < full; p += 16)
+            interleave16(r[0] + p, r[1] + p, r[2] + p, r[3] + p, out + p);
         if (full < kCols) {
             // The last positions: copied into zeroed rows first (no read past np).
             for (int j = 0; j < 4; ++j) {
