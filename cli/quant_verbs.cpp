@@ -18,6 +18,7 @@
 #include "toolkit/oracle/oracle.h"
 #include "toolkit/quant/quantize.h"
 #include "toolkit/report/evaluate.h"
+#include "toolkit/train/qat.h"
 
 namespace pare::cli {
 
@@ -164,18 +165,70 @@ int report(const QuantFlags& f, const char* kind) {
                     r0.worst_rel_l2, r1.worst_rel_l2);
     }
     std::printf(
-        "\npare runs quantized models with its reference QuantizeLinear, DequantizeLinear,\n"
-        "DynamicQuantizeLinear and MatMulInteger kernels (no int8 kernels yet); ONNX Runtime\n"
-        "fuses them into its integer kernels.\n");
+        "\npare fuses the QDQ patterns into integer kernels (QLinearConv, QLinearAdd, uint8\n"
+        "MaxPool: `pare info --plan` lists them); ONNX Runtime fuses the same file into its "
+        "own.\n");
     return 0;
 }
 
-int cmd_quantize(const QuantFlags& f) {
+QuantOptions static_options(const QuantFlags& f) {
     QuantOptions o;
     o.method = check(parse_calib_method(f.method));
     o.percentile = f.percentile;
     o.per_tensor_weights = f.per_tensor;
     o.signed_activations = f.int8_acts;
+    return o;
+}
+
+// pare qat: calibrate (or --plan), the post-training model's accuracy as the
+// baseline, then fine-tuning with fake quantization, and the table.
+struct QatFlags {
+    QuantFlags q;
+    TrainConfig cfg;
+    int64_t limit = 0;
+};
+
+int cmd_qat(QatFlags& f) {
+    const QuantOptions o = static_options(f.q);
+    Graph g = check(load_model_file(f.q.model, import_options(f.q.shapes)));
+    check(quantizable_layers(g, o).status());
+    check(g.resolve_ops());
+    check(run_default_passes(g).with_context(f.q.model));
+    QuantPlan plan;
+    if (!f.q.plan.empty()) {
+        Result<QuantPlan> loaded = plan_from_json(check(read_file(f.q.plan)));
+        if (!loaded.ok()) throw Failure{loaded.status().with_context(f.q.plan)};
+        plan = std::move(loaded).value();
+    } else {
+        const Tensor calib = calibration_images(f.q.calib);
+        std::printf("calibrating %s on %lld images (%s, %s)...\n", f.q.model.c_str(),
+                    static_cast<long long>(calib.shape()[0]), f.q.calib.c_str(),
+                    calib_method_name(o.method));
+        Result<QuantPlan> calibrated = calibrate(g, calib, o);
+        if (!calibrated.ok()) throw Failure{calibrated.status().with_context(f.q.model)};
+        plan = std::move(calibrated).value();
+    }
+    if (f.q.data.empty()) f.q.data = f.q.calib.substr(0, f.q.calib.find(':'));
+    DataOptions d;
+    d.train_limit = f.limit;
+    d.test_limit = f.q.test_limit;
+    const DataSplits data = check(load_data(f.q.data, d));
+    const Graph ptq = check(apply_quantization(g, plan, o));
+    const EvalReport before = check(evaluate(ptq, data.test));
+    std::printf("post-training int8 (no fine-tuning): top-1 %.2f%% on %lld test images\n",
+                100 * before.top1, static_cast<long long>(data.test.size()));
+    std::printf("quantization-aware fine-tuning: %lld epoch(s), lr %g, %zu layers\n",
+                static_cast<long long>(f.cfg.epochs), f.cfg.lr, plan.layers.size());
+    const QatResult r = check(quantization_aware_training(g, plan, data, f.cfg, o));
+    check(export_onnx_file(r.qdq, f.q.out));
+    const EvalReport after = check(evaluate(r.qdq, data.test));
+    std::printf("quantization-aware int8: top-1 %.2f%% (post-training %.2f%%), wrote %s\n",
+                100 * after.top1, 100 * before.top1, f.q.out.c_str());
+    return report(f.q, "int8 (QAT)");
+}
+
+int cmd_quantize(const QuantFlags& f) {
+    QuantOptions o = static_options(f);
     o.bias_correction = f.bias_correction;
     std::stringstream ks(f.keep);
     for (std::string k; std::getline(ks, k, ',');)
@@ -301,6 +354,40 @@ void add_quant_verbs(CLI::App& app, VerbTable& verbs) {
         ->capture_default_str()
         ->check(CLI::Range(1, 1000));
     verbs.emplace_back(q, [f] { return cmd_quantize(*f); });
+
+    auto t = std::make_shared<QatFlags>();
+    t->cfg.epochs = 1;
+    t->cfg.lr = 0.002;
+    t->cfg.batch = 128;
+    t->cfg.weight_decay = 1e-4;
+    t->cfg.schedule = "cosine";
+    auto* a = app.add_subcommand("qat",
+                                 "Quantization-aware training: calibrate, fine-tune with fake "
+                                 "quantization (straight-through "
+                                 "estimator), write the QDQ model, with a before/after table");
+    a->add_option("model", t->q.model, "Float ONNX model")->required();
+    a->add_option("-o,--output", t->q.out, "Quantized model (.onnx, QDQ form)")->required();
+    a->add_option("--calib", t->q.calib, "Calibration images, as for pare quantize")
+        ->capture_default_str();
+    a->add_option("--method", t->q.method, "Calibration: minmax, percentile, entropy or mse")
+        ->capture_default_str();
+    a->add_option("--percentile", t->q.percentile, "For --method percentile, in (0, 100]")
+        ->capture_default_str();
+    a->add_flag("--per-tensor", t->q.per_tensor, "One weight scale per layer");
+    a->add_option("--plan", t->q.plan, "Start from a saved plan instead of calibrating");
+    a->add_option("--data", t->q.data,
+                  "Labelled training and test data (default: the calibration set's)");
+    a->add_option("--epochs", t->cfg.epochs, "Fine-tuning epochs")->capture_default_str();
+    a->add_option("--lr", t->cfg.lr, "Peak learning rate (cosine schedule)")->capture_default_str();
+    a->add_option("--batch", t->cfg.batch, "Batch size")->capture_default_str();
+    a->add_option("--weight-decay", t->cfg.weight_decay, "Weight decay")->capture_default_str();
+    a->add_option("--threads", t->cfg.threads, "Training threads")->capture_default_str();
+    a->add_option("--limit", t->limit, "Fine-tune on the first N training images only");
+    a->add_option("--test-limit", t->q.test_limit, "Evaluate on the first N test images only");
+    a->add_option("--repeat", t->q.repeat, "Timed runs per runtime for the latency rows")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1000));
+    verbs.emplace_back(a, [t] { return cmd_qat(*t); });
 }
 
 }  // namespace pare::cli

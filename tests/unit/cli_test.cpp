@@ -242,6 +242,28 @@ TEST_F(Cli, TrainAndEvalRejectBadInput) {
 
 // pare quantize: the QDQ model and its before/after table; bad input fails by
 // name with nothing written.
+// pare qat: calibrates, reports the post-training baseline, fine-tunes with fake
+// quantization and writes a QDQ model with the table; bad input fails cleanly.
+TEST_F(Cli, QatFineTunesAndWritesAQdqModel) {
+    const std::string lenet = std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx";
+    const std::string out = (dir_ / "qat.onnx").string();
+    expect_clean_failure(pare("qat " + lenet + " --calib /nonexistent.npy -o " + out),
+                         {"/nonexistent.npy"});
+    expect_clean_failure(pare("qat " + lenet + " --method kl -o " + out),
+                         {"calibration method", "kl"});
+    EXPECT_FALSE(fs::exists(out));
+    const CliRun r = pare("qat " + lenet + " --calib fashion-mnist:256 --limit 1024 --epochs 1 " +
+                          "--test-limit 200 --repeat 1 -o " + out);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("post-training int8 (no fine-tuning): top-1"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("quantization-aware int8: top-1"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("int8 (QAT)"), std::string::npos) << r.out;
+    Graph g = import_onnx_file(out).value();
+    int q = 0;
+    for (const Node& n : g.nodes) q += n.op_type == "QuantizeLinear";
+    EXPECT_EQ(q, 7);
+}
+
 TEST_F(Cli, QuantizeWritesAQdqModelAndRejectsBadInput) {
     const std::string lenet = std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx";
     const std::string out = (dir_ / "out").string() + ".onnx";

@@ -868,3 +868,44 @@ Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
 }
 
 }  // namespace pare
+
+namespace pare {
+
+Result<FakeQuant> fake_quant_of(const Graph& g, const QuantPlan& plan,
+                                const QuantOptions& options) {
+    FakeQuant fq;
+    fq.signed_activations = options.signed_activations;
+    std::map<std::string, const ActivationRange*> ranges;
+    for (const ActivationRange& r : plan.activations) ranges[r.tensor] = &r;
+    const std::set<std::string> layers(plan.layers.begin(), plan.layers.end());
+    std::map<std::string, std::string> range_of;  // a quantized MaxPool's output -> its input
+    for (const Node& n : g.nodes)
+        if (layers.count(n.name) && n.op_type == "MaxPool") range_of[n.outputs[0]] = n.inputs[0];
+    for (const Node& n : g.nodes) {
+        if (!layers.count(n.name)) continue;
+        if (options.weights_only == WeightsOnly::kNone) {
+            for (const std::string& x : quantized_inputs(n)) {
+                std::string from = x;
+                for (int hops = 0; range_of.count(from) && hops < 1000; ++hops)
+                    from = range_of[from];
+                auto r = ranges.find(from);
+                if (r == ranges.end())
+                    return invalid_argument("the plan has no range for \"" + x + "\" (" +
+                                            n.where() + "): calibrate this model again");
+                float scale;
+                int32_t zp;
+                range_to_affine(r->second->range_lo, r->second->range_hi,
+                                options.signed_activations, &scale, &zp);
+                fq.activations[x] = {scale, zp};
+            }
+        }
+        if (!is_quantizable_op(n) || options.weights_only == WeightsOnly::kFloat16) continue;
+        int64_t axis = 0;
+        if (n.op_type == "MatMul" || (n.op_type == "Gemm" && n.attrs.get_int("transB", 0) == 0))
+            axis = 1;
+        fq.weights[n.inputs[1]] = options.per_tensor_weights ? -1 : axis;
+    }
+    return fq;
+}
+
+}  // namespace pare

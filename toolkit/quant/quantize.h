@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "runtime/ir/graph.h"
+#include "toolkit/train/trainer.h"
 
 namespace pare {
 
@@ -93,6 +94,11 @@ Result<Graph> dynamic_quantization(const Graph& g, const QuantOptions& options);
 // The QDQ model for plan (g as given to calibrate).
 Result<Graph> apply_quantization(const Graph& g, const QuantPlan& plan,
                                  const QuantOptions& options);
+
+// What apply_quantization(g, plan, options) quantizes, as the trainer's fake
+// quantization: every quantized activation with its (scale, zero point) and every
+// quantized weight with its channel axis (-1 per tensor).
+Result<FakeQuant> fake_quant_of(const Graph& g, const QuantPlan& plan, const QuantOptions& options);
 
 // Per-layer sensitivity (--auto-keep): each layer of plan quantized alone, the
 // relative L2 error of the model's first output against the float model's on

@@ -164,12 +164,41 @@ void TorchGraph::write_back(Graph& g) const {
 
 torch::Tensor TorchGraph::forward(const torch::Tensor& x, bool training) {
     std::map<std::string, torch::Tensor> env;
-    env[g_.inputs.at(0).name] = x;
+    // QAT: an activation fake-quantized as it is produced, a weight as it is read.
+    const int64_t qmin = fq_.signed_activations ? -128 : 0,
+                  qmax = fq_.signed_activations ? 127 : 255;
+    auto fake_act = [&](const std::string& name, const torch::Tensor& v) {
+        auto it = fq_.activations.find(name);
+        if (it == fq_.activations.end()) return v;
+        return torch::fake_quantize_per_tensor_affine(v, it->second.first, it->second.second, qmin,
+                                                      qmax);
+    };
+    auto fake_weight = [&](const std::string& name, const torch::Tensor& w) {
+        auto it = fq_.weights.find(name);
+        if (it == fq_.weights.end()) return w;
+        const int64_t axis = it->second;
+        torch::Tensor amax;
+        if (axis < 0) {
+            amax = w.detach().abs().max().reshape({1});
+        } else {
+            std::vector<int64_t> dims;
+            for (int64_t d = 0; d < w.dim(); ++d)
+                if (d != axis) dims.push_back(d);
+            amax = w.detach().abs().amax(dims);
+        }
+        // As quantize_weight: max|w| / 127, or 1 for an all-zero channel.
+        torch::Tensor scale = torch::where(amax > 0, amax / 127.0, torch::ones_like(amax));
+        if (axis < 0)
+            return torch::fake_quantize_per_tensor_affine(w, scale.item<float>(), 0, -127, 127);
+        torch::Tensor zp = torch::zeros({scale.size(0)}, torch::kInt);
+        return torch::fake_quantize_per_channel_affine(w, scale, zp, axis, -127, 127);
+    };
+    env[g_.inputs.at(0).name] = fake_act(g_.inputs.at(0).name, x);
     auto in = [&](const Node& n, size_t i) -> torch::Tensor {
         const std::string& name = n.input(i);
         if (name.empty()) return torch::Tensor();
         auto c = consts_.find(name);
-        if (c != consts_.end()) return c->second;
+        if (c != consts_.end()) return fake_weight(name, c->second);
         auto e = env.find(name);
         if (e == env.end()) fail(n, "input \"" + name + "\" not computed");
         return e->second;
@@ -602,7 +631,7 @@ torch::Tensor TorchGraph::forward(const torch::Tensor& x, bool training) {
             default:
                 fail(n, "cannot be trained (no torch mapping)");
         }
-        if (!n.outputs.empty()) env[n.outputs[0]] = y;
+        if (!n.outputs.empty()) env[n.outputs[0]] = fake_act(n.outputs[0], y);
         if (n.op == OpKind::kDropout && n.outputs.size() > 1 && !n.outputs[1].empty()) {
             env[n.outputs[1]] = torch::ones_like(x0, torch::kBool);
         }

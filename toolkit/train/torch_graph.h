@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "runtime/ir/graph.h"
+#include "toolkit/train/trainer.h"
 
 namespace pare {
 
@@ -21,6 +22,9 @@ class TorchGraph {
 
     // Logits for x (N, ...). Training mode uses batch statistics and dropout.
     torch::Tensor forward(const torch::Tensor& x, bool training);
+
+    // Fake quantization of these activations and weights from now on (QAT).
+    void set_fake_quant(const FakeQuant& fq) { fq_ = fq; }
 
     std::vector<torch::Tensor> parameters() const;
     const std::map<std::string, torch::Tensor>& params() const { return params_; }
@@ -35,6 +39,7 @@ class TorchGraph {
     std::map<std::string, torch::Tensor> consts_;   // every initializer
     std::map<std::string, torch::Tensor> params_;   // trainable (requires_grad), aliases consts_
     std::map<std::string, torch::Tensor> buffers_;  // BatchNorm running mean/var, aliases consts_
+    FakeQuant fq_;
 };
 
 torch::Tensor to_torch(const Tensor& t);

@@ -132,6 +132,7 @@ Result<TrainResult> train_graph(Graph& g, const DataSplits& data, const TrainCon
     try {
         torch::manual_seed(cfg.seed);
         TorchGraph tg(tgraph);
+        tg.set_fake_quant(cfg.fake_quant);
         std::vector<torch::Tensor> params = tg.parameters();
         if (params.empty()) return invalid_argument("the model has no trainable parameters");
         std::unique_ptr<torch::optim::Optimizer> opt;
@@ -317,7 +318,8 @@ Result<TrainResult> train_graph(Graph& g, const DataSplits& data, const TrainCon
     }
 }
 
-Result<Tensor> torch_forward(const Graph& g, const Tensor& images, int threads) {
+Result<Tensor> torch_forward(const Graph& g, const Tensor& images, int threads,
+                             const FakeQuant& fake_quant) {
     Dataset d;
     d.images = images;
     d.labels.assign(static_cast<size_t>(images.shape()[0]), 0);
@@ -325,6 +327,7 @@ Result<Tensor> torch_forward(const Graph& g, const Tensor& images, int threads) 
     set_threads(threads);
     try {
         TorchGraph tg(t);
+        tg.set_fake_quant(fake_quant);
         torch::NoGradGuard ng;
         return from_torch(tg.forward(to_torch(images), false));
     } catch (const std::exception& e) {

@@ -9,6 +9,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,22 @@
 #include "toolkit/data/dataset.h"
 
 namespace pare {
+
+// Quantization-aware training (`pare qat`): fake quantization with a
+// straight-through estimator (torch's fake_quantize ops: values rounded to the
+// grid in the forward pass; the gradient passed unchanged inside the range and
+// zeroed outside it in the backward pass).
+struct FakeQuant {
+    // Activations by value name: scale and zero point, fixed (from calibration);
+    // uint8 [0, 255], or int8 [-128, 127] with signed_activations.
+    std::map<std::string, std::pair<float, int32_t>> activations;
+    bool signed_activations = false;
+    // Weights by initializer name: the axis of their output channels, each with the
+    // symmetric int8 scale max|w| / 127 of the current weights ([-127, 127]); -1 for
+    // one scale per tensor.
+    std::map<std::string, int64_t> weights;
+    bool empty() const { return activations.empty() && weights.empty(); }
+};
 
 struct TrainConfig {
     int64_t epochs = 10;
@@ -37,6 +54,7 @@ struct TrainConfig {
     std::string checkpoint;  // saved after every epoch; training resumes from it when it exists
     int64_t max_steps = 0;   // stop after this many optimizer steps in total (0: no limit)
     bool progress = true;    // progress lines on stderr
+    FakeQuant fake_quant;    // quantization-aware training when not empty
 };
 
 struct EpochStats {
@@ -65,7 +83,8 @@ Result<TrainResult> train_graph(Graph& g, const DataSplits& data, const TrainCon
 
 // g's logits for images (N, C, H, W) computed with libtorch in eval mode: the check
 // that the torch execution of the IR agrees with pare's runtime.
-Result<Tensor> torch_forward(const Graph& g, const Tensor& images, int threads = 1);
+Result<Tensor> torch_forward(const Graph& g, const Tensor& images, int threads = 1,
+                             const FakeQuant& fake_quant = {});
 
 // Top-1 accuracy of g on data computed with libtorch in eval mode (for quick checks
 // during training; `pare eval` uses pare's own runtime).
