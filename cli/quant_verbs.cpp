@@ -29,7 +29,7 @@ struct QuantFlags {
     std::string save_plan, plan, weights_only;
     double percentile = 99.99;
     bool per_tensor = false, int8_acts = false, auto_keep = false, bias_correction = false;
-    bool dynamic = false;
+    bool dynamic = false, keep_names = false;
     std::vector<std::string> shapes;
     double budget = 0.02;
     int64_t test_limit = 0;
@@ -220,7 +220,9 @@ int cmd_qat(QatFlags& f) {
     std::printf("quantization-aware fine-tuning: %lld epoch(s), lr %g, %zu layers\n",
                 static_cast<long long>(f.cfg.epochs), f.cfg.lr, plan.layers.size());
     const QatResult r = check(quantization_aware_training(g, plan, data, f.cfg, o));
-    check(export_onnx_file(r.qdq, f.q.out));
+    Graph out = r.qdq;
+    if (!f.q.keep_names) compact_names(out);
+    check(export_onnx_file(out, f.q.out));
     const EvalReport after = check(evaluate(r.qdq, data.test));
     std::printf("quantization-aware int8: top-1 %.2f%% (post-training %.2f%%), wrote %s\n",
                 100 * after.top1, 100 * before.top1, f.q.out.c_str());
@@ -255,7 +257,9 @@ int cmd_quantize(const QuantFlags& f) {
     if (f.dynamic) {
         Result<Graph> q = dynamic_quantization(g, o);
         if (!q.ok()) throw Failure{q.status().with_context(f.model)};
-        check(export_onnx_file(q.value(), f.out));
+        Graph out = q.value();
+        if (!f.keep_names) compact_names(out);
+        check(export_onnx_file(out, f.out));
         std::printf(
             "dynamic quantization (MatMul/Gemm weights int8, inputs at run time), wrote %s\n",
             f.out.c_str());
@@ -300,7 +304,8 @@ int cmd_quantize(const QuantFlags& f) {
         plan.layers = layers;
     }
     if (!f.save_plan.empty()) check(write_file_atomic(f.save_plan, plan_to_json(plan)));
-    const Graph q = check(apply_quantization(g, plan, o));
+    Graph q = check(apply_quantization(g, plan, o));
+    if (!f.keep_names) compact_names(q);
     check(export_onnx_file(q, f.out));
     std::printf("quantized %zu layers, wrote %s\n", plan.layers.size(), f.out.c_str());
 
@@ -345,6 +350,9 @@ void add_quant_verbs(CLI::App& app, VerbTable& verbs) {
                   "Bind an input's shape for the latency and error rows, e.g. x=1,3,48,320");
     q->add_option("--weights-only", f->weights_only,
                   "Only the weights, no calibration: int8 (DequantizeLinear) or float16 (Cast)");
+    q->add_flag("--keep-names", f->keep_names,
+                "Keep the long value names (default: short ones, a smaller file; node names "
+                "stay)");
     q->add_option("--save-plan", f->save_plan, "Also write the calibration plan (JSON)");
     q->add_option("--plan", f->plan, "Apply a saved plan instead of calibrating");
     q->add_option("--data", f->data,
@@ -375,6 +383,7 @@ void add_quant_verbs(CLI::App& app, VerbTable& verbs) {
         ->capture_default_str();
     a->add_flag("--per-tensor", t->q.per_tensor, "One weight scale per layer");
     a->add_option("--plan", t->q.plan, "Start from a saved plan instead of calibrating");
+    a->add_flag("--keep-names", t->q.keep_names, "Keep the long value names");
     a->add_option("--data", t->q.data,
                   "Labelled training and test data (default: the calibration set's)");
     a->add_option("--epochs", t->cfg.epochs, "Fine-tuning epochs")->capture_default_str();

@@ -908,4 +908,52 @@ Result<FakeQuant> fake_quant_of(const Graph& g, const QuantPlan& plan,
     return fq;
 }
 
+int compact_names(Graph& g) {
+    auto base36 = [](int64_t v) {
+        std::string s;
+        do {
+            s.insert(s.begin(), "0123456789abcdefghijklmnopqrstuvwxyz"[v % 36]);
+            v /= 36;
+        } while (v > 0);
+        return s;
+    };
+    std::set<std::string> keep;
+    for (const auto& v : g.inputs) keep.insert(v.name);
+    for (const auto& v : g.outputs) keep.insert(v.name);
+    std::map<std::string, std::string> to;
+    int64_t next = 0;
+    auto fresh = [&](const std::string& prefix) {
+        for (;;) {
+            std::string name = prefix + base36(next++);
+            if (!keep.count(name)) return name;
+        }
+    };
+    auto rename = [&](const std::string& v) {
+        if (v.empty() || keep.count(v)) return v;
+        auto it = to.find(v);
+        if (it != to.end()) return it->second;
+        return to[v] = fresh("t");
+    };
+    for (Node& n : g.nodes) {
+        for (auto& o : n.outputs) o = rename(o);
+        for (auto& i : n.inputs) i = rename(i);
+    }
+    std::map<std::string, Tensor> inits;
+    for (auto& kv : g.initializers) inits[rename(kv.first)] = std::move(kv.second);
+    g.initializers = std::move(inits);
+    g.value_info.clear();
+    std::set<std::string> node_names;
+    for (const Node& n : g.nodes) node_names.insert(n.name);
+    int64_t q = 0;
+    for (Node& n : g.nodes) {
+        if (n.op_type != "QuantizeLinear" && n.op_type != "DequantizeLinear") continue;
+        std::string name;
+        do {
+            name = "q" + base36(q++);
+        } while (node_names.count(name));
+        n.name = name;
+    }
+    return static_cast<int>(to.size());
+}
+
 }  // namespace pare
