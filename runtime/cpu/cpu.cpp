@@ -188,6 +188,14 @@ KernelTable make_table(Isa isa) {
         t.f32_maxpool = f32_maxpool_avx2;
         t.f32_maxpool_name = "f32_maxpool_avx2";
         t.f32_activate = f32_activate_avx2;
+        t.qu8_pack_panel = qu8_pack_panel_avx2;
+        t.qu8_conv_tile = qu8_conv_tile_avx2;
+        t.qu8_conv_name = "qu8_conv_6x16_avx2";
+        t.qu8_k_per_group = 2;
+        t.qu8_quantize = qu8_quantize_avx2;
+        t.qu8_dequantize = qu8_dequantize_avx2;
+        t.qu8_add = qu8_add_avx2;
+        t.qu8_requantize = qu8_requantize_avx2;
     }
     if (isa == Isa::kAvx512) {
         t.isa = Isa::kAvx512;
@@ -213,6 +221,10 @@ KernelTable make_table(Isa isa) {
         t.f32_conv_tile_oc = 64;
         t.f32_conv_tile_lanes = 16;
         t.f32_conv_tile_name = "f32_conv_direct_64x6_avx512";
+        t.qu8_pack_panel = qu8_pack_panel_avx2;  // without VNNI: the AVX2 tile
+        t.qu8_conv_tile = qu8_conv_tile_avx2;
+        t.qu8_conv_name = "qu8_conv_6x16_avx2";
+        t.qu8_k_per_group = 2;
         t.qu8_quantize = qu8_quantize_avx512;
         t.qu8_dequantize = qu8_dequantize_avx512;
         t.qu8_add = qu8_add_avx512;
@@ -221,6 +233,7 @@ KernelTable make_table(Isa isa) {
             t.qu8_pack_panel = qu8_pack_panel_vnni;
             t.qu8_conv_tile = qu8_conv_tile_vnni;
             t.qu8_conv_name = "qu8_conv_6x64_vnni";
+            t.qu8_k_per_group = 4;
         }
     }
 #endif

@@ -161,16 +161,18 @@ using F32ActivateFn = void (*)(const Activation& act, float* x, int64_t n);
 
 // int8 convolution as a GEMM over packed panels (uint8 activations, int8 weights,
 // int32 accumulators: exact). A panel holds up to kQu8TileCols positions of K rows
-// in groups of 4 rows: panel[g * kQu8TileCols + p] = the bytes of rows 4g..4g+3 at
-// position p (rows past K and positions past np zero).
+// in groups of G = the table's qu8_k_per_group rows: panel[g * kQu8TileCols + p] =
+// rows Gg..Gg+G-1 at position p in one int32, as 4 bytes (G = 4) or 2 int16 (G = 2),
+// rows past K and positions past np zero. The weights likewise: a[g * kQu8TileRows
+// + r] holds row r's G weights of group g, as int8 or int16.
 constexpr int kQu8TileRows = 6;   // output channels per tile
 constexpr int kQu8TileCols = 64;  // positions per panel
 // Packs positions [0, np) (np <= kQu8TileCols) of K rows, row k at x + koff[k].
 using Qu8PackPanelFn = void (*)(const uint8_t* x, const int64_t* koff, int64_t K, int64_t np,
                                 int32_t* panel);
 // For r < rows (<= kQu8TileRows), p < np: acc = corr[r] + sum over g of the dot
-// product of a[g * kQu8TileRows + r] (4 int8 weights) with panel[g * kQu8TileCols + p]
-// (4 uint8), then y[r * ldy + p] = requantize(acc, mult[r], zy, lo, hi)
+// product of a[g * kQu8TileRows + r] (G weights) with panel[g * kQu8TileCols + p]
+// (G activations), then y[r * ldy + p] = requantize(acc, mult[r], zy, lo, hi)
 // (runtime/ops/requantize.h). a holds all kQu8TileRows rows (zero past `rows`).
 using Qu8ConvTileFn = void (*)(const int32_t* a, const int32_t* panel, int64_t groups, int rows,
                                int64_t np, const int32_t* corr, const float* mult, int32_t zy,
@@ -214,6 +216,7 @@ struct KernelTable {
     Qu8PackPanelFn qu8_pack_panel = nullptr;
     Qu8ConvTileFn qu8_conv_tile = nullptr;
     const char* qu8_conv_name = "";
+    int qu8_k_per_group = 4;  // G of the panel layout (above)
     Qu8QuantizeFn qu8_quantize = nullptr;
     Qu8DequantizeFn qu8_dequantize = nullptr;
     Qu8AddFn qu8_add = nullptr;
@@ -259,6 +262,12 @@ PARE_DECLARE_KERNELS(6x16_avx2, avx2)
 PARE_DECLARE_KERNELS(12x32_avx512, avx512)
 std::remove_pointer_t<F32ConvTileFn> f32_conv_tile_avx512;
 std::remove_pointer_t<F32ConvTileStoreFn> f32_conv_tile_store_avx512;
+std::remove_pointer_t<Qu8PackPanelFn> qu8_pack_panel_avx2;
+std::remove_pointer_t<Qu8ConvTileFn> qu8_conv_tile_avx2;
+std::remove_pointer_t<Qu8QuantizeFn> qu8_quantize_avx2;
+std::remove_pointer_t<Qu8DequantizeFn> qu8_dequantize_avx2;
+std::remove_pointer_t<Qu8AddFn> qu8_add_avx2;
+std::remove_pointer_t<Qu8RequantizeFn> qu8_requantize_avx2;
 std::remove_pointer_t<Qu8QuantizeFn> qu8_quantize_avx512;
 std::remove_pointer_t<Qu8DequantizeFn> qu8_dequantize_avx512;
 std::remove_pointer_t<Qu8AddFn> qu8_add_avx512;

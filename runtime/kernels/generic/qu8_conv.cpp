@@ -1,7 +1,8 @@
 // qu8_conv: QLinearConv of uint8 activations and int8 weights (symmetric: weight
 // zero points 0), one group, 2-D, on the table's int8 tile (qu8_conv_tile).
 // At prepare: the weights packed per block of kQu8TileRows output channels as
-// [group of 4 k][channel] int32 (4 bytes: k = 4g..4g+3; past K and past M zero);
+// [group of k][channel] int32: 4 int8 (k = 4g..4g+3), or 2 int16 for tables whose
+// tile widens to int16 (qu8_k_per_group 2); past K and past M zero;
 // per channel the constant part of the accumulator, corr = B - zx * sum_k w (so
 // the tile multiplies the raw uint8 activations), and the requantization
 // multiplier x_scale * w_scale / y_scale.
@@ -62,7 +63,8 @@ class Qu8Conv : public PreparedKernel {
         KH_ = w.shape()[2];
         KW_ = w.shape()[3];
         K_ = C_ * KH_ * KW_;
-        groups_ = (K_ + 3) / 4;
+        const int kg = kt_.qu8_k_per_group;  // 4 bytes, or 2 int16, per int32
+        groups_ = (K_ + kg - 1) / kg;
         blocks_ = (M_ + kR - 1) / kR;
         zx_ = c[2]->data<uint8_t>()[0];
         zy_ = c[7]->data<uint8_t>()[0];
@@ -79,7 +81,12 @@ class Qu8Conv : public PreparedKernel {
             for (int64_t k = 0; k < K_; ++k) {
                 const int8_t v = wd[m * K_ + k];
                 sum += v;
-                bytes[((b * groups_ + k / 4) * kR + r) * 4 + k % 4] = static_cast<uint8_t>(v);
+                const int64_t at = ((b * groups_ + k / kg) * kR + r) * kg + k % kg;
+                if (kg == 4) {
+                    bytes[at] = static_cast<uint8_t>(v);
+                } else {
+                    reinterpret_cast<int16_t*>(bytes)[at] = v;
+                }
             }
             const int32_t bias = c.size() > 8 && c[8] ? c[8]->data<int32_t>()[m] : 0;
             corr_[m] = bias - zx_ * sum;
