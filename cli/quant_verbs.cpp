@@ -29,7 +29,7 @@ struct QuantFlags {
     std::string save_plan, plan, weights_only;
     double percentile = 99.99;
     bool per_tensor = false, int8_acts = false, auto_keep = false, bias_correction = false;
-    bool dynamic = false, keep_names = false;
+    bool dynamic = false, keep_names = false, cle = false;
     std::vector<std::string> shapes;
     double budget = 0.02;
     int64_t test_limit = 0;
@@ -229,6 +229,27 @@ int cmd_qat(QatFlags& f) {
     return report(f.q, "int8 (QAT)");
 }
 
+// --cle: cross-layer equalization of g in place, and what it changed (the float
+// model's own top-1 too, when ReLU6 became Relu and there is labelled data).
+void equalize(Graph& g, const QuantFlags& f) {
+    const EqualizeReport e = check(equalize_layers(g, true));
+    std::printf("cross-layer equalization: %d layer pairs, %d ReLU6 made Relu, %d sweeps\n",
+                e.pairs, e.relu6_replaced, e.sweeps);
+    std::string spec = f.data;
+    if (spec.empty() && f.calib.find(".npy") == std::string::npos)
+        spec = f.calib.substr(0, f.calib.find(':'));
+    if (e.relu6_replaced == 0 || spec.empty()) return;
+    DataOptions d;
+    d.test_limit = f.test_limit;
+    const DataSplits data = check(load_data(spec, d));
+    if (data.test.size() == 0) return;
+    const Graph original = check(load_model_file(f.model, import_options(f.shapes)));
+    std::printf(
+        "  float top-1 with ReLU6: %.2f%%, equalized with Relu: %.2f%% (%lld test images)\n",
+        100 * check(evaluate(original, data.test)).top1, 100 * check(evaluate(g, data.test)).top1,
+        static_cast<long long>(data.test.size()));
+}
+
 int cmd_quantize(const QuantFlags& f) {
     QuantOptions o = static_options(f);
     o.bias_correction = f.bias_correction;
@@ -253,6 +274,7 @@ int cmd_quantize(const QuantFlags& f) {
     if (o.bias_correction && o.weights_only != WeightsOnly::kNone)
         throw Failure{invalid_argument(
             "--bias-correction measures on calibration images; --weights-only skips them")};
+    if (f.cle) equalize(g, f);
     QuantPlan plan;
     if (f.dynamic) {
         Result<Graph> q = dynamic_quantization(g, o);
@@ -336,6 +358,9 @@ void add_quant_verbs(CLI::App& app, VerbTable& verbs) {
     q->add_flag("--bias-correction", f->bias_correction,
                 "Measure each layer's mean output error from its int8 weights on the calibration "
                 "images and add it to the layer's bias");
+    q->add_flag("--cle", f->cle,
+                "Cross-layer equalization of consecutive convolutions before calibrating (ReLU6 "
+                "between them becomes Relu; the float model's top-1 is printed)");
     q->add_option("--keep-float", f->keep, "Comma-separated node names to leave in float");
     q->add_flag("--auto-keep", f->auto_keep,
                 "Measure each layer's error quantized alone; keep in float the few (at most a "

@@ -313,6 +313,89 @@ TEST(Quant, QatFakeQuantizationSimulatesTheIntegerModel) {
     EXPECT_FALSE(quantization_aware_training(g, weights_only_plan(g, wo).value(), d, cfg, wo).ok());
 }
 
+// Cross-layer equalization of pointwise -> Relu -> depthwise -> Relu -> pointwise
+// with channel ranges 1,000x apart: the function is unchanged (Relu commutes with
+// positive scaling), afterwards each channel's output range in one layer equals its
+// input range in the next, and per-tensor int8 weights lose far less. Between
+// Clip(0, 6) nothing happens unless ReLU6 may become Relu.
+TEST(Quant, CrossLayerEqualizationKeepsTheFunctionAndBalancesRanges) {
+    auto build = [](const std::string& act) {
+        Graph g;
+        g.inputs.push_back(value("x", DType::kFloat32, {2, 4, 8, 8}));
+        Tensor w1 = random_tensor({8, 4, 1, 1}, 1), w2 = random_tensor({8, 1, 3, 3}, 2),
+               w3 = random_tensor({5, 8, 1, 1}, 3), b1 = random_tensor({8}, 4);
+        // Channel c of w1 scaled by k (0.03 to 30) and of w2 by 1 / k: through Relu the
+        // same function, with ranges 1,000x apart (as BatchNorm folding leaves them).
+        for (int64_t c = 0; c < 8; ++c) {
+            const float k = std::pow(10.0f, static_cast<float>(c % 4) - 1.5f);
+            for (int64_t j = 0; j < 4; ++j) w1.data<float>()[c * 4 + j] *= k;
+            b1.data<float>()[c] *= k;
+            for (int64_t j = 0; j < 9; ++j) w2.data<float>()[c * 9 + j] /= k;
+        }
+        g.initializers["w1"] = w1;
+        g.initializers["b1"] = b1;
+        g.initializers["w2"] = w2;
+        g.initializers["w3"] = w3;
+        g.initializers["lo"] = floats({}, {0.0f});
+        g.initializers["hi"] = floats({}, {6.0f});
+        Attributes dw;
+        dw.set("group", Attribute::make_int(8));
+        dw.set("pads", Attribute::make_ints({1, 1, 1, 1}));
+        g.nodes.push_back(make_node("Conv", {"x", "w1", "b1"}, {"a"}));
+        g.nodes.push_back(act == "Relu" ? make_node("Relu", {"a"}, {"ra"})
+                                        : make_node("Clip", {"a", "lo", "hi"}, {"ra"}));
+        g.nodes.push_back(make_node("Conv", {"ra", "w2"}, {"b"}, dw));
+        g.nodes.push_back(act == "Relu" ? make_node("Relu", {"b"}, {"rb"})
+                                        : make_node("Clip", {"b", "lo", "hi"}, {"rb"}));
+        g.nodes.push_back(make_node("Conv", {"rb", "w3"}, {"y"}));
+        g.outputs.push_back(value("y", DType::kFloat32, {2, 5, 8, 8}));
+        EXPECT_TRUE(g.resolve_ops().ok());
+        return g;
+    };
+    const Tensor x = random_tensor({2, 4, 8, 8}, 9, 0.0f, 2.0f);
+    Graph g = build("Relu"), e = g;
+    const EqualizeReport r = equalize_layers(e, false).value();
+    EXPECT_EQ(r.pairs, 2);
+    EXPECT_EQ(r.relu6_replaced, 0);
+    const Tensor y0 = run_graph(g, {{"x", x}}).at("y"), y1 = run_graph(e, {{"x", x}}).at("y");
+    const Tensor zero = Tensor::create(DType::kFloat32, y0.shape()).value();
+    const double peak = max_abs_diff(y0, zero);
+    EXPECT_GT(peak, 1.0);
+    EXPECT_LT(max_abs_diff(y0, y1), 1e-5 * peak);
+    EXPECT_NE(max_abs_diff(g.initializers.at("w1"), e.initializers.at("w1")), 0.0);
+    // Balanced: channel c's range in w1 (output) equals its range in w2 (input).
+    const Tensor& w1 = e.initializers.at("w1");
+    const Tensor& w2 = e.initializers.at("w2");
+    for (int64_t c = 0; c < 8; ++c) {
+        float r1 = 0, r2 = 0;
+        for (int64_t j = 0; j < 4; ++j) r1 = std::max(r1, std::fabs(w1.data<float>()[c * 4 + j]));
+        for (int64_t j = 0; j < 9; ++j) r2 = std::max(r2, std::fabs(w2.data<float>()[c * 9 + j]));
+        EXPECT_NEAR(r1 / r2, 1.0, 0.05) << "channel " << c;
+    }
+    // Per-tensor int8 weights: the equalized model's output error is far smaller.
+    QuantOptions qo;
+    qo.per_tensor_weights = true;
+    qo.weights_only = WeightsOnly::kInt8;
+    auto error = [&](const Graph& m) {
+        const Graph q = apply_quantization(m, weights_only_plan(m, qo).value(), qo).value();
+        const Tensor yq = run_graph(q, {{"x", x}}).at("y");
+        double num = 0, den = 0;
+        for (int64_t i = 0; i < y0.numel(); ++i) {
+            num += std::pow(yq.data<float>()[i] - y0.data<float>()[i], 2);
+            den += std::pow(y0.data<float>()[i], 2);
+        }
+        return std::sqrt(num / den);
+    };
+    EXPECT_LT(error(e) * 3, error(g)) << error(e) << " vs " << error(g);
+    // Clip(0, 6) between: left alone, or made Relu on request.
+    Graph c = build("Clip");
+    EXPECT_EQ(equalize_layers(c, false).value().pairs, 0);
+    const EqualizeReport rc = equalize_layers(c, true).value();
+    EXPECT_EQ(rc.pairs, 2);
+    EXPECT_EQ(rc.relu6_replaced, 2);
+    EXPECT_EQ(count_op(c, OpKind::kClip), 0);
+}
+
 // Weight-only int8 (DequantizeLinear) and float16 (Cast): no activation quantized,
 // accuracy within half a point on 1,000 test images, ONNX Runtime agreeing.
 TEST(Quant, WeightOnlyInt8AndFloat16) {

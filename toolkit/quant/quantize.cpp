@@ -957,3 +957,117 @@ int compact_names(Graph& g) {
 }
 
 }  // namespace pare
+
+namespace pare {
+
+namespace {
+
+// The float constant named v used by this one node only, or null. Its storage is
+// made this graph's own first (copies of a graph share tensor storage).
+Tensor* own_constant(Graph& g, const std::map<std::string, std::vector<int>>& uses,
+                     const std::string& v, std::set<std::string>* cloned = nullptr) {
+    auto it = g.initializers.find(v);
+    auto u = uses.find(v);
+    if (it == g.initializers.end() || it->second.dtype() != DType::kFloat32) return nullptr;
+    if (u != uses.end() && u->second.size() > 1) return nullptr;
+    if (cloned && cloned->insert(v).second) it->second = it->second.clone();
+    return &it->second;
+}
+
+}  // namespace
+
+Result<EqualizeReport> equalize_layers(Graph& g, bool relu6_to_relu) {
+    EqualizeReport rep;
+    std::set<std::string> pairs_seen, cloned;
+    for (int sweep = 0; sweep < 20; ++sweep) {
+        const auto consumers = g.consumers();
+        double worst = 0;
+        int pairs = 0;
+        for (size_t i = 0; i < g.nodes.size(); ++i) {
+            Node& n1 = g.nodes[i];
+            if (n1.op_type != "Conv" || n1.outputs.size() != 1 || g.is_output(n1.outputs[0]))
+                continue;
+            auto only = [&](const std::string& v) -> int {
+                auto it = consumers.find(v);
+                return it == consumers.end() || it->second.size() != 1 || g.is_output(v)
+                           ? -1
+                           : it->second[0];
+            };
+            int c = only(n1.outputs[0]);
+            if (c < 0) continue;
+            Node* act = nullptr;
+            if (g.nodes[c].op_type == "Relu" || g.nodes[c].op_type == "Clip") {
+                act = &g.nodes[c];
+                if (act->op_type == "Clip") {
+                    // Clip(0, hi): positive scaling changes where it clips; DFQ's remedy
+                    // (relu6_to_relu) makes it a Relu.
+                    const Tensor* lo =
+                        act->input(1).empty() ? nullptr : own_constant(g, {}, act->input(1));
+                    if (!relu6_to_relu || !lo || lo->numel() != 1 || lo->data<float>()[0] != 0.0f)
+                        continue;
+                }
+                c = only(act->outputs[0]);
+                if (c < 0) continue;
+            }
+            Node& n2 = g.nodes[c];
+            if (n2.op_type != "Conv" || n2.input(0) != (act ? act->outputs[0] : n1.outputs[0]))
+                continue;
+            Tensor* w1 = own_constant(g, consumers, n1.input(1), &cloned);
+            Tensor* w2 = own_constant(g, consumers, n2.input(1), &cloned);
+            Tensor* b1 =
+                n1.input(2).empty() ? nullptr : own_constant(g, consumers, n1.input(2), &cloned);
+            if (!w1 || !w2 || (!n1.input(2).empty() && !b1) || w1->rank() != 4 || w2->rank() != 4)
+                continue;
+            if (n1.attrs.get_int("group", 1) != 1 && n1.attrs.get_int("group", 1) != w1->shape()[0])
+                continue;
+            const int64_t M = w1->shape()[0], g2 = n2.attrs.get_int("group", 1);
+            const bool depthwise2 = g2 == M && w2->shape()[0] == M && w2->shape()[1] == 1;
+            if (!depthwise2 && !(g2 == 1 && w2->shape()[1] == M)) continue;
+            const int64_t per1 = w1->numel() / M;
+            const int64_t M2 = w2->shape()[0], per2 = w2->numel() / M2;
+            const int64_t k2 = w2->shape()[2] * w2->shape()[3];
+            float* a = w1->data<float>();
+            float* b = w2->data<float>();
+            for (int64_t ch = 0; ch < M; ++ch) {
+                float r1 = 0, r2 = 0;
+                for (int64_t j = 0; j < per1; ++j) r1 = std::max(r1, std::fabs(a[ch * per1 + j]));
+                if (depthwise2) {
+                    for (int64_t j = 0; j < per2; ++j)
+                        r2 = std::max(r2, std::fabs(b[ch * per2 + j]));
+                } else {
+                    for (int64_t m = 0; m < M2; ++m)
+                        for (int64_t j = 0; j < k2; ++j)
+                            r2 = std::max(r2, std::fabs(b[m * per2 + ch * k2 + j]));
+                }
+                if (!(r1 > 0) || !(r2 > 0)) continue;
+                // After scaling both ranges are sqrt(r1 * r2).
+                const float s = std::sqrt(r1 / r2);
+                worst = std::max(worst, std::fabs(std::log(static_cast<double>(s))));
+                for (int64_t j = 0; j < per1; ++j) a[ch * per1 + j] /= s;
+                if (b1) b1->data<float>()[ch] /= s;
+                if (depthwise2) {
+                    for (int64_t j = 0; j < per2; ++j) b[ch * per2 + j] *= s;
+                } else {
+                    for (int64_t m = 0; m < M2; ++m)
+                        for (int64_t j = 0; j < k2; ++j) b[m * per2 + ch * k2 + j] *= s;
+                }
+            }
+            if (act && act->op_type == "Clip") {
+                act->op_type = "Relu";
+                act->inputs.resize(1);
+                act->attrs = Attributes();
+                ++rep.relu6_replaced;
+            }
+            pairs_seen.insert(n1.name + ">" + n2.name);
+            ++pairs;
+        }
+        rep.sweeps = sweep + 1;
+        if (pairs == 0 || worst < 1e-3) break;
+    }
+    rep.pairs = static_cast<int>(pairs_seen.size());
+    PARE_RETURN_IF_ERROR(g.resolve_ops());
+    PARE_RETURN_IF_ERROR(eliminate_dead_code(g).status());
+    return rep;
+}
+
+}  // namespace pare

@@ -100,6 +100,22 @@ Result<Graph> apply_quantization(const Graph& g, const QuantPlan& plan,
 // quantized weight with its channel axis (-1 per tensor).
 Result<FakeQuant> fake_quant_of(const Graph& g, const QuantPlan& plan, const QuantOptions& options);
 
+// Cross-layer equalization (Nagel et al., "Data-Free Quantization Through Weight
+// Equalization and Bias Correction", 2019) of consecutive convolutions, the
+// depthwise-separable stacks above all: conv1 -> [Relu | Clip(0, hi)] -> conv2 whose
+// input channels are conv1's output channels (conv2 of one group, or depthwise),
+// the tensors between used by nothing else. Each channel c is scaled by s =
+// sqrt(r1 / r2) (r1 the range of conv1's output channel c, r2 of conv2's input
+// channel c): conv1's weights and bias divided by s, conv2's weights multiplied,
+// so both ranges become sqrt(r1 r2) -- the same function through Relu (positive
+// scaling commutes with it). A Clip(0, 6) does not commute: with relu6_to_relu it
+// becomes a Relu (the paper's choice; the float model changes: measure it), else
+// that pair is left alone. Sweeps until the scales settle (chains share layers).
+struct EqualizeReport {
+    int pairs = 0, relu6_replaced = 0, sweeps = 0;
+};
+Result<EqualizeReport> equalize_layers(Graph& g, bool relu6_to_relu);
+
 // Short names for a deployed model: every value but the graph's inputs and outputs
 // (initializers included) becomes "t" + a base-36 number, and the nodes the
 // quantization added (QuantizeLinear, DequantizeLinear, Cast) "q" + one; the

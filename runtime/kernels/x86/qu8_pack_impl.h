@@ -14,8 +14,8 @@ namespace pare {
 namespace {
 
 // Rows r0..r3 at 16 positions interleaved byte by byte: 16 int32 (4 bytes each).
-inline void interleave16(const uint8_t* r0, const uint8_t* r1, const uint8_t* r2,
-                         const uint8_t* r3, int32_t* out) {
+inline void interleave16(const uint8_t* r0, const uint8_t* r1, const uint8_t* r2, const uint8_t* r3,
+                         int32_t* out) {
     const __m128i a = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r0));
     const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r1));
     const __m128i c = _mm_loadu_si128(reinterpret_cast<const __m128i*>(r2));

@@ -87,7 +87,8 @@ void qu8_conv_tile_avx2(const int32_t* a, const int32_t* panel, int64_t groups, 
         const int32_t* pc = panel + p0;
         for (int64_t g = 0; g < groups; ++g) {
             const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pc + g * kCols));
-            const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pc + g * kCols + 8));
+            const __m256i x1 =
+                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pc + g * kCols + 8));
             const int32_t* ag = a + g * kRows;
 #pragma GCC unroll 6
             for (int r = 0; r < kRows; ++r) {
@@ -101,8 +102,10 @@ void qu8_conv_tile_avx2(const int32_t* a, const int32_t* panel, int64_t groups, 
             const __m256 m = _mm256_set1_ps(mult[r]);
             alignas(16) uint8_t out[16];
             for (int v = 0; v < 2; ++v) {
-                const __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(acc[r][v], c)), m);
-                _mm_storel_epi64(reinterpret_cast<__m128i*>(out + 8 * v), to_u8(clamp(f, flo, fhi), z));
+                const __m256 f =
+                    _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(acc[r][v], c)), m);
+                _mm_storel_epi64(reinterpret_cast<__m128i*>(out + 8 * v),
+                                 to_u8(clamp(f, flo, fhi), z));
             }
             const int64_t n = np - p0 < 16 ? np - p0 : 16;
             std::memcpy(y + r * ldy + p0, out, static_cast<size_t>(n));
@@ -128,14 +131,16 @@ void qu8_dequantize_avx2(const uint8_t* x, int64_t n, float scale, int32_t zp, f
     const __m256i z = _mm256_set1_epi32(zp);
     int64_t i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(load_u8x8(x + i), z)), s));
+        _mm256_storeu_ps(
+            y + i, _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(load_u8x8(x + i), z)), s));
     for (; i < n; ++i) y[i] = static_cast<float>(x[i] - zp) * scale;
 }
 
 void qu8_add_avx2(const uint8_t* a, const uint8_t* b, int64_t n, float ka, float kb, int32_t za,
                   int32_t zb, int32_t zc, int32_t lo, int32_t hi, uint8_t* y) {
     const __m256 va = _mm256_set1_ps(ka), vb = _mm256_set1_ps(kb);
-    const __m256i vza = _mm256_set1_epi32(za), vzb = _mm256_set1_epi32(zb), vzc = _mm256_set1_epi32(zc);
+    const __m256i vza = _mm256_set1_epi32(za), vzb = _mm256_set1_epi32(zb),
+                  vzc = _mm256_set1_epi32(zc);
     const __m256 flo = _mm256_set1_ps(static_cast<float>(lo - zc));
     const __m256 fhi = _mm256_set1_ps(static_cast<float>(hi - zc));
     int64_t i = 0;
@@ -146,7 +151,8 @@ void qu8_add_avx2(const uint8_t* a, const uint8_t* b, int64_t n, float ka, float
         _mm_storel_epi64(reinterpret_cast<__m128i*>(y + i), to_u8(clamp(v, flo, fhi), vzc));
     }
     for (; i < n; ++i) {
-        const float v = std::fma(static_cast<float>(a[i] - za), ka, static_cast<float>(b[i] - zb) * kb);
+        const float v =
+            std::fma(static_cast<float>(a[i] - za), ka, static_cast<float>(b[i] - zb) * kb);
         y[i] = static_cast<uint8_t>(scalar_clamp_round(v, zc, lo, hi));
     }
 }
