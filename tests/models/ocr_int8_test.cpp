@@ -12,7 +12,6 @@
 // The figures are printed for the closing notes. The classifier's 99% holds
 // without auto-keep.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include <algorithm>
@@ -162,9 +161,10 @@ TEST(OcrInt8, RecognizerReadsTheSameText) {
         chars += static_cast<int64_t>(sa.size());
     }
     const int64_t n = x.shape()[0];
-    std::printf("  rec: int8 reads the same text as float32 on %lld of %lld lines (%.1f chars/line)\n",
-                static_cast<long long>(same), static_cast<long long>(n),
-                static_cast<double>(chars) / static_cast<double>(n));
+    std::printf(
+        "  rec: int8 reads the same text as float32 on %lld of %lld lines (%.1f chars/line)\n",
+        static_cast<long long>(same), static_cast<long long>(n),
+        static_cast<double>(chars) / static_cast<double>(n));
     EXPECT_GT(chars, 10 * n) << "the float model reads almost nothing: a weak test";
     // The target is 95%; this model's convolutions are each sensitive (most
     // of its 51 quantized layers cost 6-17% output error alone): 62% plain, 86% with
@@ -192,7 +192,8 @@ TEST(OcrInt8, DetectorMapMatches) {
     }
     const double iou = uni ? static_cast<double>(inter) / static_cast<double>(uni) : 0.0;
     std::printf("  det: IoU of the maps at 0.3, int8 vs float32: %.4f (%.1f%% of pixels text)\n",
-                iou, 100.0 * static_cast<double>(text) / static_cast<double>(a.size() * a[0].numel()));
+                iou,
+                100.0 * static_cast<double>(text) / static_cast<double>(a.size() * a[0].numel()));
     EXPECT_GT(text, 1000) << "the float model finds no text: a weak test";
     // 0.96 as measured here (0.74 without auto-keep); guarded at 0.93 (the float
     // layers round differently on other CPUs).

@@ -159,6 +159,45 @@ class Fuser {
         return name;
     }
 
+    // The bias v (a float constant, or an int32 constant through DequantizeLinear)
+    // as int32 at the accumulator's scale x_scale * w_scale[m]: integers already at
+    // that scale (as pare writes them) as they are, other values rounded to it.
+    bool int32_bias(const std::string& v, float sx, const Tensor& ws, int64_t M,
+                    Tensor* out) const {
+        std::vector<double> value(static_cast<size_t>(M));  // in the accumulator's units
+        auto acc_scale = [&](int64_t m) { return sx * ws.data<float>()[ws.numel() == 1 ? 0 : m]; };
+        if (const Tensor* bf = constant(g_, v)) {
+            if (bf->dtype() != DType::kFloat32 || bf->numel() != M) return false;
+            for (int64_t m = 0; m < M; ++m)
+                value[m] = std::nearbyint(static_cast<double>(bf->data<float>()[m]) / acc_scale(m));
+        } else {
+            const Node* bd = producer(v);
+            if (!bd || bd->op != OpKind::kDequantizeLinear) return false;
+            const Tensor* bi = constant(g_, bd->input(0));
+            const Tensor* bs = constant(g_, bd->input(1));
+            const Tensor* bz = bd->input(2).empty() ? nullptr : constant(g_, bd->input(2));
+            if (!bi || !bs || bi->dtype() != DType::kInt32 || bi->numel() != M ||
+                bs->dtype() != DType::kFloat32 || (bs->numel() != 1 && bs->numel() != M) ||
+                (!bd->input(2).empty() && (!bz || bz->numel() != bs->numel())))
+                return false;
+            for (int64_t m = 0; m < M; ++m) {
+                const int64_t c = bs->numel() == 1 ? 0 : m;
+                const float s = bs->data<float>()[c];
+                const int32_t iv = bi->data<int32_t>()[m] - (bz ? int_value(*bz, c) : 0);
+                value[m] = s == acc_scale(m)
+                               ? iv
+                               : std::nearbyint(static_cast<double>(static_cast<float>(iv) * s) /
+                                                acc_scale(m));
+            }
+        }
+        *out = Tensor::create(DType::kInt32, {M}).value();
+        for (int64_t m = 0; m < M; ++m) {
+            if (!(std::fabs(value[m]) < 2147483647.0)) return false;
+            out->data<int32_t>()[m] = static_cast<int32_t>(value[m]);
+        }
+        return true;
+    }
+
     int fuse_conv(int n) {
         const Node conv = g_.nodes[n];
         if (conv.outputs.size() != 1 || conv.inputs.size() < 2) return 0;
@@ -188,50 +227,10 @@ class Fuser {
         // The bias as int32 at scale x_scale * w_scale[m].
         std::string bias;
         if (!conv.input(2).empty()) {
-            std::vector<double> b(static_cast<size_t>(M));
-            if (const Tensor* bf = constant(g_, conv.input(2))) {
-                if (bf->dtype() != DType::kFloat32 || bf->numel() != M) return 0;
-                for (int64_t m = 0; m < M; ++m) b[m] = bf->data<float>()[m];
-            } else {
-                const Node* bd = producer(conv.input(2));
-                if (!bd || bd->op != OpKind::kDequantizeLinear) return 0;
-                const Tensor* bi = constant(g_, bd->input(0));
-                const Tensor* bs = constant(g_, bd->input(1));
-                const Tensor* bz = bd->input(2).empty() ? nullptr : constant(g_, bd->input(2));
-                if (!bi || !bs || bi->dtype() != DType::kInt32 || bi->numel() != M ||
-                    bs->dtype() != DType::kFloat32 || (bs->numel() != 1 && bs->numel() != M) ||
-                    (!bd->input(2).empty() && (!bz || bz->numel() != bs->numel())))
-                    return 0;
-                // Integers already at the accumulator's scale (as pare writes them) are
-                // taken as they are; others are requantized to it.
-                Tensor t = Tensor::create(DType::kInt32, {M}).value();
-                for (int64_t m = 0; m < M; ++m) {
-                    const int64_t c = bs->numel() == 1 ? 0 : m;
-                    const float s = xp.s * ws->data<float>()[ws->numel() == 1 ? 0 : m];
-                    const int32_t iv = bi->data<int32_t>()[m] - (bz ? int_value(*bz, c) : 0);
-                    const double v =
-                        bs->data<float>()[c] == s
-                            ? iv
-                            : std::nearbyint(static_cast<double>(static_cast<float>(iv) *
-                                                                 bs->data<float>()[c]) /
-                                             s);
-                    if (!(std::fabs(v) < 2147483647.0)) return 0;
-                    t.data<int32_t>()[m] = static_cast<int32_t>(v);
-                }
-                bias = g_.unique_name(conv.name + "_bias_int32");
-                g_.initializers[bias] = t;
-            }
-            if (bias.empty()) {
-                Tensor t = Tensor::create(DType::kInt32, {M}).value();
-                for (int64_t m = 0; m < M; ++m) {
-                    const float s = xp.s * ws->data<float>()[ws->numel() == 1 ? 0 : m];
-                    const double v = std::nearbyint(b[m] / s);
-                    if (!(std::fabs(v) < 2147483647.0)) return 0;
-                    t.data<int32_t>()[m] = static_cast<int32_t>(v);
-                }
-                bias = g_.unique_name(conv.name + "_bias_int32");
-                g_.initializers[bias] = t;
-            }
+            Tensor t;
+            if (!int32_bias(conv.input(2), xp.s, *ws, M, &t)) return 0;
+            bias = g_.unique_name(conv.name + "_bias_int32");
+            g_.initializers[bias] = t;
         }
         Node f;
         f.name = conv.name;
