@@ -192,6 +192,9 @@ KernelTable make_table(Isa isa) {
         t.qu8_conv_tile = qu8_conv_tile_avx2;
         t.qu8_conv_name = "qu8_conv_6x16_avx2";
         t.qu8_k_per_group = 2;
+        t.qu8_pack_panel_7bit = qu8_pack_panel_7bit_avx2;
+        t.qu8_conv_tile_7bit = qu8_conv_tile_7bit_avx2;
+        t.qu8_conv_name_7bit = "qu8_conv_7bit_6x16_avx2";
         t.qu8_quantize = qu8_quantize_avx2;
         t.qu8_dequantize = qu8_dequantize_avx2;
         t.qu8_add = qu8_add_avx2;
@@ -225,6 +228,9 @@ KernelTable make_table(Isa isa) {
         t.qu8_conv_tile = qu8_conv_tile_avx2;
         t.qu8_conv_name = "qu8_conv_6x16_avx2";
         t.qu8_k_per_group = 2;
+        t.qu8_pack_panel_7bit = qu8_pack_panel_7bit_avx2;
+        t.qu8_conv_tile_7bit = qu8_conv_tile_7bit_avx2;
+        t.qu8_conv_name_7bit = "qu8_conv_7bit_6x16_avx2";
         t.qu8_quantize = qu8_quantize_avx512;
         t.qu8_dequantize = qu8_dequantize_avx512;
         t.qu8_add = qu8_add_avx512;
@@ -234,6 +240,8 @@ KernelTable make_table(Isa isa) {
             t.qu8_conv_tile = qu8_conv_tile_vnni;
             t.qu8_conv_name = "qu8_conv_6x64_vnni";
             t.qu8_k_per_group = 4;
+            t.qu8_pack_panel_7bit = nullptr;  // VNNI is exact and faster for any weights
+            t.qu8_conv_tile_7bit = nullptr;
         }
     }
 #endif

@@ -217,6 +217,12 @@ struct KernelTable {
     Qu8ConvTileFn qu8_conv_tile = nullptr;
     const char* qu8_conv_name = "";
     int qu8_k_per_group = 4;  // G of the panel layout (above)
+    // A faster tile for layers whose weights all lie in [-64, 64] (pare quantize
+    // --reduce-range writes such): G = 4, vpmaddubsw's pair sums of at most
+    // 2 * 255 * 64 cannot saturate. Null where the main tile is as fast (VNNI).
+    Qu8PackPanelFn qu8_pack_panel_7bit = nullptr;
+    Qu8ConvTileFn qu8_conv_tile_7bit = nullptr;
+    const char* qu8_conv_name_7bit = "";
     Qu8QuantizeFn qu8_quantize = nullptr;
     Qu8DequantizeFn qu8_dequantize = nullptr;
     Qu8AddFn qu8_add = nullptr;
@@ -264,6 +270,8 @@ std::remove_pointer_t<F32ConvTileFn> f32_conv_tile_avx512;
 std::remove_pointer_t<F32ConvTileStoreFn> f32_conv_tile_store_avx512;
 std::remove_pointer_t<Qu8PackPanelFn> qu8_pack_panel_avx2;
 std::remove_pointer_t<Qu8ConvTileFn> qu8_conv_tile_avx2;
+std::remove_pointer_t<Qu8PackPanelFn> qu8_pack_panel_7bit_avx2;
+std::remove_pointer_t<Qu8ConvTileFn> qu8_conv_tile_7bit_avx2;
 std::remove_pointer_t<Qu8QuantizeFn> qu8_quantize_avx2;
 std::remove_pointer_t<Qu8DequantizeFn> qu8_dequantize_avx2;
 std::remove_pointer_t<Qu8AddFn> qu8_add_avx2;

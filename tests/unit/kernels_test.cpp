@@ -897,55 +897,67 @@ TEST(Kernels, Qu8ConvEqualsTheReferenceQLinearConvByteForByte) {
     };
     ThreadPool pool(3);
     uint64_t seed = 5100;
-    for (const Case& c : cases) {
-        SCOPED_TRACE(shape_str(c.x) + " * " + shape_str(c.w));
-        Attributes a;
-        a.set("strides", Attribute::make_ints(c.strides));
-        a.set("pads", Attribute::make_ints(c.pads));
-        a.set("dilations", Attribute::make_ints(c.dilations));
-        Node n =
-            make_node("QLinearConv", {"x", "sx", "zx", "w", "sw", "zw", "sy", "zy", "b"}, {"y"}, a);
-        const int64_t M = c.w[0];
-        Tensor x = random_bytes(DType::kUint8, c.x, ++seed);
-        Tensor w = random_bytes(DType::kInt8, c.w, ++seed);
-        for (int64_t i = 0; i < w.numel(); ++i)  // symmetric weights: -127..127
-            if (w.data<int8_t>()[i] == -128) w.data<int8_t>()[i] = -127;
-        Tensor sx = scalar_tensor(DType::kFloat32, 0.02), zx = scalar_tensor(DType::kUint8, 117);
-        Tensor sy = scalar_tensor(DType::kFloat32, 0.9), zy = scalar_tensor(DType::kUint8, 131);
-        Tensor sw = random_tensor({M}, ++seed, 0.002f, 0.02f);
-        Tensor zw = Tensor::create(DType::kInt8, {M}).value();
-        Tensor b = Tensor::create(DType::kInt32, {M}).value();
-        std::mt19937_64 rng(++seed);
-        for (int64_t m = 0; m < M; ++m) {
-            zw.data<int8_t>()[m] = 0;
-            b.data<int32_t>()[m] = static_cast<int32_t>(rng() % 20001) - 10000;
+    for (const bool seven_bit : {false, true})
+        for (const Case& c : cases) {
+            SCOPED_TRACE(shape_str(c.x) + " * " + shape_str(c.w) +
+                         (seven_bit ? ", weights in [-64, 64]" : ""));
+            Attributes a;
+            a.set("strides", Attribute::make_ints(c.strides));
+            a.set("pads", Attribute::make_ints(c.pads));
+            a.set("dilations", Attribute::make_ints(c.dilations));
+            Node n = make_node("QLinearConv", {"x", "sx", "zx", "w", "sw", "zw", "sy", "zy", "b"},
+                               {"y"}, a);
+            const int64_t M = c.w[0];
+            Tensor x = random_bytes(DType::kUint8, c.x, ++seed);
+            Tensor w = random_bytes(DType::kInt8, c.w, ++seed);
+            for (int64_t i = 0; i < w.numel(); ++i) {  // symmetric weights: -127..127
+                int8_t& v = w.data<int8_t>()[i];
+                if (v == -128) v = -127;
+                if (seven_bit) v = static_cast<int8_t>(v / 2);  // -63..63 (and the extremes below)
+            }
+            if (seven_bit) {
+                w.data<int8_t>()[0] = 64;
+                w.data<int8_t>()[w.numel() - 1] = -64;
+            }
+            Tensor sx = scalar_tensor(DType::kFloat32, 0.02),
+                   zx = scalar_tensor(DType::kUint8, 117);
+            Tensor sy = scalar_tensor(DType::kFloat32, 0.9), zy = scalar_tensor(DType::kUint8, 131);
+            Tensor sw = random_tensor({M}, ++seed, 0.002f, 0.02f);
+            Tensor zw = Tensor::create(DType::kInt8, {M}).value();
+            Tensor b = Tensor::create(DType::kInt32, {M}).value();
+            std::mt19937_64 rng(++seed);
+            for (int64_t m = 0; m < M; ++m) {
+                zw.data<int8_t>()[m] = 0;
+                b.data<int32_t>()[m] = static_cast<int32_t>(rng() % 20001) - 10000;
+            }
+            const std::vector<const Tensor*> in = {&x, &sx, &zx, &w, &sw, &zw, &sy, &zy, &b};
+            std::vector<Tensor> ref;
+            ASSERT_TRUE(run_node(n, in, &ref, true).ok());
+            // Outputs spread over the range, clamped at both ends somewhere.
+            int low = 0, high = 0;
+            for (int64_t i = 0; i < ref[0].numel(); ++i) {
+                low += ref[0].data<uint8_t>()[i] == 0;
+                high += ref[0].data<uint8_t>()[i] == 255;
+            }
+            EXPECT_LT(low + high, ref[0].numel() / 2) << "mostly saturated: a weak test";
+            std::vector<const Tensor*> consts = in;
+            consts[0] = nullptr;
+            auto k = prepare_kernel(n, consts, {}, false, &c.x);
+            ASSERT_TRUE(k != nullptr);
+            EXPECT_EQ(k->name(), seven_bit && kernels().qu8_conv_tile_7bit
+                                     ? kernels().qu8_conv_name_7bit
+                                     : kernels().qu8_conv_name);
+            for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+                Tensor y = Tensor::create(DType::kUint8, ref[0].shape()).value();
+                ComputeContext ctx{n, in, {&y}, p};
+                ASSERT_TRUE(k->run(ctx).ok());
+                int64_t diff = 0;
+                for (int64_t i = 0; i < y.numel(); ++i)
+                    diff += y.data<uint8_t>()[i] != ref[0].data<uint8_t>()[i];
+                EXPECT_EQ(diff, 0) << "of " << y.numel() << (p ? ", 3 threads" : ", 1 thread")
+                                   << " (" << low << " at 0, " << high << " at 255)";
+            }
         }
-        const std::vector<const Tensor*> in = {&x, &sx, &zx, &w, &sw, &zw, &sy, &zy, &b};
-        std::vector<Tensor> ref;
-        ASSERT_TRUE(run_node(n, in, &ref, true).ok());
-        // Outputs spread over the range, clamped at both ends somewhere.
-        int low = 0, high = 0;
-        for (int64_t i = 0; i < ref[0].numel(); ++i) {
-            low += ref[0].data<uint8_t>()[i] == 0;
-            high += ref[0].data<uint8_t>()[i] == 255;
-        }
-        EXPECT_LT(low + high, ref[0].numel() / 2) << "mostly saturated: a weak test";
-        std::vector<const Tensor*> consts = in;
-        consts[0] = nullptr;
-        auto k = prepare_kernel(n, consts, {}, false, &c.x);
-        ASSERT_TRUE(k != nullptr);
-        EXPECT_EQ(k->name(), kernels().qu8_conv_name);
-        for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
-            Tensor y = Tensor::create(DType::kUint8, ref[0].shape()).value();
-            ComputeContext ctx{n, in, {&y}, p};
-            ASSERT_TRUE(k->run(ctx).ok());
-            int64_t diff = 0;
-            for (int64_t i = 0; i < y.numel(); ++i)
-                diff += y.data<uint8_t>()[i] != ref[0].data<uint8_t>()[i];
-            EXPECT_EQ(diff, 0) << "of " << y.numel() << (p ? ", 3 threads" : ", 1 thread") << " ("
-                               << low << " at 0, " << high << " at 255)";
-        }
-    }
     // Not taken: weight zero points other than 0, or a fused float activation.
     Node n = make_node("QLinearConv", {"x", "sx", "zx", "w", "sw", "zw", "sy", "zy"}, {"y"}, {});
     Tensor x = random_bytes(DType::kUint8, {1, 4, 5, 5}, 1);

@@ -396,6 +396,38 @@ TEST(Quant, CrossLayerEqualizationKeepsTheFunctionAndBalancesRanges) {
     EXPECT_EQ(count_op(c, OpKind::kClip), 0);
 }
 
+// --reduce-range: every int8 weight in [-64, 64] (on CPUs without VNNI the
+// runtime's vpmaddubsw tile takes such layers), accuracy within a point; and the
+// fake quantization for QAT follows the same range.
+TEST(Quant, ReducedRangeWeightsStayWithin64) {
+    Graph g = load_model_file(std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx").value();
+    ASSERT_TRUE(g.resolve_ops().ok());
+    ASSERT_TRUE(run_default_passes(g).ok());
+    DataOptions o;
+    o.train_limit = 256;
+    o.test_limit = 1000;
+    DataSplits d = load_data("fashion-mnist", o).value();
+    const EvalReport base = evaluate(g, d.test).value();
+    QuantOptions qo;
+    qo.reduce_range = true;
+    const QuantPlan plan = calibrate(g, d.train.images, qo).value();
+    const Graph q = apply_quantization(g, plan, qo).value();
+    int weights = 0, at_64 = 0;
+    for (const auto& kv : q.initializers) {
+        if (kv.second.dtype() != DType::kInt8 || kv.second.numel() < 2) continue;
+        ++weights;
+        for (int64_t i = 0; i < kv.second.numel(); ++i) {
+            const int v = kv.second.data<int8_t>()[i];
+            EXPECT_LE(std::abs(v), 64) << kv.first;
+            at_64 += std::abs(v) == 64;
+        }
+    }
+    EXPECT_EQ(weights, 5);
+    EXPECT_GE(at_64, 5) << "each channel's largest weight maps to +-64";
+    EXPECT_GT(evaluate(q, d.test).value().top1, base.top1 - 0.01);
+    EXPECT_EQ(fake_quant_of(g, plan, qo).value().weight_qmax, 64);
+}
+
 // Weight-only int8 (DequantizeLinear) and float16 (Cast): no activation quantized,
 // accuracy within half a point on 1,000 test images, ONNX Runtime agreeing.
 TEST(Quant, WeightOnlyInt8AndFloat16) {

@@ -59,12 +59,15 @@ Status finish_rewrite(Graph& g) {
 // A layer's weight as int8: symmetric, one scale per output channel (Conv (M, C,
 // ...) axis 0; Gemm B (K, N) axis 1, or 0 when transposed; MatMul (K, N) axis 1)
 // or one per tensor; and its values dequantized.
+int weight_qmax(const QuantOptions& o) { return o.reduce_range ? 64 : 127; }
+
 struct Int8Weight {
     Tensor q, scale, dequantized;
     int64_t axis = 0;
 };
 
-Result<Int8Weight> quantize_weight(const Node& n, const Tensor& w, bool per_tensor) {
+Result<Int8Weight> quantize_weight(const Node& n, const Tensor& w, bool per_tensor,
+                                   int qmax = 127) {
     Int8Weight r;
     if (n.op_type == "MatMul" || (n.op_type == "Gemm" && n.attrs.get_int("transB", 0) == 0))
         r.axis = 1;
@@ -80,11 +83,12 @@ Result<Int8Weight> quantize_weight(const Node& n, const Tensor& w, bool per_tens
         r.scale, Tensor::create(DType::kFloat32, channels == 1 ? Shape{} : Shape{channels}));
     PARE_ASSIGN_OR_RETURN(r.dequantized, Tensor::create(DType::kFloat32, w.shape()));
     for (int64_t c = 0; c < channels; ++c)
-        r.scale.data<float>()[c] = amax[c] > 0 ? amax[c] / 127.0f : 1.0f;
+        r.scale.data<float>()[c] = amax[c] > 0 ? amax[c] / static_cast<float>(qmax) : 1.0f;
     for (int64_t i = 0; i < w.numel(); ++i) {
         const float s = r.scale.data<float>()[ch(i)];
         const double q = std::nearbyint(static_cast<double>(wd[i] / s));
-        r.q.data<int8_t>()[i] = static_cast<int8_t>(std::max(-127.0, std::min(127.0, q)));
+        r.q.data<int8_t>()[i] =
+            static_cast<int8_t>(std::max<double>(-qmax, std::min<double>(qmax, q)));
         r.dequantized.data<float>()[i] = r.q.data<int8_t>()[i] * s;
     }
     return r;
@@ -342,7 +346,8 @@ Result<QuantPlan> calibrate(const Graph& g_in, const Tensor& images, const Quant
             const Node& n = *by_name.at(l);
             if (n.op_type != "Conv" && n.op_type != "Gemm") continue;
             const Tensor& w = g_in.initializers.at(n.inputs[1]);
-            PARE_ASSIGN_OR_RETURN(Int8Weight qw, quantize_weight(n, w, options.per_tensor_weights));
+            PARE_ASSIGN_OR_RETURN(Int8Weight qw, quantize_weight(n, w, options.per_tensor_weights,
+                                                                 weight_qmax(options)));
             PARE_ASSIGN_OR_RETURN(Tensor delta, Tensor::create(DType::kFloat32, w.shape()));
             for (int64_t i = 0; i < w.numel(); ++i)
                 delta.data<float>()[i] = w.data<float>()[i] - qw.dequantized.data<float>()[i];
@@ -553,7 +558,8 @@ Result<Graph> dynamic_quantization(const Graph& g_in, const QuantOptions& option
         }
         Node mm;
         mm.op_type = "MatMul";
-        PARE_ASSIGN_OR_RETURN(Int8Weight qw, quantize_weight(mm, w, options.per_tensor_weights));
+        PARE_ASSIGN_OR_RETURN(Int8Weight qw, quantize_weight(mm, w, options.per_tensor_weights,
+                                                             weight_qmax(options)));
         const std::string base = n.name;
         auto name = [&](const std::string& suffix) {
             const std::string v = g.unique_name(base + suffix);
@@ -831,7 +837,8 @@ Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
         // The weight: int8, symmetric, per output channel (or per tensor).
         if (!weight_dq.count(wname)) {
             const Tensor w = g.initializers.at(wname);
-            PARE_ASSIGN_OR_RETURN(Int8Weight qw, quantize_weight(n, w, options.per_tensor_weights));
+            PARE_ASSIGN_OR_RETURN(Int8Weight qw, quantize_weight(n, w, options.per_tensor_weights,
+                                                                 weight_qmax(options)));
             const Tensor& wq = qw.q;
             const Tensor& sc = qw.scale;
             weight_scale[wname] = sc;
@@ -875,6 +882,7 @@ Result<FakeQuant> fake_quant_of(const Graph& g, const QuantPlan& plan,
                                 const QuantOptions& options) {
     FakeQuant fq;
     fq.signed_activations = options.signed_activations;
+    fq.weight_qmax = weight_qmax(options);
     std::map<std::string, const ActivationRange*> ranges;
     for (const ActivationRange& r : plan.activations) ranges[r.tensor] = &r;
     const std::set<std::string> layers(plan.layers.begin(), plan.layers.end());

@@ -46,6 +46,9 @@ struct QuantOptions {
     // E[(W - W_int8) x], by running the layer on W - W_int8; apply then adds it to
     // the layer's bias.
     bool bias_correction = false;
+    // Weights in [-64, 64] (7 bits and the sign): on CPUs without VNNI the runtime's
+    // faster int8 tile (vpmaddubsw, whose int16 pair sums then cannot saturate).
+    bool reduce_range = false;
     int64_t batch = 64;  // calibration batch size
 };
 

@@ -186,12 +186,14 @@ torch::Tensor TorchGraph::forward(const torch::Tensor& x, bool training) {
                 if (d != axis) dims.push_back(d);
             amax = w.detach().abs().amax(dims);
         }
-        // As quantize_weight: max|w| / 127, or 1 for an all-zero channel.
-        torch::Tensor scale = torch::where(amax > 0, amax / 127.0, torch::ones_like(amax));
+        // As quantize_weight: max|w| / qmax, or 1 for an all-zero channel.
+        const int64_t wq = fq_.weight_qmax;
+        torch::Tensor scale =
+            torch::where(amax > 0, amax / static_cast<double>(wq), torch::ones_like(amax));
         if (axis < 0)
-            return torch::fake_quantize_per_tensor_affine(w, scale.item<float>(), 0, -127, 127);
+            return torch::fake_quantize_per_tensor_affine(w, scale.item<float>(), 0, -wq, wq);
         torch::Tensor zp = torch::zeros({scale.size(0)}, torch::kInt);
-        return torch::fake_quantize_per_channel_affine(w, scale, zp, axis, -127, 127);
+        return torch::fake_quantize_per_channel_affine(w, scale, zp, axis, -wq, wq);
     };
     env[g_.inputs.at(0).name] = fake_act(g_.inputs.at(0).name, x);
     auto in = [&](const Node& n, size_t i) -> torch::Tensor {

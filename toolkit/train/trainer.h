@@ -28,9 +28,9 @@ struct FakeQuant {
     std::map<std::string, std::pair<float, int32_t>> activations;
     bool signed_activations = false;
     // Weights by initializer name: the axis of their output channels, each with the
-    // symmetric int8 scale max|w| / 127 of the current weights ([-127, 127]); -1 for
-    // one scale per tensor.
+    // symmetric int8 scale of the current weights; -1 for one scale per tensor.
     std::map<std::string, int64_t> weights;
+    int weight_qmax = 127;  // weights in [-weight_qmax, weight_qmax], scale max|w| / weight_qmax
     bool empty() const { return activations.empty() && weights.empty(); }
 };
 

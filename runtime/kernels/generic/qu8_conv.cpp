@@ -14,6 +14,7 @@
 // integer arithmetic and the same requantization, for any thread count; the
 // results equal the reference kernel's (runtime/ops/qlinear.cpp).
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -63,7 +64,16 @@ class Qu8Conv : public PreparedKernel {
         KH_ = w.shape()[2];
         KW_ = w.shape()[3];
         K_ = C_ * KH_ * KW_;
-        const int kg = kt_.qu8_k_per_group;  // 4 bytes, or 2 int16, per int32
+        // Weights in [-64, 64] take the table's 7-bit tile where it has one.
+        int wmax = 0;
+        for (int64_t i = 0; i < w.numel(); ++i)
+            wmax = std::max(wmax, std::abs(int{w.data<int8_t>()[i]}));
+        if (wmax <= 64 && kt_.qu8_conv_tile_7bit) {
+            pack_ = kt_.qu8_pack_panel_7bit;
+            tile_ = kt_.qu8_conv_tile_7bit;
+            name_ = kt_.qu8_conv_name_7bit;
+        }
+        const int kg = tile_ == kt_.qu8_conv_tile_7bit ? 4 : kt_.qu8_k_per_group;  // per int32
         groups_ = (K_ + kg - 1) / kg;
         blocks_ = (M_ + kR - 1) / kR;
         zx_ = c[2]->data<uint8_t>()[0];
@@ -94,7 +104,7 @@ class Qu8Conv : public PreparedKernel {
         }
     }
 
-    std::string name() const override { return kt_.qu8_conv_name; }
+    std::string name() const override { return name_; }
 
     Status run(ComputeContext& ctx) const override {
         const Tensor& X = *ctx.in[0];
@@ -162,14 +172,13 @@ class Qu8Conv : public PreparedKernel {
                 int32_t* pk = reinterpret_cast<int32_t*>(
                     scratch_floats(5, static_cast<size_t>(groups_ * kP + kR * kP / 4)));
                 uint8_t* tmp = reinterpret_cast<uint8_t*>(pk + groups_ * kP);
-                kt_.qu8_pack_panel(rows + p0, koff, K_, np, pk);
+                pack_(rows + p0, koff, K_, np, pk);
                 const int64_t b1 = std::min(blocks_, (run + 1) * per_run);
                 for (int64_t b = run * per_run; b < b1; ++b) {
                     const int64_t m0 = b * kR, mr = std::min<int64_t>(kR, M_ - m0);
-                    kt_.qu8_conv_tile(packed_.data() + b * groups_ * kR, pk, groups_,
-                                      static_cast<int>(mr), np, corr_.data() + m0,
-                                      mult_.data() + m0, zy_, 0, 255,
-                                      scatter ? tmp : yn + m0 * P + p0, scatter ? kP : P);
+                    tile_(packed_.data() + b * groups_ * kR, pk, groups_, static_cast<int>(mr), np,
+                          corr_.data() + m0, mult_.data() + m0, zy_, 0, 255,
+                          scatter ? tmp : yn + m0 * P + p0, scatter ? kP : P);
                     if (!scatter) continue;
                     // Positions p0.. of the wide grid back to (oh, ow < OW).
                     for (int64_t q = 0; q < np;) {
@@ -197,6 +206,9 @@ class Qu8Conv : public PreparedKernel {
   private:
     Attributes attrs_;
     const KernelTable& kt_;
+    Qu8PackPanelFn pack_ = kt_.qu8_pack_panel;
+    Qu8ConvTileFn tile_ = kt_.qu8_conv_tile;
+    std::string name_ = kt_.qu8_conv_name;
     int64_t M_ = 0, C_ = 0, KH_ = 0, KW_ = 0, K_ = 0, groups_ = 0, blocks_ = 0;
     int32_t zx_ = 0, zy_ = 0;
     std::vector<int32_t> packed_, corr_;
