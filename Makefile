@@ -110,7 +110,9 @@ bench: build models
 	@$(BUILD)/gemm_probe 1
 	@$(BUILD)/gemm_probe 2
 	@strip -g -o $(BUILD)/libpare_runtime.stripped.a $(BUILD)/libpare_runtime.a && \
-	  echo "runtime library (static, stripped): $$(stat -c %s $(BUILD)/libpare_runtime.stripped.a) bytes"
+	  echo "runtime library (static archive, debug info stripped): $$(stat -c %s $(BUILD)/libpare_runtime.stripped.a) bytes"
+	@strip -o $(BUILD)/classify.stripped $(BUILD)/classify && \
+	  echo "examples/classify (links only the runtime: every op and kernel), stripped: $$(stat -c %s $(BUILD)/classify.stripped) bytes"
 	@bench/runtime.sh $(BUILD)/pare 3 10
 
 # The default teacher and student (and LeNet-5), trained on Fashion-MNIST; the
