@@ -258,6 +258,10 @@ KernelTable make_table(Isa isa) {
         t.f32_winograd_out = f32_winograd_out_neon;
         t.f32_dwconv = f32_dwconv_neon;
         t.f32_dwconv_name = "f32_dwconv_neon";
+        t.qu8_pack_panel = qu8_pack_panel_neon;
+        t.qu8_conv_tile = qu8_conv_tile_neon;
+        t.qu8_conv_name = "qu8_conv_6x8_neon";
+        t.qu8_k_per_group = 2;
         t.f32_dwconv_group = f32_dwconv_group_neon;
         t.f32_dwconv_lanes = 4;
         t.f32_maxpool = f32_maxpool_neon;

@@ -262,6 +262,8 @@ const char* f32_gemm_name_for(const KernelTable& kt, int mr);
 PARE_DECLARE_KERNELS(scalar, scalar)
 #if defined(__aarch64__)
 PARE_DECLARE_KERNELS(8x8_neon, neon)
+std::remove_pointer_t<Qu8PackPanelFn> qu8_pack_panel_neon;
+std::remove_pointer_t<Qu8ConvTileFn> qu8_conv_tile_neon;
 #endif
 #if defined(__x86_64__)
 PARE_DECLARE_KERNELS(6x16_avx2, avx2)

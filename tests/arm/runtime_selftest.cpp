@@ -132,6 +132,69 @@ void conv_sweep() {
     }
 }
 
+// QLinearConv on the table's int8 tile equals the reference byte for byte.
+void qconv_sweep() {
+    struct Case {
+        Shape x, w;
+        int64_t stride, pad;
+    };
+    const std::vector<Case> cases = {
+        {{1, 3, 9, 9}, {5, 3, 3, 3}, 1, 1},
+        {{2, 4, 10, 7}, {7, 4, 3, 3}, 2, 1},
+        {{1, 16, 8, 8}, {13, 16, 1, 1}, 1, 0},
+        {{1, 9, 12, 11}, {6, 9, 3, 3}, 1, 0},
+    };
+    std::mt19937_64 rng(7);
+    auto bytes = [&](DType t, const Shape& shape) {
+        Tensor r = Tensor::create(t, shape).value();
+        for (int64_t i = 0; i < r.numel(); ++i) static_cast<uint8_t*>(r.raw())[i] = rng() & 0xff;
+        return r;
+    };
+    auto scalar = [](DType t, double v) {
+        Tensor r = Tensor::create(t, {}).value();
+        if (t == DType::kFloat32) {
+            r.data<float>()[0] = static_cast<float>(v);
+        } else {
+            static_cast<uint8_t*>(r.raw())[0] = static_cast<uint8_t>(static_cast<int>(v));
+        }
+        return r;
+    };
+    for (const Case& c : cases) {
+        Attributes a;
+        a.set("strides", Attribute::make_ints({c.stride, c.stride}));
+        a.set("pads", Attribute::make_ints({c.pad, c.pad, c.pad, c.pad}));
+        Node n = node("QLinearConv", {"x", "sx", "zx", "w", "sw", "zw", "sy", "zy", "b"}, {"y"}, a);
+        Tensor x = bytes(DType::kUint8, c.x), w = bytes(DType::kInt8, c.w);
+        for (int64_t i = 0; i < w.numel(); ++i)
+            if (w.data<int8_t>()[i] == -128) w.data<int8_t>()[i] = -127;
+        Tensor sx = scalar(DType::kFloat32, 0.02), zx = scalar(DType::kUint8, 117);
+        Tensor sw = scalar(DType::kFloat32, 0.01), zw = scalar(DType::kInt8, 0);
+        Tensor sy = scalar(DType::kFloat32, 0.5), zy = scalar(DType::kUint8, 131);
+        Tensor b = Tensor::create(DType::kInt32, {c.w[0]}).value();
+        for (int64_t m = 0; m < c.w[0]; ++m)
+            b.data<int32_t>()[m] = static_cast<int32_t>(rng() % 2001) - 1000;
+        const std::vector<const Tensor*> in = {&x, &sx, &zx, &w, &sw, &zw, &sy, &zy, &b};
+        std::vector<Tensor> ref;
+        check(run_node(n, in, &ref, true).ok(), "reference QLinearConv");
+        std::vector<const Tensor*> consts = in;
+        consts[0] = nullptr;
+        auto k = prepare_kernel(n, consts, {}, false, &c.x);
+        if (!kernels().qu8_conv_tile) {
+            check(k == nullptr, "no int8 tile, no int8 kernel");
+            continue;
+        }
+        check(k != nullptr && k->name() == kernels().qu8_conv_name, "int8 conv kernel chosen");
+        if (!k) continue;
+        Tensor y = Tensor::create(DType::kUint8, ref[0].shape()).value();
+        ComputeContext ctx{n, in, {&y}, nullptr};
+        check(k->run(ctx).ok(), "int8 conv runs");
+        int64_t diff = 0;
+        for (int64_t i = 0; i < y.numel(); ++i)
+            diff += y.data<uint8_t>()[i] != ref[0].data<uint8_t>()[i];
+        check(diff == 0, "int8 conv " + shape_str(c.x) + " * " + shape_str(c.w) + " byte-exact");
+    }
+}
+
 Graph small_net() {
     Graph g;
     ValueInfo x;
@@ -203,6 +266,7 @@ void executor() {
 int main() {
     gemm_sweep();
     conv_sweep();
+    qconv_sweep();
     executor();
     std::printf("runtime selftest (ISA %s, detected %s, GEMM %s): %d of %d checks passed\n",
                 isa_name(kernels().isa), isa_name(detect_isa()), kernels().f32_gemm_name,
