@@ -67,7 +67,8 @@ void qu8_conv_tile_neon(const int32_t* a, const int32_t* panel, int64_t groups, 
         for (int r = 0; r < kRows; ++r) acc[r][0] = acc[r][1] = vdupq_n_s32(0);
         for (int64_t g = 0; g < groups; ++g) {
             // 8 positions' (k0, k1) pairs, split into a k0 and a k1 vector.
-            const int16x8x2_t x = vld2q_s16(reinterpret_cast<const int16_t*>(panel + g * kCols + p0));
+            const int16x8x2_t x =
+                vld2q_s16(reinterpret_cast<const int16_t*>(panel + g * kCols + p0));
             const int16_t* wg = reinterpret_cast<const int16_t*>(a + g * kRows);
             const int16x8_t w03 = vld1q_s16(wg);  // rows 0-3: (w0, w1) each
             const int16x8_t w45 = vcombine_s16(vld1_s16(wg + 8), vdup_n_s16(0));  // rows 4-5
