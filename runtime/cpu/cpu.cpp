@@ -152,6 +152,20 @@ void f32_pack_a(int64_t M, int64_t K, const float* A, int64_t lda, int mr, float
 
 namespace {
 
+#if defined(__x86_64__)
+// The AVX2 int8 convolution tiles (the AVX2 table's, and the AVX-512 one's
+// without VNNI).
+void set_avx2_int8_conv(KernelTable& t) {
+    t.qu8_pack_panel = qu8_pack_panel_avx2;
+    t.qu8_conv_tile = qu8_conv_tile_avx2;
+    t.qu8_conv_name = "qu8_conv_6x16_avx2";
+    t.qu8_k_per_group = 2;
+    t.qu8_pack_panel_7bit = qu8_pack_panel_7bit_avx2;
+    t.qu8_conv_tile_7bit = qu8_conv_tile_7bit_avx2;
+    t.qu8_conv_name_7bit = "qu8_conv_7bit_6x16_avx2";
+}
+#endif
+
 KernelTable make_table(Isa isa) {
     KernelTable t;
     t.isa = Isa::kScalar;
@@ -188,13 +202,7 @@ KernelTable make_table(Isa isa) {
         t.f32_maxpool = f32_maxpool_avx2;
         t.f32_maxpool_name = "f32_maxpool_avx2";
         t.f32_activate = f32_activate_avx2;
-        t.qu8_pack_panel = qu8_pack_panel_avx2;
-        t.qu8_conv_tile = qu8_conv_tile_avx2;
-        t.qu8_conv_name = "qu8_conv_6x16_avx2";
-        t.qu8_k_per_group = 2;
-        t.qu8_pack_panel_7bit = qu8_pack_panel_7bit_avx2;
-        t.qu8_conv_tile_7bit = qu8_conv_tile_7bit_avx2;
-        t.qu8_conv_name_7bit = "qu8_conv_7bit_6x16_avx2";
+        set_avx2_int8_conv(t);
         t.qu8_quantize = qu8_quantize_avx2;
         t.qu8_dequantize = qu8_dequantize_avx2;
         t.qu8_add = qu8_add_avx2;
@@ -224,13 +232,7 @@ KernelTable make_table(Isa isa) {
         t.f32_conv_tile_oc = 64;
         t.f32_conv_tile_lanes = 16;
         t.f32_conv_tile_name = "f32_conv_direct_64x6_avx512";
-        t.qu8_pack_panel = qu8_pack_panel_avx2;  // without VNNI: the AVX2 tile
-        t.qu8_conv_tile = qu8_conv_tile_avx2;
-        t.qu8_conv_name = "qu8_conv_6x16_avx2";
-        t.qu8_k_per_group = 2;
-        t.qu8_pack_panel_7bit = qu8_pack_panel_7bit_avx2;
-        t.qu8_conv_tile_7bit = qu8_conv_tile_7bit_avx2;
-        t.qu8_conv_name_7bit = "qu8_conv_7bit_6x16_avx2";
+        set_avx2_int8_conv(t);  // without VNNI: the AVX2 tiles
         t.qu8_quantize = qu8_quantize_avx512;
         t.qu8_dequantize = qu8_dequantize_avx512;
         t.qu8_add = qu8_add_avx512;

@@ -61,6 +61,13 @@ Status finish_rewrite(Graph& g) {
 // or one per tensor; and its values dequantized.
 int weight_qmax(const QuantOptions& o) { return o.reduce_range ? 64 : 127; }
 
+// The axis of a layer's weight that holds its output channels: Conv (M, C, ...) 0;
+// Gemm B (K, N) 1, or 0 when transposed; MatMul (K, N) 1.
+int64_t weight_axis(const Node& n) {
+    return n.op_type == "MatMul" || (n.op_type == "Gemm" && n.attrs.get_int("transB", 0) == 0) ? 1
+                                                                                               : 0;
+}
+
 struct Int8Weight {
     Tensor q, scale, dequantized;
     int64_t axis = 0;
@@ -69,8 +76,7 @@ struct Int8Weight {
 Result<Int8Weight> quantize_weight(const Node& n, const Tensor& w, bool per_tensor,
                                    int qmax = 127) {
     Int8Weight r;
-    if (n.op_type == "MatMul" || (n.op_type == "Gemm" && n.attrs.get_int("transB", 0) == 0))
-        r.axis = 1;
+    r.axis = weight_axis(n);
     const int64_t channels = per_tensor ? 1 : w.shape()[r.axis];
     int64_t inner = 1;
     for (int64_t d = r.axis + 1; d < w.rank(); ++d) inner *= w.shape()[d];
@@ -723,11 +729,46 @@ Status quantize_bias(Graph& g, Node& n, float x_scale, const Tensor& w_scale,
 
 }  // namespace
 
+namespace {
+
+// The scale and zero point of every activation the plan's layers read, keyed by
+// tensor: its calibrated range, or for a quantized MaxPool's output its input's
+// (followed through chains of them). apply_quantization and the trainer's fake
+// quantization both take them from here.
+using ActivationParams = std::map<std::string, std::pair<float, int32_t>>;
+Result<ActivationParams> activation_params(const Graph& g, const QuantPlan& plan,
+                                           const QuantOptions& options) {
+    std::map<std::string, const ActivationRange*> ranges;
+    for (const ActivationRange& r : plan.activations) ranges[r.tensor] = &r;
+    const std::set<std::string> layers(plan.layers.begin(), plan.layers.end());
+    std::map<std::string, std::string> range_of;  // a quantized MaxPool's output -> its input
+    for (const Node& n : g.nodes)
+        if (layers.count(n.name) && n.op_type == "MaxPool") range_of[n.outputs[0]] = n.inputs[0];
+    ActivationParams params;
+    for (const Node& n : g.nodes) {
+        if (!layers.count(n.name)) continue;
+        for (const std::string& x : quantized_inputs(n)) {
+            std::string from = x;
+            for (int hops = 0; range_of.count(from) && hops < 1000; ++hops) from = range_of[from];
+            auto r = ranges.find(from);
+            if (r == ranges.end())
+                return invalid_argument("the plan has no range for \"" + x + "\" (" + n.where() +
+                                        "): calibrate this model again");
+            float scale;
+            int32_t zp;
+            range_to_affine(r->second->range_lo, r->second->range_hi, options.signed_activations,
+                            &scale, &zp);
+            params[x] = {scale, zp};
+        }
+    }
+    return params;
+}
+
+}  // namespace
+
 Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
                                  const QuantOptions& options) {
     Graph g = g_in;
-    std::map<std::string, const ActivationRange*> ranges;
-    for (const ActivationRange& r : plan.activations) ranges[r.tensor] = &r;
     const std::set<std::string> layers(plan.layers.begin(), plan.layers.end());
     {
         std::set<std::string> names;
@@ -738,7 +779,6 @@ Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
     }
     std::vector<Node> added;
     std::map<std::string, std::string> act_dq, weight_dq;  // float tensor -> its DQ output
-    std::map<std::string, float> act_scale;                // quantized activation -> scale
     std::map<std::string, Tensor> weight_scale;            // float weight -> its int8 scales
     auto scalar_init = [&](const std::string& base, DType dtype, double v) -> Result<std::string> {
         const std::string name = g.unique_name(base);
@@ -759,26 +799,16 @@ Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
     };
     const DType act_type = options.signed_activations ? DType::kInt8 : DType::kUint8;
     const bool weights_only = options.weights_only != WeightsOnly::kNone;
+    ActivationParams params;
+    if (!weights_only) {
+        PARE_ASSIGN_OR_RETURN(params, activation_params(g, plan, options));
+    }
     // An activation quantized: QuantizeLinear then DequantizeLinear, shared by every
     // layer that reads it; returns the DequantizeLinear output.
-    // A quantized MaxPool's output takes its input's range (followed through chains).
-    std::map<std::string, std::string> range_of;
-    for (const Node& n : g.nodes)
-        if (layers.count(n.name) && n.op_type == "MaxPool") range_of[n.outputs[0]] = n.inputs[0];
-    auto quantize_activation = [&](const Node& n, const std::string& x) -> Result<std::string> {
+    auto quantize_activation = [&](const std::string& x) -> Result<std::string> {
         auto done = act_dq.find(x);
         if (done != act_dq.end()) return done->second;
-        std::string from = x;
-        for (int hops = 0; range_of.count(from) && hops < 1000; ++hops) from = range_of[from];
-        auto r = ranges.find(from);
-        if (r == ranges.end())
-            return invalid_argument("the plan has no range for \"" + x + "\" (" + n.where() +
-                                    "): calibrate this model again");
-        float scale;
-        int32_t zp;
-        range_to_affine(r->second->range_lo, r->second->range_hi, options.signed_activations,
-                        &scale, &zp);
-        act_scale[x] = scale;
+        const auto [scale, zp] = params.at(x);
         PARE_ASSIGN_OR_RETURN(std::string s, scalar_init(x + "_scale", DType::kFloat32, scale));
         PARE_ASSIGN_OR_RETURN(std::string z, scalar_init(x + "_zero_point", act_type, zp));
         Node q, dq;
@@ -806,13 +836,13 @@ Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
         if (!layers.count(n.name)) continue;
         if (n.op_type == "Add" || n.op_type == "MaxPool") {
             for (size_t i = 0; i < (n.op_type == "Add" ? 2u : 1u); ++i) {
-                PARE_ASSIGN_OR_RETURN(n.inputs[i], quantize_activation(n, n.inputs[i]));
+                PARE_ASSIGN_OR_RETURN(n.inputs[i], quantize_activation(n.inputs[i]));
             }
             continue;
         }
         const std::string x = n.inputs[0];
         if (!weights_only) {
-            PARE_ASSIGN_OR_RETURN(n.inputs[0], quantize_activation(n, x));
+            PARE_ASSIGN_OR_RETURN(n.inputs[0], quantize_activation(x));
         }
         const std::string wname = n.inputs[1];
         if (options.weights_only == WeightsOnly::kFloat16 && !weight_dq.count(wname)) {
@@ -866,7 +896,7 @@ Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
         if (!weights_only && n.op_type == "Conv") {
             auto ws = weight_scale.find(wname);
             if (ws != weight_scale.end())
-                PARE_RETURN_IF_ERROR(quantize_bias(g, n, act_scale.at(x), ws->second, added));
+                PARE_RETURN_IF_ERROR(quantize_bias(g, n, params.at(x).first, ws->second, added));
         }
     }
     for (const Node& a : added) g.nodes.push_back(a);
@@ -883,35 +913,14 @@ Result<FakeQuant> fake_quant_of(const Graph& g, const QuantPlan& plan,
     FakeQuant fq;
     fq.signed_activations = options.signed_activations;
     fq.weight_qmax = weight_qmax(options);
-    std::map<std::string, const ActivationRange*> ranges;
-    for (const ActivationRange& r : plan.activations) ranges[r.tensor] = &r;
+    if (options.weights_only == WeightsOnly::kNone) {
+        PARE_ASSIGN_OR_RETURN(fq.activations, activation_params(g, plan, options));
+    }
     const std::set<std::string> layers(plan.layers.begin(), plan.layers.end());
-    std::map<std::string, std::string> range_of;  // a quantized MaxPool's output -> its input
-    for (const Node& n : g.nodes)
-        if (layers.count(n.name) && n.op_type == "MaxPool") range_of[n.outputs[0]] = n.inputs[0];
     for (const Node& n : g.nodes) {
         if (!layers.count(n.name)) continue;
-        if (options.weights_only == WeightsOnly::kNone) {
-            for (const std::string& x : quantized_inputs(n)) {
-                std::string from = x;
-                for (int hops = 0; range_of.count(from) && hops < 1000; ++hops)
-                    from = range_of[from];
-                auto r = ranges.find(from);
-                if (r == ranges.end())
-                    return invalid_argument("the plan has no range for \"" + x + "\" (" +
-                                            n.where() + "): calibrate this model again");
-                float scale;
-                int32_t zp;
-                range_to_affine(r->second->range_lo, r->second->range_hi,
-                                options.signed_activations, &scale, &zp);
-                fq.activations[x] = {scale, zp};
-            }
-        }
         if (!is_quantizable_op(n) || options.weights_only == WeightsOnly::kFloat16) continue;
-        int64_t axis = 0;
-        if (n.op_type == "MatMul" || (n.op_type == "Gemm" && n.attrs.get_int("transB", 0) == 0))
-            axis = 1;
-        fq.weights[n.inputs[1]] = options.per_tensor_weights ? -1 : axis;
+        fq.weights[n.inputs[1]] = options.per_tensor_weights ? -1 : weight_axis(n);
     }
     return fq;
 }

@@ -35,17 +35,6 @@ const Tensor* constant(const Graph& g, const std::string& v) {
     return it == g.initializers.end() ? nullptr : &it->second;
 }
 
-int32_t int_value(const Tensor& t, int64_t i) {
-    switch (t.dtype()) {
-        case DType::kUint8:
-            return t.data<uint8_t>()[i];
-        case DType::kInt8:
-            return t.data<int8_t>()[i];
-        default:
-            return t.data<int32_t>()[i];
-    }
-}
-
 // A Q or DQ node's scalar scale and zero point (the zero point present and 8-bit).
 bool scalar_params(const Graph& g, const Node& n, QParams* p) {
     const Tensor* s = constant(g, n.input(1));
@@ -56,7 +45,7 @@ bool scalar_params(const Graph& g, const Node& n, QParams* p) {
     p->scale = n.input(1);
     p->zero_point = n.input(2);
     p->s = s->data<float>()[0];
-    p->z = int_value(*z, 0);
+    p->z = static_cast<int32_t>(z->at_int64(0));
     p->type = z->dtype();
     return p->s > 0 && std::isfinite(p->s);
 }
@@ -183,7 +172,8 @@ class Fuser {
             for (int64_t m = 0; m < M; ++m) {
                 const int64_t c = bs->numel() == 1 ? 0 : m;
                 const float s = bs->data<float>()[c];
-                const int32_t iv = bi->data<int32_t>()[m] - (bz ? int_value(*bz, c) : 0);
+                const int32_t iv =
+                    bi->data<int32_t>()[m] - (bz ? static_cast<int32_t>(bz->at_int64(c)) : 0);
                 value[m] = s == acc_scale(m)
                                ? iv
                                : std::nearbyint(static_cast<double>(static_cast<float>(iv) * s) /

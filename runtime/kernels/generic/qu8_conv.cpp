@@ -141,10 +141,13 @@ class Qu8Conv : public PreparedKernel {
         uint8_t* buf = copy ? reinterpret_cast<uint8_t*>(scratch_floats(
                                   3, static_cast<size_t>((C_ * sh * sw * Hq * Wq + 3) / 4)))
                             : nullptr;
-        // The phases some tap reads.
-        std::vector<char> used(static_cast<size_t>(sh * sw), 0);
-        for (int64_t i = 0; i < KH_; ++i)
-            for (int64_t j = 0; j < KW_; ++j) used[(i * dh % sh) * sw + j * dw % sw] = 1;
+        // Only the phases some tap reads are copied: row offset a and column offset b
+        // each hit by some kernel row or column.
+        auto hit = [](int64_t taps, int64_t d, int64_t s, int64_t offset) {
+            for (int64_t i = 0; i < taps; ++i)
+                if (i * d % s == offset) return true;
+            return false;
+        };
         // Tasks: panels x runs of channel blocks, at least about 4 per thread.
         const int64_t panels = (grid + kP - 1) / kP;
         const int64_t T = ctx.pool ? ctx.pool->size() : 1;
@@ -160,7 +163,7 @@ class Qu8Conv : public PreparedKernel {
             if (copy) {
                 parallel_runs(ctx.pool, C_ * sh * sw, [&](int64_t q) {
                     const int64_t c = q / (sh * sw), a = q / sw % sh, b = q % sw;
-                    if (used[static_cast<size_t>(a * sw + b)])
+                    if (hit(KH_, dh, sh, a) && hit(KW_, dw, sw, b))
                         phase_plane(xn + c * H * W, H, W, sh, sw, a - pt, b - pl,
                                     static_cast<uint8_t>(zx_), buf + q * Hq * Wq, Hq, Wq);
                 });

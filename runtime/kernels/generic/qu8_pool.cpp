@@ -6,7 +6,6 @@
 // one). Planes split over the threads.
 #include <algorithm>
 #include <cstring>
-#include <vector>
 
 #include "runtime/kernels/fast_ops.h"
 #include "runtime/ops/conv_util.h"
@@ -20,9 +19,11 @@ namespace {
 void max_pool_plane(const uint8_t* x, int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t sh,
                     int64_t sw, int64_t pt, int64_t pl, int64_t Wp, uint8_t* y, int64_t OH,
                     int64_t OW) {
-    std::vector<uint8_t> buf(static_cast<size_t>(2 * Wp));
-    uint8_t* __restrict row = buf.data();
-    uint8_t* __restrict hm = buf.data() + Wp;
+    // Two rows of the padded width, in this thread's scratch (no allocation per run).
+    uint8_t* buf =
+        reinterpret_cast<uint8_t*>(scratch_floats(4, static_cast<size_t>((2 * Wp + 3) / 4)));
+    uint8_t* __restrict row = buf;
+    uint8_t* __restrict hm = buf + Wp;
     for (int64_t oh = 0; oh < OH; ++oh) {
         std::memset(row, 0, static_cast<size_t>(Wp));
         const int64_t h0 = std::max<int64_t>(0, oh * sh - pt);

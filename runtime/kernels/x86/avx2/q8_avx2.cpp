@@ -74,14 +74,25 @@ void qu8_pack_panel_avx2(const uint8_t* x, const int64_t* koff, int64_t K, int64
     }
 }
 
-// 6 rows x 16 positions at a time: per group of 2 k, two ymm of 8 positions (int16
-// pairs) and each row's 2 int16 weights broadcast; vpmaddwd sums the pair.
-void qu8_conv_tile_avx2(const int32_t* a, const int32_t* panel, int64_t groups, int rows,
-                        int64_t np, const int32_t* corr, const float* mult, int32_t zy, int32_t lo,
-                        int32_t hi, uint8_t* y, int64_t ldy) {
+namespace {
+
+// The two AVX2 tiles, 6 rows x 16 positions at a time, differ only in the product
+// of a panel entry with a row's weights (one int32 holding the group's k):
+// - int16 pairs (G = 2): vpmaddwd sums the pair's two products;
+// - 4 bytes (G = 4, weights in [-64, 64]): vpmaddubsw multiplies the 4 activation
+//   bytes by the 4 weights and adds neighbours into int16 (at most 2 * 255 * 64 =
+//   32640: no saturation), vpmaddwd by ones adds the two int16 into int32.
+template <bool kBytes>
+void tile_avx2(const int32_t* a, const int32_t* panel, int64_t groups, int rows, int64_t np,
+               const int32_t* corr, const float* mult, int32_t zy, int32_t lo, int32_t hi,
+               uint8_t* y, int64_t ldy) {
     const __m256 flo = _mm256_set1_ps(static_cast<float>(lo - zy));
     const __m256 fhi = _mm256_set1_ps(static_cast<float>(hi - zy));
-    const __m256i z = _mm256_set1_epi32(zy);
+    const __m256i z = _mm256_set1_epi32(zy), ones = _mm256_set1_epi16(1);
+    auto product = [&](__m256i x, __m256i w) {
+        return kBytes ? _mm256_madd_epi16(_mm256_maddubs_epi16(x, w), ones)
+                      : _mm256_madd_epi16(x, w);
+    };
     for (int64_t p0 = 0; p0 < np; p0 += 16) {
         __m256i acc[kRows][2];
         for (int r = 0; r < kRows; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
@@ -94,8 +105,8 @@ void qu8_conv_tile_avx2(const int32_t* a, const int32_t* panel, int64_t groups, 
 #pragma GCC unroll 6
             for (int r = 0; r < kRows; ++r) {
                 const __m256i w = _mm256_set1_epi32(ag[r]);
-                acc[r][0] = _mm256_add_epi32(acc[r][0], _mm256_madd_epi16(x0, w));
-                acc[r][1] = _mm256_add_epi32(acc[r][1], _mm256_madd_epi16(x1, w));
+                acc[r][0] = _mm256_add_epi32(acc[r][0], product(x0, w));
+                acc[r][1] = _mm256_add_epi32(acc[r][1], product(x1, w));
             }
         }
         for (int r = 0; r < rows; ++r) {
@@ -112,6 +123,14 @@ void qu8_conv_tile_avx2(const int32_t* a, const int32_t* panel, int64_t groups, 
             std::memcpy(y + r * ldy + p0, out, static_cast<size_t>(n));
         }
     }
+}
+
+}  // namespace
+
+void qu8_conv_tile_avx2(const int32_t* a, const int32_t* panel, int64_t groups, int rows,
+                        int64_t np, const int32_t* corr, const float* mult, int32_t zy, int32_t lo,
+                        int32_t hi, uint8_t* y, int64_t ldy) {
+    tile_avx2<false>(a, panel, groups, rows, np, corr, mult, zy, lo, hi, y, ldy);
 }
 
 void qu8_pack_panel_7bit_avx2(const uint8_t* x, const int64_t* koff, int64_t K, int64_t np,
@@ -119,48 +138,10 @@ void qu8_pack_panel_7bit_avx2(const uint8_t* x, const int64_t* koff, int64_t K, 
     qu8_pack_panel_sse2(x, koff, K, np, panel);  // groups of 4 bytes
 }
 
-// Weights in [-64, 64]: per group of 4 k, vpmaddubsw multiplies the 4 activation
-// bytes of each position by the row's 4 weights and adds neighbours into int16
-// (at most 2 * 255 * 64 = 32640: no saturation), vpmaddwd by ones adds the two
-// int16 into int32. 6 rows x 16 positions at a time.
 void qu8_conv_tile_7bit_avx2(const int32_t* a, const int32_t* panel, int64_t groups, int rows,
                              int64_t np, const int32_t* corr, const float* mult, int32_t zy,
                              int32_t lo, int32_t hi, uint8_t* y, int64_t ldy) {
-    const __m256 flo = _mm256_set1_ps(static_cast<float>(lo - zy));
-    const __m256 fhi = _mm256_set1_ps(static_cast<float>(hi - zy));
-    const __m256i z = _mm256_set1_epi32(zy), ones = _mm256_set1_epi16(1);
-    for (int64_t p0 = 0; p0 < np; p0 += 16) {
-        __m256i acc[kRows][2];
-        for (int r = 0; r < kRows; ++r) acc[r][0] = acc[r][1] = _mm256_setzero_si256();
-        const int32_t* pc = panel + p0;
-        for (int64_t g = 0; g < groups; ++g) {
-            const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pc + g * kCols));
-            const __m256i x1 =
-                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(pc + g * kCols + 8));
-            const int32_t* ag = a + g * kRows;
-#pragma GCC unroll 6
-            for (int r = 0; r < kRows; ++r) {
-                const __m256i w = _mm256_set1_epi32(ag[r]);
-                acc[r][0] = _mm256_add_epi32(acc[r][0],
-                                             _mm256_madd_epi16(_mm256_maddubs_epi16(x0, w), ones));
-                acc[r][1] = _mm256_add_epi32(acc[r][1],
-                                             _mm256_madd_epi16(_mm256_maddubs_epi16(x1, w), ones));
-            }
-        }
-        for (int r = 0; r < rows; ++r) {
-            const __m256i c = _mm256_set1_epi32(corr[r]);
-            const __m256 m = _mm256_set1_ps(mult[r]);
-            alignas(16) uint8_t out[16];
-            for (int v = 0; v < 2; ++v) {
-                const __m256 f =
-                    _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(acc[r][v], c)), m);
-                _mm_storel_epi64(reinterpret_cast<__m128i*>(out + 8 * v),
-                                 to_u8(clamp(f, flo, fhi), z));
-            }
-            const int64_t n = np - p0 < 16 ? np - p0 : 16;
-            std::memcpy(y + r * ldy + p0, out, static_cast<size_t>(n));
-        }
-    }
+    tile_avx2<true>(a, panel, groups, rows, np, corr, mult, zy, lo, hi, y, ldy);
 }
 
 void qu8_quantize_avx2(const float* x, int64_t n, float scale, int32_t zp, uint8_t* y) {
