@@ -6,11 +6,13 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
 #include "runtime/ir/graph.h"
 #include "toolkit/onnx/onnx_io.h"
+#include "toolkit/oracle/oracle.h"
 
 namespace pare::cli {
 
@@ -34,11 +36,34 @@ ImportOptions import_options(const std::vector<std::string>& shapes);
 std::string human_count(int64_t n);
 std::string value_str(const ValueInfo& v);
 
+// The before/after table of a compression verb (compare.cpp): size, then
+// extra_rows, top-1 in pare and ONNX Runtime and their agreement on data's test
+// split (when data is given), latency of both models in both runtimes.
+struct CompareSpec {
+    std::string before, after, label_before = "before", label_after = "after";
+    std::string data;  // a labelled dataset spec, or "" for no accuracy rows
+    int64_t test_limit = 0;
+    std::vector<std::string> shapes;
+    int repeat = 10;
+    std::vector<std::tuple<std::string, std::string, std::string>> extra_rows;
+};
+struct Comparison {
+    Tensor samples;  // the test images, when there were some
+    double top1_before = 0, top1_after = 0;
+    ImportOptions import;              // as used for the latency rows
+    OracleReport before, after;        // latency and pare vs ORT error of each model
+};
+Comparison compare_models(const CompareSpec& spec);
+void print_row(const char* label, const std::string& before, const std::string& after,
+               const std::string& note);
+
 // info, run, convert, check
 void add_model_verbs(CLI::App& app, VerbTable& verbs);
 // arch, train, eval
 void add_train_verbs(CLI::App& app, VerbTable& verbs);
-// quantize
+// quantize, qat
 void add_quant_verbs(CLI::App& app, VerbTable& verbs);
+// prune
+void add_prune_verbs(CLI::App& app, VerbTable& verbs);
 
 }  // namespace pare::cli

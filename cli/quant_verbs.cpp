@@ -52,12 +52,6 @@ Tensor calibration_images(const std::string& spec) {
     return d.train.images;
 }
 
-int64_t argmax_row(const Tensor& t, int64_t i) {
-    const int64_t K = t.shape()[1];
-    const float* r = t.data<float>() + i * K;
-    return std::max_element(r, r + K) - r;
-}
-
 const char* kind_of(const QuantOptions& o) {
     if (o.weights_only == WeightsOnly::kFloat16) return "float16 weights";
     if (o.weights_only == WeightsOnly::kInt8) return "int8 weights";
@@ -67,63 +61,25 @@ const char* kind_of(const QuantOptions& o) {
 // The before/after table: size, top-1 in both runtimes (with labelled data),
 // latency side by side, output error.
 int report(const QuantFlags& f, const char* kind) {
-    const auto size_of = [](const std::string& p) {
-        return static_cast<long long>(std::filesystem::file_size(p));
-    };
-    const long long s0 = size_of(f.model), s1 = size_of(f.out);
-    std::printf("\n%-34s %14s %14s\n", "", "float32", kind);
-    std::printf("%-34s %14lld %14lld  (%.2fx smaller)\n", "size on disk (bytes)", s0, s1,
-                static_cast<double>(s0) / static_cast<double>(s1));
     // Accuracy on a labelled test split: the --data set, or the calibration set's.
-    Tensor samples;  // test images for the output-error row, when there are some
-    std::string data_spec = f.data;
-    if (data_spec.empty() && !f.dynamic && f.calib.find(".npy") == std::string::npos)
-        data_spec = f.calib.substr(0, f.calib.find(':'));
-    if (!data_spec.empty()) {
-        DataOptions d;
-        d.test_limit = f.test_limit;
-        DataSplits data = check(load_data(data_spec, d));
-        if (data.test.size() > 0) {
-            samples = data.test.images;
-            const Graph g0 = check(load_model_file(f.model));
-            const Graph g1 = check(load_model_file(f.out));
-            const EvalReport e0 = check(evaluate(g0, data.test));
-            const EvalReport e1 = check(evaluate(g1, data.test));
-            const std::string in = g0.inputs[0].name;
-            const std::vector<Tensor> o0 =
-                check(run_onnxruntime(f.model, {{in, data.test.images}}));
-            const std::vector<Tensor> o1 = check(run_onnxruntime(f.out, {{in, data.test.images}}));
-            const int64_t n = data.test.size();
-            int64_t c0 = 0, c1 = 0, agree = 0;
-            for (int64_t i = 0; i < n; ++i) {
-                const int64_t p0 = argmax_row(o0[0], i), p1 = argmax_row(o1[0], i);
-                c0 += p0 == data.test.labels[i];
-                c1 += p1 == data.test.labels[i];
-                agree += p1 == e1.predictions[i];
-            }
-            std::printf("%-34s %13.2f%% %13.2f%%  (%+.2f points)\n", "top-1, pare", 100 * e0.top1,
-                        100 * e1.top1, 100 * (e1.top1 - e0.top1));
-            std::printf("%-34s %13.2f%% %13.2f%%  (%+.2f points)\n", "top-1, ONNX Runtime",
-                        100.0 * c0 / n, 100.0 * c1 / n, 100.0 * (c1 - c0) / n);
-            std::printf("%-34s %14s %13.2f%%  (%lld of %lld %s test images)\n",
-                        "quantized top-1 agreement, pare vs ORT", "", 100.0 * agree / n,
-                        static_cast<long long>(agree), static_cast<long long>(n),
-                        data.test.name.c_str());
-        }
-    }
-    // Latency at batch 1 (or --input-shape), each model against ONNX Runtime in
-    // alternation; the relative error of the quantized model's output against the
-    // float model's, both in pare.
-    ImportOptions imp = import_options(f.shapes);
-    const Graph gi = check(load_model_file(f.model));
-    for (const auto& d : gi.inputs[0].dim_params)
-        if (!d.empty() && !imp.dim_values.count(d)) imp.dim_values[d] = 1;
-    OracleOptions oo;
-    oo.repeat = f.repeat;
-    const OracleReport r0 = check(compare_with_onnxruntime(f.model, imp, oo));
-    const OracleReport r1 = check(compare_with_onnxruntime(f.out, imp, oo));
-    std::printf("%-34s %14.3f %14.3f\n", "latency, pare (ms, batch 1)", r0.pare_ms, r1.pare_ms);
-    std::printf("%-34s %14.3f %14.3f\n", "latency, ONNX Runtime (ms)", r0.ort_ms, r1.ort_ms);
+    CompareSpec spec;
+    spec.before = f.model;
+    spec.after = f.out;
+    spec.label_before = "float32";
+    spec.label_after = kind;
+    spec.data = f.data;
+    if (spec.data.empty() && !f.dynamic && f.calib.find(".npy") == std::string::npos)
+        spec.data = f.calib.substr(0, f.calib.find(':'));
+    spec.test_limit = f.test_limit;
+    spec.shapes = f.shapes;
+    spec.repeat = f.repeat;
+    const Comparison cmp = compare_models(spec);
+    const Tensor& samples = cmp.samples;
+    const ImportOptions& imp = cmp.import;
+    const OracleReport& r0 = cmp.before;
+    const OracleReport& r1 = cmp.after;
+    // The relative error of the quantized model's output against the float model's,
+    // both in pare.
     {
         Graph a = check(load_model_file(f.model, imp)), b = check(load_model_file(f.out, imp));
         check(run_default_passes(a));

@@ -135,6 +135,18 @@ Result<TrainResult> train_graph(Graph& g, const DataSplits& data, const TrainCon
         tg.set_fake_quant(cfg.fake_quant);
         std::vector<torch::Tensor> params = tg.parameters();
         if (params.empty()) return invalid_argument("the model has no trainable parameters");
+        std::vector<std::pair<torch::Tensor, torch::Tensor>> masks;  // (parameter, mask)
+        for (const auto& [name, m] : cfg.masks) {
+            const auto it = tg.params().find(name);
+            if (it == tg.params().end() || m.shape() != from_torch(it->second.detach()).shape())
+                return invalid_argument("mask \"" + name + "\" matches no trainable weight");
+            masks.emplace_back(it->second, to_torch(m));
+        }
+        const auto apply_masks = [&masks] {
+            torch::NoGradGuard ng;
+            for (auto& [p, m] : masks) p.mul_(m);
+        };
+        apply_masks();
         std::unique_ptr<torch::optim::Optimizer> opt;
         if (cfg.optimizer == "sgd") {
             opt = std::make_unique<torch::optim::SGD>(
@@ -259,6 +271,7 @@ Result<TrainResult> train_graph(Graph& g, const DataSplits& data, const TrainCon
                 if (cfg.clip_grad_norm > 0)
                     torch::nn::utils::clip_grad_norm_(params, cfg.clip_grad_norm);
                 opt->step();
+                apply_masks();
                 loss_sum += lv * static_cast<double>(y.size());
                 correct += logits.argmax(1).eq(target).sum().item<int64_t>();
                 seen += static_cast<int64_t>(y.size());
@@ -343,6 +356,37 @@ Result<double> torch_accuracy(const Graph& g, const Dataset& data, int64_t batch
         return accuracy(tg, data, batch);
     } catch (const std::exception& e) {
         return invalid_argument(e.what());
+    }
+}
+
+Result<std::map<std::string, Tensor>> taylor_scores(const Graph& g, const Dataset& data,
+                                                    int64_t batch, int64_t batches, int threads) {
+    if (batch < 1 || batches < 1 || data.size() < batch)
+        return invalid_argument("taylor scores need at least one batch of training data");
+    PARE_ASSIGN_OR_RETURN(Graph t, training_graph(g, data, batch, data.num_classes));
+    set_threads(threads);
+    try {
+        TorchGraph tg(t);
+        std::map<std::string, torch::Tensor> sum;
+        for (const auto& [name, p] : tg.params()) sum[name] = torch::zeros_like(p.detach());
+        BatchIterator it(data, batch, true, true, 1, 0);
+        Tensor x;
+        std::vector<int64_t> y;
+        for (int64_t b = 0; b < batches && it.next(&x, &y); ++b) {
+            for (const auto& kv : tg.params())
+                if (kv.second.grad().defined()) kv.second.grad().zero_();
+            torch::Tensor logp = torch::log_softmax(tg.forward(to_torch(x), false), 1);
+            torch::Tensor loss = -logp.gather(1, labels_tensor(y).unsqueeze(1)).mean();
+            loss.backward();
+            torch::NoGradGuard ng;
+            for (const auto& [name, p] : tg.params())
+                if (p.grad().defined()) sum[name] += p.grad() * p.detach();
+        }
+        std::map<std::string, Tensor> out;
+        for (const auto& [name, s] : sum) out[name] = from_torch(s);
+        return out;
+    } catch (const std::exception& e) {
+        return invalid_argument(std::string("taylor scores: ") + e.what());
     }
 }
 

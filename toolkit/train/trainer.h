@@ -55,6 +55,9 @@ struct TrainConfig {
     int64_t max_steps = 0;   // stop after this many optimizer steps in total (0: no limit)
     bool progress = true;    // progress lines on stderr
     FakeQuant fake_quant;    // quantization-aware training when not empty
+    // Pruning: by trainable initializer name, 0/1 masks of its shape; the weights stay
+    // zero where the mask is 0 (applied before training and after every step).
+    std::map<std::string, Tensor> masks;
 };
 
 struct EpochStats {
@@ -85,6 +88,12 @@ Result<TrainResult> train_graph(Graph& g, const DataSplits& data, const TrainCon
 // that the torch execution of the IR agrees with pare's runtime.
 Result<Tensor> torch_forward(const Graph& g, const Tensor& images, int threads = 1,
                              const FakeQuant& fake_quant = {});
+
+// First-order Taylor scores for pruning: per trainable initializer, the sum over
+// `batches` batches of data (eval mode, cross-entropy) of gradient * weight -- the
+// first-order estimate of the loss change when the weight is removed.
+Result<std::map<std::string, Tensor>> taylor_scores(const Graph& g, const Dataset& data,
+                                                    int64_t batch, int64_t batches, int threads);
 
 // Top-1 accuracy of g on data computed with libtorch in eval mode (for quick checks
 // during training; `pare eval` uses pare's own runtime).
