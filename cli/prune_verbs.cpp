@@ -24,6 +24,7 @@ struct PruneFlags {
     double sparsity = 0.5, initial = 0, min_keep = 0.1;
     bool global = false, finetune = false, groups = false, layers = false;
     int steps = 4;
+    int64_t round_to = 1;
     int64_t taylor_batches = 16, limit = 0, test_limit = 0;
     int repeat = 10;
     std::vector<std::string> shapes;
@@ -116,6 +117,7 @@ int cmd_prune(PruneFlags& f) {
     o.sparsity = f.sparsity;
     o.global = f.global;
     o.min_keep = f.min_keep;
+    o.round_to = f.round_to;
     std::stringstream ps(f.protect);
     for (std::string k; std::getline(ps, k, ',');)
         if (!k.empty()) o.protect.push_back(k);
@@ -244,6 +246,11 @@ void add_prune_verbs(CLI::App& app, VerbTable& verbs) {
     p->add_option("--min-keep", f->min_keep,
                   "Structured --global: each channel group keeps at least this fraction")
         ->capture_default_str();
+    p->add_option("--round-to", f->round_to,
+                  "Structured: keep a multiple of this many channels per group (16 fills "
+                  "AVX-512 vectors; removals are undone to round up)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1024));
     p->add_option("--schedule", f->schedule,
                   "oneshot, or gradual: --steps steps from --initial-sparsity to --sparsity "
                   "(cubic), fine-tuning after each with --finetune")

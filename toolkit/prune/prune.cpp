@@ -32,22 +32,6 @@ const Node* find_node(const Graph& g, const std::string& name) {
     return nullptr;
 }
 
-// A copy of g with ops resolved, nodes sorted, Identity nodes removed and
-// constant subgraphs folded (exporters route shared weights through Identity), and
-// shapes inferred. BatchNormalization stays (bn reads it; the trainer trains it).
-Result<Graph> prepared(const Graph& g) {
-    Graph p = g;
-    PARE_RETURN_IF_ERROR(p.resolve_ops());
-    PARE_RETURN_IF_ERROR(p.topo_sort());
-    PARE_RETURN_IF_ERROR(remove_identity(p).status());
-    PARE_RETURN_IF_ERROR(infer_shapes(p));
-    PARE_RETURN_IF_ERROR(fold_constants(p).status());
-    PARE_RETURN_IF_ERROR(eliminate_dead_code(p).status());
-    PARE_RETURN_IF_ERROR(p.topo_sort());
-    PARE_RETURN_IF_ERROR(infer_shapes(p));
-    return p;
-}
-
 // The weight's layout for N:M: `outer` runs of `k` values `stride` apart (a
 // Conv's filters and a transB Gemm's rows are contiguous; a (K, N) weight's
 // columns are strided).
@@ -157,7 +141,7 @@ std::string group_key(const std::set<std::string>& layers) {
 }
 
 Result<PrunePlan> analyze_structured(const Graph& g0, const PruneOptions& o) {
-    PARE_ASSIGN_OR_RETURN(Graph g, prepared(g0));
+    PARE_ASSIGN_OR_RETURN(Graph g, prepare_for_pruning(g0));
     PARE_ASSIGN_OR_RETURN(ChannelAnalysis an, ChannelAnalysis::run(g));
     for (const auto& name : o.protect)
         for (const auto& s : an.slots())
@@ -265,6 +249,20 @@ Result<PrunePlan> analyze_structured(const Graph& g0, const PruneOptions& o) {
             removed.insert(c);
         }
     }
+    // Channel counts rounded up to a multiple of round_to (the kernels' vector
+    // width): the least important removals are undone.
+    if (o.round_to > 1) {
+        for (auto& kv : groups) {
+            by_importance(kv.second);
+            const auto n = static_cast<int64_t>(kv.second.size());
+            int64_t cut = 0;
+            for (int c : kv.second) cut += removed.count(c);
+            const int64_t keep = std::min(n, (n - cut + o.round_to - 1) / o.round_to * o.round_to);
+            // Put back the most important removed channels until `keep` remain.
+            for (int64_t i = n - keep; i < n; ++i) removed.erase(kv.second[static_cast<size_t>(i)]);
+            for (int64_t i = 0; i < n - keep; ++i) removed.insert(kv.second[static_cast<size_t>(i)]);
+        }
+    }
     PrunePlan plan;
     plan.method = o.method;
     plan.target = o.sparsity;
@@ -281,7 +279,7 @@ Result<PrunePlan> analyze_structured(const Graph& g0, const PruneOptions& o) {
 }
 
 Result<Graph> apply_structured(const Graph& g0, const PrunePlan& plan) {
-    PARE_ASSIGN_OR_RETURN(Graph g, prepared(g0));
+    PARE_ASSIGN_OR_RETURN(Graph g, prepare_for_pruning(g0));
     PARE_ASSIGN_OR_RETURN(ChannelAnalysis an, ChannelAnalysis::run(g));
     std::set<int> removed;
     for (const auto& cp : plan.channels) {
@@ -421,6 +419,22 @@ Result<Graph> apply_structured(const Graph& g0, const PrunePlan& plan) {
 
 }  // namespace
 
+// A copy of g with ops resolved, nodes sorted, Identity nodes removed and
+// constant subgraphs folded (exporters route shared weights through Identity), and
+// shapes inferred. BatchNormalization stays (bn reads it; the trainer trains it).
+Result<Graph> prepare_for_pruning(const Graph& g) {
+    Graph p = g;
+    PARE_RETURN_IF_ERROR(p.resolve_ops());
+    PARE_RETURN_IF_ERROR(p.topo_sort());
+    PARE_RETURN_IF_ERROR(remove_identity(p).status());
+    PARE_RETURN_IF_ERROR(infer_shapes(p));
+    PARE_RETURN_IF_ERROR(fold_constants(p).status());
+    PARE_RETURN_IF_ERROR(eliminate_dead_code(p).status());
+    PARE_RETURN_IF_ERROR(p.topo_sort());
+    PARE_RETURN_IF_ERROR(infer_shapes(p));
+    return p;
+}
+
 Result<PruneMethod> parse_prune_method(const std::string& name) {
     for (int i = 0; i < 6; ++i)
         if (name == kMethodNames[i]) return static_cast<PruneMethod>(i);
@@ -435,7 +449,7 @@ bool is_structured(PruneMethod m) {
 }
 
 Result<std::vector<std::string>> prunable_layers(const Graph& g0, const PruneOptions& o) {
-    PARE_ASSIGN_OR_RETURN(Graph g, prepared(g0));
+    PARE_ASSIGN_OR_RETURN(Graph g, prepare_for_pruning(g0));
     for (const auto& p : o.protect)
         if (!find_node(g, p)) return invalid_argument("--protect: no node is named \"" + p + "\"");
     std::vector<std::string> v;
@@ -454,7 +468,7 @@ Result<PrunePlan> analyze_pruning(const Graph& g0, const PruneOptions& o) {
     if (o.method == PruneMethod::kNM && !(o.n >= 1 && o.n < o.m && o.m <= 64))
         return invalid_argument("N:M needs 1 <= n < m <= 64 (got " + std::to_string(o.n) + ":" +
                                 std::to_string(o.m) + ")");
-    PARE_ASSIGN_OR_RETURN(Graph g, prepared(g0));
+    PARE_ASSIGN_OR_RETURN(Graph g, prepare_for_pruning(g0));
     PARE_ASSIGN_OR_RETURN(std::vector<std::string> layers, prunable_layers(g, o));
     if (is_structured(o.method)) return analyze_structured(g, o);
     PrunePlan plan;
@@ -495,7 +509,7 @@ Result<PrunePlan> analyze_pruning(const Graph& g0, const PruneOptions& o) {
 
 Result<Graph> apply_pruning(const Graph& g0, const PrunePlan& plan) {
     if (!plan.channels.empty()) return apply_structured(g0, plan);
-    PARE_ASSIGN_OR_RETURN(Graph g, prepared(g0));
+    PARE_ASSIGN_OR_RETURN(Graph g, prepare_for_pruning(g0));
     for (const auto& lp : plan.layers) {
         const Node* n = find_node(g, lp.layer);
         if (!n || !is_layer(g, *n) || n->input(1) != lp.weight)
@@ -540,7 +554,7 @@ Result<std::vector<LayerSparsity>> sparsity_report(const Graph& g0) {
     Graph one = g0;  // MACs per image: an unbound batch dimension counts as 1
     for (auto& in : one.inputs)
         if (in.has_shape && !in.shape.empty() && in.shape[0] < 0) in.shape[0] = 1;
-    PARE_ASSIGN_OR_RETURN(Graph g, prepared(one));
+    PARE_ASSIGN_OR_RETURN(Graph g, prepare_for_pruning(one));
     const ModelStats st = compute_stats(g);
     std::map<std::string, int64_t> macs;
     for (const auto& ns : st.nodes) macs[ns.name] = ns.macs;
@@ -562,7 +576,7 @@ Result<std::vector<LayerSparsity>> sparsity_report(const Graph& g0) {
 }
 
 Result<std::vector<ChannelGroup>> channel_groups(const Graph& g0) {
-    PARE_ASSIGN_OR_RETURN(Graph g, prepared(g0));
+    PARE_ASSIGN_OR_RETURN(Graph g, prepare_for_pruning(g0));
     PARE_ASSIGN_OR_RETURN(ChannelAnalysis an, ChannelAnalysis::run(g));
     std::map<int, std::set<std::string>> layers_of;
     for (const auto& s : an.slots())

@@ -44,6 +44,9 @@ struct PruneOptions {
     int n = 2, m = 4;                  // N:M
     // Structured, global: every channel group keeps at least this fraction.
     double min_keep = 0.1;
+    // Structured: every group keeps a multiple of this many channels (rounded up),
+    // so the pruned layers fill the kernels' vectors (16 floats with AVX-512).
+    int64_t round_to = 1;
     // kTaylor: per initializer, the sum over the data of gradient * weight
     // (taylor_scores); a channel's importance is |sum over its filter|.
     std::map<std::string, Tensor> taylor;
@@ -68,6 +71,11 @@ struct PrunePlan {
     std::vector<LayerPrune> layers;      // magnitude, nm
     std::vector<ChannelPrune> channels;  // structured
 };
+
+// The graph every pruning step works on: a copy of g with ops resolved, nodes
+// sorted, Identity nodes removed and constant subgraphs folded (exporters route
+// shared weights through Identity), and shapes inferred. BatchNormalization stays.
+Result<Graph> prepare_for_pruning(const Graph& g);
 
 // The layers unstructured pruning may touch: Conv, Gemm and MatMul nodes whose
 // weight (input 1) is a float32 initializer, minus protect. A protect name that is
