@@ -105,7 +105,7 @@ float* scratch_floats(int slot, size_t n) {
         std::unique_ptr<float[]> p;
         size_t n = 0;
     };
-    thread_local Buf bufs[6];
+    thread_local Buf bufs[7];
     Buf& b = bufs[slot];
     if (b.n < n) {
         b.p.reset(new float[n + 16]);
@@ -184,6 +184,9 @@ KernelTable make_table(Isa isa) {
     t.f32_maxpool = f32_maxpool_scalar;
     t.f32_maxpool_name = "f32_maxpool_scalar";
     t.f32_activate = f32_activate_scalar;
+    t.f32_spmm = f32_spmm_scalar;
+    t.f32_spmm_cols = 16;
+    t.f32_spmm_name = "f32_spmm_16_scalar";
 #if defined(__x86_64__)
     if (isa == Isa::kAvx2) {
         t.isa = Isa::kAvx2;
@@ -202,6 +205,9 @@ KernelTable make_table(Isa isa) {
         t.f32_maxpool = f32_maxpool_avx2;
         t.f32_maxpool_name = "f32_maxpool_avx2";
         t.f32_activate = f32_activate_avx2;
+        t.f32_spmm = f32_spmm_avx2;
+        t.f32_spmm_cols = 32;
+        t.f32_spmm_name = "f32_spmm_32_avx2";
         set_avx2_int8_conv(t);
         t.qu8_quantize = qu8_quantize_avx2;
         t.qu8_dequantize = qu8_dequantize_avx2;
@@ -227,6 +233,9 @@ KernelTable make_table(Isa isa) {
         t.f32_maxpool = f32_maxpool_avx512;
         t.f32_maxpool_name = "f32_maxpool_avx512";
         t.f32_activate = f32_activate_avx512;
+        t.f32_spmm = f32_spmm_avx512;
+        t.f32_spmm_cols = 64;
+        t.f32_spmm_name = "f32_spmm_64_avx512";
         t.f32_conv_tile = f32_conv_tile_avx512;
         t.f32_conv_tile_store = f32_conv_tile_store_avx512;
         t.f32_conv_tile_oc = 64;
@@ -269,6 +278,9 @@ KernelTable make_table(Isa isa) {
         t.f32_maxpool = f32_maxpool_neon;
         t.f32_maxpool_name = "f32_maxpool_neon";
         t.f32_activate = f32_activate_neon;
+        t.f32_spmm = f32_spmm_neon;
+        t.f32_spmm_cols = 16;
+        t.f32_spmm_name = "f32_spmm_16_neon";
     }
 #endif
     return t;

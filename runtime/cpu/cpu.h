@@ -45,7 +45,8 @@ float apply_activation(const Activation& act, float x);
 // gather table or tap offsets, or a transposed convolution's product, 3: the padded
 // plane of a depthwise convolution, a direct convolution's padded input or a
 // Winograd tile row's input phases, 4 and 5: a Winograd convolution's transformed
-// inputs and products; 4 also a direct convolution's block of tiles). Lives
+// inputs and products; 4 also a direct convolution's block of tiles; 6: a sparse
+// convolution's im2col panel). Lives
 // until the thread ends; kernels use it instead of allocating per call.
 float* scratch_floats(int slot, size_t n);
 
@@ -156,6 +157,16 @@ using F32ConvTileStoreFn = void (*)(const float* acc, int oc, int64_t n, int64_t
                                     int64_t ldy, const float* bias, const float* r,
                                     const Activation& act);
 
+// Sparse weights times dense inputs (runtime/kernels/spmm_impl.h): for each row m <
+// rows of a CSR matrix (row_ptr, col, val) and positions p < np,
+// y[m * ldy + p] = act(bias[m] + sum_j val[j] * x[xoff[col[j]] + p] + r[m * ldy + p])
+// (bias and r may be null): column k's inputs start at x + xoff[k]. Fastest with
+// np a multiple of the table's f32_spmm_cols (one row's accumulators).
+using F32SpmmFn = void (*)(const int32_t* row_ptr, const int32_t* col, const float* val,
+                           int64_t rows, const float* x, const int64_t* xoff, int64_t np,
+                           const float* bias, const float* r, float* y, int64_t ldy,
+                           const Activation& act);
+
 // x[0:n] = act(x[0:n]) in place (runtime/kernels/vec_math.h, the ISA's vectors).
 using F32ActivateFn = void (*)(const Activation& act, float* x, int64_t n);
 
@@ -212,6 +223,9 @@ struct KernelTable {
     F32MaxPoolFn f32_maxpool = nullptr;
     const char* f32_maxpool_name = "";
     F32ActivateFn f32_activate = nullptr;
+    F32SpmmFn f32_spmm = nullptr;
+    int f32_spmm_cols = 1;
+    const char* f32_spmm_name = "";
     // int8 convolution (null when the CPU has no kernel for it: the reference runs).
     Qu8PackPanelFn qu8_pack_panel = nullptr;
     Qu8ConvTileFn qu8_conv_tile = nullptr;
@@ -258,7 +272,8 @@ const char* f32_gemm_name_for(const KernelTable& kt, int mr);
     std::remove_pointer_t<F32MaxPoolFn> f32_maxpool_##ISA;          \
     std::remove_pointer_t<F32WinogradInFn> f32_winograd_in_##ISA;   \
     std::remove_pointer_t<F32WinogradOutFn> f32_winograd_out_##ISA; \
-    std::remove_pointer_t<F32ActivateFn> f32_activate_##ISA;
+    std::remove_pointer_t<F32ActivateFn> f32_activate_##ISA;       \
+    std::remove_pointer_t<F32SpmmFn> f32_spmm_##ISA;
 PARE_DECLARE_KERNELS(scalar, scalar)
 #if defined(__aarch64__)
 PARE_DECLARE_KERNELS(8x8_neon, neon)

@@ -73,6 +73,15 @@ std::unique_ptr<PreparedKernel> prepare_f32_resize(const Node& node,
                                                    const std::vector<const Tensor*>& constants,
                                                    const Activation& act);
 
+// A convolution of one group whose weights have at most kSparseConvDensity of
+// them nonzero (pruned), on the table's f32_spmm over CSR weights (null otherwise).
+// The density below which it beats the dense kernels on this machine's AVX-512
+// (measured on ResNet-20's pruned layers; docs/design.md, "Sparse kernels").
+constexpr double kSparseConvDensity = 0.3;
+std::unique_ptr<PreparedKernel> prepare_f32_conv_sparse(const Node& node,
+                                                        const std::vector<const Tensor*>& constants,
+                                                        const Activation& act, bool residual);
+
 // Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions of at least 16 channels in
 // and out and 28x28 outputs (input_shape required).
 std::unique_ptr<PreparedKernel> prepare_f32_conv_winograd(

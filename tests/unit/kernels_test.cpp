@@ -449,6 +449,76 @@ TEST(Kernels, F32ConvDirectMatchesTheReferenceConv) {
         std::string::npos);
 }
 
+// Pruned weights (85% zeros): the sparse convolution (CSR rows over a padded
+// plane) against the reference, with padding, dilation, pointwise planes, planes
+// smaller than one block, a fused residual and activations, 1 and 3 threads.
+TEST(Kernels, F32ConvSparseMatchesTheReferenceConv) {
+    struct Case {
+        Shape x, w;
+        std::vector<int64_t> pads, dilations;
+    };
+    const std::vector<Case> cases = {
+        {{2, 16, 28, 28}, {16, 16, 3, 3}, {1, 1, 1, 1}, {1, 1}},
+        {{1, 64, 7, 7}, {64, 64, 3, 3}, {1, 1, 1, 1}, {1, 1}},  // one block, slack positions
+        {{1, 5, 13, 11}, {37, 5, 3, 3}, {0, 1, 2, 1}, {1, 1}},   // asymmetric pads
+        {{1, 7, 12, 12}, {21, 7, 3, 3}, {2, 2, 2, 2}, {2, 2}},   // dilation
+        {{1, 40, 9, 9}, {24, 40, 1, 1}, {0, 0, 0, 0}, {1, 1}},   // pointwise, the input itself
+        {{1, 8, 6, 5}, {9, 8, 1, 1}, {1, 0, 0, 1}, {1, 1}},      // pointwise with padding
+        {{1, 3, 31, 17}, {70, 3, 5, 3}, {2, 1, 2, 1}, {1, 1}},
+    };
+    ThreadPool pool(3);
+    int seed = 3100;
+    for (const Case& c : cases) {
+        SCOPED_TRACE(shape_str(c.x) + " * " + shape_str(c.w));
+        Attributes a;
+        a.set("pads", Attribute::make_ints(c.pads));
+        a.set("dilations", Attribute::make_ints(c.dilations));
+        Node n = make_node("Conv", {"x", "w", "b"}, {"y"}, a);
+        Tensor x = random_tensor(c.x, ++seed), w = random_tensor(c.w, ++seed),
+               b = random_tensor({c.w[0]}, ++seed);
+        for (int64_t i = 0; i < w.numel(); ++i)
+            if ((i * 2654435761u >> 7) % 100 < 85) w.data<float>()[i] = 0.0f;
+        std::vector<Tensor> ref;
+        ASSERT_TRUE(run_node(n, {&x, &w, &b}, &ref, true).ok());
+        Tensor r = random_tensor(ref[0].shape(), ++seed);
+        for (Activation::Kind act : {Activation::kRelu, Activation::kHardSwish}) {
+            for (bool residual : {false, true}) {
+                auto k = prepare_kernel(n, {nullptr, &w, &b}, {act}, residual, &c.x);
+                ASSERT_TRUE(k != nullptr);
+                EXPECT_NE(k->name().find("f32_conv_sparse"), std::string::npos) << k->name();
+                std::vector<float> want(static_cast<size_t>(ref[0].numel()));
+                for (size_t i = 0; i < want.size(); ++i)
+                    want[i] = apply_activation(
+                        {act}, ref[0].data<float>()[i] + (residual ? r.data<float>()[i] : 0.0f));
+                for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+                    Tensor y = Tensor::create(DType::kFloat32, ref[0].shape()).value();
+                    std::vector<const Tensor*> in = {&x, &w, &b};
+                    if (residual) in.push_back(&r);
+                    ComputeContext ctx{n, in, {&y}, p};
+                    ASSERT_TRUE(k->run(ctx).ok());
+                    EXPECT_LT(rel_err(y.data<float>(), want.data(), y.numel()), 1e-5)
+                        << (residual ? "residual, " : "") << (p ? "3 threads" : "1 thread");
+                }
+            }
+        }
+    }
+    // Dense weights, strides, groups: the dense kernels.
+    Node n = make_node("Conv", {"x", "w"}, {"y"}, {});
+    const Shape shape = {1, 16, 14, 14};
+    Tensor dense = random_tensor({32, 16, 3, 3}, 1), sparse = dense.clone();
+    for (int64_t i = 0; i < sparse.numel(); ++i)
+        if (i % 5 != 0) sparse.data<float>()[i] = 0.0f;  // density 0.2
+    EXPECT_EQ(prepare_kernel(n, {nullptr, &dense}, {}, false, &shape)->name().find("sparse"),
+              std::string::npos);
+    EXPECT_NE(prepare_kernel(n, {nullptr, &sparse}, {}, false, &shape)->name().find("sparse"),
+              std::string::npos);
+    Attributes s2;
+    s2.set("strides", Attribute::make_ints({2, 2}));
+    Node strided = make_node("Conv", {"x", "w"}, {"y"}, s2);
+    EXPECT_EQ(prepare_kernel(strided, {nullptr, &sparse}, {}, false, &shape)->name().find("sparse"),
+              std::string::npos);
+}
+
 // The packed GEMM with a fused activation, computed over row ranges and split over
 // threads: every element equals the single-call result exactly, and the activation
 // equals apply_activation of the unfused result.
