@@ -114,6 +114,7 @@ bench: build models
 	@strip -o $(BUILD)/classify.stripped $(BUILD)/classify && \
 	  echo "examples/classify (links only the runtime: every op and kernel), stripped: $$(stat -c %s $(BUILD)/classify.stripped) bytes"
 	@bench/runtime.sh $(BUILD)/pare 3 10
+	@bench/prune.sh $(BUILD)/pare 3 20
 
 # The default teacher and student (and LeNet-5), trained on Fashion-MNIST; the
 # results are checked in under models/ with their measured accuracy (models/README.md).

@@ -302,6 +302,55 @@ TEST_F(Cli, QuantizeWritesAQdqModelAndRejectsBadInput) {
 
 // pare convert to .pare, then the example that links only the runtime classifies
 // Fashion-MNIST test images exactly as pare's runtime does on the ONNX model.
+TEST_F(Cli, PruneWritesSmallerModelsAndRejectsBadInput) {
+    const std::string teacher = std::string(PARE_SOURCE_DIR) + "/models/teacher_resnet20.onnx";
+    const std::string lenet = std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx";
+    const std::string out = (dir_ / "p.onnx").string(), plan = (dir_ / "plan.json").string();
+    // Structured: fewer parameters and MACs, a table with both runtimes, a plan.
+    CliRun r = pare("prune " + teacher + " --method l2 --sparsity 0.5 --round-to 8 --data " +
+                    "fashion-mnist --test-limit 200 --repeat 2 --save-plan " + plan + " -o " + out);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("MACs (dense, per image)"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("top-1 agreement, pare vs ORT"), std::string::npos) << r.out;
+    Graph g0 = import_onnx_file(teacher).value(), g1 = import_onnx_file(out).value();
+    EXPECT_LT(g1.parameter_count() * 2, g0.parameter_count());
+    for (const Node& n : g1.nodes) {
+        if (n.op_type == "Conv") {
+            EXPECT_EQ(g1.initializers.at(n.inputs[1]).shape()[0] % 8, 0) << n.name;  // --round-to 8
+        }
+    }
+    const std::string again = (dir_ / "again.onnx").string();
+    ASSERT_EQ(pare("prune " + teacher + " --plan " + plan + " --repeat 1 -o " + again).code, 0);
+    EXPECT_EQ(import_onnx_file(again).value().parameter_count(), g1.parameter_count());
+    // Unstructured with fine-tuning: the zeros survive training.
+    r = pare("prune " + lenet + " --method magnitude --sparsity 0.75 --finetune --data " +
+             "fashion-mnist --limit 256 --epochs 1 --batch 64 --test-limit 100 --repeat 1 -o " + out);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const Graph p = import_onnx_file(out).value();
+    int64_t zeros = 0, total = 0;
+    for (const Node& n : p.nodes) {
+        if (n.op_type != "Conv" && n.op_type != "Gemm") continue;
+        const Tensor& w = p.initializers.at(n.inputs[1]);
+        for (int64_t i = 0; i < w.numel(); ++i) zeros += w.data<float>()[i] == 0.0f;
+        total += w.numel();
+    }
+    EXPECT_NEAR(static_cast<double>(zeros) / static_cast<double>(total), 0.75, 0.01);
+    // --groups lists the residual stage as one group; bad flags fail cleanly.
+    r = pare("prune " + teacher + " --groups");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("stage1.block0.b.conv, stage1.block1.b.conv"), std::string::npos) << r.out;
+    const std::string bad = (dir_ / "bad.onnx").string();
+    expect_clean_failure(pare("prune " + teacher + " --method cut -o " + bad), {"cut"});
+    expect_clean_failure(pare("prune " + teacher + " --sparsity 1.5 -o " + bad), {"sparsity"});
+    expect_clean_failure(pare("prune " + teacher + " --method nm --nm 2x4 -o " + bad), {"--nm"});
+    expect_clean_failure(pare("prune " + teacher + " --protect ghost -o " + bad), {"ghost"});
+    expect_clean_failure(pare("prune " + teacher + " --finetune -o " + bad), {"--data"});
+    expect_clean_failure(pare("prune " + teacher + " --method taylor -o " + bad), {"taylor"});
+    expect_clean_failure(pare("prune " + teacher + " --plan " + teacher + " -o " + bad),
+                         {"teacher_resnet20.onnx", "JSON"});
+    EXPECT_FALSE(fs::exists(bad));
+}
+
 TEST_F(Cli, ConvertToPareAndClassifyWithTheRuntimeOnlyExample) {
     const std::string onnx_path = std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx";
     const std::string pare_path = (dir_ / "lenet5.pare").string();
