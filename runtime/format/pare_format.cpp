@@ -14,10 +14,37 @@ namespace {
 using flatbuffers::FlatBufferBuilder;
 using flatbuffers::Offset;
 
-Offset<fb::Tensor> put_tensor(FlatBufferBuilder& b, const Tensor& t) {
+// Tensors mostly zero (pruned weights) are stored sparse when that saves at least
+// a quarter of their bytes: a bit mask of the nonzero elements and those elements.
+bool store_sparse(const Tensor& t) {
+    const size_t es = dtype_size(t.dtype());
+    if (t.numel() < 64 || es == 0) return false;
+    const auto* p = static_cast<const uint8_t*>(t.raw());
+    const std::vector<uint8_t> zero(es, 0);
+    size_t nz = 0;
+    for (int64_t i = 0; i < t.numel(); ++i)
+        nz += std::memcmp(p + static_cast<size_t>(i) * es, zero.data(), es) != 0;
+    return (static_cast<size_t>(t.numel()) + 7) / 8 + nz * es < t.nbytes() * 3 / 4;
+}
+
+Offset<fb::Tensor> put_tensor(FlatBufferBuilder& b, const Tensor& t, bool* sparse) {
     auto shape = b.CreateVector(t.shape());
-    auto data = b.CreateVector(static_cast<const uint8_t*>(t.raw()), t.nbytes());
-    return fb::CreateTensor(b, static_cast<int32_t>(t.dtype()), shape, data);
+    if (!store_sparse(t)) {
+        auto data = b.CreateVector(static_cast<const uint8_t*>(t.raw()), t.nbytes());
+        return fb::CreateTensor(b, static_cast<int32_t>(t.dtype()), shape, data);
+    }
+    *sparse = true;
+    const size_t es = dtype_size(t.dtype());
+    const auto* p = static_cast<const uint8_t*>(t.raw());
+    const std::vector<uint8_t> zero(es, 0);
+    std::vector<uint8_t> mask((static_cast<size_t>(t.numel()) + 7) / 8, 0), values;
+    for (size_t i = 0; i < static_cast<size_t>(t.numel()); ++i) {
+        if (std::memcmp(p + i * es, zero.data(), es) == 0) continue;
+        mask[i / 8] = static_cast<uint8_t>(mask[i / 8] | (1u << (i % 8)));
+        values.insert(values.end(), p + i * es, p + (i + 1) * es);
+    }
+    auto data = b.CreateVector(values);
+    return fb::CreateTensor(b, static_cast<int32_t>(t.dtype()), shape, data, b.CreateVector(mask));
 }
 
 Offset<fb::ValueInfo> put_value(FlatBufferBuilder& b, const ValueInfo& v) {
@@ -28,10 +55,11 @@ Offset<fb::ValueInfo> put_value(FlatBufferBuilder& b, const ValueInfo& v) {
                                b.CreateVectorOfStrings(params));
 }
 
-Offset<fb::Attribute> put_attr(FlatBufferBuilder& b, const std::string& name, const Attribute& a) {
+Offset<fb::Attribute> put_attr(FlatBufferBuilder& b, const std::string& name, const Attribute& a,
+                               bool* sparse) {
     auto n = b.CreateString(name);
     auto s = b.CreateString(a.s);
-    Offset<fb::Tensor> t = a.kind == Attribute::Kind::kTensor ? put_tensor(b, a.t) : 0;
+    Offset<fb::Tensor> t = a.kind == Attribute::Kind::kTensor ? put_tensor(b, a.t, sparse) : 0;
     auto floats = b.CreateVector(a.floats);
     auto ints = b.CreateVector(a.ints);
     auto strings = b.CreateVectorOfStrings(a.strings);
@@ -61,15 +89,38 @@ Result<Tensor> get_tensor(const fb::Tensor* t, const std::string& where) {
     if (numel > tensor_byte_limit() / static_cast<int64_t>(dtype_size(dtype)))
         return out_of_range(where + ": tensor of shape " + shape_str(shape) +
                             " exceeds the tensor size limit");
-    const size_t want = static_cast<size_t>(numel) * dtype_size(dtype);
+    const size_t es = dtype_size(dtype);
+    size_t want = static_cast<size_t>(numel) * es;
+    const auto* mask = t->mask();
+    if (mask) {  // sparse: one bit per element, the set ones' values in data
+        if (mask->size() != (static_cast<size_t>(numel) + 7) / 8)
+            return invalid_argument(where + ": sparse mask of " + std::to_string(mask->size()) +
+                                    " bytes for " + std::to_string(numel) + " elements");
+        size_t nz = 0;
+        for (size_t i = 0; i < static_cast<size_t>(numel); ++i)
+            nz += (mask->Get(static_cast<uint32_t>(i / 8)) >> (i % 8)) & 1u;
+        want = nz * es;
+    }
     if (have != want)
         return invalid_argument(where + ": " + std::to_string(have) + " data bytes for shape " +
                                 shape_str(shape) + " of " + dtype_name(dtype) + " (needs " +
-                                std::to_string(want) + ")");
+                                std::to_string(want) + (mask ? ", the mask's nonzeros" : "") +
+                                ")");
     Result<Tensor> made = Tensor::create(dtype, shape);
     if (!made.ok()) return made.status().with_context(where);
     Tensor out = std::move(made).value();
-    if (want) std::memcpy(out.raw(), t->data()->data(), want);
+    if (!mask) {
+        if (want) std::memcpy(out.raw(), t->data()->data(), want);
+        return out;
+    }
+    auto* dst = static_cast<uint8_t*>(out.raw());
+    std::memset(dst, 0, out.nbytes());
+    const uint8_t* src = want ? t->data()->data() : nullptr;
+    for (size_t i = 0; i < static_cast<size_t>(numel); ++i) {
+        if (!((mask->Get(static_cast<uint32_t>(i / 8)) >> (i % 8)) & 1u)) continue;
+        std::memcpy(dst + i * es, src, es);
+        src += es;
+    }
     return out;
 }
 
@@ -131,20 +182,23 @@ Result<std::vector<uint8_t>> save_pare(const Graph& g) {
     for (const auto& v : g.inputs) inputs.push_back(put_value(b, v));
     for (const auto& v : g.outputs) outputs.push_back(put_value(b, v));
     std::vector<Offset<fb::Initializer>> inits;
+    bool sparse = false;  // some tensor stored sparse: version 2
     for (const auto& kv : g.initializers) {
         auto name = b.CreateString(kv.first);
-        inits.push_back(fb::CreateInitializer(b, name, put_tensor(b, kv.second)));
+        inits.push_back(fb::CreateInitializer(b, name, put_tensor(b, kv.second, &sparse)));
     }
     std::vector<Offset<fb::Node>> nodes;
     for (const auto& n : g.nodes) {
         std::vector<Offset<fb::Attribute>> attrs;
-        for (const auto& kv : n.attrs.map()) attrs.push_back(put_attr(b, kv.first, kv.second));
+        for (const auto& kv : n.attrs.map())
+            attrs.push_back(put_attr(b, kv.first, kv.second, &sparse));
         nodes.push_back(fb::CreateNode(b, b.CreateString(n.name), b.CreateString(n.op_type),
                                        b.CreateString(n.domain), b.CreateVectorOfStrings(n.inputs),
                                        b.CreateVectorOfStrings(n.outputs), b.CreateVector(attrs)));
     }
     auto model =
-        fb::CreateModel(b, kPareFormatVersion, b.CreateString(g.producer), b.CreateString(g.name),
+        fb::CreateModel(b, sparse ? kPareFormatVersion : 1, b.CreateString(g.producer),
+                        b.CreateString(g.name),
                         g.opset, b.CreateVector(inputs), b.CreateVector(outputs),
                         b.CreateVector(inits), b.CreateVector(nodes));
     fb::FinishModelBuffer(b, model);
@@ -162,9 +216,10 @@ Result<Graph> load_pare(const uint8_t* data, size_t size, const std::string& lab
                                 ": corrupt .pare file (an offset or length points "
                                 "outside the file)");
     const fb::Model* m = fb::GetModel(data);
-    if (m->version() != kPareFormatVersion)
+    if (m->version() < 1 || m->version() > kPareFormatVersion)
         return invalid_argument(label + ": .pare format version " + std::to_string(m->version()) +
-                                ", this pare reads version " + std::to_string(kPareFormatVersion));
+                                ", this pare reads versions 1 to " +
+                                std::to_string(kPareFormatVersion));
     Graph g;
     g.producer = str(m->producer());
     g.name = m->graph_name() ? m->graph_name()->str() : "graph";

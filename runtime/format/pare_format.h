@@ -17,7 +17,9 @@
 
 namespace pare {
 
-constexpr uint32_t kPareFormatVersion = 1;
+// The newest version written and read; files without sparse tensors are written
+// as version 1, which every pare reads.
+constexpr uint32_t kPareFormatVersion = 2;
 
 // The graph as .pare bytes.
 Result<std::vector<uint8_t>> save_pare(const Graph& g);
