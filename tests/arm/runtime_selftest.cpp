@@ -132,6 +132,43 @@ void conv_sweep() {
     }
 }
 
+// Pruned convolutions (85% zero weights) on the sparse kernel (f32_spmm at the
+// ISA's width) against the reference: padding, a small plane, pointwise.
+void sparse_conv_sweep() {
+    struct Case {
+        Shape x, w;
+        int64_t pad;
+    };
+    const std::vector<Case> cases = {
+        {{1, 16, 14, 14}, {16, 16, 3, 3}, 1},
+        {{2, 24, 7, 7}, {40, 24, 3, 3}, 1},
+        {{1, 32, 9, 9}, {20, 32, 1, 1}, 0},
+    };
+    int seed = 500;
+    for (const Case& c : cases) {
+        Attributes a;
+        a.set("pads", Attribute::make_ints({c.pad, c.pad, c.pad, c.pad}));
+        Node n = node("Conv", {"x", "w", "b"}, {"y"}, a);
+        Tensor x = random_tensor(c.x, ++seed), w = random_tensor(c.w, ++seed),
+               b = random_tensor({c.w[0]}, ++seed);
+        for (int64_t i = 0; i < w.numel(); ++i)
+            if ((i * 2654435761u >> 7) % 100 < 85) w.data<float>()[i] = 0.0f;
+        auto k = prepare_kernel(n, {nullptr, &w, &b}, {Activation::kRelu}, false, &c.x);
+        check(k != nullptr && k->name().find("f32_conv_sparse") != std::string::npos,
+              "sparse conv kernel chosen");
+        if (!k) continue;
+        std::vector<Tensor> ref;
+        check(run_node(n, {&x, &w, &b}, &ref, true).ok(), "reference conv");
+        Tensor y = Tensor::create(DType::kFloat32, ref[0].shape()).value();
+        ComputeContext ctx{n, {&x, &w, &b}, {&y}, nullptr};
+        check(k->run(ctx).ok(), "sparse conv runs");
+        for (int64_t i = 0; i < ref[0].numel(); ++i)
+            ref[0].data<float>()[i] = std::max(0.0f, ref[0].data<float>()[i]);
+        check(rel_err(y.data<float>(), ref[0].data<float>(), y.numel()) < 1e-5,
+              "sparse conv " + shape_str(c.x) + " * " + shape_str(c.w));
+    }
+}
+
 // QLinearConv on the table's int8 tile equals the reference byte for byte.
 void qconv_sweep() {
     struct Case {
@@ -266,6 +303,7 @@ void executor() {
 int main() {
     gemm_sweep();
     conv_sweep();
+    sparse_conv_sweep();
     qconv_sweep();
     executor();
     std::printf("runtime selftest (ISA %s, detected %s, GEMM %s): %d of %d checks passed\n",
