@@ -50,8 +50,8 @@ struct CompareSpec {
 struct Comparison {
     Tensor samples;  // the test images, when there were some
     double top1_before = 0, top1_after = 0;
-    ImportOptions import;              // as used for the latency rows
-    OracleReport before, after;        // latency and pare vs ORT error of each model
+    ImportOptions import;        // as used for the latency rows
+    OracleReport before, after;  // latency and pare vs ORT error of each model
 };
 Comparison compare_models(const CompareSpec& spec);
 void print_row(const char* label, const std::string& before, const std::string& after,

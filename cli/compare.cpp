@@ -53,8 +53,10 @@ Comparison compare_models(const CompareSpec& s) {
             c.top1_before = e0.top1;
             c.top1_after = e1.top1;
             const std::string in = g0.inputs[0].name;
-            const std::vector<Tensor> o0 = check(run_onnxruntime(s.before, {{in, data.test.images}}));
-            const std::vector<Tensor> o1 = check(run_onnxruntime(s.after, {{in, data.test.images}}));
+            const std::vector<Tensor> o0 =
+                check(run_onnxruntime(s.before, {{in, data.test.images}}));
+            const std::vector<Tensor> o1 =
+                check(run_onnxruntime(s.after, {{in, data.test.images}}));
             const int64_t n = data.test.size();
             int64_t c0 = 0, c1 = 0, agree = 0;
             for (int64_t i = 0; i < n; ++i) {
@@ -68,8 +70,8 @@ Comparison compare_models(const CompareSpec& s) {
             std::printf("%-38s %13.2f%% %13.2f%%  (%+.2f points)\n", "top-1, ONNX Runtime",
                         100.0 * c0 / n, 100.0 * c1 / n, 100.0 * (c1 - c0) / n);
             std::printf("%-38s %14s %13.2f%%  (%s; %lld of %lld %s test images)\n",
-                        "top-1 agreement, pare vs ORT", "",
-                        100.0 * agree / n, s.label_after.c_str(), static_cast<long long>(agree),
+                        "top-1 agreement, pare vs ORT", "", 100.0 * agree / n,
+                        s.label_after.c_str(), static_cast<long long>(agree),
                         static_cast<long long>(n), data.test.name.c_str());
         }
     }

@@ -55,11 +55,12 @@ Totals totals_of(const std::vector<LayerSparsity>& v) {
     return t;
 }
 
-void print_layers(const std::vector<LayerSparsity>& before, const std::vector<LayerSparsity>& after) {
+void print_layers(const std::vector<LayerSparsity>& before,
+                  const std::vector<LayerSparsity>& after) {
     std::map<std::string, const LayerSparsity*> a;
     for (const auto& l : after) a[l.layer] = &l;
-    std::printf("\n%-44s %-6s %10s %10s %9s %10s %10s\n", "layer", "op", "params", "after",
-                "zeros", "MACs", "after");
+    std::printf("\n%-44s %-6s %10s %10s %9s %10s %10s\n", "layer", "op", "params", "after", "zeros",
+                "MACs", "after");
     for (const auto& b : before) {
         const auto it = a.find(b.layer);
         if (it == a.end()) {
@@ -70,7 +71,8 @@ void print_layers(const std::vector<LayerSparsity>& before, const std::vector<La
         const LayerSparsity& x = *it->second;
         std::printf("%-44s %-6s %10s %10s %8.1f%% %10s %10s\n", b.layer.c_str(), b.op.c_str(),
                     human_count(b.params).c_str(), human_count(x.params).c_str(),
-                    100.0 * static_cast<double>(x.zeros) / static_cast<double>(std::max<int64_t>(1, x.params)),
+                    100.0 * static_cast<double>(x.zeros) /
+                        static_cast<double>(std::max<int64_t>(1, x.params)),
                     human_count(b.macs).c_str(), human_count(x.macs).c_str());
     }
 }
@@ -134,11 +136,11 @@ int cmd_prune(PruneFlags& f) {
     if (!(o.min_keep > 0 && o.min_keep <= 1))
         throw Failure{invalid_argument("--min-keep must be in (0, 1]")};
     if (f.schedule != "oneshot" && f.schedule != "gradual")
-        throw Failure{invalid_argument("--schedule must be oneshot or gradual, not \"" +
-                                       f.schedule + "\"")};
+        throw Failure{
+            invalid_argument("--schedule must be oneshot or gradual, not \"" + f.schedule + "\"")};
     const bool gradual = f.schedule == "gradual";
-    if (gradual && (f.steps < 1 || !f.plan.empty() || !f.save_plan.empty() ||
-                    o.method == PruneMethod::kNM))
+    if (gradual &&
+        (f.steps < 1 || !f.plan.empty() || !f.save_plan.empty() || o.method == PruneMethod::kNM))
         throw Failure{invalid_argument(
             "--schedule gradual needs --steps >= 1 and a magnitude or structured method, and "
             "takes no --plan or --save-plan (each step has its own plan)")};
@@ -156,9 +158,10 @@ int cmd_prune(PruneFlags& f) {
         for (const auto& grp : groups) {
             std::string names;
             for (const auto& l : grp.layers) names += (names.empty() ? "" : ", ") + l;
-            std::printf("%-10lld %-10lld %s%s\n", static_cast<long long>(grp.channels),
-                        static_cast<long long>(grp.prunable), names.c_str(),
-                        grp.frozen_by.empty() ? "" : ("  (frozen by " + grp.frozen_by + ")").c_str());
+            std::printf(
+                "%-10lld %-10lld %s%s\n", static_cast<long long>(grp.channels),
+                static_cast<long long>(grp.prunable), names.c_str(),
+                grp.frozen_by.empty() ? "" : ("  (frozen by " + grp.frozen_by + ")").c_str());
         }
         return 0;
     }
@@ -242,7 +245,8 @@ void add_prune_verbs(CLI::App& app, VerbTable& verbs) {
     p->add_flag("--global", f->global,
                 "One threshold over all layers (default: the same fraction in every layer)");
     p->add_option("--protect", f->protect, "Comma-separated node names left untouched");
-    p->add_option("--nm", f->nm, "For --method nm: keep N of every M weights")->capture_default_str();
+    p->add_option("--nm", f->nm, "For --method nm: keep N of every M weights")
+        ->capture_default_str();
     p->add_option("--min-keep", f->min_keep,
                   "Structured --global: each channel group keeps at least this fraction")
         ->capture_default_str();
@@ -256,7 +260,8 @@ void add_prune_verbs(CLI::App& app, VerbTable& verbs) {
                   "(cubic), fine-tuning after each with --finetune")
         ->capture_default_str();
     p->add_option("--steps", f->steps, "Gradual schedule steps")->capture_default_str();
-    p->add_option("--initial-sparsity", f->initial, "Gradual schedule start")->capture_default_str();
+    p->add_option("--initial-sparsity", f->initial, "Gradual schedule start")
+        ->capture_default_str();
     p->add_flag("--finetune", f->finetune,
                 "Fine-tune after pruning (masks keep pruned weights at zero); needs --data");
     p->add_option("--data", f->data,

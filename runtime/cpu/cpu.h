@@ -272,7 +272,7 @@ const char* f32_gemm_name_for(const KernelTable& kt, int mr);
     std::remove_pointer_t<F32MaxPoolFn> f32_maxpool_##ISA;          \
     std::remove_pointer_t<F32WinogradInFn> f32_winograd_in_##ISA;   \
     std::remove_pointer_t<F32WinogradOutFn> f32_winograd_out_##ISA; \
-    std::remove_pointer_t<F32ActivateFn> f32_activate_##ISA;       \
+    std::remove_pointer_t<F32ActivateFn> f32_activate_##ISA;        \
     std::remove_pointer_t<F32SpmmFn> f32_spmm_##ISA;
 PARE_DECLARE_KERNELS(scalar, scalar)
 #if defined(__aarch64__)

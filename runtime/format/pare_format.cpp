@@ -104,8 +104,7 @@ Result<Tensor> get_tensor(const fb::Tensor* t, const std::string& where) {
     if (have != want)
         return invalid_argument(where + ": " + std::to_string(have) + " data bytes for shape " +
                                 shape_str(shape) + " of " + dtype_name(dtype) + " (needs " +
-                                std::to_string(want) + (mask ? ", the mask's nonzeros" : "") +
-                                ")");
+                                std::to_string(want) + (mask ? ", the mask's nonzeros" : "") + ")");
     Result<Tensor> made = Tensor::create(dtype, shape);
     if (!made.ok()) return made.status().with_context(where);
     Tensor out = std::move(made).value();
@@ -198,9 +197,8 @@ Result<std::vector<uint8_t>> save_pare(const Graph& g) {
     }
     auto model =
         fb::CreateModel(b, sparse ? kPareFormatVersion : 1, b.CreateString(g.producer),
-                        b.CreateString(g.name),
-                        g.opset, b.CreateVector(inputs), b.CreateVector(outputs),
-                        b.CreateVector(inits), b.CreateVector(nodes));
+                        b.CreateString(g.name), g.opset, b.CreateVector(inputs),
+                        b.CreateVector(outputs), b.CreateVector(inits), b.CreateVector(nodes));
     fb::FinishModelBuffer(b, model);
     return std::vector<uint8_t>(b.GetBufferPointer(), b.GetBufferPointer() + b.GetSize());
 }

@@ -42,9 +42,10 @@
     void f32_activate_##ISA(const Activation& act, float* x, int64_t n) {                          \
         activate_span<V>(act, x, n);                                                               \
     }                                                                                              \
-    void f32_spmm_##ISA(const int32_t* row_ptr, const int32_t* col, const float* val, int64_t rows, \
-                        const float* x, const int64_t* xoff, int64_t np, const float* bias,        \
-                        const float* r, float* y, int64_t ldy, const Activation& act) {            \
+    void f32_spmm_##ISA(const int32_t* row_ptr, const int32_t* col, const float* val,              \
+                        int64_t rows, const float* x, const int64_t* xoff, int64_t np,             \
+                        const float* bias, const float* r, float* y, int64_t ldy,                  \
+                        const Activation& act) {                                                   \
         spmm_rows<V>(row_ptr, col, val, rows, x, xoff, np, bias, r, y, ldy, act);                  \
     }
 

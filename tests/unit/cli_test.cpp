@@ -324,7 +324,8 @@ TEST_F(Cli, PruneWritesSmallerModelsAndRejectsBadInput) {
     EXPECT_EQ(import_onnx_file(again).value().parameter_count(), g1.parameter_count());
     // Unstructured with fine-tuning: the zeros survive training.
     r = pare("prune " + lenet + " --method magnitude --sparsity 0.75 --finetune --data " +
-             "fashion-mnist --limit 256 --epochs 1 --batch 64 --test-limit 100 --repeat 1 -o " + out);
+             "fashion-mnist --limit 256 --epochs 1 --batch 64 --test-limit 100 --repeat 1 -o " +
+             out);
     ASSERT_EQ(r.code, 0) << r.err;
     const Graph p = import_onnx_file(out).value();
     int64_t zeros = 0, total = 0;

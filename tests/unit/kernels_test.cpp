@@ -460,10 +460,10 @@ TEST(Kernels, F32ConvSparseMatchesTheReferenceConv) {
     const std::vector<Case> cases = {
         {{2, 16, 28, 28}, {16, 16, 3, 3}, {1, 1, 1, 1}, {1, 1}},
         {{1, 64, 7, 7}, {64, 64, 3, 3}, {1, 1, 1, 1}, {1, 1}},  // one block, slack positions
-        {{1, 5, 13, 11}, {37, 5, 3, 3}, {0, 1, 2, 1}, {1, 1}},   // asymmetric pads
-        {{1, 7, 12, 12}, {21, 7, 3, 3}, {2, 2, 2, 2}, {2, 2}},   // dilation
-        {{1, 40, 9, 9}, {24, 40, 1, 1}, {0, 0, 0, 0}, {1, 1}},   // pointwise, the input itself
-        {{1, 8, 6, 5}, {9, 8, 1, 1}, {1, 0, 0, 1}, {1, 1}},      // pointwise with padding
+        {{1, 5, 13, 11}, {37, 5, 3, 3}, {0, 1, 2, 1}, {1, 1}},  // asymmetric pads
+        {{1, 7, 12, 12}, {21, 7, 3, 3}, {2, 2, 2, 2}, {2, 2}},  // dilation
+        {{1, 40, 9, 9}, {24, 40, 1, 1}, {0, 0, 0, 0}, {1, 1}},  // pointwise, the input itself
+        {{1, 8, 6, 5}, {9, 8, 1, 1}, {1, 0, 0, 1}, {1, 1}},     // pointwise with padding
         {{1, 3, 31, 17}, {70, 3, 5, 3}, {2, 1, 2, 1}, {1, 1}},
     };
     ThreadPool pool(3);

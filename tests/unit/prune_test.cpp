@@ -1,19 +1,20 @@
 // Pruning: unstructured (magnitude, global, N:M), structured (the channel
 // analysis, and the pruned graph equal to the original with the removed channels
 // silenced), plans, masks in the trainer, errors.
+#include "toolkit/prune/prune.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <set>
 
 #include "runtime/ir/passes/passes.h"
-#include "tests/unit/prune_util.h"
 #include "test_util.h"
+#include "tests/unit/prune_util.h"
 #include "toolkit/data/dataset.h"
 #include "toolkit/onnx/onnx_io.h"
 #include "toolkit/oracle/oracle.h"
 #include "toolkit/prune/channels.h"
-#include "toolkit/prune/prune.h"
 #include "toolkit/train/trainer.h"
 
 namespace pare {
@@ -59,7 +60,6 @@ TEST(Prune, StructuredPruningEqualsTheSilencedModel) {
         }
     }
 }
-
 
 // Max |w| of the original weights the pruned graph zeroed, and min |w| of those it
 // kept, over the given layers' weights.

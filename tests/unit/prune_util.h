@@ -26,11 +26,14 @@ inline Graph silenced(const Graph& g0, const PrunePlan& plan) {
     std::set<int> removed;
     for (const auto& cp : plan.channels)
         for (const auto& s : an.slots())
-            if (s.kind == ChannelSlot::kMake && g.nodes[static_cast<size_t>(s.node)].name == cp.layer)
-                for (int64_t c : cp.channels) removed.insert(an.find(s.ids[static_cast<size_t>(c)]));
+            if (s.kind == ChannelSlot::kMake &&
+                g.nodes[static_cast<size_t>(s.node)].name == cp.layer)
+                for (int64_t c : cp.channels)
+                    removed.insert(an.find(s.ids[static_cast<size_t>(c)]));
     const auto zero_index = [](Tensor& t, int axis, int64_t c) {
         int64_t inner = 1, outer = 1;
-        for (size_t d = static_cast<size_t>(axis) + 1; d < t.shape().size(); ++d) inner *= t.shape()[d];
+        for (size_t d = static_cast<size_t>(axis) + 1; d < t.shape().size(); ++d)
+            inner *= t.shape()[d];
         for (int d = 0; d < axis; ++d) outer *= t.shape()[static_cast<size_t>(d)];
         const int64_t n = t.shape()[static_cast<size_t>(axis)];
         for (int64_t o = 0; o < outer; ++o)

@@ -54,12 +54,27 @@ bool one_of(OpKind op, std::initializer_list<OpKind> ops) {
 // Ops that pass each channel through unchanged (elementwise on one tensor, or
 // spatial only); their other inputs, if any, are scalars or spatial parameters.
 bool passes_channels(OpKind op) {
-    return one_of(op, {OpKind::kRelu, OpKind::kClip, OpKind::kSigmoid, OpKind::kHardSigmoid,
-                       OpKind::kHardSwish, OpKind::kLeakyRelu, OpKind::kElu, OpKind::kTanh,
-                       OpKind::kSoftplus, OpKind::kAbs, OpKind::kNeg, OpKind::kExp,
-                       OpKind::kIdentity, OpKind::kDropout, OpKind::kMaxPool,
-                       OpKind::kAveragePool, OpKind::kGlobalAveragePool,
-                       OpKind::kGlobalMaxPool, OpKind::kResize, OpKind::kPad, OpKind::kErf});
+    return one_of(op, {OpKind::kRelu,
+                       OpKind::kClip,
+                       OpKind::kSigmoid,
+                       OpKind::kHardSigmoid,
+                       OpKind::kHardSwish,
+                       OpKind::kLeakyRelu,
+                       OpKind::kElu,
+                       OpKind::kTanh,
+                       OpKind::kSoftplus,
+                       OpKind::kAbs,
+                       OpKind::kNeg,
+                       OpKind::kExp,
+                       OpKind::kIdentity,
+                       OpKind::kDropout,
+                       OpKind::kMaxPool,
+                       OpKind::kAveragePool,
+                       OpKind::kGlobalAveragePool,
+                       OpKind::kGlobalMaxPool,
+                       OpKind::kResize,
+                       OpKind::kPad,
+                       OpKind::kErf});
 }
 
 bool broadcasts(OpKind op) {
@@ -153,8 +168,7 @@ struct ChannelWalker {
         const Tensor* w = init(n.input(1));
         const auto* x = tracked(n.input(0));
         const Shape* xs = shape_of(n.input(0));
-        if (!w || w->rank() != 2 || !x || !xs || xs->size() != 2 ||
-            w->dtype() != DType::kFloat32)
+        if (!w || w->rank() != 2 || !x || !xs || xs->size() != 2 || w->dtype() != DType::kFloat32)
             return false;
         const bool gemm = n.op == OpKind::kGemm;
         if (gemm && n.attrs.get_int("transA", 0) != 0) return false;

@@ -161,9 +161,8 @@ Result<PrunePlan> analyze_structured(const Graph& g0, const PruneOptions& o) {
         const Node& n = g.nodes[static_cast<size_t>(s.node)];
         if (s.kind == ChannelSlot::kMake) {
             const auto fit = folded_node.find(n.name);
-            const Tensor* fw = fit == folded_node.end()
-                                   ? nullptr
-                                   : &folded.initializers.at(fit->second->input(1));
+            const Tensor* fw =
+                fit == folded_node.end() ? nullptr : &folded.initializers.at(fit->second->input(1));
             const Tensor& w = fw && fw->shape() == g.initializers.at(n.input(1)).shape()
                                   ? *fw
                                   : g.initializers.at(n.input(1));
@@ -173,8 +172,7 @@ Result<PrunePlan> analyze_structured(const Graph& g0, const PruneOptions& o) {
             for (size_t c = 0; c < s.ids.size(); ++c) {
                 if (an.frozen(s.ids[c])) continue;
                 ClassInfo& ci = classes[an.find(s.ids[c])];
-                ci.importance +=
-                    filter_score(w, s.axis, static_cast<int64_t>(c), o.method, tay);
+                ci.importance += filter_score(w, s.axis, static_cast<int64_t>(c), o.method, tay);
                 ci.layers.insert(n.name);
                 ci.members.emplace_back(n.name, static_cast<int64_t>(c));
             }
@@ -240,7 +238,8 @@ Result<PrunePlan> analyze_structured(const Graph& g0, const PruneOptions& o) {
             total += n;
         }
         std::stable_sort(all.begin(), all.end());
-        const auto target = static_cast<int64_t>(std::floor(o.sparsity * static_cast<double>(total)));
+        const auto target =
+            static_cast<int64_t>(std::floor(o.sparsity * static_cast<double>(total)));
         for (const auto& [score, c] : all) {
             if (static_cast<int64_t>(removed.size()) >= target) break;
             const std::string& k = group_of[c];
@@ -260,7 +259,8 @@ Result<PrunePlan> analyze_structured(const Graph& g0, const PruneOptions& o) {
             const int64_t keep = std::min(n, (n - cut + o.round_to - 1) / o.round_to * o.round_to);
             // Put back the most important removed channels until `keep` remain.
             for (int64_t i = n - keep; i < n; ++i) removed.erase(kv.second[static_cast<size_t>(i)]);
-            for (int64_t i = 0; i < n - keep; ++i) removed.insert(kv.second[static_cast<size_t>(i)]);
+            for (int64_t i = 0; i < n - keep; ++i)
+                removed.insert(kv.second[static_cast<size_t>(i)]);
         }
     }
     PrunePlan plan;
@@ -285,7 +285,8 @@ Result<Graph> apply_structured(const Graph& g0, const PrunePlan& plan) {
     for (const auto& cp : plan.channels) {
         const ChannelSlot* make = nullptr;
         for (const auto& s : an.slots())
-            if (s.kind == ChannelSlot::kMake && g.nodes[static_cast<size_t>(s.node)].name == cp.layer)
+            if (s.kind == ChannelSlot::kMake &&
+                g.nodes[static_cast<size_t>(s.node)].name == cp.layer)
                 make = &s;
         if (!make) {
             return invalid_argument("layer \"" + cp.layer +
@@ -297,9 +298,8 @@ Result<Graph> apply_structured(const Graph& g0, const PrunePlan& plan) {
                                         std::to_string(c));
             const int id = make->ids[static_cast<size_t>(c)];
             if (an.frozen(id))
-                return invalid_argument("channel " + std::to_string(c) + " of layer \"" +
-                                        cp.layer + "\" cannot be removed: it reaches " +
-                                        an.frozen_by(id));
+                return invalid_argument("channel " + std::to_string(c) + " of layer \"" + cp.layer +
+                                        "\" cannot be removed: it reaches " + an.frozen_by(id));
             removed.insert(an.find(id));
         }
     }
@@ -314,7 +314,8 @@ Result<Graph> apply_structured(const Graph& g0, const PrunePlan& plan) {
         const auto key = std::make_pair(node, input);
         auto it = edited.find(key);
         if (it == edited.end()) {
-            const std::string& name = g.nodes[static_cast<size_t>(node)].input(static_cast<size_t>(input));
+            const std::string& name =
+                g.nodes[static_cast<size_t>(node)].input(static_cast<size_t>(input));
             it = edited.emplace(key, g.initializers.at(name)).first;
         }
         return it->second;
@@ -346,7 +347,8 @@ Result<Graph> apply_structured(const Graph& g0, const PrunePlan& plan) {
                 break;
             }
             case ChannelSlot::kSplit:
-                split_sizes[s.node][s.output] = static_cast<int64_t>(kept(s.ids, s.begin, s.end).size());
+                split_sizes[s.node][s.output] =
+                    static_cast<int64_t>(kept(s.ids, s.begin, s.end).size());
                 break;
             case ChannelSlot::kSlice: {
                 const auto before = static_cast<int64_t>(kept(s.ids, 0, s.begin).size());
@@ -381,8 +383,7 @@ Result<Graph> apply_structured(const Graph& g0, const PrunePlan& plan) {
         std::vector<int64_t> v;
         for (const auto& kv : sizes) v.push_back(kv.second);
         const std::string name = g.unique_name(n.name + "_split");
-        g.initializers[name] =
-            Tensor::from_vector(v, Shape{static_cast<int64_t>(v.size())});
+        g.initializers[name] = Tensor::from_vector(v, Shape{static_cast<int64_t>(v.size())});
         if (n.inputs.size() < 2) n.inputs.resize(2);
         n.inputs[1] = name;
     }
@@ -444,9 +445,7 @@ Result<PruneMethod> parse_prune_method(const std::string& name) {
 
 const char* prune_method_name(PruneMethod m) { return kMethodNames[static_cast<int>(m)]; }
 
-bool is_structured(PruneMethod m) {
-    return m != PruneMethod::kMagnitude && m != PruneMethod::kNM;
-}
+bool is_structured(PruneMethod m) { return m != PruneMethod::kMagnitude && m != PruneMethod::kNM; }
 
 Result<std::vector<std::string>> prunable_layers(const Graph& g0, const PruneOptions& o) {
     PARE_ASSIGN_OR_RETURN(Graph g, prepare_for_pruning(g0));
@@ -458,13 +457,15 @@ Result<std::vector<std::string>> prunable_layers(const Graph& g0, const PruneOpt
         if (std::find(o.protect.begin(), o.protect.end(), n.name) != o.protect.end()) continue;
         v.push_back(n.name);
     }
-    if (v.empty()) return invalid_argument("the model has no Conv, Gemm or MatMul with constant weights");
+    if (v.empty())
+        return invalid_argument("the model has no Conv, Gemm or MatMul with constant weights");
     return v;
 }
 
 Result<PrunePlan> analyze_pruning(const Graph& g0, const PruneOptions& o) {
     if (!(o.sparsity >= 0 && o.sparsity < 1))
-        return invalid_argument("the sparsity must be in [0, 1), not " + std::to_string(o.sparsity));
+        return invalid_argument("the sparsity must be in [0, 1), not " +
+                                std::to_string(o.sparsity));
     if (o.method == PruneMethod::kNM && !(o.n >= 1 && o.n < o.m && o.m <= 64))
         return invalid_argument("N:M needs 1 <= n < m <= 64 (got " + std::to_string(o.n) + ":" +
                                 std::to_string(o.m) + ")");
@@ -485,23 +486,27 @@ Result<PrunePlan> analyze_pruning(const Graph& g0, const PruneOptions& o) {
         plan.layers.push_back({name, n.input(1), plan.target});
     }
     if (plan.layers.empty())
-        return invalid_argument("no layer's reduction axis is a multiple of m = " + std::to_string(o.m));
+        return invalid_argument("no layer's reduction axis is a multiple of m = " +
+                                std::to_string(o.m));
     if (o.method == PruneMethod::kMagnitude && o.global) {
         // One threshold over every layer's magnitudes: the per-layer sparsities it gives.
         std::vector<std::pair<float, size_t>> all;
         std::vector<int64_t> count(plan.layers.size(), 0);
         for (size_t l = 0; l < plan.layers.size(); ++l) {
             const Tensor& w = g.initializers.at(plan.layers[l].weight);
-            for (int64_t i = 0; i < w.numel(); ++i) all.emplace_back(std::fabs(w.data<float>()[i]), l);
+            for (int64_t i = 0; i < w.numel(); ++i)
+                all.emplace_back(std::fabs(w.data<float>()[i]), l);
         }
-        const auto k = static_cast<size_t>(std::floor(o.sparsity * static_cast<double>(all.size())));
+        const auto k =
+            static_cast<size_t>(std::floor(o.sparsity * static_cast<double>(all.size())));
         if (k > 0) {
             std::nth_element(all.begin(), all.begin() + static_cast<int64_t>(k - 1), all.end());
             for (size_t i = 0; i < k; ++i) ++count[all[i].second];
         }
         for (size_t l = 0; l < plan.layers.size(); ++l) {
             const Tensor& w = g.initializers.at(plan.layers[l].weight);
-            plan.layers[l].sparsity = static_cast<double>(count[l]) / static_cast<double>(w.numel());
+            plan.layers[l].sparsity =
+                static_cast<double>(count[l]) / static_cast<double>(w.numel());
         }
     }
     return plan;
@@ -520,8 +525,9 @@ Result<Graph> apply_pruning(const Graph& g0, const PrunePlan& plan) {
         Tensor w = g.initializers.at(lp.weight).clone();  // graph copies share storage
         if (plan.method == PruneMethod::kNM) {
             if (plan.m < 2 || plan.n < 1 || plan.n >= plan.m || rows_of(*n, w).k % plan.m != 0)
-                return invalid_argument("layer \"" + lp.layer + "\": N:M " + std::to_string(plan.n) +
-                                        ":" + std::to_string(plan.m) + " does not fit its weight");
+                return invalid_argument("layer \"" + lp.layer + "\": N:M " +
+                                        std::to_string(plan.n) + ":" + std::to_string(plan.m) +
+                                        " does not fit its weight");
             apply_nm(*n, w, plan.n, plan.m);
         } else {
             zero_smallest(w, static_cast<int64_t>(
@@ -581,7 +587,8 @@ Result<std::vector<ChannelGroup>> channel_groups(const Graph& g0) {
     std::map<int, std::set<std::string>> layers_of;
     for (const auto& s : an.slots())
         if (s.kind == ChannelSlot::kMake)
-            for (int id : s.ids) layers_of[an.find(id)].insert(g.nodes[static_cast<size_t>(s.node)].name);
+            for (int id : s.ids)
+                layers_of[an.find(id)].insert(g.nodes[static_cast<size_t>(s.node)].name);
     std::map<std::string, ChannelGroup> groups;
     std::vector<std::string> order;
     for (const auto& [root, layers] : layers_of) {

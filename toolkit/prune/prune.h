@@ -115,7 +115,7 @@ Result<std::vector<LayerSparsity>> sparsity_report(const Graph& g);
 struct ChannelGroup {
     std::vector<std::string> layers;  // the Conv/Gemm/MatMul nodes making these channels
     int64_t channels = 0;
-    int64_t prunable = 0;  // channels not frozen
+    int64_t prunable = 0;   // channels not frozen
     std::string frozen_by;  // the first reason a channel is frozen ("" when none is)
 };
 Result<std::vector<ChannelGroup>> channel_groups(const Graph& g);

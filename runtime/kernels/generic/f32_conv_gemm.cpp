@@ -70,15 +70,13 @@ struct Im2col {
         for (int64_t t = 0; t < ksz; ++t) {
             const int64_t kd = t / (k[1] * k[2]), kh = t / k[2] % k[1], kw = t % k[2];
             for (int64_t j = 0; j < P; ++j) {
-                const int64_t od = j / (out[1] * out[2]), oh = j / out[2] % out[1],
-                              ow = j % out[2];
+                const int64_t od = j / (out[1] * out[2]), oh = j / out[2] % out[1], ow = j % out[2];
                 const int64_t id = od * st[0] - pb[0] + kd * dl[0];
                 const int64_t ih = oh * st[1] - pb[1] + kh * dl[1];
                 const int64_t iw = ow * st[2] - pb[2] + kw * dl[2];
                 const bool inside =
                     id >= 0 && id < in[0] && ih >= 0 && ih < in[1] && iw >= 0 && iw < in[2];
-                g[t * P + j] =
-                    inside ? static_cast<int32_t>((id * in[1] + ih) * in[2] + iw) : -1;
+                g[t * P + j] = inside ? static_cast<int32_t>((id * in[1] + ih) * in[2] + iw) : -1;
             }
         }
     }
@@ -247,9 +245,9 @@ class F32ConvSparse : public PreparedKernel {
         char d[32];
         std::snprintf(d, sizeof d, "(density %.2f)",
                       static_cast<double>(val_.size()) / static_cast<double>(M_ * K_));
-        return with_activation(std::string("f32_conv_sparse+") + kt_.f32_spmm_name + d +
-                                   (residual_ ? "+add" : ""),
-                               act_);
+        return with_activation(
+            std::string("f32_conv_sparse+") + kt_.f32_spmm_name + d + (residual_ ? "+add" : ""),
+            act_);
     }
 
     Status run(ComputeContext& ctx) const override {
@@ -258,8 +256,7 @@ class F32ConvSparse : public PreparedKernel {
         if (X.rank() != 4) return internal_error("sparse conv: the input is not 2-D");
         const int64_t N = X.shape()[0], C = X.shape()[1], H = X.shape()[2], W = X.shape()[3];
         Window w;
-        PARE_RETURN_IF_ERROR(
-            window_forward(attrs_, Shape{H, W}, kshape_, false, &w));
+        PARE_RETURN_IF_ERROR(window_forward(attrs_, Shape{H, W}, kshape_, false, &w));
         const int64_t OH = w.out[0], OW = w.out[1], KH = w.kernel[0], KW = w.kernel[1];
         if (C * KH * KW != K_ || w.strides[0] != 1 || w.strides[1] != 1)
             return internal_error("sparse conv: weights or strides do not match");
@@ -289,8 +286,7 @@ class F32ConvSparse : public PreparedKernel {
                     split_range(Q, T, bc, t, &b, &e);
                     if (e > b)
                         kt_.f32_spmm(row_ptr_.data(), col_.data(), val_.data(), M_, x + b,
-                                     xoff.data(), e - b, bias, r ? r + b : nullptr, y + b, P,
-                                     act_);
+                                     xoff.data(), e - b, bias, r ? r + b : nullptr, y + b, P, act_);
                 });
                 continue;
             }
@@ -314,8 +310,8 @@ class F32ConvSparse : public PreparedKernel {
                 int64_t b, e;
                 split_range(Qr, T, bc, t, &b, &e);
                 if (e > b)
-                    kt_.f32_spmm(row_ptr_.data(), col_.data(), val_.data(), M_, xp + b,
-                                 xoff.data(), e - b, bias, nullptr, yt + b, ldt, Activation{});
+                    kt_.f32_spmm(row_ptr_.data(), col_.data(), val_.data(), M_, xp + b, xoff.data(),
+                                 e - b, bias, nullptr, yt + b, ldt, Activation{});
             });
             // Rows of OW outputs out of the Wp-wide ones, with the residual and activation.
             parallel_runs(ctx.pool, M_, [&](int64_t m) {
@@ -365,9 +361,9 @@ std::unique_ptr<PreparedKernel> prepare_f32_conv_gemm(const Node& node,
     return std::make_unique<F32ConvGemm>(node, w, b, act, residual);
 }
 
-std::unique_ptr<PreparedKernel> prepare_f32_conv_sparse(
-    const Node& node, const std::vector<const Tensor*>& constants, const Activation& act,
-    bool residual) {
+std::unique_ptr<PreparedKernel> prepare_f32_conv_sparse(const Node& node,
+                                                        const std::vector<const Tensor*>& constants,
+                                                        const Activation& act, bool residual) {
     if (!kernels().f32_spmm || constants.size() < 2 || !constants[1]) return nullptr;
     const Tensor& w = *constants[1];
     const Tensor* b = constants.size() > 2 ? constants[2] : nullptr;
