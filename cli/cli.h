@@ -28,6 +28,12 @@ T check(Result<T> r) {
     if (!r.ok()) throw Failure{r.status()};
     return std::move(r).value();
 }
+// The same, the error prefixed with what it concerns (a file name).
+template <class T>
+T check(Result<T> r, const std::string& context) {
+    if (!r.ok()) throw Failure{r.status().with_context(context)};
+    return std::move(r).value();
+}
 
 using Runner = std::function<int()>;
 using VerbTable = std::vector<std::pair<CLI::App*, Runner>>;

@@ -90,17 +90,11 @@ Graph prune_step(const Graph& g, PruneOptions o, const PruneFlags& f, const Data
     }
     PrunePlan plan;
     if (!f.plan.empty()) {
-        Result<PrunePlan> loaded = prune_plan_from_json(check(read_file(f.plan)));
-        if (!loaded.ok()) throw Failure{loaded.status().with_context(f.plan)};
-        plan = std::move(loaded).value();
+        plan = check(prune_plan_from_json(check(read_file(f.plan))), f.plan);
     } else {
-        Result<PrunePlan> r = analyze_pruning(g, o);
-        if (!r.ok()) throw Failure{r.status().with_context(f.model)};
-        plan = std::move(r).value();
+        plan = check(analyze_pruning(g, o), f.model);
     }
-    Result<Graph> r = apply_pruning(g, plan);
-    if (!r.ok()) throw Failure{r.status().with_context(f.plan.empty() ? f.model : f.plan)};
-    Graph out = std::move(r).value();
+    Graph out = check(apply_pruning(g, plan), f.plan.empty() ? f.model : f.plan);
     if (f.finetune) {
         TrainConfig cfg = f.cfg;
         cfg.masks = weight_masks(out, plan);

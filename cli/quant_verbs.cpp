@@ -154,17 +154,13 @@ int cmd_qat(QatFlags& f) {
     check(run_default_passes(g).with_context(f.q.model));
     QuantPlan plan;
     if (!f.q.plan.empty()) {
-        Result<QuantPlan> loaded = plan_from_json(check(read_file(f.q.plan)));
-        if (!loaded.ok()) throw Failure{loaded.status().with_context(f.q.plan)};
-        plan = std::move(loaded).value();
+        plan = check(plan_from_json(check(read_file(f.q.plan))), f.q.plan);
     } else {
         const Tensor calib = calibration_images(f.q.calib);
         std::printf("calibrating %s on %lld images (%s, %s)...\n", f.q.model.c_str(),
                     static_cast<long long>(calib.shape()[0]), f.q.calib.c_str(),
                     calib_method_name(o.method));
-        Result<QuantPlan> calibrated = calibrate(g, calib, o);
-        if (!calibrated.ok()) throw Failure{calibrated.status().with_context(f.q.model)};
-        plan = std::move(calibrated).value();
+        plan = check(calibrate(g, calib, o), f.q.model);
     }
     if (f.q.data.empty()) f.q.data = f.q.calib.substr(0, f.q.calib.find(':'));
     DataOptions d;
@@ -235,9 +231,7 @@ int cmd_quantize(const QuantFlags& f) {
     if (f.cle) equalize(g, f);
     QuantPlan plan;
     if (f.dynamic) {
-        Result<Graph> q = dynamic_quantization(g, o);
-        if (!q.ok()) throw Failure{q.status().with_context(f.model)};
-        Graph out = q.value();
+        Graph out = check(dynamic_quantization(g, o), f.model);
         if (!f.keep_names) compact_names(out);
         check(export_onnx_file(out, f.out));
         std::printf(
@@ -249,9 +243,7 @@ int cmd_quantize(const QuantFlags& f) {
         plan = check(weights_only_plan(g, o));
         std::printf("weight-only %s: no calibration\n", f.weights_only.c_str());
     } else if (!f.plan.empty()) {
-        Result<QuantPlan> loaded = plan_from_json(check(read_file(f.plan)));
-        if (!loaded.ok()) throw Failure{loaded.status().with_context(f.plan)};
-        plan = std::move(loaded).value();
+        plan = check(plan_from_json(check(read_file(f.plan))), f.plan);
         std::printf("applying the plan %s (%s, %lld calibration images)\n", f.plan.c_str(),
                     calib_method_name(plan.method),
                     static_cast<long long>(plan.calibration_images));
@@ -260,9 +252,7 @@ int cmd_quantize(const QuantFlags& f) {
         std::printf("calibrating %s on %lld images (%s, %s)...\n", f.model.c_str(),
                     static_cast<long long>(calib.shape()[0]), f.calib.c_str(),
                     calib_method_name(o.method));
-        Result<QuantPlan> calibrated = calibrate(g, calib, o);
-        if (!calibrated.ok()) throw Failure{calibrated.status().with_context(f.model)};
-        plan = std::move(calibrated).value();
+        plan = check(calibrate(g, calib, o), f.model);
     }
     if (f.auto_keep && o.weights_only == WeightsOnly::kNone) {
         if (!(f.budget > 0)) throw Failure{invalid_argument("--error-budget must be positive")};

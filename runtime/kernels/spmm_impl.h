@@ -11,6 +11,17 @@
 namespace pare {
 namespace {
 
+// a[0..3] += w * x[0 .. 4V).
+template <int V>
+inline void fma4(typename FloatVec<V>::type w, const float* x, typename FloatVec<V>::type* a) {
+    using F = typename FloatVec<V>::type;
+    for (int q = 0; q < 4; ++q) {
+        F v;
+        std::memcpy(&v, x + q * V, sizeof(F));
+        a[q] += w * v;
+    }
+}
+
 template <int V>
 inline void spmm_rows(const int32_t* row_ptr, const int32_t* col, const float* val, int64_t rows,
                       const float* x, const int64_t* xoff, int64_t np, const float* bias,
@@ -32,51 +43,18 @@ inline void spmm_rows(const int32_t* row_ptr, const int32_t* col, const float* v
         for (int64_t m = 0; m < rows; ++m) {
             // Two sets of accumulators, even and odd nonzeros: 8 independent FMA
             // chains (4 would wait on the FMA latency).
-            F a0 = vsplat<V>(bias ? bias[m] : 0.0f), a1 = a0, a2 = a0, a3 = a0;
-            F b0 = F{}, b1 = F{}, b2 = F{}, b3 = F{};
+            const F b = vsplat<V>(bias ? bias[m] : 0.0f);
+            F a[4] = {b, b, b, b}, c[4] = {F{}, F{}, F{}, F{}};
             const int32_t* cj = col + row_ptr[m];
             const float* vj = val + row_ptr[m];
             const int64_t nz = row_ptr[m + 1] - row_ptr[m];
             int64_t j = 0;
             for (; j + 2 <= nz; j += 2) {
-                const F w = vsplat<V>(vj[j]), u = vsplat<V>(vj[j + 1]);
-                const float* xr = xp + xoff[cj[j]];
-                const float* xs = xp + xoff[cj[j + 1]];
-                F x0, x1, x2, x3, y0, y1, y2, y3;
-                std::memcpy(&x0, xr, sizeof(F));
-                std::memcpy(&x1, xr + V, sizeof(F));
-                std::memcpy(&x2, xr + 2 * V, sizeof(F));
-                std::memcpy(&x3, xr + 3 * V, sizeof(F));
-                std::memcpy(&y0, xs, sizeof(F));
-                std::memcpy(&y1, xs + V, sizeof(F));
-                std::memcpy(&y2, xs + 2 * V, sizeof(F));
-                std::memcpy(&y3, xs + 3 * V, sizeof(F));
-                a0 += w * x0;
-                a1 += w * x1;
-                a2 += w * x2;
-                a3 += w * x3;
-                b0 += u * y0;
-                b1 += u * y1;
-                b2 += u * y2;
-                b3 += u * y3;
+                fma4<V>(vsplat<V>(vj[j]), xp + xoff[cj[j]], a);
+                fma4<V>(vsplat<V>(vj[j + 1]), xp + xoff[cj[j + 1]], c);
             }
-            if (j < nz) {
-                const F w = vsplat<V>(vj[j]);
-                const float* xr = xp + xoff[cj[j]];
-                F x0, x1, x2, x3;
-                std::memcpy(&x0, xr, sizeof(F));
-                std::memcpy(&x1, xr + V, sizeof(F));
-                std::memcpy(&x2, xr + 2 * V, sizeof(F));
-                std::memcpy(&x3, xr + 3 * V, sizeof(F));
-                a0 += w * x0;
-                a1 += w * x1;
-                a2 += w * x2;
-                a3 += w * x3;
-            }
-            finish(a0 + b0, m, p);
-            finish(a1 + b1, m, p + V);
-            finish(a2 + b2, m, p + 2 * V);
-            finish(a3 + b3, m, p + 3 * V);
+            if (j < nz) fma4<V>(vsplat<V>(vj[j]), xp + xoff[cj[j]], a);
+            for (int q = 0; q < 4; ++q) finish(a[q] + c[q], m, p + q * V);
         }
     }
     for (; p + V <= np; p += V) {
