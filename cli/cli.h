@@ -40,6 +40,8 @@ using VerbTable = std::vector<std::pair<CLI::App*, Runner>>;
 
 ImportOptions import_options(const std::vector<std::string>& shapes);
 std::string human_count(int64_t n);
+// "a,b,,c" -> {a, b, c} (node names of --protect, --keep-float).
+std::vector<std::string> split_names(const std::string& list);
 std::string value_str(const ValueInfo& v);
 
 // The before/after table of a compression verb (compare.cpp): size, then

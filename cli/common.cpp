@@ -1,4 +1,5 @@
 #include <cstdio>
+#include <sstream>
 
 #include "cli/cli.h"
 
@@ -13,6 +14,14 @@ ImportOptions import_options(const std::vector<std::string>& shapes) {
         o.input_shapes[name] = shape;
     }
     return o;
+}
+
+std::vector<std::string> split_names(const std::string& list) {
+    std::vector<std::string> v;
+    std::stringstream ss(list);
+    for (std::string k; std::getline(ss, k, ',');)
+        if (!k.empty()) v.push_back(k);
+    return v;
 }
 
 std::string human_count(int64_t n) {

@@ -6,7 +6,6 @@
 #include <cmath>
 #include <cstdio>
 #include <memory>
-#include <sstream>
 
 #include "cli/cli.h"
 #include "toolkit/data/dataset.h"
@@ -114,9 +113,7 @@ int cmd_prune(PruneFlags& f) {
     o.global = f.global;
     o.min_keep = f.min_keep;
     o.round_to = f.round_to;
-    std::stringstream ps(f.protect);
-    for (std::string k; std::getline(ps, k, ',');)
-        if (!k.empty()) o.protect.push_back(k);
+    o.protect = split_names(f.protect);
     if (o.method == PruneMethod::kNM) {
         const size_t c = f.nm.find(':');
         try {

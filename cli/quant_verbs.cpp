@@ -7,7 +7,6 @@
 #include <cstring>
 #include <filesystem>
 #include <memory>
-#include <sstream>
 
 #include "cli/cli.h"
 #include "runtime/exec/session.h"
@@ -207,9 +206,7 @@ void equalize(Graph& g, const QuantFlags& f) {
 int cmd_quantize(const QuantFlags& f) {
     QuantOptions o = static_options(f);
     o.bias_correction = f.bias_correction;
-    std::stringstream ks(f.keep);
-    for (std::string k; std::getline(ks, k, ',');)
-        if (!k.empty()) o.keep_float.push_back(k);
+    o.keep_float = split_names(f.keep);
     if (o.method == CalibMethod::kPercentile && !(o.percentile > 0 && o.percentile <= 100))
         throw Failure{invalid_argument("--percentile must be in (0, 100], got " +
                                        std::to_string(o.percentile))};
