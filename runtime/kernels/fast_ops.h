@@ -73,11 +73,12 @@ std::unique_ptr<PreparedKernel> prepare_f32_resize(const Node& node,
                                                    const std::vector<const Tensor*>& constants,
                                                    const Activation& act);
 
-// A convolution of one group whose weights have at most kSparseConvDensity of
-// them nonzero (pruned), on the table's f32_spmm over CSR weights (null otherwise).
-// The density below which it beats the dense kernels on this machine's AVX-512
-// (measured on ResNet-20's pruned layers; docs/design.md, "Sparse kernels").
-constexpr double kSparseConvDensity = 0.3;
+// A convolution of one group whose weights have at most kSparseDensity of
+// them nonzero (pruned), on the table's f32_spmm over CSR weights (null otherwise);
+// prepare_f32_dense likewise for Gemm/MatMul weights. The density below which it
+// beats the dense kernels on this machine's AVX-512 (measured on ResNet-20's
+// pruned layers; docs/design.md, "Sparse kernels").
+constexpr double kSparseDensity = 0.3;
 std::unique_ptr<PreparedKernel> prepare_f32_conv_sparse(const Node& node,
                                                         const std::vector<const Tensor*>& constants,
                                                         const Activation& act, bool residual);

@@ -772,6 +772,7 @@ TEST(Kernels, F32DenseMatchesTheReferenceGemmAndMatMul) {
         {"Gemm", {1, 16}, {8, 16}, {1}, 1, 1.0f, -1.0f},
         {"MatMul", {2, 7, 33}, {33, 17}, {}, 0, 1.0f, 1.0f},
         {"MatMul", {1, 64}, {64, 130}, {}, 0, 1.0f, 1.0f},
+        {"Gemm", {70, 96}, {96, 200}, {200}, 0, 1.0f, 1.0f},  // rows enough for the sparse path
     };
     ThreadPool pool(2);
     int seed = 500;
@@ -793,18 +794,26 @@ TEST(Kernels, F32DenseMatchesTheReferenceGemmAndMatMul) {
             in.push_back(&bias);
             constants.push_back(&bias);
         }
-        std::vector<Tensor> ref;
-        ASSERT_TRUE(run_node(n, in, &ref, true).ok());
-        for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
-            auto k = prepare_f32_dense(n, constants, {Activation::kRelu});
-            ASSERT_TRUE(k != nullptr);
-            Tensor y = Tensor::create(DType::kFloat32, ref[0].shape()).value();
-            ComputeContext ctx{n, in, {&y}, p};
-            ASSERT_TRUE(k->run(ctx).ok());
-            Tensor want = ref[0].clone();
-            for (int64_t i = 0; i < want.numel(); ++i)
-                want.data<float>()[i] = std::max(0.0f, want.data<float>()[i]);
-            EXPECT_LT(rel_err(y.data<float>(), want.data<float>(), y.numel()), 1e-5);
+        // Dense weights, then the same pruned to 15% (the sparse kernel).
+        for (bool pruned : {false, true}) {
+            if (pruned)
+                for (int64_t i = 0; i < w.numel(); ++i)
+                    if ((i * 2654435761u >> 7) % 100 < 85) w.data<float>()[i] = 0.0f;
+            std::vector<Tensor> ref;
+            ASSERT_TRUE(run_node(n, in, &ref, true).ok());
+            for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+                auto k = prepare_f32_dense(n, constants, {Activation::kRelu});
+                ASSERT_TRUE(k != nullptr);
+                EXPECT_EQ(k->name().find("sparse") != std::string::npos, pruned) << k->name();
+                Tensor y = Tensor::create(DType::kFloat32, ref[0].shape()).value();
+                ComputeContext ctx{n, in, {&y}, p};
+                ASSERT_TRUE(k->run(ctx).ok());
+                Tensor want = ref[0].clone();
+                for (int64_t i = 0; i < want.numel(); ++i)
+                    want.data<float>()[i] = std::max(0.0f, want.data<float>()[i]);
+                EXPECT_LT(rel_err(y.data<float>(), want.data<float>(), y.numel()), 1e-5)
+                    << (pruned ? "pruned" : "dense");
+            }
         }
     }
     // transA, or a C with one value per row and column, is the reference's.

@@ -377,8 +377,7 @@ std::unique_ptr<PreparedKernel> prepare_f32_conv_sparse(const Node& node,
         if (s != 1) return nullptr;
     int64_t nz = 0;
     for (int64_t i = 0; i < w.numel(); ++i) nz += w.data<float>()[i] != 0.0f;
-    if (static_cast<double>(nz) > kSparseConvDensity * static_cast<double>(w.numel()))
-        return nullptr;
+    if (static_cast<double>(nz) > kSparseDensity * static_cast<double>(w.numel())) return nullptr;
     return std::make_unique<F32ConvSparse>(node, w, b, act, residual);
 }
 
