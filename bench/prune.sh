@@ -17,7 +17,7 @@ rounds=${2:-3}
 repeat=${3:-20}
 dir=$(cd "$(dirname "$0")/.." && pwd)/models
 dense=$dir/teacher_resnet20.onnx
-structured=$dir/teacher_resnet20_channels50.onnx
+structured=$dir/teacher_resnet20_channels.onnx
 sparse=$dir/teacher_resnet20_sparse90.onnx
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -430,7 +430,7 @@ TEST(Kernels, F32ConvDirectMatchesTheReferenceConv) {
     Node n = make_node("Conv", {"x", "w"}, {"y"}, {});
     const Shape shape = {1, 16, 14, 14}, wide = {1, 16, 15, 14};
     Tensor w3 = random_tensor({64, 16, 3, 3}, 1), w1 = random_tensor({64, 16, 1, 1}, 2);
-    Tensor w32 = random_tensor({40, 16, 3, 3}, 4);  // 48 channels of tiles for 40: im2col
+    Tensor w32 = random_tensor({70, 16, 3, 3}, 4);  // 80 channels of tiles for 70: im2col
     EXPECT_NE(prepare_kernel(n, {nullptr, &w3}, {}, false, &shape)->name().find("f32_conv_direct"),
               std::string::npos);
     EXPECT_EQ(prepare_kernel(n, {nullptr, &w32}, {}, false, &shape)->name().find("f32_conv_direct"),

@@ -198,11 +198,11 @@ std::unique_ptr<PreparedKernel> prepare_f32_conv_direct(const Node& node,
     if (w.shape()[2] * w.shape()[3] == 1 && (*input_shape)[2] * (*input_shape)[3] > 196)
         return nullptr;
     // Channels padded to whole vectors: at most an eighth more -- except layers of
-    // less than one vector (pruned ones): im2col costs them more than the idle
-    // lanes (measured: 8 channels at 28x28, 3x3, 1.5x slower on the GEMM path).
+    // at most one tile (pruned ones: 8, 24, 40 channels), where im2col costs more
+    // than the idle lanes (measured: 8 channels at 28x28, 3x3, 1.5x slower on the
+    // GEMM path; 24 channels at 14x14 2.0x slower).
     const int64_t M = w.shape()[0], oc = kernels().f32_conv_tile_oc;
-    if (M > kernels().f32_conv_tile_lanes &&
-        (M / oc * oc + F32ConvDirect::remainder_channels(M, kernels())) * 8 > M * 9)
+    if (M > oc && (M / oc * oc + F32ConvDirect::remainder_channels(M, kernels())) * 8 > M * 9)
         return nullptr;
     return std::make_unique<F32ConvDirect>(node, w, b, act, residual);
 }
