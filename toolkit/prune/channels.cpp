@@ -309,6 +309,9 @@ struct ChannelWalker {
         const Tensor* sp = n.input(4).empty() ? nullptr : init(n.input(4));
         if (!st || !en || (!n.input(3).empty() && !ax) || (!n.input(4).empty() && !sp))
             return false;
+        if (en->numel() != st->numel() || (ax && ax->numel() != st->numel()) ||
+            (sp && sp->numel() != st->numel()))
+            return false;
         int at = -1;
         for (int64_t k = 0; k < st->numel(); ++k) {
             int64_t axis = ax ? ax->at_int64(k) : k;
