@@ -79,6 +79,21 @@ std::unique_ptr<PreparedKernel> prepare_f32_resize(const Node& node,
 // beats the dense kernels on this machine's AVX-512 (measured on ResNet-20's
 // pruned layers; docs/design.md, "Sparse kernels").
 constexpr double kSparseDensity = 0.3;
+
+// Pruned weights as CSR rows for the table's f32_spmm: row r holds the nonzeros of
+// w[r * row_stride + k * col_stride], k < cols, with their k.
+struct F32Csr {
+    std::vector<int32_t> row_ptr, col;
+    std::vector<float> val;
+    F32Csr() = default;
+    F32Csr(const float* w, int64_t rows, int64_t cols, int64_t row_stride, int64_t col_stride);
+    bool empty() const { return row_ptr.empty(); }
+    // "(density 0.10)" for a kernel's name: the nonzero fraction of rows x cols.
+    std::string density_tag(int64_t rows, int64_t cols) const;
+};
+// Whether n weights are sparse enough for the sparse kernels (at most
+// kSparseDensity nonzero, fewer than 2^31 of them) and the table has f32_spmm.
+bool sparse_enough(const float* w, int64_t n);
 std::unique_ptr<PreparedKernel> prepare_f32_conv_sparse(const Node& node,
                                                         const std::vector<const Tensor*>& constants,
                                                         const Activation& act, bool residual);

@@ -228,26 +228,14 @@ class F32ConvSparse : public PreparedKernel {
         M_ = w.shape()[0];
         K_ = w.numel() / M_;
         kshape_.assign(w.shape().begin() + 2, w.shape().end());
-        row_ptr_.push_back(0);
-        for (int64_t m = 0; m < M_; ++m) {
-            for (int64_t k = 0; k < K_; ++k) {
-                const float v = w.data<float>()[m * K_ + k];
-                if (v == 0.0f) continue;
-                col_.push_back(static_cast<int32_t>(k));
-                val_.push_back(v);
-            }
-            row_ptr_.push_back(static_cast<int32_t>(col_.size()));
-        }
+        csr_ = F32Csr(w.data<float>(), M_, K_, K_, 1);
         if (b) bias_.assign(b->data<float>(), b->data<float>() + M_);
     }
 
     std::string name() const override {
-        char d[32];
-        std::snprintf(d, sizeof d, "(density %.2f)",
-                      static_cast<double>(val_.size()) / static_cast<double>(M_ * K_));
-        return with_activation(
-            std::string("f32_conv_sparse+") + kt_.f32_spmm_name + d + (residual_ ? "+add" : ""),
-            act_);
+        return with_activation(std::string("f32_conv_sparse+") + kt_.f32_spmm_name +
+                                   csr_.density_tag(M_, K_) + (residual_ ? "+add" : ""),
+                               act_);
     }
 
     Status run(ComputeContext& ctx) const override {
@@ -285,8 +273,9 @@ class F32ConvSparse : public PreparedKernel {
                     int64_t b, e;
                     split_range(Q, T, bc, t, &b, &e);
                     if (e > b)
-                        kt_.f32_spmm(row_ptr_.data(), col_.data(), val_.data(), M_, x + b,
-                                     xoff.data(), e - b, bias, r ? r + b : nullptr, y + b, P, act_);
+                        kt_.f32_spmm(csr_.row_ptr.data(), csr_.col.data(), csr_.val.data(), M_,
+                                     x + b, xoff.data(), e - b, bias, r ? r + b : nullptr, y + b, P,
+                                     act_);
                 });
                 continue;
             }
@@ -310,8 +299,8 @@ class F32ConvSparse : public PreparedKernel {
                 int64_t b, e;
                 split_range(Qr, T, bc, t, &b, &e);
                 if (e > b)
-                    kt_.f32_spmm(row_ptr_.data(), col_.data(), val_.data(), M_, xp + b, xoff.data(),
-                                 e - b, bias, nullptr, yt + b, ldt, Activation{});
+                    kt_.f32_spmm(csr_.row_ptr.data(), csr_.col.data(), csr_.val.data(), M_, xp + b,
+                                 xoff.data(), e - b, bias, nullptr, yt + b, ldt, Activation{});
             });
             // Rows of OW outputs out of the Wp-wide ones, with the residual and activation.
             parallel_runs(ctx.pool, M_, [&](int64_t m) {
@@ -338,8 +327,8 @@ class F32ConvSparse : public PreparedKernel {
     bool residual_ = false;
     int64_t M_ = 0, K_ = 0;
     Shape kshape_;
-    std::vector<int32_t> row_ptr_, col_;
-    std::vector<float> val_, bias_;
+    F32Csr csr_;
+    std::vector<float> bias_;
     mutable std::vector<int64_t> xoff_;  // per run; sized at the first
 };
 
@@ -364,21 +353,44 @@ std::unique_ptr<PreparedKernel> prepare_f32_conv_gemm(const Node& node,
 std::unique_ptr<PreparedKernel> prepare_f32_conv_sparse(const Node& node,
                                                         const std::vector<const Tensor*>& constants,
                                                         const Activation& act, bool residual) {
-    if (!kernels().f32_spmm || constants.size() < 2 || !constants[1]) return nullptr;
+    if (constants.size() < 2 || !constants[1]) return nullptr;
     const Tensor& w = *constants[1];
     const Tensor* b = constants.size() > 2 ? constants[2] : nullptr;
-    if (w.dtype() != DType::kFloat32 || w.rank() < 3 || w.rank() > 5 || w.shape()[0] <= 0)
-        return nullptr;
+    if (w.dtype() != DType::kFloat32 || w.rank() != 4 || w.shape()[0] <= 0) return nullptr;
     if (node.inputs.size() > 2 && !node.inputs[2].empty() && !b) return nullptr;
     if (b && (b->dtype() != DType::kFloat32 || b->numel() != w.shape()[0])) return nullptr;
-    if (node.attrs.get_int("group", 1) != 1 || w.numel() >= (int64_t{1} << 31) || w.rank() != 4)
-        return nullptr;
+    if (node.attrs.get_int("group", 1) != 1) return nullptr;
     for (int64_t s : node.attrs.get_ints("strides"))
         if (s != 1) return nullptr;
-    int64_t nz = 0;
-    for (int64_t i = 0; i < w.numel(); ++i) nz += w.data<float>()[i] != 0.0f;
-    if (static_cast<double>(nz) > kSparseDensity * static_cast<double>(w.numel())) return nullptr;
+    if (!sparse_enough(w.data<float>(), w.numel())) return nullptr;
     return std::make_unique<F32ConvSparse>(node, w, b, act, residual);
+}
+
+F32Csr::F32Csr(const float* w, int64_t rows, int64_t cols, int64_t row_stride, int64_t col_stride) {
+    row_ptr.push_back(0);
+    for (int64_t r = 0; r < rows; ++r) {
+        for (int64_t k = 0; k < cols; ++k) {
+            const float v = w[r * row_stride + k * col_stride];
+            if (v == 0.0f) continue;
+            col.push_back(static_cast<int32_t>(k));
+            val.push_back(v);
+        }
+        row_ptr.push_back(static_cast<int32_t>(col.size()));
+    }
+}
+
+std::string F32Csr::density_tag(int64_t rows, int64_t cols) const {
+    char d[32];
+    std::snprintf(d, sizeof d, "(density %.2f)",
+                  static_cast<double>(val.size()) / static_cast<double>(rows * cols));
+    return d;
+}
+
+bool sparse_enough(const float* w, int64_t n) {
+    if (!kernels().f32_spmm || n <= 0 || n >= (int64_t{1} << 31)) return false;
+    int64_t nz = 0;
+    for (int64_t i = 0; i < n; ++i) nz += w[i] != 0.0f;
+    return static_cast<double>(nz) <= kSparseDensity * static_cast<double>(n);
 }
 
 }  // namespace pare

@@ -3,8 +3,9 @@
 // transB = 1) is kept K-major and scaled by alpha at prepare time; the bias is
 // beta * C when C is a scalar or one row. One row of X (the usual classifier at
 // batch 1) is a weight-streaming vector product split over threads by column
-// ranges; more rows go through the dispatched GEMM with X packed as its A operand.
-#include <cstdio>
+// ranges; more rows go through the dispatched GEMM with X packed as its A operand,
+// or, when the weights are pruned (at most kSparseDensity nonzero), through the
+// sparse kernel once they fill its vectors.
 #include <cstring>
 
 #include "runtime/kernels/fast_ops.h"
@@ -17,10 +18,17 @@ class F32Dense : public PreparedKernel {
   public:
     F32Dense(std::vector<float> wt, int64_t K, int64_t N, std::vector<float> bias,
              const Activation& act)
-        : wt_(std::move(wt)), bias_(std::move(bias)), K_(K), N_(N), act_(act), kt_(kernels()) {}
+        : wt_(std::move(wt)), bias_(std::move(bias)), K_(K), N_(N), act_(act), kt_(kernels()) {
+        // Row n of the CSR form: output n's nonzero weights, W[k, n] for k < K.
+        if (sparse_enough(wt_.data(), K_ * N_)) csr_ = F32Csr(wt_.data(), N_, K_, 1, N_);
+    }
 
     std::string name() const override {
-        return with_activation(std::string("f32_dense+") + kt_.f32_gemm_name, act_);
+        std::string sparse;
+        if (!csr_.empty())
+            sparse = std::string(", sparse from ") + std::to_string(kt_.f32_spmm_cols) +
+                     " rows: " + kt_.f32_spmm_name + csr_.density_tag(N_, K_);
+        return with_activation(std::string("f32_dense+") + kt_.f32_gemm_name + sparse, act_);
     }
 
     Status run(ComputeContext& ctx) const override {
@@ -32,6 +40,10 @@ class F32Dense : public PreparedKernel {
         const float* x = X.data<float>();
         float* y = Y.data<float>();
         const int64_t T = ctx.pool ? ctx.pool->size() : 1;
+        if (!csr_.empty() && M >= kt_.f32_spmm_cols) {
+            sparse_product(x, M, y, ctx.pool);
+            return Status();
+        }
         if (M == 1) {
             auto cols = [&](int64_t t) {
                 int64_t b, e;
@@ -61,6 +73,31 @@ class F32Dense : public PreparedKernel {
     }
 
   private:
+    // Pruned weights, rows enough to fill f32_spmm's vectors: the rows of X are its
+    // positions (X transposed to K x M, Y^T computed and transposed back). Fewer
+    // rows (batch 1 above all) stay on the dense paths, measured faster there.
+    void sparse_product(const float* x, int64_t M, float* y, ThreadPool* pool) const {
+        std::vector<int64_t>& xoff = xoff_;
+        xoff.resize(static_cast<size_t>(K_));
+        for (int64_t k = 0; k < K_; ++k) xoff[static_cast<size_t>(k)] = k * M;
+        float* xt = scratch_floats(6, static_cast<size_t>(K_ * M + N_ * M));
+        for (int64_t m = 0; m < M; ++m)
+            for (int64_t k = 0; k < K_; ++k) xt[k * M + m] = x[m * K_ + k];
+        float* yt = xt + K_ * M;
+        const int64_t T = pool && N_ >= 64 ? pool->size() : 1;
+        const float* bias = bias_.empty() ? nullptr : bias_.data();
+        parallel_runs(T > 1 ? pool : nullptr, T, [&](int64_t t) {
+            int64_t b, e;
+            split_range(N_, T, 1, t, &b, &e);
+            if (e > b)
+                kt_.f32_spmm(csr_.row_ptr.data() + b, csr_.col.data(), csr_.val.data(), e - b, xt,
+                             xoff.data(), M, bias ? bias + b : nullptr, nullptr, yt + b * M, M,
+                             act_);
+        });
+        for (int64_t m = 0; m < M; ++m)
+            for (int64_t n = 0; n < N_; ++n) y[m * N_ + n] = yt[n * M + m];
+    }
+
     // y[b:e] = act(bias + sum_k x[k] * W[k, b:e]), streaming rows of W.
     void vector_product(const float* x, int64_t b, int64_t e, float* y) const {
         float* acc = y + b;
@@ -74,84 +111,8 @@ class F32Dense : public PreparedKernel {
     int64_t K_, N_;
     Activation act_;
     const KernelTable& kt_;
-};
-
-// A dense layer whose weights are mostly zero (pruned): W as CSR rows, one per
-// output, over k; f32_spmm with the rows of X as its positions (X transposed to
-// K x M first, Y transposed back). Fewer rows than the table's f32_spmm_cols
-// (batch 1 above all) leave the kernel's vectors empty: those run dense (the
-// weight-streaming vector product measured faster there).
-class F32DenseSparse : public PreparedKernel {
-  public:
-    F32DenseSparse(std::vector<float> wt, int64_t K, int64_t N, std::vector<float> bias,
-                   const Activation& act)
-        : bias_(bias),
-          K_(K),
-          N_(N),
-          act_(act),
-          kt_(kernels()),
-          dense_(wt, K, N, std::move(bias), act) {
-        row_ptr_.push_back(0);
-        for (int64_t n = 0; n < N; ++n) {
-            for (int64_t k = 0; k < K; ++k) {
-                const float v = wt[static_cast<size_t>(k * N + n)];  // K-major
-                if (v == 0.0f) continue;
-                col_.push_back(static_cast<int32_t>(k));
-                val_.push_back(v);
-            }
-            row_ptr_.push_back(static_cast<int32_t>(col_.size()));
-        }
-    }
-
-    std::string name() const override {
-        char d[32];
-        std::snprintf(d, sizeof d, "(density %.2f)",
-                      static_cast<double>(val_.size()) / static_cast<double>(K_ * N_));
-        return with_activation(std::string("f32_dense_sparse+") + kt_.f32_spmm_name + d +
-                                   " (fewer rows: " + dense_.name() + ")",
-                               act_);
-    }
-
-    Status run(ComputeContext& ctx) const override {
-        const Tensor& X = *ctx.in[0];
-        Tensor& Y = *ctx.out[0];
-        if (X.rank() < 1 || X.shape().back() != K_ || Y.numel() % N_ != 0)
-            return internal_error("dense kernel: input does not match the weights");
-        const int64_t M = X.numel() / K_;
-        if (M < kt_.f32_spmm_cols) return dense_.run(ctx);
-        std::vector<int64_t>& xoff = xoff_;
-        xoff.resize(static_cast<size_t>(K_));
-        for (int64_t k = 0; k < K_; ++k) xoff[static_cast<size_t>(k)] = k * M;
-        const float* x = X.data<float>();
-        float* y = Y.data<float>();
-        // X^T (K x M); Y^T (N x M) computed, then transposed back.
-        float* xt = scratch_floats(6, static_cast<size_t>(K_ * M + N_ * M));
-        for (int64_t m = 0; m < M; ++m)
-            for (int64_t k = 0; k < K_; ++k) xt[k * M + m] = x[m * K_ + k];
-        x = xt;
-        float* yt = xt + K_ * M;
-        const int64_t T = ctx.pool && N_ >= 64 ? ctx.pool->size() : 1;
-        const float* bias = bias_.empty() ? nullptr : bias_.data();
-        parallel_runs(T > 1 ? ctx.pool : nullptr, T, [&](int64_t t) {
-            int64_t b, e;
-            split_range(N_, T, 1, t, &b, &e);
-            if (e > b)
-                kt_.f32_spmm(row_ptr_.data() + b, col_.data(), val_.data(), e - b, x, xoff.data(),
-                             M, bias ? bias + b : nullptr, nullptr, yt + b * M, M, act_);
-        });
-        for (int64_t m = 0; m < M; ++m)
-            for (int64_t n = 0; n < N_; ++n) y[m * N_ + n] = yt[n * M + m];
-        return Status();
-    }
-
-  private:
-    std::vector<int32_t> row_ptr_, col_;
-    std::vector<float> val_, bias_;
-    int64_t K_, N_;
-    Activation act_;
-    const KernelTable& kt_;
-    F32Dense dense_;
-    mutable std::vector<int64_t> xoff_;  // per run; sized at the first
+    F32Csr csr_;                         // empty unless the weights are pruned
+    mutable std::vector<int64_t> xoff_;  // per sparse run; sized at the first
 };
 
 }  // namespace
@@ -195,11 +156,6 @@ std::unique_ptr<PreparedKernel> prepare_f32_dense(const Node& node,
         for (int64_t n = 0; n < N; ++n)
             wt[k * N + n] = alpha * (trans_b ? src[n * K + k] : src[k * N + n]);
     }
-    int64_t nz = 0;
-    for (float v : wt) nz += v != 0.0f;
-    if (kernels().f32_spmm && wt.size() < (size_t{1} << 31) &&
-        static_cast<double>(nz) <= kSparseDensity * static_cast<double>(wt.size()))
-        return std::make_unique<F32DenseSparse>(std::move(wt), K, N, std::move(bias), act);
     return std::make_unique<F32Dense>(std::move(wt), K, N, std::move(bias), act);
 }
 
