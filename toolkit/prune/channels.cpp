@@ -120,7 +120,7 @@ struct ChannelWalker {
     }
     // Outputs of a node the analysis does not follow: fresh frozen ids, and its
     // inputs' ids frozen.
-    void opaque(const Node& n, int idx) {
+    void opaque(const Node& n) {
         const std::string why = "node \"" + n.name + "\" (" + n.op_type + ")";
         for (const auto& i : n.inputs)
             if (const auto* t = tracked(i)) a.freeze_all(*t, why);
@@ -128,7 +128,6 @@ struct ChannelWalker {
             const int64_t c = channels_of(o);
             if (!o.empty() && c > 0) ids[o] = make(c, why);
         }
-        (void)idx;
     }
     void slot(ChannelSlot::Kind kind, int node, int input, int axis, std::vector<int> v) {
         ChannelSlot s;
@@ -398,7 +397,7 @@ struct ChannelWalker {
                      channels_of(n.outputs[0]) == static_cast<int64_t>(x->size());
                 if (ok) ids[n.outputs[0]] = *x;
             }
-            if (!ok) opaque(n, i);
+            if (!ok) opaque(n);
         }
         for (const auto& o : g.outputs)
             if (const auto* t = tracked(o.name))

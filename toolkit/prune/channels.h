@@ -48,7 +48,6 @@ class ChannelAnalysis {
     void freeze(int id, const std::string& why);
 
     const std::vector<ChannelSlot>& slots() const { return slots_; }
-    int ids() const { return static_cast<int>(parent_.size()); }
 
   private:
     int fresh();

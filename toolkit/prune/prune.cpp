@@ -140,8 +140,8 @@ std::string group_key(const std::set<std::string>& layers) {
     return k;
 }
 
-Result<PrunePlan> analyze_structured(const Graph& g0, const PruneOptions& o) {
-    PARE_ASSIGN_OR_RETURN(Graph g, prepare_for_pruning(g0));
+// g: prepare_for_pruning's view.
+Result<PrunePlan> analyze_structured(const Graph& g, const PruneOptions& o) {
     PARE_ASSIGN_OR_RETURN(ChannelAnalysis an, ChannelAnalysis::run(g));
     for (const auto& name : o.protect)
         for (const auto& s : an.slots())
@@ -447,8 +447,10 @@ const char* prune_method_name(PruneMethod m) { return kMethodNames[static_cast<i
 
 bool is_structured(PruneMethod m) { return m != PruneMethod::kMagnitude && m != PruneMethod::kNM; }
 
-Result<std::vector<std::string>> prunable_layers(const Graph& g0, const PruneOptions& o) {
-    PARE_ASSIGN_OR_RETURN(Graph g, prepare_for_pruning(g0));
+namespace {
+
+// prunable_layers of prepare_for_pruning's view g.
+Result<std::vector<std::string>> layers_of(const Graph& g, const PruneOptions& o) {
     for (const auto& p : o.protect)
         if (!find_node(g, p)) return invalid_argument("--protect: no node is named \"" + p + "\"");
     std::vector<std::string> v;
@@ -462,6 +464,13 @@ Result<std::vector<std::string>> prunable_layers(const Graph& g0, const PruneOpt
     return v;
 }
 
+}  // namespace
+
+Result<std::vector<std::string>> prunable_layers(const Graph& g0, const PruneOptions& o) {
+    PARE_ASSIGN_OR_RETURN(Graph g, prepare_for_pruning(g0));
+    return layers_of(g, o);
+}
+
 Result<PrunePlan> analyze_pruning(const Graph& g0, const PruneOptions& o) {
     if (!(o.sparsity >= 0 && o.sparsity < 1))
         return invalid_argument("the sparsity must be in [0, 1), not " +
@@ -470,7 +479,7 @@ Result<PrunePlan> analyze_pruning(const Graph& g0, const PruneOptions& o) {
         return invalid_argument("N:M needs 1 <= n < m <= 64 (got " + std::to_string(o.n) + ":" +
                                 std::to_string(o.m) + ")");
     PARE_ASSIGN_OR_RETURN(Graph g, prepare_for_pruning(g0));
-    PARE_ASSIGN_OR_RETURN(std::vector<std::string> layers, prunable_layers(g, o));
+    PARE_ASSIGN_OR_RETURN(std::vector<std::string> layers, layers_of(g, o));
     if (is_structured(o.method)) return analyze_structured(g, o);
     PrunePlan plan;
     plan.method = o.method;
