@@ -44,25 +44,26 @@ std::string human_count(int64_t n);
 std::vector<std::string> split_names(const std::string& list);
 std::string value_str(const ValueInfo& v);
 
-// The before/after table of a compression verb (compare.cpp): size, then
+// The comparison table of a compression verb (compare.cpp): size, then
 // extra_rows, top-1 in pare and ONNX Runtime and their agreement on data's test
-// split (when data is given), latency of both models in both runtimes.
+// split (when data is given), latency of every model in both runtimes. One column
+// per model (before and after, or more); notes compare the last with the first.
 struct CompareSpec {
-    std::string before, after, label_before = "before", label_after = "after";
+    std::vector<std::pair<std::string, std::string>> models;  // (column label, file)
     std::string data;  // a labelled dataset spec, or "" for no accuracy rows
     int64_t test_limit = 0;
     std::vector<std::string> shapes;
     int repeat = 10;
-    std::vector<std::tuple<std::string, std::string, std::string>> extra_rows;
+    std::vector<std::pair<std::string, std::vector<std::string>>> extra_rows;  // a cell per model
 };
 struct Comparison {
-    Tensor samples;  // the test images, when there were some
-    double top1_before = 0, top1_after = 0;
-    ImportOptions import;        // as used for the latency rows
-    OracleReport before, after;  // latency and pare vs ORT error of each model
+    Tensor samples;                     // the test images, when there were some
+    std::vector<double> top1;           // per model, in pare (when there was labelled data)
+    ImportOptions import;               // as used for the latency rows
+    std::vector<OracleReport> reports;  // per model: latency and pare vs ORT error
 };
 Comparison compare_models(const CompareSpec& spec);
-void print_row(const char* label, const std::string& before, const std::string& after,
+void print_row(const std::string& label, const std::vector<std::string>& cells,
                const std::string& note);
 
 // info, run, convert, check
@@ -73,5 +74,9 @@ void add_train_verbs(CLI::App& app, VerbTable& verbs);
 void add_quant_verbs(CLI::App& app, VerbTable& verbs);
 // prune
 void add_prune_verbs(CLI::App& app, VerbTable& verbs);
+// factorize
+void add_lowrank_verbs(CLI::App& app, VerbTable& verbs);
+// distill
+void add_distill_verbs(CLI::App& app, VerbTable& verbs);
 
 }  // namespace pare::cli

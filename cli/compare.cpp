@@ -1,6 +1,8 @@
-// The before/after table that every compression verb prints: size on disk, top-1
-// in pare and in ONNX Runtime with their agreement, latency of both models in
-// both runtimes side by side.
+// The comparison table that every compression verb prints: size on disk, top-1
+// in pare and in ONNX Runtime with their agreement, latency of every model in
+// both runtimes side by side. Two columns (before, after) or more (distill's
+// teacher, plain student, distilled student); notes compare the last column
+// with the first.
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -22,73 +24,91 @@ int64_t argmax_row(const Tensor& t, int64_t i) {
 
 }  // namespace
 
-void print_row(const char* label, const std::string& before, const std::string& after,
+void print_row(const std::string& label, const std::vector<std::string>& cells,
                const std::string& note) {
-    std::printf("%-38s %14s %14s%s%s\n", label, before.c_str(), after.c_str(),
-                note.empty() ? "" : "  ", note.c_str());
+    std::printf("%-38s", label.c_str());
+    for (const auto& c : cells) std::printf(" %14s", c.c_str());
+    std::printf("%s%s\n", note.empty() ? "" : "  ", note.c_str());
 }
+
+namespace {
+
+std::string fixed(double v, const char* fmt) {
+    char b[64];
+    std::snprintf(b, sizeof b, fmt, v);
+    return b;
+}
+
+}  // namespace
 
 Comparison compare_models(const CompareSpec& s) {
     Comparison c;
-    const auto size_of = [](const std::string& p) {
-        return static_cast<long long>(std::filesystem::file_size(p));
-    };
-    const long long s0 = size_of(s.before), s1 = size_of(s.after);
-    std::printf("\n%-38s %14s %14s\n", "", s.label_before.c_str(), s.label_after.c_str());
-    char note[64];
-    std::snprintf(note, sizeof note, "(%.2fx smaller)",
-                  static_cast<double>(s0) / static_cast<double>(std::max(1LL, s1)));
-    print_row("size on disk (bytes)", std::to_string(s0), std::to_string(s1), note);
-    for (const auto& [label, b, a] : s.extra_rows) print_row(label.c_str(), b, a, "");
+    const size_t k = s.models.size();
+    std::vector<std::string> labels, sizes;
+    std::vector<long long> bytes;
+    for (const auto& [label, path] : s.models) {
+        labels.push_back(label);
+        bytes.push_back(static_cast<long long>(std::filesystem::file_size(path)));
+        sizes.push_back(std::to_string(bytes.back()));
+    }
+    std::printf("\n");
+    print_row("", labels, "");
+    print_row(
+        "size on disk (bytes)", sizes,
+        fixed(static_cast<double>(bytes.front()) / static_cast<double>(std::max(1LL, bytes.back())),
+              "(%.2fx smaller)"));
+    for (const auto& [label, cells] : s.extra_rows) print_row(label, cells, "");
     if (!s.data.empty()) {
         DataOptions d;
         d.test_limit = s.test_limit;
         DataSplits data = check(load_data(s.data, d));
         if (data.test.size() > 0) {
             c.samples = data.test.images;
-            const Graph g0 = check(load_model_file(s.before));
-            const Graph g1 = check(load_model_file(s.after));
-            const EvalReport e0 = check(evaluate(g0, data.test));
-            const EvalReport e1 = check(evaluate(g1, data.test));
-            c.top1_before = e0.top1;
-            c.top1_after = e1.top1;
-            const std::string in = g0.inputs[0].name;
-            const std::vector<Tensor> o0 =
-                check(run_onnxruntime(s.before, {{in, data.test.images}}));
-            const std::vector<Tensor> o1 =
-                check(run_onnxruntime(s.after, {{in, data.test.images}}));
             const int64_t n = data.test.size();
-            int64_t c0 = 0, c1 = 0, agree = 0;
-            for (int64_t i = 0; i < n; ++i) {
-                const int64_t p0 = argmax_row(o0[0], i), p1 = argmax_row(o1[0], i);
-                c0 += p0 == data.test.labels[i];
-                c1 += p1 == data.test.labels[i];
-                agree += p1 == e1.predictions[i];
+            std::vector<std::string> pare_cells, ort_cells, agree_cells;
+            std::vector<double> ort_top1;
+            for (const auto& [label, path] : s.models) {
+                const Graph g = check(load_model_file(path), path);
+                const EvalReport e = check(evaluate(g, data.test), path);
+                const std::vector<Tensor> o =
+                    check(run_onnxruntime(path, {{g.inputs[0].name, data.test.images}}), path);
+                int64_t correct = 0, agree = 0;
+                for (int64_t i = 0; i < n; ++i) {
+                    const int64_t p = argmax_row(o[0], i);
+                    correct += p == data.test.labels[i];
+                    agree += p == e.predictions[i];
+                }
+                c.top1.push_back(e.top1);
+                ort_top1.push_back(static_cast<double>(correct) / static_cast<double>(n));
+                pare_cells.push_back(fixed(100 * e.top1, "%.2f%%"));
+                ort_cells.push_back(fixed(100 * ort_top1.back(), "%.2f%%"));
+                agree_cells.push_back(fixed(100.0 * static_cast<double>(agree) / n, "%.2f%%"));
             }
-            std::printf("%-38s %13.2f%% %13.2f%%  (%+.2f points)\n", "top-1, pare", 100 * e0.top1,
-                        100 * e1.top1, 100 * (e1.top1 - e0.top1));
-            std::printf("%-38s %13.2f%% %13.2f%%  (%+.2f points)\n", "top-1, ONNX Runtime",
-                        100.0 * c0 / n, 100.0 * c1 / n, 100.0 * (c1 - c0) / n);
-            std::printf("%-38s %14s %13.2f%%  (%s; %lld of %lld %s test images)\n",
-                        "top-1 agreement, pare vs ORT", "", 100.0 * agree / n,
-                        s.label_after.c_str(), static_cast<long long>(agree),
-                        static_cast<long long>(n), data.test.name.c_str());
+            print_row("top-1, pare", pare_cells,
+                      fixed(100 * (c.top1.back() - c.top1.front()), "(%+.2f points)"));
+            print_row("top-1, ONNX Runtime", ort_cells,
+                      fixed(100 * (ort_top1.back() - ort_top1.front()), "(%+.2f points)"));
+            print_row("top-1 agreement, pare vs ORT", agree_cells,
+                      "(" + std::to_string(n) + " " + data.test.name + " test images)");
         }
     }
     // Latency at batch 1 (or --input-shape), each model against ONNX Runtime in
     // alternation.
     c.import = import_options(s.shapes);
-    const Graph gi = check(load_model_file(s.before));
+    const Graph gi = check(load_model_file(s.models.front().second));
     for (const auto& d : gi.inputs[0].dim_params)
         if (!d.empty() && !c.import.dim_values.count(d)) c.import.dim_values[d] = 1;
     OracleOptions oo;
     oo.repeat = s.repeat;
-    c.before = check(compare_with_onnxruntime(s.before, c.import, oo));
-    c.after = check(compare_with_onnxruntime(s.after, c.import, oo));
-    std::printf("%-38s %14.3f %14.3f  (median of %d)\n", "latency, pare (ms, batch 1)",
-                c.before.pare_ms, c.after.pare_ms, s.repeat);
-    std::printf("%-38s %14.3f %14.3f\n", "latency, ONNX Runtime (ms)", c.before.ort_ms,
-                c.after.ort_ms);
+    std::vector<std::string> pare_ms, ort_ms;
+    for (size_t i = 0; i < k; ++i) {
+        c.reports.push_back(check(compare_with_onnxruntime(s.models[i].second, c.import, oo)));
+        pare_ms.push_back(fixed(c.reports.back().pare_ms, "%.3f"));
+        ort_ms.push_back(fixed(c.reports.back().ort_ms, "%.3f"));
+    }
+    print_row("latency, pare (ms, batch 1)", pare_ms,
+              "(median of " + std::to_string(s.repeat) + ")");
+    print_row("latency, ONNX Runtime (ms)", ort_ms, "");
     return c;
 }
 

@@ -15,6 +15,8 @@ int main(int argc, char** argv) {
     pare::cli::add_train_verbs(app, verbs);
     pare::cli::add_quant_verbs(app, verbs);
     pare::cli::add_prune_verbs(app, verbs);
+    pare::cli::add_lowrank_verbs(app, verbs);
+    pare::cli::add_distill_verbs(app, verbs);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

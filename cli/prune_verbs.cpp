@@ -194,20 +194,17 @@ int cmd_prune(PruneFlags& f) {
     if (f.layers || before.size() <= 40) print_layers(before, after);
     const Totals t0 = totals_of(before), t1 = totals_of(after);
     CompareSpec spec;
-    spec.before = f.model;
-    spec.after = f.out;
-    spec.label_before = "original";
-    spec.label_after = "pruned";
+    spec.models = {{"original", f.model}, {"pruned", f.out}};
     spec.data = data && data->test.size() > 0 ? f.data : "";
     spec.test_limit = f.test_limit;
     spec.shapes = f.shapes;
     spec.repeat = f.repeat;
     spec.extra_rows = {
-        {"size deflated (zlib, bytes)", std::to_string(deflated_size(f.model)),
-         std::to_string(deflated_size(f.out))},
-        {"layer parameters", std::to_string(t0.params), std::to_string(t1.params)},
-        {"nonzero layer parameters", std::to_string(t0.nonzero), std::to_string(t1.nonzero)},
-        {"MACs (dense, per image)", std::to_string(t0.macs), std::to_string(t1.macs)},
+        {"size deflated (zlib, bytes)",
+         {std::to_string(deflated_size(f.model)), std::to_string(deflated_size(f.out))}},
+        {"layer parameters", {std::to_string(t0.params), std::to_string(t1.params)}},
+        {"nonzero layer parameters", {std::to_string(t0.nonzero), std::to_string(t1.nonzero)}},
+        {"MACs (dense, per image)", {std::to_string(t0.macs), std::to_string(t1.macs)}},
     };
     compare_models(spec);
     return 0;

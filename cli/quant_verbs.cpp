@@ -62,10 +62,7 @@ const char* kind_of(const QuantOptions& o) {
 int report(const QuantFlags& f, const char* kind) {
     // Accuracy on a labelled test split: the --data set, or the calibration set's.
     CompareSpec spec;
-    spec.before = f.model;
-    spec.after = f.out;
-    spec.label_before = "float32";
-    spec.label_after = kind;
+    spec.models = {{"float32", f.model}, {kind, f.out}};
     spec.data = f.data;
     if (spec.data.empty() && !f.dynamic && f.calib.find(".npy") == std::string::npos)
         spec.data = f.calib.substr(0, f.calib.find(':'));
@@ -75,8 +72,8 @@ int report(const QuantFlags& f, const char* kind) {
     const Comparison cmp = compare_models(spec);
     const Tensor& samples = cmp.samples;
     const ImportOptions& imp = cmp.import;
-    const OracleReport& r0 = cmp.before;
-    const OracleReport& r1 = cmp.after;
+    const OracleReport& r0 = cmp.reports[0];
+    const OracleReport& r1 = cmp.reports[1];
     // The relative error of the quantized model's output against the float model's,
     // both in pare.
     {

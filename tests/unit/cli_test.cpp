@@ -352,6 +352,82 @@ TEST_F(Cli, PruneWritesSmallerModelsAndRejectsBadInput) {
     EXPECT_FALSE(fs::exists(bad));
 }
 
+TEST_F(Cli, FactorizeWritesSmallerModelsAndRejectsBadInput) {
+    const std::string teacher = std::string(PARE_SOURCE_DIR) + "/models/teacher_resnet20.onnx";
+    const std::string lenet = std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx";
+    const std::string out = (dir_ / "f.onnx").string(), plan = (dir_ / "plan.json").string();
+    CliRun r =
+        pare("factorize " + teacher + " --reduction 2 --data fashion-mnist --test-limit 200 " +
+             "--repeat 2 --save-plan " + plan + " -o " + out);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("tucker2"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("top-1 agreement, pare vs ORT"), std::string::npos) << r.out;
+    const Graph g0 = import_onnx_file(teacher).value(), g1 = import_onnx_file(out).value();
+    EXPECT_LT(g1.parameter_count() * 2, g0.parameter_count() + 4000);  // biases and BN stay
+    EXPECT_GT(g1.nodes.size(), g0.nodes.size() + 30);
+    const std::string again = (dir_ / "again.onnx").string();
+    ASSERT_EQ(pare("factorize " + teacher + " --plan " + plan + " --repeat 1 -o " + again).code, 0);
+    EXPECT_EQ(import_onnx_file(again).value().parameter_count(), g1.parameter_count());
+    // Fine-tuning a factorized LeNet-5 (SVD of its fully connected layers, Tucker-2 of
+    // its 5x5 convolutions).
+    r = pare("factorize " + lenet + " --energy 0.8 --finetune --data fashion-mnist --limit 256 " +
+             "--epochs 1 --batch 64 --test-limit 100 --repeat 1 -o " + out);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("fine-tuned 1 epoch"), std::string::npos) << r.out;
+    EXPECT_LT(import_onnx_file(out).value().parameter_count(),
+              import_onnx_file(lenet).value().parameter_count());
+    const std::string bad = (dir_ / "bad.onnx").string();
+    expect_clean_failure(pare("factorize " + teacher + " --energy 1.5 -o " + bad),
+                         {"energy must be in (0, 1]"});
+    expect_clean_failure(pare("factorize " + teacher + " --energy 0.5 --reduction 2 -o " + bad),
+                         {"exactly one"});
+    expect_clean_failure(pare("factorize " + teacher + " --rank head.fc=11 -o " + bad),
+                         {"rank 11 is outside [1, 10]"});
+    expect_clean_failure(pare("factorize " + teacher + " --rank ghost=2 -o " + bad), {"ghost"});
+    expect_clean_failure(pare("factorize " + teacher + " --rank head.fc -o " + bad),
+                         {"LAYER=RANK"});
+    expect_clean_failure(pare("factorize " + teacher + " --energy 0.5 --finetune -o " + bad),
+                         {"--data"});
+    expect_clean_failure(pare("factorize " + teacher + " --energy 1 -o " + bad),
+                         {"no layer would get fewer MACs"});
+    expect_clean_failure(pare("factorize " + teacher + " --plan " + teacher + " -o " + bad),
+                         {"teacher_resnet20.onnx", "low-rank plan"});
+    EXPECT_FALSE(fs::exists(bad));
+}
+
+TEST_F(Cli, DistillComparesWithThePlainStudentAndRejectsBadInput) {
+    const std::string teacher = std::string(PARE_SOURCE_DIR) + "/models/teacher_resnet20.onnx";
+    const std::string out = (dir_ / "s.onnx").string();
+    CliRun r = pare("distill --teacher " + teacher + " --student lenet5:width=0.5 --data " +
+                    "fashion-mnist --limit 256 --epochs 1 --batch 64 --test-limit 100 --repeat 1 " +
+                    "-o " + out);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(fs::exists(out));
+    EXPECT_TRUE(fs::exists(dir_ / "s_nodistill.onnx"));
+    EXPECT_NE(r.out.find("fewer than the teacher"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("distilled"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("top-1, ONNX Runtime"), std::string::npos) << r.out;
+    // A teacher with five classes, unknown hint values, bad numbers, unknown students.
+    const std::string five = (dir_ / "five.onnx").string();
+    ASSERT_EQ(pare("arch show lenet5 --classes 5 -o " + five).code, 0);
+    const std::string bad = (dir_ / "bad.onnx").string();
+    const std::string base = " --data fashion-mnist --limit 128 --epochs 1 --batch 64 -o " + bad;
+    expect_clean_failure(pare("distill --teacher " + five + " --student lenet5" + base),
+                         {"the teacher has 5 classes and the student 10"});
+    expect_clean_failure(
+        pare("distill --teacher " + teacher + " --student lenet5 --hint nope:x" + base),
+        {"no value named \"nope\""});
+    expect_clean_failure(pare("distill --teacher " + teacher + " --student lenet5 --hint x" + base),
+                         {"TEACHER_VALUE:STUDENT_VALUE"});
+    expect_clean_failure(
+        pare("distill --teacher " + teacher + " --student lenet5 --alpha 1.5" + base), {"alpha"});
+    expect_clean_failure(pare("distill --teacher " + teacher + " --student vgg99" + base),
+                         {"unknown architecture \"vgg99\""});
+    expect_clean_failure(pare("distill --teacher " + bad + " --student lenet5" + base),
+                         {"bad.onnx"});
+    EXPECT_FALSE(fs::exists(bad));
+}
+
 TEST_F(Cli, ConvertToPareAndClassifyWithTheRuntimeOnlyExample) {
     const std::string onnx_path = std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx";
     const std::string pare_path = (dir_ / "lenet5.pare").string();

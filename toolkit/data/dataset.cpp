@@ -441,7 +441,8 @@ void BatchIterator::skip(int64_t n) {
     }
 }
 
-bool BatchIterator::next(Tensor* images, std::vector<int64_t>* labels) {
+bool BatchIterator::next(Tensor* images, std::vector<int64_t>* labels,
+                         std::vector<int64_t>* indices) {
     const int64_t n = data_.size();
     if (pos_ >= n || (drop_last_ && pos_ + batch_ > n)) return false;
     const int64_t b = std::min(batch_, n - pos_);
@@ -449,6 +450,7 @@ bool BatchIterator::next(Tensor* images, std::vector<int64_t>* labels) {
     const int64_t C = s[1], H = s[2], W = s[3], per = C * H * W;
     *images = Tensor::create(DType::kFloat32, {b, C, H, W}).value();
     labels->resize(static_cast<size_t>(b));
+    if (indices) indices->assign(order_.begin() + pos_, order_.begin() + pos_ + b);
     for (int64_t i = 0; i < b; ++i) {
         const int64_t src = order_[pos_ + i];
         (*labels)[i] = data_.labels[src];

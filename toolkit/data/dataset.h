@@ -72,8 +72,10 @@ class BatchIterator {
   public:
     BatchIterator(const Dataset& data, int64_t batch, bool shuffle, bool drop_last, uint64_t seed,
                   int64_t epoch, Augment augment = {});
-    // Fills images (B, C, H, W) and labels; returns false at the end of the epoch.
-    bool next(Tensor* images, std::vector<int64_t>* labels);
+    // Fills images (B, C, H, W) and labels (and the examples' indices in the dataset,
+    // when asked); returns false at the end of the epoch.
+    bool next(Tensor* images, std::vector<int64_t>* labels,
+              std::vector<int64_t>* indices = nullptr);
     int64_t batches() const;
     // Skips n batches (resuming mid-epoch); augmentation draws are replayed so the
     // following batches are identical to an uninterrupted run.

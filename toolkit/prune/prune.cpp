@@ -425,14 +425,7 @@ Result<Graph> apply_structured(const Graph& g0, const PrunePlan& plan) {
 // shapes inferred. BatchNormalization stays (bn reads it; the trainer trains it).
 Result<Graph> prepare_for_pruning(const Graph& g) {
     Graph p = g;
-    PARE_RETURN_IF_ERROR(p.resolve_ops());
-    PARE_RETURN_IF_ERROR(p.topo_sort());
-    PARE_RETURN_IF_ERROR(remove_identity(p).status());
-    PARE_RETURN_IF_ERROR(infer_shapes(p));
-    PARE_RETURN_IF_ERROR(fold_constants(p).status());
-    PARE_RETURN_IF_ERROR(eliminate_dead_code(p).status());
-    PARE_RETURN_IF_ERROR(p.topo_sort());
-    PARE_RETURN_IF_ERROR(infer_shapes(p));
+    PARE_RETURN_IF_ERROR(prepare_for_editing(p));
     return p;
 }
 

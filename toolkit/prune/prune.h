@@ -72,9 +72,8 @@ struct PrunePlan {
     std::vector<ChannelPrune> channels;  // structured
 };
 
-// The graph every pruning step works on: a copy of g with ops resolved, nodes
-// sorted, Identity nodes removed and constant subgraphs folded (exporters route
-// shared weights through Identity), and shapes inferred. BatchNormalization stays.
+// The graph every pruning step works on: a copy of g after prepare_for_editing
+// (passes.h): Identity removed, constants folded, shapes inferred, BatchNorm kept.
 Result<Graph> prepare_for_pruning(const Graph& g);
 
 // The layers unstructured pruning may touch: Conv, Gemm and MatMul nodes whose

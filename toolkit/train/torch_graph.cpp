@@ -162,7 +162,15 @@ void TorchGraph::write_back(Graph& g) const {
     }
 }
 
-torch::Tensor TorchGraph::forward(const torch::Tensor& x, bool training) {
+bool TorchGraph::has_value(const std::string& name) const {
+    for (const Node& n : g_.nodes)
+        for (const auto& o : n.outputs)
+            if (o == name) return true;
+    return false;
+}
+
+torch::Tensor TorchGraph::forward(const torch::Tensor& x, bool training,
+                                  std::map<std::string, torch::Tensor>* taps) {
     std::map<std::string, torch::Tensor> env;
     // QAT: an activation fake-quantized as it is produced, a weight as it is read.
     const int64_t qmin = fq_.signed_activations ? -128 : 0,
@@ -638,6 +646,8 @@ torch::Tensor TorchGraph::forward(const torch::Tensor& x, bool training) {
             env[n.outputs[1]] = torch::ones_like(x0, torch::kBool);
         }
     }
+    if (taps)
+        for (auto& [name, v] : *taps) v = env.at(name);
     const std::string& out = g_.outputs.at(0).name;
     auto c = consts_.find(out);
     if (c != consts_.end()) return c->second;

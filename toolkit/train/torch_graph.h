@@ -20,8 +20,12 @@ class TorchGraph {
     // Throws std::runtime_error naming the node on ops it cannot train.
     explicit TorchGraph(const Graph& g);
 
-    // Logits for x (N, ...). Training mode uses batch statistics and dropout.
-    torch::Tensor forward(const torch::Tensor& x, bool training);
+    // Logits for x (N, ...). Training mode uses batch statistics and dropout. Each
+    // key of *taps (a value's name) gets that intermediate value.
+    torch::Tensor forward(const torch::Tensor& x, bool training,
+                          std::map<std::string, torch::Tensor>* taps = nullptr);
+    // Whether a node computes the value `name`.
+    bool has_value(const std::string& name) const;
 
     // Fake quantization of these activations and weights from now on (QAT).
     void set_fake_quant(const FakeQuant& fq) { fq_ = fq; }

@@ -115,6 +115,107 @@ std::string fingerprint(const TorchGraph& tg) {
     return f;
 }
 
+// The teacher of a distillation, its cached logits and the hints' adapters.
+struct Teacher {
+    std::unique_ptr<TorchGraph> tg;
+    torch::Tensor cached;                 // (training examples, classes), or undefined
+    std::vector<torch::Tensor> adapters;  // one per hint
+};
+
+// Classes of g's (N, K) output after shape inference with batch 1, or -1.
+int64_t classes_of(const Graph& g) {
+    Graph t = g;
+    if (t.inputs.size() != 1 || t.outputs.size() != 1) return -1;
+    for (auto& in : t.inputs)
+        if (in.has_shape && !in.shape.empty() && in.shape[0] < 0) in.shape[0] = 1;
+    if (!t.resolve_ops().ok() || !t.topo_sort().ok() || !infer_shapes(t).ok()) return -1;
+    const ValueInfo& o = t.outputs[0];
+    return o.has_shape && o.shape.size() == 2 ? o.shape[1] : -1;
+}
+
+Result<Teacher> make_teacher(const Graph& student, TorchGraph& tg, const DataSplits& data,
+                             const TrainConfig& cfg) {
+    const Distill& d = cfg.distill;
+    if (!(d.temperature > 0)) return invalid_argument("the temperature must be > 0");
+    if (!(d.alpha >= 0 && d.alpha <= 1)) return invalid_argument("alpha must be in [0, 1]");
+    if (!(d.hint_weight >= 0)) return invalid_argument("the hint weight must be >= 0");
+    const int64_t kt = classes_of(d.teacher), ks = classes_of(student);
+    if (kt != ks)
+        return invalid_argument("the teacher has " + std::to_string(kt) +
+                                " classes and the student " + std::to_string(ks) +
+                                " (their outputs must match)");
+    Result<Graph> tgraph = training_graph(d.teacher, data.train, cfg.batch, data.train.num_classes);
+    if (!tgraph.ok()) return tgraph.status().with_context("teacher");
+    Teacher t;
+    t.tg = std::make_unique<TorchGraph>(tgraph.value());
+    std::map<std::string, torch::Tensor> taps_t, taps_s;
+    for (const auto& [tv, sv] : d.hints) {
+        if (!t.tg->has_value(tv))
+            return invalid_argument("hint: the teacher computes no value named \"" + tv + "\"");
+        if (!tg.has_value(sv))
+            return invalid_argument("hint: the student computes no value named \"" + sv + "\"");
+        taps_t[tv];
+        taps_s[sv];
+    }
+    const Shape& ds = data.train.images.shape();
+    const torch::Tensor probe = torch::zeros({cfg.batch, ds[1], ds[2], ds[3]});
+    if (!d.hints.empty()) {
+        torch::NoGradGuard ng;
+        t.tg->forward(probe, false, &taps_t);
+        tg.forward(probe, false, &taps_s);
+        for (const auto& [tv, sv] : d.hints) {
+            const torch::Tensor& a = taps_t.at(tv);
+            const torch::Tensor& b = taps_s.at(sv);
+            if (a.dim() != b.dim() || (a.dim() != 4 && a.dim() != 2))
+                return invalid_argument("hint " + tv + ":" + sv +
+                                        ": both values must be (N, C, H, W) or (N, C)");
+            torch::Tensor w =
+                torch::empty(a.dim() == 4 ? std::vector<int64_t>{a.size(1), b.size(1), 1, 1}
+                                          : std::vector<int64_t>{a.size(1), b.size(1)});
+            torch::nn::init::kaiming_uniform_(w, std::sqrt(5.0));
+            t.adapters.push_back(w.requires_grad_(true));
+        }
+    }
+    if (!cfg.augment.enabled() && d.hints.empty()) {
+        // The same images every epoch: the teacher's logits once, by example index.
+        torch::NoGradGuard ng;
+        t.cached = torch::zeros({data.train.size(), ks});
+        BatchIterator it(data.train, cfg.batch, false, false, 0, 0);
+        Tensor x;
+        std::vector<int64_t> y, idx;
+        while (it.next(&x, &y, &idx)) {
+            torch::Tensor xt = to_torch(x);
+            const int64_t b = xt.size(0);
+            if (b < cfg.batch)
+                xt = torch::cat(
+                    {xt, torch::zeros({cfg.batch - b, xt.size(1), xt.size(2), xt.size(3)})});
+            t.cached.index_copy_(0, torch::tensor(idx, torch::kLong),
+                                 t.tg->forward(xt, false).slice(0, 0, b));
+        }
+    }
+    return t;
+}
+
+// Hinton's soft-target term, T^2 KL(teacher || student) at temperature T.
+torch::Tensor soft_target_loss(const torch::Tensor& student, const torch::Tensor& teacher,
+                               double T) {
+    const torch::Tensor log_ps = torch::log_softmax(student / T, 1);
+    const torch::Tensor log_pt = torch::log_softmax(teacher / T, 1);
+    return (log_pt.exp() * (log_pt - log_ps)).sum(1).mean() * (T * T);
+}
+
+// The adapter's image of a student value, aligned with the teacher value's size.
+torch::Tensor hint_loss(const torch::Tensor& fs, const torch::Tensor& ft, const torch::Tensor& w) {
+    if (fs.dim() == 2) return torch::mse_loss(fs.matmul(w.t()), ft);
+    torch::Tensor a = torch::conv2d(fs, w);
+    torch::Tensor b = ft;
+    if (a.size(2) > b.size(2) || a.size(3) > b.size(3))
+        a = torch::adaptive_avg_pool2d(a, {b.size(2), b.size(3)});
+    else if (b.size(2) > a.size(2) || b.size(3) > a.size(3))
+        b = torch::adaptive_avg_pool2d(b, {a.size(2), a.size(3)});
+    return torch::mse_loss(a, b);
+}
+
 }  // namespace
 
 Result<TrainResult> train_graph(Graph& g, const DataSplits& data, const TrainConfig& cfg) {
@@ -135,6 +236,11 @@ Result<TrainResult> train_graph(Graph& g, const DataSplits& data, const TrainCon
         tg.set_fake_quant(cfg.fake_quant);
         std::vector<torch::Tensor> params = tg.parameters();
         if (params.empty()) return invalid_argument("the model has no trainable parameters");
+        Teacher teacher;
+        if (cfg.distill.enabled()) {
+            PARE_ASSIGN_OR_RETURN(teacher, make_teacher(g, tg, data, cfg));
+            for (const auto& a : teacher.adapters) params.push_back(a);
+        }
         std::vector<std::pair<torch::Tensor, torch::Tensor>> masks;  // (parameter, mask)
         for (const auto& [name, m] : cfg.masks) {
             const auto it = tg.params().find(name);
@@ -185,7 +291,10 @@ Result<TrainResult> train_graph(Graph& g, const DataSplits& data, const TrainCon
 
         TrainResult result;
         int64_t start_epoch = 0;
-        const std::string fp = fingerprint(tg);
+        const std::string fp =
+            fingerprint(tg) + (cfg.distill.enabled()
+                                   ? "distill:" + std::to_string(cfg.distill.hints.size())
+                                   : std::string());
         if (!cfg.checkpoint.empty() && std::filesystem::exists(cfg.checkpoint)) {
             torch::serialize::InputArchive ar;
             ar.load_from(cfg.checkpoint);
@@ -204,6 +313,11 @@ Result<TrainResult> train_graph(Graph& g, const DataSplits& data, const TrainCon
                     kv.second.copy_(t);
                 }
             }
+            for (size_t i = 0; i < teacher.adapters.size(); ++i) {
+                torch::Tensor t;
+                ar.read("adapter/" + std::to_string(i), t);
+                teacher.adapters[i].copy_(t);
+            }
             torch::serialize::InputArchive oa;
             ar.read("optimizer", oa);
             opt->load(oa);
@@ -219,6 +333,8 @@ Result<TrainResult> train_graph(Graph& g, const DataSplits& data, const TrainCon
             for (const auto* m : {&tg.params(), &tg.buffers()}) {
                 for (const auto& kv : *m) ar.write("t/" + kv.first, kv.second.detach());
             }
+            for (size_t i = 0; i < teacher.adapters.size(); ++i)
+                ar.write("adapter/" + std::to_string(i), teacher.adapters[i].detach());
             torch::serialize::OutputArchive oa;
             opt->save(oa);
             ar.write("optimizer", oa);
@@ -237,13 +353,19 @@ Result<TrainResult> train_graph(Graph& g, const DataSplits& data, const TrainCon
             double loss_sum = 0;
             int64_t correct = 0, seen = 0, step = 0;
             Tensor x;
-            std::vector<int64_t> y;
-            while (it.next(&x, &y)) {
+            std::vector<int64_t> y, idx;
+            std::map<std::string, torch::Tensor> taps_s, taps_t;
+            for (const auto& [tv, sv] : cfg.distill.hints) {
+                taps_t[tv];
+                taps_s[sv];
+            }
+            while (it.next(&x, &y, &idx)) {
                 const int64_t global = epoch * steps_per_epoch + step;
                 if (cfg.max_steps > 0 && result.steps >= cfg.max_steps) break;
                 const double lr = lr_at(global, epoch);
                 for (auto& group : opt->param_groups()) group.options().set_lr(lr);
-                torch::Tensor logits = tg.forward(to_torch(x), true);
+                const torch::Tensor xt = to_torch(x);
+                torch::Tensor logits = tg.forward(xt, true, taps_s.empty() ? nullptr : &taps_s);
                 torch::Tensor target = labels_tensor(y);
                 torch::Tensor logp = torch::log_softmax(logits, 1);
                 torch::Tensor nll = -logp.gather(1, target.unsqueeze(1)).squeeze(1);
@@ -251,6 +373,23 @@ Result<TrainResult> train_graph(Graph& g, const DataSplits& data, const TrainCon
                 if (cfg.label_smoothing > 0) {
                     loss = (1 - cfg.label_smoothing) * loss +
                            cfg.label_smoothing * (-logp.mean(1)).mean();
+                }
+                if (cfg.distill.enabled()) {
+                    const Distill& d = cfg.distill;
+                    torch::Tensor t_logits;
+                    if (teacher.cached.defined()) {
+                        t_logits = teacher.cached.index_select(0, torch::tensor(idx, torch::kLong));
+                    } else {
+                        torch::NoGradGuard ng;
+                        t_logits =
+                            teacher.tg->forward(xt, false, taps_t.empty() ? nullptr : &taps_t);
+                    }
+                    loss = d.alpha * soft_target_loss(logits, t_logits, d.temperature) +
+                           (1 - d.alpha) * loss;
+                    for (size_t h = 0; h < d.hints.size(); ++h)
+                        loss = loss + d.hint_weight * hint_loss(taps_s.at(d.hints[h].second),
+                                                                taps_t.at(d.hints[h].first),
+                                                                teacher.adapters[h]);
                 }
                 const double lv = loss.item<double>();
                 if (!std::isfinite(lv)) {

@@ -34,6 +34,23 @@ struct FakeQuant {
     bool empty() const { return activations.empty() && weights.empty(); }
 };
 
+// Knowledge distillation (`pare distill`): the loss is
+//   alpha * T^2 * KL(softmax(teacher / T) || softmax(student / T))
+//   + (1 - alpha) * cross-entropy(student, labels)          (Hinton et al., 2015)
+// plus, per hint, hint_weight * MSE(adapter(student value), teacher value), the
+// adapter a learned 1x1 convolution (a matrix for (N, C) values) from the
+// student's channels to the teacher's, dropped after training (FitNets). The
+// teacher runs in eval mode without gradients; without augmentation or hints its
+// logits are computed once for the whole training set.
+struct Distill {
+    Graph teacher;  // no nodes: no distillation
+    double temperature = 4;
+    double alpha = 0.7;
+    std::vector<std::pair<std::string, std::string>> hints;  // (teacher value, student value)
+    double hint_weight = 1;
+    bool enabled() const { return !teacher.nodes.empty(); }
+};
+
 struct TrainConfig {
     int64_t epochs = 10;
     int64_t batch = 64;
@@ -58,6 +75,7 @@ struct TrainConfig {
     // Pruning: by trainable initializer name, 0/1 masks of its shape; the weights stay
     // zero where the mask is 0 (applied before training and after every step).
     std::map<std::string, Tensor> masks;
+    Distill distill;  // knowledge distillation when distill.enabled()
 };
 
 struct EpochStats {

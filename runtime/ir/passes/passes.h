@@ -45,6 +45,12 @@ Result<int> fuse_qdq(Graph& g);
 // Returns the Reshape nodes rewritten.
 Result<int> free_batch_dim(Graph& g);
 
+// The view the compression tools (pruning, low-rank) edit: ops resolved, nodes
+// sorted, Identity nodes removed (exporters route shared weights through them),
+// constant subgraphs folded, dead nodes dropped, shapes inferred. Unlike the
+// default pipeline it keeps BatchNormalization and every other trainable node.
+Status prepare_for_editing(Graph& g);
+
 // The default pipeline used by `pare convert`: identity removal, QDQ fusion, constant folding,
 // affine folding (BatchNormalization, constant Mul/Add/Sub/Div), dead code
 // elimination, then shape inference.
