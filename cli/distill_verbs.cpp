@@ -67,8 +67,8 @@ int cmd_distill(DistillFlags& f) {
     for (const auto& h : f.hints) {
         const size_t c = h.find(':');
         if (c == std::string::npos || c == 0 || c + 1 == h.size())
-            throw Failure{invalid_argument("--hint must be TEACHER_VALUE:STUDENT_VALUE, not \"" +
-                                           h + "\"")};
+            throw Failure{
+                invalid_argument("--hint must be TEACHER_VALUE:STUDENT_VALUE, not \"" + h + "\"")};
         cfg.distill.hints.emplace_back(h.substr(0, c), h.substr(c + 1));
     }
     cfg.distill.teacher = check(load_model_file(f.teacher), f.teacher);
@@ -83,8 +83,8 @@ int cmd_distill(DistillFlags& f) {
     // The distilled student first: bad teachers, students and hints fail before any
     // training.
     std::printf("distilling %s into %s: T %.3g, alpha %.3g, %lld epochs, seed %llu\n",
-                 f.teacher.c_str(), f.student.c_str(), cfg.distill.temperature, cfg.distill.alpha,
-                 static_cast<long long>(cfg.epochs), static_cast<unsigned long long>(cfg.seed));
+                f.teacher.c_str(), f.student.c_str(), cfg.distill.temperature, cfg.distill.alpha,
+                static_cast<long long>(cfg.epochs), static_cast<unsigned long long>(cfg.seed));
     std::fflush(stdout);
     Graph distilled = student;
     const TrainResult rd = check(train_graph(distilled, data, cfg));
@@ -113,7 +113,7 @@ int cmd_distill(DistillFlags& f) {
     std::vector<std::string> pc = {std::to_string(tp)}, mc = {std::to_string(tm)};
     std::vector<std::string> vc = {""};
     if (!f.no_baseline) {
-        spec.models.emplace_back("student", baseline);
+        spec.models.emplace_back("plain student", baseline);
         pc.push_back(std::to_string(sp));
         mc.push_back(std::to_string(sm));
         vc.push_back(rp.epochs.empty() ? "" : std::to_string(100 * rp.epochs.back().val_acc));
@@ -124,7 +124,8 @@ int cmd_distill(DistillFlags& f) {
     vc.push_back(rd.epochs.empty() ? "" : std::to_string(100 * rd.epochs.back().val_acc));
     for (auto& v : vc)
         if (!v.empty()) v = v.substr(0, v.find('.') + 3) + "%";
-    spec.extra_rows = {{"parameters", pc}, {"MACs per image", mc}, {"validation top-1 (torch)", vc}};
+    spec.extra_rows = {
+        {"parameters", pc}, {"MACs per image", mc}, {"validation top-1 (torch)", vc}};
     spec.data = data.test.size() > 0 ? f.data : "";
     spec.test_limit = f.test_limit;
     spec.repeat = f.repeat;
@@ -155,21 +156,21 @@ void add_distill_verbs(CLI::App& app, VerbTable& verbs) {
     p->add_option("--baseline-out", f->baseline_out,
                   "Where the student trained without distillation goes (default: "
                   "OUT_nodistill.onnx)");
-    p->add_flag("--no-baseline", f->no_baseline,
-                "Skip training the student without distillation");
+    p->add_flag("--no-baseline", f->no_baseline, "Skip training the student without distillation");
     p->add_option("--temperature", c.distill.temperature, "Softmax temperature T")
         ->capture_default_str();
     p->add_option("--alpha", c.distill.alpha,
                   "Weight of the soft-target term (1 - alpha on the labels)")
         ->capture_default_str();
     p->add_option("--hint", f->hints,
-                  "TEACHER_VALUE:STUDENT_VALUE (repeatable): feature hint through a learned 1x1 "
-                  "adapter");
+                  "TEACHER_VALUE:STUDENT_VALUE (repeatable; node or value names, as `pare info "
+                  "--plan` lists nodes): feature hint through a learned 1x1 adapter");
     p->add_option("--hint-weight", c.distill.hint_weight, "Weight of each hint's MSE")
         ->capture_default_str();
     p->add_option("--epochs", c.epochs, "Epochs")->capture_default_str();
-    p->add_option("--batch", c.batch, "Batch size")->capture_default_str()->check(
-        CLI::Range(1, 1 << 16));
+    p->add_option("--batch", c.batch, "Batch size")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1 << 16));
     p->add_option("--lr", c.lr, "Peak learning rate (cosine)")->capture_default_str();
     p->add_option("--weight-decay", c.weight_decay, "Weight decay")->capture_default_str();
     p->add_option("--warmup", c.warmup_epochs, "Linear warm-up epochs")->capture_default_str();
@@ -179,8 +180,9 @@ void add_distill_verbs(CLI::App& app, VerbTable& verbs) {
         ->capture_default_str();
     p->add_flag("--hflip", c.augment.hflip, "Augment: random horizontal flips");
     p->add_flag("--no-nesterov", f->no_nesterov, "Plain instead of Nesterov momentum");
-    p->add_option("--threads", c.threads, "Training threads")->capture_default_str()->check(
-        CLI::Range(1, 256));
+    p->add_option("--threads", c.threads, "Training threads")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 256));
     p->add_option("--seed", c.seed, "Seed: initialization, data order, augmentation")
         ->capture_default_str();
     p->add_option("--limit", f->limit, "Train on the first N examples only");

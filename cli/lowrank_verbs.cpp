@@ -74,15 +74,15 @@ int cmd_factorize(FactorFlags& f) {
         plan = check(lowrank_plan_from_json(check(read_file(f.plan))), f.plan);
     } else if (by_sensitivity) {
         Dataset val = data->val.size() > 0 ? data->val : data->train;
-        if (f.sensitivity_limit > 0 && val.size() > f.sensitivity_limit)
-{
+        if (f.sensitivity_limit > 0 && val.size() > f.sensitivity_limit) {
             std::vector<int64_t> first(static_cast<size_t>(f.sensitivity_limit));
             for (int64_t i = 0; i < f.sensitivity_limit; ++i) first[i] = i;
             val = val.subset(first);
         }
-        std::printf("sensitivity: each layer alone, on %lld validation images, budget %.2f "
-                    "points...\n",
-                    static_cast<long long>(val.size()), f.sensitivity);
+        std::printf(
+            "sensitivity: each layer alone, on %lld validation images, budget %.2f "
+            "points...\n",
+            static_cast<long long>(val.size()), f.sensitivity);
         std::fflush(stdout);
         o.energy = 1;  // analyze's rule; the sensitivity sets each layer's energy
         plan = check(analyze_lowrank_by_sensitivity(g, o, val, f.sensitivity), f.model);

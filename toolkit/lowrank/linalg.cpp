@@ -92,8 +92,7 @@ void symmetric_eigen(const std::vector<double>& a_in, int64_t n, std::vector<dou
         ++guard;
         const double delta = (d[hi - 1] - d[hi]) / 2;
         const double eb = e[hi - 1];
-        const double mu =
-            d[hi] - eb * eb / (delta + (delta >= 0 ? 1 : -1) * std::hypot(delta, eb));
+        const double mu = d[hi] - eb * eb / (delta + (delta >= 0 ? 1 : -1) * std::hypot(delta, eb));
         double x = d[lo] - mu, z = e[lo];
         for (int64_t k = lo; k < hi; ++k) {
             const double r = std::hypot(x, z);

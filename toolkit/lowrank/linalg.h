@@ -15,9 +15,9 @@ void symmetric_eigen(const std::vector<double>& a, int64_t n, std::vector<double
                      std::vector<double>* vectors);
 
 struct Svd {
-    std::vector<double> s;  // all min(m, n) singular values, descending
-    int64_t k = 0;          // singular vectors kept
-    std::vector<double> u;  // m x k, row-major: column j is left singular vector j
+    std::vector<double> s;   // all min(m, n) singular values, descending
+    int64_t k = 0;           // singular vectors kept
+    std::vector<double> u;   // m x k, row-major: column j is left singular vector j
     std::vector<double> vt;  // k x n, row-major: row j is right singular vector j
 };
 

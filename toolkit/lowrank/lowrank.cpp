@@ -71,7 +71,8 @@ std::string candidate_of(const Graph& g, int i, bool spatial, Candidate* c) {
     }
     if (n.op == OpKind::kConv) {
         if (n.attrs.get_int("group", 1) != 1) return "grouped or depthwise";
-        if (w.rank() != 4 || xs.size() != 4 || xs[2] < 0 || xs[3] < 0) return "not a 2-D convolution";
+        if (w.rank() != 4 || xs.size() != 4 || xs[2] < 0 || xs[3] < 0)
+            return "not a 2-D convolution";
         c->n = w.shape()[0];
         c->c = w.shape()[1];
         c->kh = w.shape()[2];
@@ -276,8 +277,8 @@ Result<LowRankPlan> analyze_lowrank(const Graph& g0, const LowRankOptions& o) {
             } else {
                 for (int64_t r2 = c.n; r2 >= 1; --r2) {
                     const int64_t r1 = std::clamp<int64_t>(
-                        static_cast<int64_t>(std::lround(static_cast<double>(r2 * c.c) /
-                                                         static_cast<double>(c.n))),
+                        static_cast<int64_t>(
+                            std::lround(static_cast<double>(r2 * c.c) / static_cast<double>(c.n))),
                         1, c.c);
                     int64_t p = 0, m = 0;
                     cost(c, r1, r2, &p, &m);
@@ -287,7 +288,8 @@ Result<LowRankPlan> analyze_lowrank(const Graph& g0, const LowRankOptions& o) {
                         break;
                 }
             }
-            // No rank above its unfolding's: r_out <= min(N, r_in kh kw), r_in <= min(C, r_out kh kw).
+            // No rank above its unfolding's: r_out <= min(N, r_in kh kw), r_in <= min(C, r_out kh
+            // kw).
             const int64_t s = c.kh * c.kw;
             f.rank_out = round_up(f.rank_out, o.round_to, std::min(c.n, c.c * s));
             f.rank_in = round_up(f.rank_in, o.round_to, std::min(c.c, c.n * s));
@@ -323,9 +325,8 @@ Result<LowRankPlan> analyze_lowrank(const Graph& g0, const LowRankOptions& o) {
         if (f.macs_after >= f.macs_before || f.params_after >= f.params_before) {
             plan.skipped.emplace_back(
                 node.name, "no MACs or parameters saved at rank " + std::to_string(f.rank_out) +
-                               (c.kind == FactorKind::kTucker2
-                                    ? "/" + std::to_string(f.rank_in)
-                                    : std::string()));
+                               (c.kind == FactorKind::kTucker2 ? "/" + std::to_string(f.rank_in)
+                                                               : std::string()));
             continue;
         }
         plan.layers.push_back(f);
@@ -379,9 +380,11 @@ Result<Graph> apply_lowrank(const Graph& g0, const LowRankPlan& plan) {
             // left = U sqrt(S) (m x r), right = sqrt(S) Vt (r x n).
             std::vector<double> left(static_cast<size_t>(m * r)), right(static_cast<size_t>(r * n));
             for (int64_t i = 0; i < m; ++i)
-                for (int64_t j = 0; j < r; ++j) left[i * r + j] = d.u[i * r + j] * std::sqrt(d.s[j]);
+                for (int64_t j = 0; j < r; ++j)
+                    left[i * r + j] = d.u[i * r + j] * std::sqrt(d.s[j]);
             for (int64_t j = 0; j < r; ++j)
-                for (int64_t k = 0; k < n; ++k) right[j * n + k] = d.vt[j * n + k] * std::sqrt(d.s[j]);
+                for (int64_t k = 0; k < n; ++k)
+                    right[j * n + k] = d.vt[j * n + k] * std::sqrt(d.s[j]);
             const std::string mid = g.unique_name(base + "/lowrank_mid");
             if (node.op == OpKind::kConv) {
                 // W (N x C) = left (N x r) right (r x C): x -> right -> left.
@@ -458,8 +461,8 @@ Result<Graph> apply_lowrank(const Graph& g0, const LowRankPlan& plan) {
             if (r1 < 1 || r1 > c.c || r2 < 1 || r2 > c.n || r2 > r1 * s || r1 > r2 * s)
                 return invalid_argument(
                     node.where() + ": Tucker-2 ranks " + std::to_string(r1) + "/" +
-                    std::to_string(r2) + " do not fit its " + std::to_string(c.c) +
-                    " input and " + std::to_string(c.n) +
+                    std::to_string(r2) + " do not fit its " + std::to_string(c.c) + " input and " +
+                    std::to_string(c.n) +
                     " output channels (each rank at most the other times kh*kw)");
             const float* p = w.data<float>();
             // HOSVD, refined by two HOOI sweeps.
@@ -514,7 +517,8 @@ Result<Graph> apply_lowrank(const Graph& g0, const LowRankPlan& plan) {
                 for (int64_t a = 0; a < r2; ++a)
                     for (int64_t b = 0; b < r1; ++b)
                         core[(a * r1 + b) * s + t] = acc[(t * r2 + a) * r1 + b];
-            std::vector<double> wa(static_cast<size_t>(r1 * c.c)), wc(static_cast<size_t>(c.n * r2));
+            std::vector<double> wa(static_cast<size_t>(r1 * c.c)),
+                wc(static_cast<size_t>(c.n * r2));
             for (int64_t b = 0; b < r1; ++b)
                 for (int64_t ci = 0; ci < c.c; ++ci) wa[b * c.c + ci] = si.u[ci * r1 + b];
             for (int64_t o = 0; o < c.n; ++o)
@@ -621,7 +625,8 @@ Result<LowRankPlan> analyze_lowrank_by_sensitivity(const Graph& g, const LowRank
             one.ranks.clear();
             one.only = {name};
             PARE_ASSIGN_OR_RETURN(LowRankPlan p, analyze_lowrank(g, one));
-            if (p.layers.empty()) continue;  // no saving at this energy; a higher one may not either
+            if (p.layers.empty())
+                continue;  // no saving at this energy; a higher one may not either
             PARE_ASSIGN_OR_RETURN(Graph f, apply_lowrank(g, p));
             PARE_ASSIGN_OR_RETURN(EvalReport r, evaluate(f, val));
             const double drop = 100 * (base.top1 - r.top1);

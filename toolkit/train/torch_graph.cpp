@@ -162,11 +162,13 @@ void TorchGraph::write_back(Graph& g) const {
     }
 }
 
-bool TorchGraph::has_value(const std::string& name) const {
+std::string TorchGraph::value_named(const std::string& name) const {
     for (const Node& n : g_.nodes)
         for (const auto& o : n.outputs)
-            if (o == name) return true;
-    return false;
+            if (o == name) return name;
+    for (const Node& n : g_.nodes)
+        if (n.name == name && !n.outputs.empty()) return n.outputs[0];
+    return "";
 }
 
 torch::Tensor TorchGraph::forward(const torch::Tensor& x, bool training,

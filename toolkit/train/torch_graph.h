@@ -24,8 +24,9 @@ class TorchGraph {
     // key of *taps (a value's name) gets that intermediate value.
     torch::Tensor forward(const torch::Tensor& x, bool training,
                           std::map<std::string, torch::Tensor>* taps = nullptr);
-    // Whether a node computes the value `name`.
-    bool has_value(const std::string& name) const;
+    // The value `name` names: itself when a node computes it, else the first output
+    // of the node called `name`; "" when neither exists.
+    std::string value_named(const std::string& name) const;
 
     // Fake quantization of these activations and weights from now on (QAT).
     void set_fake_quant(const FakeQuant& fq) { fq_ = fq; }

@@ -120,6 +120,7 @@ struct Teacher {
     std::unique_ptr<TorchGraph> tg;
     torch::Tensor cached;                 // (training examples, classes), or undefined
     std::vector<torch::Tensor> adapters;  // one per hint
+    std::vector<std::pair<std::string, std::string>> hints;  // as value names
 };
 
 // Classes of g's (N, K) output after shape inference with batch 1, or -1.
@@ -149,11 +150,15 @@ Result<Teacher> make_teacher(const Graph& student, TorchGraph& tg, const DataSpl
     Teacher t;
     t.tg = std::make_unique<TorchGraph>(tgraph.value());
     std::map<std::string, torch::Tensor> taps_t, taps_s;
-    for (const auto& [tv, sv] : d.hints) {
-        if (!t.tg->has_value(tv))
-            return invalid_argument("hint: the teacher computes no value named \"" + tv + "\"");
-        if (!tg.has_value(sv))
-            return invalid_argument("hint: the student computes no value named \"" + sv + "\"");
+    for (const auto& [tn, sn] : d.hints) {
+        const std::string tv = t.tg->value_named(tn), sv = tg.value_named(sn);
+        if (tv.empty())
+            return invalid_argument("hint: the teacher computes no value named \"" + tn +
+                                    "\" (a node name or a node's output)");
+        if (sv.empty())
+            return invalid_argument("hint: the student computes no value named \"" + sn +
+                                    "\" (a node name or a node's output)");
+        t.hints.emplace_back(tv, sv);
         taps_t[tv];
         taps_s[sv];
     }
@@ -163,7 +168,7 @@ Result<Teacher> make_teacher(const Graph& student, TorchGraph& tg, const DataSpl
         torch::NoGradGuard ng;
         t.tg->forward(probe, false, &taps_t);
         tg.forward(probe, false, &taps_s);
-        for (const auto& [tv, sv] : d.hints) {
+        for (const auto& [tv, sv] : t.hints) {
             const torch::Tensor& a = taps_t.at(tv);
             const torch::Tensor& b = taps_s.at(sv);
             if (a.dim() != b.dim() || (a.dim() != 4 && a.dim() != 2))
@@ -355,7 +360,7 @@ Result<TrainResult> train_graph(Graph& g, const DataSplits& data, const TrainCon
             Tensor x;
             std::vector<int64_t> y, idx;
             std::map<std::string, torch::Tensor> taps_s, taps_t;
-            for (const auto& [tv, sv] : cfg.distill.hints) {
+            for (const auto& [tv, sv] : teacher.hints) {
                 taps_t[tv];
                 taps_s[sv];
             }
@@ -386,9 +391,9 @@ Result<TrainResult> train_graph(Graph& g, const DataSplits& data, const TrainCon
                     }
                     loss = d.alpha * soft_target_loss(logits, t_logits, d.temperature) +
                            (1 - d.alpha) * loss;
-                    for (size_t h = 0; h < d.hints.size(); ++h)
-                        loss = loss + d.hint_weight * hint_loss(taps_s.at(d.hints[h].second),
-                                                                taps_t.at(d.hints[h].first),
+                    for (size_t h = 0; h < teacher.hints.size(); ++h)
+                        loss = loss + d.hint_weight * hint_loss(taps_s.at(teacher.hints[h].second),
+                                                                taps_t.at(teacher.hints[h].first),
                                                                 teacher.adapters[h]);
                 }
                 const double lv = loss.item<double>();

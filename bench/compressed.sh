@@ -1,16 +1,16 @@
 #!/usr/bin/env bash
-# Pruned models against their dense original, in pare's runtime, side by side in
-# one run (the Fashion-MNIST ResNet-20 teacher and its pruned versions checked in
-# under models/, models/README.md):
+# Compressed models against their dense original, in pare's runtime, side by side
+# in one run (the Fashion-MNIST ResNet-20 teacher and its pruned and factorized
+# versions checked in under models/, models/README.md):
 #  - structured (channels removed, about half the MACs): whole-model latency of
 #    both in pare and in ONNX Runtime (`pare check`, alternating runs), the ratio
-#    dense/pruned in pare;
+#    dense/pruned in pare; likewise the low-rank factorized teacher;
 #  - unstructured 90% sparse: the time of the pruned layers (the convolutions
 #    that run on the sparse kernel), summed from `pare bench --profile`, dense
 #    against sparse in alternation, and the whole model.
 # Each figure is the median over ROUNDS rounds of REPEAT runs each, at batch 1 and
 # at batch 16.
-# usage: bench/prune.sh PATH/TO/pare [ROUNDS=3] [REPEAT=20]
+# usage: bench/compressed.sh PATH/TO/pare [ROUNDS=3] [REPEAT=20]
 set -euo pipefail
 pare=$1
 rounds=${2:-3}
@@ -19,6 +19,7 @@ dir=$(cd "$(dirname "$0")/.." && pwd)/models
 dense=$dir/teacher_resnet20.onnx
 structured=$dir/teacher_resnet20_channels.onnx
 sparse=$dir/teacher_resnet20_sparse90.onnx
+lowrank=$dir/teacher_resnet20_lowrank.onnx
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
@@ -36,12 +37,15 @@ profile() {
 "$pare" bench "$sparse" --input-shape input=1,1,28,28 --runs 1 --profile |
   awk '/f32_conv_sparse/ {print $NF}' > "$tmp/layers"
 
-echo "pruned ResNet-20 (Fashion-MNIST teacher) in pare, $rounds rounds of $repeat runs, 1 thread"
+echo "pruned and factorized ResNet-20 (Fashion-MNIST teacher) in pare, $rounds rounds of $repeat runs, 1 thread"
 for b in 1 16; do
   for r in $(seq "$rounds"); do
     read -r _ _ _ dp do _ < <(check "$dense" "$b")
     read -r _ _ _ sp so _ < <(check "$structured" "$b")
     echo "$dp $do $sp $so" >> "$tmp/s.$b"
+    read -r _ _ _ dp do _ < <(check "$dense" "$b")
+    read -r _ _ _ lp lo _ < <(check "$lowrank" "$b")
+    echo "$dp $do $lp $lo" >> "$tmp/l.$b"
     read -r dl dm < <(profile "$dense" "$b")
     read -r sl sm < <(profile "$sparse" "$b")
     echo "$dl $dm $sl $sm" >> "$tmp/u.$b"
@@ -50,6 +54,11 @@ for b in 1 16; do
   awk '{print $2}' "$tmp/s.$b" | median > "$tmp/b"; awk '{print $4}' "$tmp/s.$b" | median > "$tmp/d"
   awk '{print $1 / $3}' "$tmp/s.$b" | median > "$tmp/r"
   printf "batch %-3s structured (channels removed): dense %7.3f ms, pruned %7.3f ms in pare: %.2fx faster (ONNX Runtime: dense %.3f, pruned %.3f ms)\n" \
+    "$b" "$(cat "$tmp/a")" "$(cat "$tmp/c")" "$(cat "$tmp/r")" "$(cat "$tmp/b")" "$(cat "$tmp/d")"
+  awk '{print $1}' "$tmp/l.$b" | median > "$tmp/a"; awk '{print $3}' "$tmp/l.$b" | median > "$tmp/c"
+  awk '{print $2}' "$tmp/l.$b" | median > "$tmp/b"; awk '{print $4}' "$tmp/l.$b" | median > "$tmp/d"
+  awk '{print $1 / $3}' "$tmp/l.$b" | median > "$tmp/r"
+  printf "batch %-3s low-rank (Tucker-2/SVD, half the parameters): dense %7.3f ms, factorized %7.3f ms in pare: %.2fx faster (ONNX Runtime: dense %.3f, factorized %.3f ms)\n" \
     "$b" "$(cat "$tmp/a")" "$(cat "$tmp/c")" "$(cat "$tmp/r")" "$(cat "$tmp/b")" "$(cat "$tmp/d")"
   awk '{print $1 / $3}' "$tmp/u.$b" | median > "$tmp/rl"
   awk '{print $2 / $4}' "$tmp/u.$b" | median > "$tmp/rm"
