@@ -13,6 +13,7 @@
 #include "runtime/ir/graph.h"
 #include "toolkit/onnx/onnx_io.h"
 #include "toolkit/oracle/oracle.h"
+#include "toolkit/train/trainer.h"
 
 namespace pare::cli {
 
@@ -43,6 +44,9 @@ std::string human_count(int64_t n);
 // "a,b,,c" -> {a, b, c} (node names of --protect, --keep-float).
 std::vector<std::string> split_names(const std::string& list);
 std::string value_str(const ValueInfo& v);
+// --epochs, --lr, --batch, --weight-decay, --threads of the verbs that train
+// (prune, factorize, qat, distill); defaults are c's.
+void add_training_flags(CLI::App* app, TrainConfig& c, const char* epochs_help = "Epochs");
 
 // The comparison table of a compression verb (compare.cpp): size, then
 // extra_rows, top-1 in pare and ONNX Runtime and their agreement on data's test

@@ -38,6 +38,18 @@ std::string human_count(int64_t n) {
     return buf;
 }
 
+void add_training_flags(CLI::App* app, TrainConfig& c, const char* epochs_help) {
+    app->add_option("--epochs", c.epochs, epochs_help)->capture_default_str();
+    app->add_option("--lr", c.lr, "Peak learning rate (cosine schedule)")->capture_default_str();
+    app->add_option("--batch", c.batch, "Batch size")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 1 << 16));
+    app->add_option("--weight-decay", c.weight_decay, "Weight decay")->capture_default_str();
+    app->add_option("--threads", c.threads, "Training threads")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 256));
+}
+
 std::string value_str(const ValueInfo& v) {
     std::string s = std::string(dtype_name(v.dtype)) + " [";
     for (size_t d = 0; d < v.shape.size(); ++d) {

@@ -167,12 +167,7 @@ void add_distill_verbs(CLI::App& app, VerbTable& verbs) {
                   "--plan` lists nodes): feature hint through a learned 1x1 adapter");
     p->add_option("--hint-weight", c.distill.hint_weight, "Weight of each hint's MSE")
         ->capture_default_str();
-    p->add_option("--epochs", c.epochs, "Epochs")->capture_default_str();
-    p->add_option("--batch", c.batch, "Batch size")
-        ->capture_default_str()
-        ->check(CLI::Range(1, 1 << 16));
-    p->add_option("--lr", c.lr, "Peak learning rate (cosine)")->capture_default_str();
-    p->add_option("--weight-decay", c.weight_decay, "Weight decay")->capture_default_str();
+    add_training_flags(p, c);
     p->add_option("--warmup", c.warmup_epochs, "Linear warm-up epochs")->capture_default_str();
     p->add_option("--label-smoothing", c.label_smoothing, "Label smoothing of the label term")
         ->capture_default_str();
@@ -180,9 +175,6 @@ void add_distill_verbs(CLI::App& app, VerbTable& verbs) {
         ->capture_default_str();
     p->add_flag("--hflip", c.augment.hflip, "Augment: random horizontal flips");
     p->add_flag("--no-nesterov", f->no_nesterov, "Plain instead of Nesterov momentum");
-    p->add_option("--threads", c.threads, "Training threads")
-        ->capture_default_str()
-        ->check(CLI::Range(1, 256));
     p->add_option("--seed", c.seed, "Seed: initialization, data order, augmentation")
         ->capture_default_str();
     p->add_option("--limit", f->limit, "Train on the first N examples only");

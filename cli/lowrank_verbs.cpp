@@ -180,12 +180,7 @@ void add_lowrank_verbs(CLI::App& app, VerbTable& verbs) {
     p->add_flag("--finetune", f->finetune, "Fine-tune the factorized model; needs --data");
     p->add_option("--data", f->data,
                   "Labelled data: fine-tuning, --sensitivity, the accuracy rows");
-    p->add_option("--epochs", f->cfg.epochs, "Fine-tuning epochs")->capture_default_str();
-    p->add_option("--lr", f->cfg.lr, "Fine-tuning peak learning rate (cosine)")
-        ->capture_default_str();
-    p->add_option("--batch", f->cfg.batch, "Batch size")->capture_default_str();
-    p->add_option("--weight-decay", f->cfg.weight_decay, "Weight decay")->capture_default_str();
-    p->add_option("--threads", f->cfg.threads, "Training threads")->capture_default_str();
+    add_training_flags(p, f->cfg, "Fine-tuning epochs");
     p->add_option("--seed", f->cfg.seed, "Fine-tuning seed")->capture_default_str();
     p->add_option("--limit", f->limit, "Train on the first N training images only");
     p->add_option("--test-limit", f->test_limit, "Evaluate on the first N test images only");

@@ -254,13 +254,7 @@ void add_prune_verbs(CLI::App& app, VerbTable& verbs) {
                 "Fine-tune after pruning (masks keep pruned weights at zero); needs --data");
     p->add_option("--data", f->data,
                   "Labelled data: fine-tuning, taylor gradients, the accuracy rows");
-    p->add_option("--epochs", f->cfg.epochs, "Fine-tuning epochs (per step when gradual)")
-        ->capture_default_str();
-    p->add_option("--lr", f->cfg.lr, "Fine-tuning peak learning rate (cosine)")
-        ->capture_default_str();
-    p->add_option("--batch", f->cfg.batch, "Batch size")->capture_default_str();
-    p->add_option("--weight-decay", f->cfg.weight_decay, "Weight decay")->capture_default_str();
-    p->add_option("--threads", f->cfg.threads, "Training threads")->capture_default_str();
+    add_training_flags(p, f->cfg, "Fine-tuning epochs (per step when gradual)");
     p->add_option("--taylor-batches", f->taylor_batches, "Batches of gradients for taylor")
         ->capture_default_str();
     p->add_option("--limit", f->limit, "Train on the first N training images only");

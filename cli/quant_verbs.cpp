@@ -356,11 +356,7 @@ void add_quant_verbs(CLI::App& app, VerbTable& verbs) {
     a->add_flag("--keep-names", t->q.keep_names, "Keep the long value names");
     a->add_option("--data", t->q.data,
                   "Labelled training and test data (default: the calibration set's)");
-    a->add_option("--epochs", t->cfg.epochs, "Fine-tuning epochs")->capture_default_str();
-    a->add_option("--lr", t->cfg.lr, "Peak learning rate (cosine schedule)")->capture_default_str();
-    a->add_option("--batch", t->cfg.batch, "Batch size")->capture_default_str();
-    a->add_option("--weight-decay", t->cfg.weight_decay, "Weight decay")->capture_default_str();
-    a->add_option("--threads", t->cfg.threads, "Training threads")->capture_default_str();
+    add_training_flags(a, t->cfg, "Fine-tuning epochs");
     a->add_option("--limit", t->limit, "Fine-tune on the first N training images only");
     a->add_option("--test-limit", t->q.test_limit, "Evaluate on the first N test images only");
     a->add_option("--repeat", t->q.repeat, "Timed runs per runtime for the latency rows")

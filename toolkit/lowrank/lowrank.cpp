@@ -369,14 +369,18 @@ Result<Graph> apply_lowrank(const Graph& g0, const LowRankPlan& plan) {
         };
         const std::string out = node.outputs[0];
         const std::string bias = node.input(2);
-        if (c.kind == FactorKind::kSvd) {
-            int64_t m = 0, n = 0;
+        // SVD and the spatial split: the r leading singular triplets of W's matrix.
+        int64_t m = 0, n = 0;
+        const int64_t r = f.rank_out;
+        Svd d;
+        if (c.kind != FactorKind::kTucker2) {
             const std::vector<double> a = svd_matrix(node, c, w, &m, &n);
-            const int64_t r = f.rank_out;
             if (r < 1 || r > std::min(m, n))
                 return invalid_argument(node.where() + ": rank " + std::to_string(r) +
                                         " is outside [1, " + std::to_string(std::min(m, n)) + "]");
-            const Svd d = truncated_svd(a, m, n, r);
+            d = truncated_svd(a, m, n, r);
+        }
+        if (c.kind == FactorKind::kSvd) {
             // left = U sqrt(S) (m x r), right = sqrt(S) Vt (r x n).
             std::vector<double> left(static_cast<size_t>(m * r)), right(static_cast<size_t>(r * n));
             for (int64_t i = 0; i < m; ++i)
@@ -418,13 +422,6 @@ Result<Graph> apply_lowrank(const Graph& g0, const LowRankPlan& plan) {
                 repl = {a1, a2};
             }
         } else if (c.kind == FactorKind::kSpatial) {
-            int64_t m = 0, n = 0;
-            const std::vector<double> a = svd_matrix(node, c, w, &m, &n);
-            const int64_t r = f.rank_out;
-            if (r < 1 || r > std::min(m, n))
-                return invalid_argument(node.where() + ": rank " + std::to_string(r) +
-                                        " is outside [1, " + std::to_string(std::min(m, n)) + "]");
-            const Svd d = truncated_svd(a, m, n, r);
             std::vector<double> wv(static_cast<size_t>(r * c.c * c.kh));
             std::vector<double> wh(static_cast<size_t>(c.n * r * c.kw));
             for (int64_t j = 0; j < r; ++j) {
