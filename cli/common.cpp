@@ -6,14 +6,7 @@
 namespace pare::cli {
 
 ImportOptions import_options(const std::vector<std::string>& shapes) {
-    ImportOptions o;
-    for (const auto& spec : shapes) {
-        std::string name;
-        Shape shape;
-        check(parse_input_shape(spec, &name, &shape));
-        o.input_shapes[name] = shape;
-    }
-    return o;
+    return check(input_shape_options(shapes));
 }
 
 std::vector<std::string> split_names(const std::string& list) {

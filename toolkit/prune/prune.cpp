@@ -583,6 +583,16 @@ Result<std::vector<LayerSparsity>> sparsity_report(const Graph& g0) {
     return out;
 }
 
+LayerTotals layer_totals(const std::vector<LayerSparsity>& layers) {
+    LayerTotals t;
+    for (const auto& l : layers) {
+        t.params += l.params;
+        t.nonzero += l.params - l.zeros;
+        t.macs += l.macs;
+    }
+    return t;
+}
+
 Result<std::vector<ChannelGroup>> channel_groups(const Graph& g0) {
     PARE_ASSIGN_OR_RETURN(Graph g, prepare_for_pruning(g0));
     PARE_ASSIGN_OR_RETURN(ChannelAnalysis an, ChannelAnalysis::run(g));

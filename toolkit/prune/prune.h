@@ -107,6 +107,11 @@ struct LayerSparsity {
     int64_t params = 0, zeros = 0, macs = 0;
 };
 Result<std::vector<LayerSparsity>> sparsity_report(const Graph& g);
+// The report's sums (pare prune's and pare factorize's tables).
+struct LayerTotals {
+    int64_t params = 0, nonzero = 0, macs = 0;
+};
+LayerTotals layer_totals(const std::vector<LayerSparsity>& layers);
 
 // The channel classes of g as the structured analysis sees them: each group of
 // layers whose output channels are tied, its channel count and, when it cannot be

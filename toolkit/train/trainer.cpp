@@ -123,30 +123,22 @@ struct Teacher {
     std::vector<std::pair<std::string, std::string>> hints;  // as value names
 };
 
-// Classes of g's (N, K) output after shape inference with batch 1, or -1.
-int64_t classes_of(const Graph& g) {
-    Graph t = g;
-    if (t.inputs.size() != 1 || t.outputs.size() != 1) return -1;
-    for (auto& in : t.inputs)
-        if (in.has_shape && !in.shape.empty() && in.shape[0] < 0) in.shape[0] = 1;
-    if (!t.resolve_ops().ok() || !t.topo_sort().ok() || !infer_shapes(t).ok()) return -1;
-    const ValueInfo& o = t.outputs[0];
-    return o.has_shape && o.shape.size() == 2 ? o.shape[1] : -1;
-}
-
-Result<Teacher> make_teacher(const Graph& student, TorchGraph& tg, const DataSplits& data,
-                             const TrainConfig& cfg) {
+// The student's training graph tg already has the data's class count.
+Result<Teacher> make_teacher(TorchGraph& tg, const DataSplits& data, const TrainConfig& cfg) {
     const Distill& d = cfg.distill;
     if (!(d.temperature > 0)) return invalid_argument("the temperature must be > 0");
     if (!(d.alpha >= 0 && d.alpha <= 1)) return invalid_argument("alpha must be in [0, 1]");
     if (!(d.hint_weight >= 0)) return invalid_argument("the hint weight must be >= 0");
-    const int64_t kt = classes_of(d.teacher), ks = classes_of(student);
-    if (kt != ks)
-        return invalid_argument("the teacher has " + std::to_string(kt) +
-                                " classes and the student " + std::to_string(ks) +
-                                " (their outputs must match)");
-    Result<Graph> tgraph = training_graph(d.teacher, data.train, cfg.batch, data.train.num_classes);
+    Result<Graph> tgraph = training_graph(d.teacher, data.train, cfg.batch, -1);
     if (!tgraph.ok()) return tgraph.status().with_context("teacher");
+    const ValueInfo& to = tgraph.value().outputs[0];
+    const int64_t ks = data.train.num_classes;
+    if (!to.has_shape || to.shape.size() != 2 || to.shape[1] != ks)
+        return invalid_argument(
+            "the teacher has " +
+            (to.has_shape && to.shape.size() == 2 ? std::to_string(to.shape[1]) + " classes"
+                                                  : "output " + shape_str(to.shape)) +
+            " and the student " + std::to_string(ks) + " classes (their outputs must match)");
     Teacher t;
     t.tg = std::make_unique<TorchGraph>(tgraph.value());
     std::map<std::string, torch::Tensor> taps_t, taps_s;
@@ -243,7 +235,7 @@ Result<TrainResult> train_graph(Graph& g, const DataSplits& data, const TrainCon
         if (params.empty()) return invalid_argument("the model has no trainable parameters");
         Teacher teacher;
         if (cfg.distill.enabled()) {
-            PARE_ASSIGN_OR_RETURN(teacher, make_teacher(g, tg, data, cfg));
+            PARE_ASSIGN_OR_RETURN(teacher, make_teacher(tg, data, cfg));
             for (const auto& a : teacher.adapters) params.push_back(a);
         }
         std::vector<std::pair<torch::Tensor, torch::Tensor>> masks;  // (parameter, mask)
