@@ -36,6 +36,12 @@ Attribute Attribute::make_string(std::string v) {
     a.s = std::move(v);
     return a;
 }
+Attribute Attribute::make_strings(std::vector<std::string> v) {
+    Attribute a;
+    a.kind = Kind::kStrings;
+    a.strings = std::move(v);
+    return a;
+}
 Attribute Attribute::make_tensor(Tensor v) {
     Attribute a;
     a.kind = Kind::kTensor;

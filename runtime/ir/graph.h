@@ -35,6 +35,7 @@ struct Attribute {
     static Attribute make_ints(std::vector<int64_t> v);
     static Attribute make_floats(std::vector<float> v);
     static Attribute make_string(std::string v);
+    static Attribute make_strings(std::vector<std::string> v);
     static Attribute make_tensor(Tensor v);
     bool operator==(const Attribute& o) const;
 };

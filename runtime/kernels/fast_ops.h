@@ -62,6 +62,9 @@ inline Result<const float*> fused_residual(const ComputeContext& ctx, bool fused
 }
 
 // Per-op factories (one file each); same contract as prepare_kernel.
+
+// TreeEnsembleClassifier/Regressor parsed once and re-laid out (ml_tree.cpp).
+std::unique_ptr<PreparedKernel> prepare_ml_tree(const Node& node);
 std::unique_ptr<PreparedKernel> prepare_f32_conv_gemm(const Node& node,
                                                       const std::vector<const Tensor*>& constants,
                                                       const Activation& act, bool residual = false);

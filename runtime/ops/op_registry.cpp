@@ -20,15 +20,29 @@ const char* op_name(OpKind op) {
     return kOpTable[static_cast<int>(op)].name;
 }
 
-bool is_microsoft_op(OpKind op) { return op == OpKind::kQLinearAdd; }
+const char* op_domain(OpKind op) {
+    switch (op) {
+        case OpKind::kQLinearAdd:
+            return kMicrosoftDomain;
+        case OpKind::kTreeEnsembleClassifier:
+        case OpKind::kTreeEnsembleRegressor:
+        case OpKind::kLinearClassifier:
+        case OpKind::kLinearRegressor:
+        case OpKind::kScaler:
+        case OpKind::kNormalizer:
+        case OpKind::kArrayFeatureExtractor:
+            return kMlDomain;
+        default:
+            return "";
+    }
+}
 
 OpKind op_from_name(const std::string& op_type, const std::string& domain) {
-    const bool microsoft = domain == kMicrosoftDomain;
-    if (!microsoft && !domain.empty() && domain != "ai.onnx") return OpKind::kUnknown;
+    const std::string d = domain == "ai.onnx" ? "" : domain;
     for (int i = 0; i < kOpCount; ++i) {
         if (op_type == kOpTable[i].name) {
             const OpKind op = static_cast<OpKind>(i);
-            return is_microsoft_op(op) == microsoft ? op : OpKind::kUnknown;
+            return d == op_domain(op) ? op : OpKind::kUnknown;
         }
     }
     return OpKind::kUnknown;

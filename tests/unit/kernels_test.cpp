@@ -1087,8 +1087,8 @@ TEST(Kernels, Qu8ElementwiseEqualsTheReferenceExactly) {
         for (const Op& op : ops) {
             SCOPED_TRACE(op.node.op_type);
             Node n = op.node;
-            n.op = op_from_name(n.op_type, n.op_type == "QLinearAdd" ? kMicrosoftDomain : "");
             n.domain = n.op_type == "QLinearAdd" ? kMicrosoftDomain : "";
+            n.op = op_from_name(n.op_type, n.domain);
             std::vector<Tensor> ref;
             ASSERT_TRUE(run_node(n, op.in, &ref, true).ok());
             std::vector<const Tensor*> consts = op.in;

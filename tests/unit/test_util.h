@@ -34,7 +34,11 @@ inline Node make_node(const std::string& op, std::vector<std::string> in,
     Node n;
     n.name = op + "_" + (out.empty() ? std::string("x") : out[0]);
     n.op_type = op;
-    n.op = op_from_name(op, "");
+    for (const char* domain : {"", kMlDomain, kMicrosoftDomain}) {
+        n.op = op_from_name(op, domain);
+        n.domain = n.op == OpKind::kUnknown ? "" : domain;
+        if (n.op != OpKind::kUnknown) break;
+    }
     n.inputs = std::move(in);
     n.outputs = std::move(out);
     n.attrs = std::move(attrs);

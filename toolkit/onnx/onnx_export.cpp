@@ -2,6 +2,8 @@
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 
+#include <set>
+
 #include "toolkit/io/files.h"
 #include "toolkit/onnx/onnx_io.h"
 
@@ -77,13 +79,14 @@ Result<std::string> export_onnx_bytes(const Graph& g) {
     auto* opset = m.add_opset_import();
     opset->set_domain("");
     opset->set_version(17);
+    std::set<std::string> domains;  // com.microsoft (QLinearAdd from fuse_qdq), ai.onnx.ml
     for (const auto& n : g.nodes) {
-        if (n.domain == kMicrosoftDomain) {  // QLinearAdd from the fuse_qdq pass
-            auto* ms = m.add_opset_import();
-            ms->set_domain(kMicrosoftDomain);
-            ms->set_version(1);
-            break;
-        }
+        if (!n.domain.empty() && n.domain != "ai.onnx") domains.insert(n.domain);
+    }
+    for (const auto& d : domains) {
+        auto* o = m.add_opset_import();
+        o->set_domain(d);
+        o->set_version(d == kMlDomain ? kMlOpset : 1);
     }
     auto* gp = m.mutable_graph();
     gp->set_name(g.name);

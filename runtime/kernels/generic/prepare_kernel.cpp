@@ -77,6 +77,9 @@ std::unique_ptr<PreparedKernel> prepare_kernel(const Node& node,
             return prepare_f32_pool(node, constants, act);
         case OpKind::kGlobalAveragePool:
             return prepare_f32_pool(node, constants, act);
+        case OpKind::kTreeEnsembleClassifier:
+        case OpKind::kTreeEnsembleRegressor:
+            return act.kind == Activation::kNone ? prepare_ml_tree(node) : nullptr;
         default:
             return prepare_f32_elementwise(node, constants, act);
     }
