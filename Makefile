@@ -10,7 +10,7 @@ BUILD := build
 APT_PACKAGES := cmake g++ make pkg-config ccache clang-14 libclang-rt-14-dev \
   libonnx-dev libonnx-testdata libprotobuf-dev protobuf-compiler \
   libcli11-dev libgtest-dev libtorch-dev libopenblas0-pthread libstb-dev zlib1g-dev \
-  libflatbuffers-dev flatbuffers-compiler nlohmann-json3-dev g++-aarch64-linux-gnu qemu-user \
+  libflatbuffers-dev flatbuffers-compiler nlohmann-json3-dev libxgboost-dev g++-aarch64-linux-gnu qemu-user \
   dataset-fashion-mnist python3-torch python3-torchvision python3-onnx python3-numpy \
   python3-pil fonts-dejavu-core
 NPM_ORT := onnxruntime-node@1.30.0

@@ -44,6 +44,8 @@ std::string human_count(int64_t n);
 // "a,b,,c" -> {a, b, c} (node names of --protect, --keep-float).
 std::vector<std::string> split_names(const std::string& list);
 std::string value_str(const ValueInfo& v);
+// Parameters and MACs per image (symbolic batch bound to 1).
+std::pair<int64_t, int64_t> params_and_macs(const Graph& g);
 // --epochs, --lr, --batch, --weight-decay, --threads of the verbs that train
 // (prune, factorize, qat, distill); defaults are c's.
 void add_training_flags(CLI::App* app, TrainConfig& c, const char* epochs_help = "Epochs");
@@ -82,5 +84,7 @@ void add_prune_verbs(CLI::App& app, VerbTable& verbs);
 void add_lowrank_verbs(CLI::App& app, VerbTable& verbs);
 // distill
 void add_distill_verbs(CLI::App& app, VerbTable& verbs);
+// hybrid
+void add_hybrid_verbs(CLI::App& app, VerbTable& verbs);
 
 }  // namespace pare::cli

@@ -2,6 +2,8 @@
 #include <sstream>
 
 #include "cli/cli.h"
+#include "runtime/ir/passes/passes.h"
+#include "toolkit/report/model_stats.h"
 
 namespace pare::cli {
 
@@ -54,6 +56,15 @@ std::string value_str(const ValueInfo& v) {
         }
     }
     return v.has_shape ? s + "]" : std::string(dtype_name(v.dtype)) + " (rank unknown)";
+}
+
+std::pair<int64_t, int64_t> params_and_macs(const Graph& g) {
+    Graph b = g;
+    if (!b.inputs.empty() && !b.inputs[0].shape.empty() && b.inputs[0].shape[0] < 0)
+        b.inputs[0].shape[0] = 1;
+    check(prepare_for_editing(b));
+    const ModelStats st = compute_stats(b);
+    return {st.parameters, st.macs};
 }
 
 }  // namespace pare::cli

@@ -44,15 +44,6 @@ Graph student_of(const std::string& spec, const DataSplits& data, uint64_t seed)
     return check(build_arch(name, o), "--student " + spec);
 }
 
-std::pair<int64_t, int64_t> params_and_macs(const Graph& g) {
-    Graph b = g;
-    if (!b.inputs.empty() && !b.inputs[0].shape.empty() && b.inputs[0].shape[0] < 0)
-        b.inputs[0].shape[0] = 1;
-    check(prepare_for_editing(b));
-    const ModelStats st = compute_stats(b);
-    return {st.parameters, st.macs};
-}
-
 std::string default_baseline(const std::string& out) {
     std::filesystem::path p(out);
     return (p.parent_path() / (p.stem().string() + "_nodistill.onnx")).string();

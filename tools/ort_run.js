@@ -2,7 +2,7 @@
 // Runs an ONNX model in ONNX Runtime (npm onnxruntime-node, CPU) as pare's oracle.
 //
 // usage: node tools/ort_run.js MODEL.onnx IN_DIR OUT_DIR [--threads N] [--repeat R] [--no-opt]
-//                                                        [--serve]
+//                                                        [--serve] [--per-example]
 //   IN_DIR/manifest.json: {"inputs": [{"name": "x", "file": "0.npy"}, ...]}
 //   writes OUT_DIR/<k>.npy for the k-th model output, and OUT_DIR/manifest.json:
 //   {"outputs": [{"name": ..., "file": ...}], "run_ms": [per-run wall times]}
@@ -10,6 +10,9 @@
 //   once more and prints that run's milliseconds (a caller alternates these runs
 //   with its own, so both are timed under the same machine conditions); exits at
 //   the end of stdin.
+//   --per-example: runs the model once per example (every input split along its
+//   first axis into batches of one, as a model with a fixed batch of one needs),
+//   concatenates the outputs, and run_ms holds each example's time.
 // onnxruntime-node is loaded from $PARE_CACHE/npm (default ~/.cache/pare/npm), where
 // `make deps` installs it.
 'use strict';
@@ -23,13 +26,14 @@ function fail(msg) {
 }
 
 const args = process.argv.slice(2);
-const opts = {threads: 1, repeat: 1, opt: true, serve: false};
+const opts = {threads: 1, repeat: 1, opt: true, serve: false, perExample: false};
 const pos = [];
 for (let i = 0; i < args.length; ++i) {
   if (args[i] === '--threads') opts.threads = parseInt(args[++i], 10);
   else if (args[i] === '--repeat') opts.repeat = parseInt(args[++i], 10);
   else if (args[i] === '--no-opt') opts.opt = false;
   else if (args[i] === '--serve') opts.serve = true;
+  else if (args[i] === '--per-example') opts.perExample = true;
   else pos.push(args[i]);
 }
 if (pos.length !== 3) fail('usage: ort_run.js MODEL.onnx IN_DIR OUT_DIR [--threads N] [--repeat R] [--no-opt] [--serve]');
@@ -88,6 +92,39 @@ function writeNpy(file, tensor) {
   fs.writeFileSync(file, Buffer.concat([pre, Buffer.from(header, 'latin1'), body]));
 }
 
+// One run per example along the first axis; outputs concatenated along it.
+async function runPerExample(session, feeds, runMs) {
+  const names = Object.keys(feeds);
+  const n = feeds[names[0]].dims[0];
+  const parts = {};
+  for (let r = 0; r < n; ++r) {
+    const one = {};
+    for (const name of names) {
+      const t = feeds[name];
+      if (t.dims[0] !== n) fail(`--per-example: input ${name} has ${t.dims[0]} examples, not ${n}`);
+      const per = t.data.length / n;
+      one[name] = new ort.Tensor(t.type, t.data.slice(r * per, (r + 1) * per), [1, ...t.dims.slice(1)]);
+    }
+    const t0 = process.hrtime.bigint();
+    const out = await session.run(one);
+    runMs.push(Number(process.hrtime.bigint() - t0) / 1e6);
+    for (const name of session.outputNames) (parts[name] = parts[name] || []).push(out[name]);
+  }
+  const results = {};
+  for (const name of session.outputNames) {
+    const list = parts[name];
+    const total = list.reduce((a, t) => a + t.data.length, 0);
+    const data = new list[0].data.constructor(total);
+    let off = 0;
+    for (const t of list) {
+      data.set(t.data, off);
+      off += t.data.length;
+    }
+    results[name] = new ort.Tensor(list[0].type, data, [n, ...list[0].dims.slice(1)]);
+  }
+  return results;
+}
+
 async function main() {
   const manifest = JSON.parse(fs.readFileSync(path.join(inDir, 'manifest.json'), 'utf8'));
   const feeds = {};
@@ -98,7 +135,8 @@ async function main() {
   });
   let results;
   const runMs = [];
-  for (let r = 0; r < Math.max(1, opts.repeat); ++r) {
+  if (opts.perExample) results = await runPerExample(session, feeds, runMs);
+  for (let r = 0; r < (opts.perExample ? 0 : Math.max(1, opts.repeat)); ++r) {
     const t0 = process.hrtime.bigint();
     results = await session.run(feeds);
     runMs.push(Number(process.hrtime.bigint() - t0) / 1e6);

@@ -10,6 +10,7 @@
 #include <numeric>
 #include <set>
 
+#include "runtime/exec/control_flow.h"
 #include "runtime/ir/passes/passes.h"
 #include "runtime/kernels/fast_ops.h"
 #include "runtime/ops/op.h"
@@ -326,7 +327,8 @@ Result<Session> Session::prepare(Graph graph, const SessionOptions& options) {
         // A node of constants only (a weight's DequantizeLinear, which files keep
         // as int8: fold_constants leaves large ones) is computed here, once; its
         // outputs become constants.
-        bool all_const = !node.inputs.empty() && !graph.is_output(node.outputs[0]);
+        bool all_const =
+            !node.inputs.empty() && !graph.is_output(node.outputs[0]) && node.op != OpKind::kIf;
         std::vector<const Tensor*> const_in;
         for (const auto& i : node.inputs) {
             auto it = i.empty() ? graph.initializers.end() : graph.initializers.find(i);
@@ -350,6 +352,17 @@ Result<Session> Session::prepare(Graph graph, const SessionOptions& options) {
             st.in.push_back(i.empty() ? -1 : slot_of(i));
             auto it = graph.initializers.find(i);
             constants.push_back(it == graph.initializers.end() ? nullptr : &it->second);
+        }
+        if (node.op == OpKind::kIf) {  // both branches prepared as Sessions of their own
+            std::vector<const ValueInfo*> infos;
+            for (const auto& i : node.inputs)
+                infos.push_back(i.empty() ? nullptr : known_info(graph, i));
+            PARE_ASSIGN_OR_RETURN(st.kernel, prepare_if(node, constants, infos, options));
+            for (const auto& o : node.outputs)
+                st.out.push_back(slot_of(o.empty() ? graph.unique_name("_") : o));
+            s.plan_.push_back({node.name, node.op_type, st.kernel->name(), ""});
+            s.steps_.push_back(std::move(st));
+            continue;
         }
         std::vector<std::string> outs = node.outputs;
         PlanStep ps{node.name, node.op_type, "reference", ""};
@@ -634,7 +647,11 @@ Status Session::run_dynamic(std::vector<Tensor>& slots, std::vector<double>* ste
         StepTimer timer(step_ms, s);
         in.clear();
         for (int i : st.in) in.push_back(i >= 0 ? &slots[i] : nullptr);
-        PARE_RETURN_IF_ERROR(infer_and_allocate(node, in, &out));
+        if (node.op == OpKind::kIf) {
+            out.assign(node.outputs.size(), Tensor());  // the branch's outputs are handed over
+        } else {
+            PARE_RETURN_IF_ERROR(infer_and_allocate(node, in, &out));
+        }
         if (st.residual >= 0) in.push_back(&slots[st.residual]);
         ComputeContext c{node, in, {}, pool_.get()};
         for (auto& t : out) c.out.push_back(&t);

@@ -188,6 +188,12 @@ Result<std::vector<uint8_t>> save_pare(const Graph& g) {
     }
     std::vector<Offset<fb::Node>> nodes;
     for (const auto& n : g.nodes) {
+        for (const auto& kv : n.attrs.map()) {
+            if (kv.second.kind == Attribute::Kind::kGraph)
+                return unsupported(n.where() + ": control flow (attribute \"" + kv.first +
+                                   "\" is a graph) cannot be stored in a .pare file yet; run "
+                                   "the ONNX file");
+        }
         std::vector<Offset<fb::Attribute>> attrs;
         for (const auto& kv : n.attrs.map())
             attrs.push_back(put_attr(b, kv.first, kv.second, &sparse));

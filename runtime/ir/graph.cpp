@@ -42,6 +42,12 @@ Attribute Attribute::make_strings(std::vector<std::string> v) {
     a.strings = std::move(v);
     return a;
 }
+Attribute Attribute::make_graph(Graph v) {
+    Attribute a;
+    a.kind = Kind::kGraph;
+    a.g = std::make_shared<Graph>(std::move(v));
+    return a;
+}
 Attribute Attribute::make_tensor(Tensor v) {
     Attribute a;
     a.kind = Kind::kTensor;
@@ -73,6 +79,8 @@ bool Attribute::operator==(const Attribute& o) const {
             return ints == o.ints;
         case Kind::kStrings:
             return strings == o.strings;
+        case Kind::kGraph:
+            return g == o.g;
     }
     return false;
 }
@@ -116,6 +124,12 @@ std::vector<float> Attributes::get_floats(const std::string& name) const {
     if (it->second.kind == Attribute::Kind::kFloats) return it->second.floats;
     if (it->second.kind == Attribute::Kind::kFloat) return {it->second.f};
     return {};
+}
+
+const Graph* Attributes::get_graph(const std::string& name) const {
+    auto it = map_.find(name);
+    if (it == map_.end() || it->second.kind != Attribute::Kind::kGraph) return nullptr;
+    return it->second.g.get();
 }
 
 const Tensor* Attributes::get_tensor(const std::string& name) const {

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -19,8 +20,11 @@
 
 namespace pare {
 
+class Graph;
+
 struct Attribute {
-    enum class Kind { kFloat, kInt, kString, kTensor, kFloats, kInts, kStrings };
+    // kGraph (last, so .pare files' kind numbers stay): a control-flow branch (If).
+    enum class Kind { kFloat, kInt, kString, kTensor, kFloats, kInts, kStrings, kGraph };
     Kind kind = Kind::kInt;
     float f = 0;
     int64_t i = 0;
@@ -29,6 +33,10 @@ struct Attribute {
     std::vector<float> floats;
     std::vector<int64_t> ints;
     std::vector<std::string> strings;
+    // A branch of an If node. Its `inputs` are the values it reads from the enclosing
+    // graph, in the order of the If node's inputs after the condition (the importer
+    // lists them; ONNX files name them implicitly, by outer scope).
+    std::shared_ptr<Graph> g;
 
     static Attribute make_int(int64_t v);
     static Attribute make_float(float v);
@@ -37,6 +45,7 @@ struct Attribute {
     static Attribute make_string(std::string v);
     static Attribute make_strings(std::vector<std::string> v);
     static Attribute make_tensor(Tensor v);
+    static Attribute make_graph(Graph v);
     bool operator==(const Attribute& o) const;
 };
 
@@ -52,6 +61,7 @@ class Attributes {
     std::vector<int64_t> get_ints(const std::string& name) const;
     std::vector<float> get_floats(const std::string& name) const;
     const Tensor* get_tensor(const std::string& name) const;
+    const Graph* get_graph(const std::string& name) const;
     void set(const std::string& name, Attribute a) { map_[name] = std::move(a); }
     void erase(const std::string& name) { map_.erase(name); }
     const std::map<std::string, Attribute>& map() const { return map_; }

@@ -33,14 +33,16 @@ Status parse_linear(const Node& node, Linear* l) {
     l->post = node.attrs.get_string("post_transform", "NONE");
     if (classifier) {
         if (node.attrs.has("classlabels_strings"))
-            return unsupported("string class labels (classlabels_strings) are not supported; "
-                               "use classlabels_ints");
+            return unsupported(
+                "string class labels (classlabels_strings) are not supported; "
+                "use classlabels_ints");
         l->labels = node.attrs.get_ints("classlabels_ints");
         if (l->labels.empty()) return invalid_argument("classlabels_ints is missing");
         l->outputs = static_cast<int64_t>(l->labels.size());
         if (l->outputs == 2 && !l->coef.empty() && l->intercepts.size() == 1)
-            return unsupported("a binary classifier with one score column is not supported; "
-                               "give both classes' coefficients");
+            return unsupported(
+                "a binary classifier with one score column is not supported; "
+                "give both classes' coefficients");
         if (l->post != "NONE" && l->post != "LOGISTIC" && l->post != "SOFTMAX" &&
             l->post != "SOFTMAX_ZERO")
             return unsupported("post_transform " + l->post + " is not supported");
@@ -48,7 +50,8 @@ Status parse_linear(const Node& node, Linear* l) {
         l->outputs = node.attrs.get_int("targets", 1);
         if (l->outputs < 1 || l->outputs > (1 << 24))
             return invalid_argument("targets " + std::to_string(l->outputs) + " is out of range");
-        if (l->post != "NONE") return unsupported("post_transform " + l->post + " is not supported");
+        if (l->post != "NONE")
+            return unsupported("post_transform " + l->post + " is not supported");
     }
     if (l->coef.empty() || l->coef.size() % static_cast<size_t>(l->outputs) != 0)
         return invalid_argument("coefficients has " + std::to_string(l->coef.size()) +
@@ -147,8 +150,8 @@ Status infer_scaler(InferContext& ctx) {
     const int64_t c = x.has_shape && !x.shape.empty() ? x.shape.back() : -1;
     for (size_t k : {no, ns}) {
         if (k > 1 && c >= 0 && static_cast<int64_t>(k) != c)
-            return invalid_argument("offset/scale have " + std::to_string(k) +
-                                    " entries for X " + shape_str(x.shape));
+            return invalid_argument("offset/scale have " + std::to_string(k) + " entries for X " +
+                                    shape_str(x.shape));
     }
     if (no != ns)  // as ONNX Runtime requires
         return invalid_argument("offset has " + std::to_string(no) + " entries, scale " +
@@ -239,8 +242,8 @@ Status infer_array_feature_extractor(InferContext& ctx) {
     if (idx.data) {
         for (int64_t i : to_int64s(*idx.data)) {
             if (i < 0 || (x.shape.back() >= 0 && i >= x.shape.back()))
-                return invalid_argument("index " + std::to_string(i) + " is outside X's last axis " +
-                                        shape_str(x.shape));
+                return invalid_argument("index " + std::to_string(i) +
+                                        " is outside X's last axis " + shape_str(x.shape));
         }
     }
     ctx.out[0] = meta(x.dtype, out);

@@ -32,12 +32,18 @@ Status parse_mode(const std::string& s, TreeEnsemble::Mode* m) {
 }
 
 Status parse_post(const std::string& s, TreeEnsemble::Post* p) {
-    if (s == "NONE") *p = TreeEnsemble::Post::kNone;
-    else if (s == "LOGISTIC") *p = TreeEnsemble::Post::kLogistic;
-    else if (s == "SOFTMAX") *p = TreeEnsemble::Post::kSoftmax;
-    else if (s == "SOFTMAX_ZERO") *p = TreeEnsemble::Post::kSoftmaxZero;
-    else if (s == "PROBIT") return unsupported("post_transform PROBIT is not supported");
-    else return invalid_argument("unknown post_transform \"" + s + "\"");
+    if (s == "NONE")
+        *p = TreeEnsemble::Post::kNone;
+    else if (s == "LOGISTIC")
+        *p = TreeEnsemble::Post::kLogistic;
+    else if (s == "SOFTMAX")
+        *p = TreeEnsemble::Post::kSoftmax;
+    else if (s == "SOFTMAX_ZERO")
+        *p = TreeEnsemble::Post::kSoftmaxZero;
+    else if (s == "PROBIT")
+        return unsupported("post_transform PROBIT is not supported");
+    else
+        return invalid_argument("unknown post_transform \"" + s + "\"");
     return Status();
 }
 
@@ -145,8 +151,8 @@ Status parse_tree_ensemble(const Node& node, TreeEnsemble* out) {
             }
         }
         if (seen != tree_size[t])
-            return invalid_argument("tree " + std::to_string(tree_ids[static_cast<size_t>(
-                                                  e.roots[t])]) +
+            return invalid_argument("tree " +
+                                    std::to_string(tree_ids[static_cast<size_t>(e.roots[t])]) +
                                     " has nodes its root does not reach");
     }
     // Leaf weights.
@@ -161,8 +167,9 @@ Status parse_tree_ensemble(const Node& node, TreeEnsemble* out) {
         return invalid_argument("the " + pre + "* attributes differ in length");
     if (e.classifier) {
         if (!strings_of(node, "classlabels_strings").empty())
-            return unsupported("string class labels (classlabels_strings) are not supported; "
-                               "use classlabels_int64s");
+            return unsupported(
+                "string class labels (classlabels_strings) are not supported; "
+                "use classlabels_int64s");
         e.labels = node.attrs.get_ints("classlabels_int64s");
         if (e.labels.empty()) return invalid_argument("classlabels_int64s is missing");
         e.targets = static_cast<int64_t>(e.labels.size());
@@ -175,7 +182,8 @@ Status parse_tree_ensemble(const Node& node, TreeEnsemble* out) {
     std::vector<bool> used(static_cast<size_t>(e.targets), false);
     for (size_t k = 0; k < nw; ++k) {
         auto it = index.find({w_tree[k], w_node[k]});
-        if (it == index.end() || e.nodes[static_cast<size_t>(it->second)].mode != TreeEnsemble::kLeaf)
+        if (it == index.end() ||
+            e.nodes[static_cast<size_t>(it->second)].mode != TreeEnsemble::kLeaf)
             return invalid_argument(pre + "weights entry " + std::to_string(k) + " names node " +
                                     std::to_string(w_node[k]) + " of tree " +
                                     std::to_string(w_tree[k]) + ", which is not a leaf");
@@ -193,8 +201,9 @@ Status parse_tree_ensemble(const Node& node, TreeEnsemble* out) {
         e.nodes[i].weight_end = static_cast<int32_t>(e.weights.size());
     }
     if (e.classifier && e.targets == 2 && !(used[0] && used[1]))
-        return unsupported("a binary classifier with one score column is not supported; give "
-                           "both classes' weights");
+        return unsupported(
+            "a binary classifier with one score column is not supported; give "
+            "both classes' weights");
     e.base = node.attrs.get_floats("base_values");
     if (!e.base.empty() && static_cast<int64_t>(e.base.size()) != e.targets)
         return invalid_argument("base_values has " + std::to_string(e.base.size()) +
@@ -203,18 +212,22 @@ Status parse_tree_ensemble(const Node& node, TreeEnsemble* out) {
     PARE_RETURN_IF_ERROR(parse_post(node.attrs.get_string("post_transform", "NONE"), &e.post));
     if (!e.classifier) {
         const std::string agg = node.attrs.get_string("aggregate_function", "SUM");
-        if (agg == "SUM") e.aggregate = TreeEnsemble::Aggregate::kSum;
-        else if (agg == "AVERAGE") e.aggregate = TreeEnsemble::Aggregate::kAverage;
-        else if (agg == "MIN") e.aggregate = TreeEnsemble::Aggregate::kMin;
-        else if (agg == "MAX") e.aggregate = TreeEnsemble::Aggregate::kMax;
-        else return invalid_argument("unknown aggregate_function \"" + agg + "\"");
+        if (agg == "SUM")
+            e.aggregate = TreeEnsemble::Aggregate::kSum;
+        else if (agg == "AVERAGE")
+            e.aggregate = TreeEnsemble::Aggregate::kAverage;
+        else if (agg == "MIN")
+            e.aggregate = TreeEnsemble::Aggregate::kMin;
+        else if (agg == "MAX")
+            e.aggregate = TreeEnsemble::Aggregate::kMax;
+        else
+            return invalid_argument("unknown aggregate_function \"" + agg + "\"");
     }
     *out = std::move(e);
     return Status();
 }
 
-void tree_ensemble_finish(const TreeEnsemble& e, float* acc, const int32_t* count,
-                          int64_t* label) {
+void tree_ensemble_finish(const TreeEnsemble& e, float* acc, const int32_t* count, int64_t* label) {
     const int64_t T = e.targets;
     if (e.aggregate == TreeEnsemble::Aggregate::kAverage) {
         const float trees = static_cast<float>(e.roots.size());
@@ -284,7 +297,8 @@ Status infer_tree_ensemble(InferContext& ctx) {
         return invalid_argument(std::string("X is ") + dtype_name(ctx.in[0].dtype) +
                                 "; tree ensembles take float32 features");
     int64_t rows = -1;
-    if (ctx.in[0].has_shape) PARE_RETURN_IF_ERROR(tree_ensemble_check_input(e, ctx.in[0].shape, &rows));
+    if (ctx.in[0].has_shape)
+        PARE_RETURN_IF_ERROR(tree_ensemble_check_input(e, ctx.in[0].shape, &rows));
     if (e.classifier) {
         if (ctx.out.size() < 2) return invalid_argument("a classifier has two outputs (Y, Z)");
         ctx.out[0] = meta(DType::kInt64, {rows});
@@ -316,7 +330,7 @@ Status compute_tree_ensemble(ComputeContext& ctx) {
             while (e.nodes[static_cast<size_t>(i)].mode != TreeEnsemble::kLeaf) {
                 const TreeEnsemble::TreeNode& nd = e.nodes[static_cast<size_t>(i)];
                 i = tree_branch_taken(nd.mode, row[nd.feature], nd.value, nd.missing_true) ? nd.yes
-                                                                                            : nd.no;
+                                                                                           : nd.no;
             }
             const TreeEnsemble::TreeNode& leaf = e.nodes[static_cast<size_t>(i)];
             tree_ensemble_add_weights(e, leaf.weight_begin, leaf.weight_end, acc, count.data());

@@ -27,7 +27,7 @@ struct TreeEnsemble {
         float value = 0;
         Mode mode = kLeaf;
         bool missing_true = false;
-        int32_t yes = -1, no = -1;                // node indices (branches)
+        int32_t yes = -1, no = -1;                 // node indices (branches)
         int32_t weight_begin = 0, weight_end = 0;  // into weights (leaves)
     };
     struct Weight {
@@ -81,8 +81,8 @@ inline bool tree_branch_taken(TreeEnsemble::Mode mode, float x, float v, bool mi
 
 // Adds a leaf's weights [begin, end) to acc (per target; count counts the trees
 // that reached each target, for MIN and MAX).
-inline void tree_ensemble_add_weights(const TreeEnsemble& e, int32_t begin, int32_t end,
-                                      float* acc, int32_t* count) {
+inline void tree_ensemble_add_weights(const TreeEnsemble& e, int32_t begin, int32_t end, float* acc,
+                                      int32_t* count) {
     for (int32_t w = begin; w < end; ++w) {
         const TreeEnsemble::Weight& wt = e.weights[static_cast<size_t>(w)];
         float& a = acc[wt.target];
@@ -106,8 +106,7 @@ inline void tree_ensemble_add_weights(const TreeEnsemble& e, int32_t begin, int3
 // (AVERAGE: acc holds sums, count per target the trees that reached it), takes
 // the label (classifier), applies post_transform. acc has e.targets entries and is
 // overwritten with the final scores.
-void tree_ensemble_finish(const TreeEnsemble& e, float* acc, const int32_t* count,
-                          int64_t* label);
+void tree_ensemble_finish(const TreeEnsemble& e, float* acc, const int32_t* count, int64_t* label);
 
 // Output shapes for X's shape, shared by the reference and the fast kernel.
 Status tree_ensemble_check_input(const TreeEnsemble& e, const Shape& x, int64_t* rows);

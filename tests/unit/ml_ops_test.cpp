@@ -194,9 +194,9 @@ TEST(MlOps, TreeEnsembleRegressorMatchesOnnxRuntime) {
         a.set("aggregate_function", Attribute::make_string(agg));
         a.set("base_values", Attribute::make_floats({0.1f, 0.2f, -0.3f}));
         const int64_t rows = 40;
-        Graph g = one_node_graph(make_node("TreeEnsembleRegressor", {"X"}, {"y"}, a),
-                                 {value("y", DType::kFloat32, {rows, f.targets})}, rows,
-                                 f.features);
+        Graph g =
+            one_node_graph(make_node("TreeEnsembleRegressor", {"X"}, {"y"}, a),
+                           {value("y", DType::kFloat32, {rows, f.targets})}, rows, f.features);
         expect_all_agree(g, grid_features(rows, f.features, 5, false), agg);
     }
 }
@@ -213,10 +213,10 @@ TEST(MlOps, LinearScalerNormalizerFeatureExtractorMatchOnnxRuntime) {
         a.set("classlabels_ints", Attribute::make_ints({4, 5, 6}));
         for (const char* post : {"NONE", "SOFTMAX", "LOGISTIC"}) {
             a.set("post_transform", Attribute::make_string(post));
-            Graph g = one_node_graph(make_node("LinearClassifier", {"X"}, {"label", "probs"}, a),
-                                     {value("label", DType::kInt64, {rows}),
-                                      value("probs", DType::kFloat32, {rows, C})},
-                                     rows, F);
+            Graph g = one_node_graph(
+                make_node("LinearClassifier", {"X"}, {"label", "probs"}, a),
+                {value("label", DType::kInt64, {rows}), value("probs", DType::kFloat32, {rows, C})},
+                rows, F);
             expect_all_agree(g, x, std::string("LinearClassifier ") + post);
         }
     }
@@ -297,10 +297,10 @@ TEST(MlOps, MalformedEnsemblesAreClearErrors) {
     for (const Case& c : cases) {
         Attributes a = forest_attrs(f, true);
         c.edit(a);
-        Graph g = one_node_graph(make_node("TreeEnsembleClassifier", {"X"}, {"label", "probs"}, a),
-                                 {value("label", DType::kInt64, {2}),
-                                  value("probs", DType::kFloat32, {2, f.targets})},
-                                 2, f.features);
+        Graph g = one_node_graph(
+            make_node("TreeEnsembleClassifier", {"X"}, {"label", "probs"}, a),
+            {value("label", DType::kInt64, {2}), value("probs", DType::kFloat32, {2, f.targets})},
+            2, f.features);
         Result<Session> s = Session::prepare(g);
         ASSERT_FALSE(s.ok()) << c.what;
         EXPECT_NE(s.status().message().find(c.expect), std::string::npos)

@@ -2,6 +2,7 @@
 #include <onnx/checker.h>
 #include <onnx/onnx_pb.h>
 
+#include <map>
 #include <set>
 
 #include "toolkit/io/files.h"
@@ -35,9 +36,34 @@ void to_proto(const ValueInfo& v, onnx::ValueInfoProto* p) {
     }
 }
 
-void to_proto(const std::string& name, const Attribute& a, onnx::AttributeProto* p) {
+void graph_to_proto(const Graph& g, onnx::GraphProto* gp, bool subgraph);
+
+// A branch of `node` as ONNX writes it: no inputs, its reads of enclosing values
+// under the names the node passes in (the IR lists them as branch inputs).
+Graph branch_for_export(const Graph& branch, const Node& node) {
+    Graph b = branch;
+    std::map<std::string, std::string> outer;
+    for (size_t i = 0; i < b.inputs.size() && i + 1 < node.inputs.size(); ++i)
+        outer[b.inputs[i].name] = node.inputs[i + 1];
+    auto rename = [&](std::string& v) {
+        auto it = outer.find(v);
+        if (it != outer.end()) v = it->second;
+    };
+    for (auto& n : b.nodes) {
+        for (auto& i : n.inputs) rename(i);
+    }
+    b.inputs.clear();
+    return b;
+}
+
+void to_proto(const std::string& name, const Attribute& a, onnx::AttributeProto* p,
+              const Node& node) {
     p->set_name(name);
     switch (a.kind) {
+        case Attribute::Kind::kGraph:
+            p->set_type(onnx::AttributeProto::GRAPH);
+            graph_to_proto(branch_for_export(*a.g, node), p->mutable_g(), true);
+            break;
         case Attribute::Kind::kFloat:
             p->set_type(onnx::AttributeProto::FLOAT);
             p->set_f(a.f);
@@ -69,28 +95,11 @@ void to_proto(const std::string& name, const Attribute& a, onnx::AttributeProto*
     }
 }
 
-}  // namespace
-
-Result<std::string> export_onnx_bytes(const Graph& g) {
-    onnx::ModelProto m;
-    m.set_ir_version(8);
-    m.set_producer_name("pare");
-    m.set_producer_version("0.1");
-    auto* opset = m.add_opset_import();
-    opset->set_domain("");
-    opset->set_version(17);
-    std::set<std::string> domains;  // com.microsoft (QLinearAdd from fuse_qdq), ai.onnx.ml
-    for (const auto& n : g.nodes) {
-        if (!n.domain.empty() && n.domain != "ai.onnx") domains.insert(n.domain);
-    }
-    for (const auto& d : domains) {
-        auto* o = m.add_opset_import();
-        o->set_domain(d);
-        o->set_version(d == kMlDomain ? kMlOpset : 1);
-    }
-    auto* gp = m.mutable_graph();
+void graph_to_proto(const Graph& g, onnx::GraphProto* gp, bool subgraph) {
     gp->set_name(g.name);
-    for (const auto& i : g.inputs) to_proto(i, gp->add_input());
+    if (!subgraph) {
+        for (const auto& i : g.inputs) to_proto(i, gp->add_input());
+    }
     for (const auto& o : g.outputs) to_proto(o, gp->add_output());
     for (const auto& kv : g.initializers) to_proto(kv.second, kv.first, gp->add_initializer());
     for (const auto& kv : g.value_info) {
@@ -103,10 +112,43 @@ Result<std::string> export_onnx_bytes(const Graph& g) {
         np->set_name(n.name);
         np->set_op_type(n.op_type);
         if (!n.domain.empty()) np->set_domain(n.domain);
-        for (const auto& i : n.inputs) np->add_input(i);
+        // An If passes its enclosing values implicitly: only the condition is written.
+        const size_t inputs =
+            n.op == OpKind::kIf ? std::min<size_t>(1, n.inputs.size()) : n.inputs.size();
+        for (size_t i = 0; i < inputs; ++i) np->add_input(n.inputs[i]);
         for (const auto& o : n.outputs) np->add_output(o);
-        for (const auto& kv : n.attrs.map()) to_proto(kv.first, kv.second, np->add_attribute());
+        for (const auto& kv : n.attrs.map()) to_proto(kv.first, kv.second, np->add_attribute(), n);
     }
+}
+
+// The domains of g's nodes, branches included.
+void collect_domains(const Graph& g, std::set<std::string>* domains) {
+    for (const auto& n : g.nodes) {
+        if (!n.domain.empty() && n.domain != "ai.onnx") domains->insert(n.domain);
+        for (const auto& kv : n.attrs.map()) {
+            if (kv.second.kind == Attribute::Kind::kGraph) collect_domains(*kv.second.g, domains);
+        }
+    }
+}
+
+}  // namespace
+
+Result<std::string> export_onnx_bytes(const Graph& g) {
+    onnx::ModelProto m;
+    m.set_ir_version(8);
+    m.set_producer_name("pare");
+    m.set_producer_version("0.1");
+    auto* opset = m.add_opset_import();
+    opset->set_domain("");
+    opset->set_version(17);
+    std::set<std::string> domains;  // com.microsoft (QLinearAdd from fuse_qdq), ai.onnx.ml
+    collect_domains(g, &domains);
+    for (const auto& d : domains) {
+        auto* o = m.add_opset_import();
+        o->set_domain(d);
+        o->set_version(d == kMlDomain ? kMlOpset : 1);
+    }
+    graph_to_proto(g, m.mutable_graph(), false);
     try {
         onnx::checker::check_model(m);
     } catch (const std::exception& e) {

@@ -2,6 +2,7 @@
 // it is used: model files are hostile input (this code is fuzzed).
 #include <onnx/onnx_pb.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <set>
@@ -26,6 +27,7 @@ struct Importer {
     int64_t opset = 0;
     Graph g;
     int anon = 0;
+    int depth = 0;  // nesting of If branches (bounded: hostile files)
 
     Status fail(const std::string& msg) const { return invalid_argument(label + ": " + msg); }
 
@@ -33,6 +35,8 @@ struct Importer {
                                  int64_t numel);
     Result<Tensor> tensor(const onnx::TensorProto& t, const std::string& what);
     Status attribute(const onnx::AttributeProto& a, const Node& node, Attributes* out);
+    // An If branch: its graph, with the enclosing values it reads listed as its inputs.
+    Result<Graph> branch(const onnx::GraphProto& gp, const std::string& where);
     Status node(const onnx::NodeProto& n);
     Status normalize(Node& n);
     Status value_info(const onnx::ValueInfoProto& v, ValueInfo* out, const std::string& what);
@@ -206,6 +210,13 @@ Status Importer::attribute(const onnx::AttributeProto& a, const Node& node, Attr
             r.strings.assign(a.strings().begin(), a.strings().end());
             break;
         case onnx::AttributeProto::GRAPH:
+            if (node.op_type == "If") {
+                r.kind = Attribute::Kind::kGraph;
+                PARE_ASSIGN_OR_RETURN(Graph b, branch(a.g(), node.where() + " " + a.name()));
+                r.g = std::make_shared<Graph>(std::move(b));
+                break;
+            }
+            [[fallthrough]];
         case onnx::AttributeProto::GRAPHS:
             return unsupported(label + ": " + node.where() +
                                ": control flow (subgraph attribute \"" + a.name() +
@@ -330,11 +341,30 @@ Status Importer::node(const onnx::NodeProto& p) {
     n.name = p.name().empty() ? n.op_type + "_" + std::to_string(anon++) : p.name();
     n.inputs.assign(p.input().begin(), p.input().end());
     n.outputs.assign(p.output().begin(), p.output().end());
-    if (n.op_type == "If" || n.op_type == "Loop" || n.op_type == "Scan") {
+    if (n.op_type == "Loop" || n.op_type == "Scan") {
         return unsupported(label + ": " + n.where() + ": control flow (" + n.op_type +
                            ") is not supported yet");
     }
     for (const auto& a : p.attribute()) PARE_RETURN_IF_ERROR(attribute(a, n, &n.attrs));
+    if (n.op_type == "If" && (n.domain.empty() || n.domain == "ai.onnx")) {
+        // Both branches read the union of their enclosing values, passed as inputs.
+        auto then_it = n.attrs.map().find("then_branch");
+        auto else_it = n.attrs.map().find("else_branch");
+        if (then_it == n.attrs.map().end() || else_it == n.attrs.map().end() ||
+            !then_it->second.g || !else_it->second.g || n.inputs.size() != 1)
+            return fail(n.where() + " needs one condition and then_branch and else_branch graphs");
+        Graph& yes = *then_it->second.g;
+        Graph& no = *else_it->second.g;
+        std::vector<ValueInfo> all = yes.inputs;
+        for (const auto& v : no.inputs) {
+            if (std::none_of(all.begin(), all.end(),
+                             [&](const ValueInfo& x) { return x.name == v.name; }))
+                all.push_back(v);
+        }
+        yes.inputs = all;
+        no.inputs = all;
+        for (const auto& v : all) n.inputs.push_back(v.name);
+    }
     if (n.op_type == "Constant" && (n.domain.empty() || n.domain == "ai.onnx")) {
         if (n.outputs.size() != 1 || n.outputs[0].empty())
             return fail(n.where() + " must have one output");
@@ -550,6 +580,82 @@ Status parse_input_shape(const std::string& spec, std::string* name, Shape* shap
     return Status();
 }
 
+Status read_graph(Importer& im, const onnx::GraphProto& gp, bool subgraph) {
+    Graph& g = im.g;
+    const std::string& label = im.label;
+    g.name = gp.name().empty() ? "graph" : gp.name();
+    for (const auto& t : gp.initializer()) {
+        if (t.name().empty()) return im.fail("an initializer has an empty name");
+        if (g.initializers.count(t.name()))
+            return im.fail("initializer \"" + t.name() + "\" is defined twice");
+        PARE_ASSIGN_OR_RETURN(Tensor v, im.tensor(t, "initializer \"" + t.name() + "\""));
+        g.initializers[t.name()] = std::move(v);
+    }
+    if (gp.sparse_initializer_size() > 0)
+        return unsupported(label + ": sparse initializers are not supported");
+    if (subgraph && gp.input_size() > 0)
+        return unsupported(label +
+                           ": subgraphs with inputs (Loop and Scan bodies) are not "
+                           "supported");
+    for (const auto& v : gp.input()) {
+        if (g.initializers.count(v.name()))
+            continue;  // an initializer listed as input (IR < 4 style)
+        ValueInfo vi;
+        PARE_RETURN_IF_ERROR(im.value_info(v, &vi, "graph input"));
+        if (vi.dtype == DType::kUndefined)
+            return im.fail("graph input \"" + v.name() + "\" has no element type");
+        g.inputs.push_back(vi);
+    }
+    for (const auto& v : gp.output()) {
+        ValueInfo vi;
+        PARE_RETURN_IF_ERROR(im.value_info(v, &vi, "graph output"));
+        g.outputs.push_back(vi);
+    }
+    for (const auto& v : gp.value_info()) {
+        ValueInfo vi;
+        if (!im.value_info(v, &vi, "value_info").ok()) continue;  // optional hints only
+        g.value_info[vi.name] = vi;
+    }
+    for (const auto& n : gp.node()) PARE_RETURN_IF_ERROR(im.node(n));
+    return Status();
+}
+
+Result<Graph> Importer::branch(const onnx::GraphProto& gp, const std::string& where) {
+    if (depth >= 8) return unsupported(label + ": " + where + ": If nested more than 8 deep");
+    Importer sub;
+    sub.label = label;
+    sub.base_dir = base_dir;
+    sub.opset = opset;
+    sub.depth = depth + 1;
+    PARE_RETURN_IF_ERROR(read_graph(sub, gp, true));
+    Graph& b = sub.g;
+    std::set<std::string> defined;
+    for (const auto& kv : b.initializers) defined.insert(kv.first);
+    for (const auto& n : b.nodes) defined.insert(n.outputs.begin(), n.outputs.end());
+    for (const auto& o : b.outputs) {
+        if (!defined.count(o.name))
+            return unsupported(label + ": " + where + ": branch output \"" + o.name +
+                               "\" is not computed in the branch (an enclosing value); pass it "
+                               "through an Identity");
+    }
+    std::set<std::string> seen;
+    for (const auto& n : b.nodes) {
+        for (const auto& i : n.inputs) {
+            if (i.empty() || defined.count(i) || !seen.insert(i).second) continue;
+            ValueInfo v;
+            v.name = i;
+            b.inputs.push_back(v);
+        }
+    }
+    Status s = b.resolve_ops();
+    if (s.ok()) s = verify(b);
+    if (s.ok()) s = lower_legacy_forms(b);
+    if (s.ok()) s = b.resolve_ops();
+    if (s.ok()) s = b.topo_sort();
+    if (!s.ok()) return s.with_context(label + ": " + where);
+    return std::move(sub.g);
+}
+
 Result<Graph> import_onnx_bytes(const std::string& bytes, const std::string& label,
                                 const std::string& base_dir, const ImportOptions& options) {
     if (bytes.empty()) return invalid_argument(label + ": the file is empty, not an ONNX model");
@@ -574,37 +680,8 @@ Result<Graph> import_onnx_bytes(const std::string& bytes, const std::string& lab
     }
     const onnx::GraphProto& gp = model.graph();
     Graph& g = im.g;
-    g.name = gp.name().empty() ? "graph" : gp.name();
     g.producer = model.producer_name();
-    for (const auto& t : gp.initializer()) {
-        if (t.name().empty()) return im.fail("an initializer has an empty name");
-        if (g.initializers.count(t.name()))
-            return im.fail("initializer \"" + t.name() + "\" is defined twice");
-        PARE_ASSIGN_OR_RETURN(Tensor v, im.tensor(t, "initializer \"" + t.name() + "\""));
-        g.initializers[t.name()] = std::move(v);
-    }
-    if (gp.sparse_initializer_size() > 0)
-        return unsupported(label + ": sparse initializers are not supported");
-    for (const auto& v : gp.input()) {
-        if (g.initializers.count(v.name()))
-            continue;  // an initializer listed as input (IR < 4 style)
-        ValueInfo vi;
-        PARE_RETURN_IF_ERROR(im.value_info(v, &vi, "graph input"));
-        if (vi.dtype == DType::kUndefined)
-            return im.fail("graph input \"" + v.name() + "\" has no element type");
-        g.inputs.push_back(vi);
-    }
-    for (const auto& v : gp.output()) {
-        ValueInfo vi;
-        PARE_RETURN_IF_ERROR(im.value_info(v, &vi, "graph output"));
-        g.outputs.push_back(vi);
-    }
-    for (const auto& v : gp.value_info()) {
-        ValueInfo vi;
-        if (!im.value_info(v, &vi, "value_info").ok()) continue;  // optional hints only
-        g.value_info[vi.name] = vi;
-    }
-    for (const auto& n : gp.node()) PARE_RETURN_IF_ERROR(im.node(n));
+    PARE_RETURN_IF_ERROR(read_graph(im, gp, false));
     PARE_RETURN_IF_ERROR(bind_input_shapes(g, options, label));
     for (const auto& o : g.outputs) {
         if (g.is_initializer(o.name) || g.is_input(o.name)) continue;

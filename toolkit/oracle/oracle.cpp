@@ -136,7 +136,7 @@ class OrtServer {
 
     static Result<std::unique_ptr<OrtServer>> start(const std::string& model_path,
                                                     const TensorMap& inputs, int repeat,
-                                                    int threads) {
+                                                    int threads, bool per_example = false) {
         std::unique_ptr<OrtServer> s(new OrtServer());
         s->model_ = model_path;
         char tmpl[] = "/tmp/pare-oracle-XXXXXX";
@@ -166,7 +166,8 @@ class OrtServer {
                                                std::to_string(threads),
                                                "--repeat",
                                                std::to_string(std::max(1, repeat)),
-                                               "--serve"};
+                                               "--serve",
+                                               per_example ? "--per-example" : "--serve"};
         const std::string err = (dir / "err.txt").string();
         int to[2], from[2];
         if (pipe(to) != 0) return io_error("cannot create a pipe to ONNX Runtime");
@@ -205,20 +206,23 @@ class OrtServer {
         return s;
     }
 
-    // ORT's outputs in the model's output order, and the median of its first runs.
-    Result<std::vector<Tensor>> outputs(double* median_ms) const {
+    // ORT's outputs in the model's output order, and the median of its first runs
+    // (run_ms: every run's time).
+    Result<std::vector<Tensor>> outputs(double* median_ms,
+                                        std::vector<double>* run_ms = nullptr) const {
         std::ifstream mf((dir_ / "out" / "manifest.json").string());
         std::stringstream ms;
         ms << mf.rdbuf();
         const std::string m = ms.str();
         // The manifest is ours: outputs in model order, files "<k>.npy", then "run_ms": [...].
         const size_t rm = m.find("\"run_ms\":[");
-        if (median_ms && rm != std::string::npos) {
+        if ((median_ms || run_ms) && rm != std::string::npos) {
             std::vector<double> ort_times;
             std::stringstream ts(m.substr(rm + 10, m.find(']', rm) - rm - 10));
             std::string tok;
             while (std::getline(ts, tok, ',')) ort_times.push_back(std::atof(tok.c_str()));
-            *median_ms = median(ort_times);
+            if (median_ms) *median_ms = median(ort_times);
+            if (run_ms) *run_ms = ort_times;
         }
         std::vector<Tensor> outs;
         for (int o = 0;; ++o) {
@@ -297,6 +301,14 @@ Result<std::vector<Tensor>> run_onnxruntime(const std::string& model_path, const
     PARE_ASSIGN_OR_RETURN(std::unique_ptr<OrtServer> ort,
                           OrtServer::start(model_path, inputs, repeat, threads));
     return ort->outputs(median_ms);
+}
+
+Result<std::vector<Tensor>> run_onnxruntime_per_example(const std::string& model_path,
+                                                        const TensorMap& inputs, int threads,
+                                                        std::vector<double>* run_ms) {
+    PARE_ASSIGN_OR_RETURN(std::unique_ptr<OrtServer> ort,
+                          OrtServer::start(model_path, inputs, 1, threads, true));
+    return ort->outputs(nullptr, run_ms);
 }
 
 Result<OracleReport> compare_with_onnxruntime(const std::string& model_path,

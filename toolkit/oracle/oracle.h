@@ -57,6 +57,13 @@ Result<std::vector<Tensor>> run_onnxruntime(const std::string& model_path, const
                                             int repeat = 1, int threads = 1,
                                             double* median_ms = nullptr);
 
+// The same, once per example: every input split along its first axis into batches of
+// one (a model with a fixed batch of one, such as an If cascade), the outputs
+// concatenated; run_ms gets each example's time.
+Result<std::vector<Tensor>> run_onnxruntime_per_example(const std::string& model_path,
+                                                        const TensorMap& inputs, int threads,
+                                                        std::vector<double>* run_ms);
+
 Result<OracleReport> compare_with_onnxruntime(const std::string& model_path,
                                               const ImportOptions& import,
                                               const OracleOptions& options);

@@ -55,7 +55,7 @@ Result<int> fold_sweep(Graph& g) {
             outs.push_back(Tensor::from_vector<int64_t>(
                 std::vector<int64_t>(s.begin() + b, s.begin() + e), {e - b}));
             done = true;
-        } else if (n.op != OpKind::kUnknown) {
+        } else if (n.op != OpKind::kUnknown && n.op != OpKind::kIf) {
             bool all_const = !n.inputs.empty() || n.op == OpKind::kConstant;
             std::vector<const Tensor*> in;
             for (const auto& i : n.inputs) {
