@@ -4,6 +4,8 @@
 // validation accuracy against latency for each.
 // pare cascade: a small model answers the inputs it is sure of, the large one the
 // rest, in one ONNX graph with an If; the threshold tuned on the validation split.
+#include <unistd.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -11,11 +13,9 @@
 #include <filesystem>
 #include <memory>
 
-#include <unistd.h>
-
 #include "cli/cli.h"
-#include "toolkit/data/dataset.h"
 #include "runtime/ir/passes/passes.h"
+#include "toolkit/data/dataset.h"
 #include "toolkit/hybrid/cascade.h"
 #include "toolkit/hybrid/hybrid.h"
 #include "toolkit/report/evaluate.h"
@@ -34,6 +34,8 @@ struct HybridFlags {
     int repeat = 20;
     int64_t finetune_epochs = 0;
     double finetune_lr = 0.02;
+    std::string teacher;  // distillation during fine-tuning
+    Augment augment;      // augmentation during fine-tuning
     BoostOptions boost;
     TrainConfig cfg;
 };
@@ -57,7 +59,8 @@ Tensor standardized(const Tensor& x, const std::vector<float>& off, const std::v
     float* p = y.data<float>();
     for (int64_t i = 0; i < N; ++i) {
         for (int64_t f = 0; f < F; ++f)
-            p[i * F + f] = (p[i * F + f] - off[static_cast<size_t>(f)]) * sc[static_cast<size_t>(f)];
+            p[i * F + f] =
+                (p[i * F + f] - off[static_cast<size_t>(f)]) * sc[static_cast<size_t>(f)];
     }
     return y;
 }
@@ -69,14 +72,12 @@ std::vector<Node> train_head(const HybridFlags& f, const Tensor& train_x, const 
         BoostOptions o = f.boost;
         o.threads = f.cfg.threads;
         o.seed = f.cfg.seed;
-        const BoostResult r =
-            check(train_xgboost_head(train_x, data.train.labels, val_x, data.val.labels,
-                                     data.train.num_classes, o, [](int round, double err) {
-                                         if (round % 25 == 0)
-                                             std::fprintf(stderr,
-                                                          "  round %d: validation error %.4f\n",
-                                                          round, err);
-                                     }));
+        const BoostResult r = check(train_xgboost_head(
+            train_x, data.train.labels, val_x, data.val.labels, data.train.num_classes, o,
+            [](int round, double err) {
+                if (round % 25 == 0)
+                    std::fprintf(stderr, "  round %d: validation error %.4f\n", round, err);
+            }));
         char b[128];
         std::snprintf(b, sizeof b, "%d rounds x %lld trees, %.0f s", r.rounds,
                       static_cast<long long>(data.train.num_classes), r.seconds);
@@ -171,6 +172,8 @@ int cmd_hybrid(HybridFlags& f) {
         c.lr = f.finetune_lr;
         c.batch = 128;
         c.weight_decay = 5e-4;
+        c.augment = f.augment;
+        if (!f.teacher.empty()) c.distill.teacher = check(load_model_file(f.teacher), f.teacher);
         check(train_graph(tg, data, c));
         fg = check(drop_training_head(tg));
         head_backbone = fg;
@@ -334,14 +337,15 @@ int cmd_cascade(CascadeFlags& f) {
                       "no threshold keeps validation top-1 within %.2f points of the large "
                       "model's %.2f%%; the closest: threshold %.4f, %.2f%% with %.1f%% of inputs "
                       "on the large model",
-                      f.max_drop, 100 * c.large_accuracy, c.point.threshold,
-                      100 * c.point.accuracy, 100 * c.point.large_fraction);
+                      f.max_drop, 100 * c.large_accuracy, c.point.threshold, 100 * c.point.accuracy,
+                      100 * c.point.large_fraction);
         throw Failure{invalid_argument(b)};
     }
-    std::printf("threshold %.4f (validation): %.2f%% top-1 (small %.2f%%, large %.2f%%), %.1f%% "
-                "of inputs reach the large model\n",
-                c.point.threshold, 100 * c.point.accuracy, 100 * c.small_accuracy,
-                100 * c.large_accuracy, 100 * c.point.large_fraction);
+    std::printf(
+        "threshold %.4f (validation): %.2f%% top-1 (small %.2f%%, large %.2f%%), %.1f%% "
+        "of inputs reach the large model\n",
+        c.point.threshold, 100 * c.point.accuracy, 100 * c.small_accuracy, 100 * c.large_accuracy,
+        100 * c.point.large_fraction);
     const Graph cascade = check(build_cascade(small, large, static_cast<float>(c.point.threshold)));
     check(export_onnx_file(cascade, f.out));
     std::printf("wrote %s\n", f.out.c_str());
@@ -391,9 +395,8 @@ int cmd_cascade(CascadeFlags& f) {
         f.out, {{cascade.inputs[0].name, data.test.images}}, 1, &ort_c));
     int64_t ort_same = 0;
     {
-        const std::filesystem::path tmp =
-            std::filesystem::temp_directory_path() /
-            ("pare-cascade-" + std::to_string(::getpid()) + ".onnx");
+        const std::filesystem::path tmp = std::filesystem::temp_directory_path() /
+                                          ("pare-cascade-" + std::to_string(::getpid()) + ".onnx");
         check(export_onnx_file(large, tmp.string()));
         Result<std::vector<Tensor>> ol = run_onnxruntime_per_example(
             tmp.string(), {{large.inputs[0].name, data.test.images}}, 1, &ort_l);
@@ -440,8 +443,9 @@ int cmd_cascade(CascadeFlags& f) {
     print_row("answers as the scores predict, pare", {"", "", f2p(double(same) / double(n))}, "");
     print_row("answers as the scores predict, ORT", {"", "", f2p(double(ort_same) / double(n))},
               "");
-    std::printf("the large model ran for %lld of %lld images in pare (one image per run, batch 1)\n",
-                static_cast<long long>(to_large), static_cast<long long>(n));
+    std::printf(
+        "the large model ran for %lld of %lld images in pare (one image per run, batch 1)\n",
+        static_cast<long long>(to_large), static_cast<long long>(n));
     return 0;
 }
 
@@ -484,7 +488,8 @@ void add_hybrid_verbs(CLI::App& app, VerbTable& verbs) {
                   "Where to cut: a node or value name (--list-cuts), or auto: try the last "
                   "--auto-cuts candidates and keep the cheapest within --max-drop")
         ->capture_default_str();
-    p->add_flag("--list-cuts", f->list_cuts, "List the values the backbone can be cut at, and exit");
+    p->add_flag("--list-cuts", f->list_cuts,
+                "List the values the backbone can be cut at, and exit");
     p->add_option("--head", f->head, "xgboost (gradient-boosted trees) or logistic")
         ->capture_default_str();
     p->add_option("--data", f->data, "Labelled data")->capture_default_str();
@@ -515,6 +520,11 @@ void add_hybrid_verbs(CLI::App& app, VerbTable& verbs) {
         ->capture_default_str();
     p->add_option("--finetune-lr", f->finetune_lr, "Fine-tuning learning rate (SGD, cosine)")
         ->capture_default_str();
+    p->add_option("--teacher", f->teacher,
+                  "Fine-tune with knowledge distillation from this model (T 4, alpha 0.7)");
+    p->add_option("--pad-crop", f->augment.pad, "Fine-tuning: random crop after zero-padding by N")
+        ->capture_default_str();
+    p->add_flag("--hflip", f->augment.hflip, "Fine-tuning: random horizontal flips");
     add_training_flags(p, f->cfg, "logistic: epochs");
     p->add_option("--seed", f->cfg.seed, "Seed: validation split, head initialization, boosting")
         ->capture_default_str();

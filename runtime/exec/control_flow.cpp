@@ -26,8 +26,7 @@ class IfKernel : public PreparedKernel {
     Status run(ComputeContext& ctx) const override {
         const Tensor& c = *ctx.in[0];
         if (c.numel() != 1 || c.dtype() != DType::kBool)
-            return invalid_argument("the condition " + shape_str(c.shape()) +
-                                    " must be one bool");
+            return invalid_argument("the condition " + shape_str(c.shape()) + " must be one bool");
         const Branch& b = c.data<uint8_t>()[0] != 0 ? yes_ : no_;
         TensorMap in, out;
         for (const auto& [i, name] : b.feeds) in[name] = *ctx.in[i];
@@ -96,10 +95,10 @@ Result<std::unique_ptr<PreparedKernel>> prepare_if(const Node& node,
     const Graph* yes = node.attrs.get_graph("then_branch");
     const Graph* no = node.attrs.get_graph("else_branch");
     if (!yes || !no) return invalid_argument(node.where() + ": needs then_branch and else_branch");
-    PARE_ASSIGN_OR_RETURN(Branch y, prepare_branch(*yes, node.where() + " then_branch", constants,
-                                                   infos, options));
-    PARE_ASSIGN_OR_RETURN(Branch n, prepare_branch(*no, node.where() + " else_branch", constants,
-                                                   infos, options));
+    PARE_ASSIGN_OR_RETURN(
+        Branch y, prepare_branch(*yes, node.where() + " then_branch", constants, infos, options));
+    PARE_ASSIGN_OR_RETURN(
+        Branch n, prepare_branch(*no, node.where() + " else_branch", constants, infos, options));
     return std::unique_ptr<PreparedKernel>(new IfKernel(std::move(y), std::move(n)));
 }
 

@@ -423,6 +423,67 @@ TEST_F(Cli, DistillComparesWithThePlainStudentAndRejectsBadInput) {
     EXPECT_FALSE(fs::exists(bad));
 }
 
+TEST_F(Cli, HybridWritesOneGraphAndRejectsBadCuts) {
+    const std::string teacher = std::string(PARE_SOURCE_DIR) + "/models/teacher_resnet20.onnx";
+    CliRun r = pare("hybrid --backbone " + teacher + " --list-cuts");
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("stage3.block0.relu"), std::string::npos) << r.out;
+    const std::string out = (dir_ / "h.onnx").string();
+    const std::string common = " --data fashion-mnist --limit 1200 --test-limit 200 --repeat 1 ";
+    r = pare("hybrid --backbone " + teacher +
+             " --cut stage3.block0.relu --head xgboost --rounds 8" + common + "-o " + out);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(fs::exists(out));
+    EXPECT_NE(r.out.find("xgboost on 64"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("top-1 agreement, pare vs ORT"), std::string::npos) << r.out;
+    const std::string lin = (dir_ / "l.onnx").string();
+    r = pare("hybrid --backbone " + teacher +
+             " --cut stage2.block2.relu --pool 2 --head logistic " + "--epochs 1" + common + "-o " +
+             lin);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.out.find("logistic on 128"), std::string::npos) << r.out;
+    const std::string bad = (dir_ / "out" / "bad.onnx").string();
+    expect_clean_failure(
+        pare("hybrid --backbone " + teacher + " --cut nope" + common + "-o " + bad),
+        {"cut \"nope\"", "no node or value"});
+    expect_clean_failure(pare("hybrid --backbone " + teacher +
+                              " --cut stage3.block0.relu --pool 3" + common + "-o " + bad),
+                         {"does not divide"});
+    expect_clean_failure(pare("hybrid --backbone " + teacher + " --cut stage3.block0.relu " +
+                              "--head svm" + common + "-o " + bad),
+                         {"--head must be xgboost or logistic"});
+}
+
+TEST_F(Cli, CascadeMeetsItsBudgetOrSaysHowCloseItCame) {
+    const std::string small = std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx";
+    const std::string large = std::string(PARE_SOURCE_DIR) + "/models/teacher_resnet20.onnx";
+    const std::string out = (dir_ / "c.onnx").string();
+    CliRun r = pare("cascade --small " + small + " --large " + large +
+                    " --data fashion-mnist --test-limit 300 --max-drop 0.3 -o " + out);
+    ASSERT_EQ(r.code, 0) << r.err;
+    EXPECT_TRUE(fs::exists(out));
+    EXPECT_NE(r.out.find("inputs reaching the large model"), std::string::npos) << r.out;
+    // Both runtimes' answers are the ones the two models' scores and the threshold give.
+    for (const char* who : {"pare", "ORT"}) {
+        const size_t at = r.out.find(std::string("answers as the scores predict, ") + who);
+        ASSERT_NE(at, std::string::npos) << r.out;
+        const std::string line = r.out.substr(at, r.out.find('\n', at) - at);
+        EXPECT_NE(line.find("100.00%"), std::string::npos) << line;
+    }
+    // The If cannot go into a .pare file (yet): a clear error.
+    expect_clean_failure(pare("convert " + out + " " + (dir_ / "out" / "c.pare").string()),
+                         {"control flow"});
+    const std::string bad = (dir_ / "out" / "bad.onnx").string();
+    expect_clean_failure(pare("cascade --small " + small + " --large " + large +
+                              " --data fashion-mnist --test-limit 100 --max-drop -5 -o " + bad),
+                         {"no threshold keeps", "the closest"});
+    const std::string five = (dir_ / "five.onnx").string();
+    ASSERT_EQ(pare("arch show lenet5 --classes 5 -o " + five).code, 0);
+    expect_clean_failure(
+        pare("cascade --small " + five + " --large " + large + " --data fashion-mnist -o " + bad),
+        {"5 classes and the large model 10"});
+}
+
 TEST_F(Cli, ConvertToPareAndClassifyWithTheRuntimeOnlyExample) {
     const std::string onnx_path = std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx";
     const std::string pare_path = (dir_ / "lenet5.pare").string();

@@ -1,15 +1,19 @@
 // Hybrid models: the XGBoost head converted to a TreeEnsembleClassifier reproduces
 // XGBoost's own margins; cut points of a zoo ResNet; a backbone + head graph that
 // pare and ONNX Runtime run alike; bad cuts and heads are clear errors.
+#include "toolkit/hybrid/hybrid.h"
+
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "runtime/exec/session.h"
 #include "tests/unit/test_util.h"
 #include "toolkit/arch/zoo.h"
-#include "toolkit/hybrid/hybrid.h"
+#include "toolkit/hybrid/cascade.h"
 #include "toolkit/onnx/onnx_io.h"
 #include "toolkit/oracle/oracle.h"
 
@@ -161,6 +165,114 @@ TEST(Hybrid, CutsFeaturesAndAHeadThatOnnxRuntimeRunsAlike) {
     ASSERT_TRUE(wrong.ok());
     Status w = attach_head(g, mid.value, fo, wrong.value()).status();
     EXPECT_NE(w.message().find("does not fit"), std::string::npos) << w.message();
+}
+
+}  // namespace
+}  // namespace pare
+
+namespace pare {
+namespace {
+
+Graph zoo(const std::string& spec, int64_t classes) {
+    ArchOptions a;
+    a.in_channels = 1;
+    a.input_size = 28;
+    a.num_classes = classes;
+    std::string name;
+    ArchOptions o;
+    EXPECT_TRUE(parse_arch_spec(spec, a, &name, &o).ok());
+    return build_arch(name, o).value();
+}
+
+// One image at a time through a prepared model: its probabilities.
+Tensor probabilities_of(const Graph& model, const Tensor& images) {
+    std::vector<Tensor> out = extract_features(model, images).value();
+    return as_probabilities(out[0]);
+}
+
+TEST(Cascade, IfGraphRunsTheBranchTheThresholdPicksInPareAndOnnxRuntime) {
+    const Graph small = zoo("lenet5", 10), large = zoo("resnet:layers=8,width=0.5", 10);
+    const int64_t n = 12;
+    const Tensor images = test::random_tensor({n, 1, 28, 28}, 5, 0, 1);
+    const Tensor ps = probabilities_of(small, images), pl = probabilities_of(large, images);
+    std::vector<float> conf;
+    for (int64_t i = 0; i < n; ++i)
+        conf.push_back(
+            *std::max_element(ps.data<float>() + i * 10, ps.data<float>() + i * 10 + 10));
+    std::vector<float> sorted = conf;
+    std::sort(sorted.begin(), sorted.end());
+    const float threshold = sorted[n / 2];  // half the images to each branch
+    Result<Graph> c = build_cascade(small, large, threshold);
+    ASSERT_TRUE(c.ok()) << c.status().message();
+    // Through an ONNX file and back: the importer's If, then pare's executor.
+    const auto dir = test::temp_dir("cascade");
+    const std::string path = (dir / "cascade.onnx").string();
+    ASSERT_TRUE(export_onnx_file(c.value(), path).ok());
+    Result<Graph> back = import_onnx_file(path);
+    ASSERT_TRUE(back.ok()) << back.status().message();
+    Session s = Session::prepare(back.value()).value();
+    bool saw_if = false;
+    for (const auto& p : s.plan()) saw_if |= p.op == "If" && p.kernel.rfind("if (", 0) == 0;
+    EXPECT_TRUE(saw_if);
+    Tensor x = Tensor::create(DType::kFloat32, {1, 1, 28, 28}).value();
+    int branches[2] = {0, 0};
+    Tensor mine = Tensor::create(DType::kFloat32, {n, 10}).value();
+    for (int64_t i = 0; i < n; ++i) {
+        std::memcpy(x.data<float>(), images.data<float>() + i * 784, 784 * sizeof(float));
+        TensorMap out;
+        ASSERT_TRUE(s.run({{back.value().inputs[0].name, x}}, &out).ok());
+        const Tensor& p = out.begin()->second;
+        const bool unsure = conf[static_cast<size_t>(i)] < threshold;
+        ++branches[unsure];
+        const float* want = (unsure ? pl : ps).data<float>() + i * 10;
+        for (int k = 0; k < 10; ++k)
+            ASSERT_NEAR(p.data<float>()[k], want[k], 1e-5) << "image " << i << " class " << k;
+        std::memcpy(mine.data<float>() + i * 10, p.data<float>(), 10 * sizeof(float));
+    }
+    EXPECT_GT(branches[0], 0);
+    EXPECT_GT(branches[1], 0);
+    // ONNX Runtime runs the same file, one image per run.
+    std::vector<double> ms;
+    Result<std::vector<Tensor>> ort =
+        run_onnxruntime_per_example(path, {{back.value().inputs[0].name, images}}, 1, &ms);
+    ASSERT_TRUE(ort.ok()) << ort.status().message();
+    EXPECT_EQ(ms.size(), static_cast<size_t>(n));
+    EXPECT_LT(relative_l2(mine, ort.value()[0]).value(), 1e-5);
+    std::filesystem::remove_all(dir);
+    // Models that do not fit together.
+    Status bad = build_cascade(small, zoo("lenet5", 5), 0.5f).status();
+    EXPECT_NE(bad.message().find("10 classes and the large model 5"), std::string::npos)
+        << bad.message();
+}
+
+TEST(Cascade, ThresholdIsTheCheapestWithinTheBudget) {
+    // Four examples, labels 0: the small model is right when it is sure.
+    const std::vector<int64_t> labels = {0, 0, 0, 0};
+    auto probs = [](std::vector<std::vector<float>> rows) {
+        std::vector<float> v;
+        for (auto& r : rows) v.insert(v.end(), r.begin(), r.end());
+        return Tensor::from_vector<float>(v, {static_cast<int64_t>(rows.size()), 2})
+            .reshaped({static_cast<int64_t>(rows.size()), 2})
+            .value();
+    };
+    const Tensor small = probs({{0.95f, 0.05f}, {0.9f, 0.1f}, {0.4f, 0.6f}, {0.45f, 0.55f}});
+    const Tensor large = probs({{0.9f, 0.1f}, {0.9f, 0.1f}, {0.8f, 0.2f}, {0.3f, 0.7f}});
+    // The large model: 3 of 4. Within 0 points: the two unsure examples go to it.
+    ThresholdChoice c = tune_threshold(small, large, labels, 0.0);
+    ASSERT_TRUE(c.met);
+    EXPECT_DOUBLE_EQ(c.large_accuracy, 0.75);
+    EXPECT_DOUBLE_EQ(c.small_accuracy, 0.5);
+    EXPECT_DOUBLE_EQ(c.point.accuracy, 0.75);
+    EXPECT_DOUBLE_EQ(c.point.large_fraction, 0.5);
+    EXPECT_GT(c.point.threshold, 0.6);
+    EXPECT_LE(c.point.threshold, 0.9);
+    // Within 25 points the small model may answer everything.
+    c = tune_threshold(small, large, labels, 25.0);
+    EXPECT_DOUBLE_EQ(c.point.large_fraction, 0.0);
+    // A budget no threshold meets: not met, the most accurate point reported.
+    c = tune_threshold(small, large, labels, -10.0);
+    EXPECT_FALSE(c.met);
+    EXPECT_DOUBLE_EQ(c.point.accuracy, 0.75);
 }
 
 }  // namespace

@@ -204,15 +204,25 @@ TEST(OnnxIo, InitializersListedAsInputsStayInitializers) {
 TEST(OnnxIo, ControlFlowIsAClearUnsupportedError) {
     onnx::ModelProto m = add_model(13);
     auto* n = m.mutable_graph()->mutable_node(0);
-    n->set_op_type("If");
+    n->set_op_type("Loop");
     auto* a = n->add_attribute();
-    a->set_name("then_branch");
+    a->set_name("body");
     a->set_type(onnx::AttributeProto::GRAPH);
     Result<Graph> g = import_onnx_bytes(m.SerializeAsString(), "cf.onnx", "");
     ASSERT_FALSE(g.ok());
     EXPECT_EQ(g.status().code(), StatusCode::kUnsupported);
     EXPECT_NE(g.status().message().find("control flow"), std::string::npos) << g.status().message();
     EXPECT_NE(g.status().message().find("cf.onnx"), std::string::npos);
+    // If is supported, but not without both branches.
+    n->set_op_type("If");
+    n->clear_attribute();
+    a = n->add_attribute();
+    a->set_name("then_branch");
+    a->set_type(onnx::AttributeProto::GRAPH);
+    g = import_onnx_bytes(m.SerializeAsString(), "cf.onnx", "");
+    ASSERT_FALSE(g.ok());
+    EXPECT_NE(g.status().message().find("then_branch and else_branch"), std::string::npos)
+        << g.status().message();
 }
 
 TEST(OnnxIo, Opset9FormsAreNormalized) {

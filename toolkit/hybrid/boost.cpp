@@ -43,14 +43,14 @@ Status make_dmatrix(const Tensor& x, const std::vector<int64_t>& y, DMatrix* m) 
     if (x.shape()[0] != static_cast<int64_t>(y.size()))
         return invalid_argument(std::to_string(x.shape()[0]) + " feature rows for " +
                                 std::to_string(y.size()) + " labels");
-    PARE_RETURN_IF_ERROR(xgb_check(
-        XGDMatrixCreateFromMat(x.data<float>(), static_cast<bst_ulong>(x.shape()[0]),
-                               static_cast<bst_ulong>(x.shape()[1]), NAN, &m->h),
-        "DMatrix"));
+    PARE_RETURN_IF_ERROR(
+        xgb_check(XGDMatrixCreateFromMat(x.data<float>(), static_cast<bst_ulong>(x.shape()[0]),
+                                         static_cast<bst_ulong>(x.shape()[1]), NAN, &m->h),
+                  "DMatrix"));
     std::vector<float> labels(y.begin(), y.end());
-    return xgb_check(XGDMatrixSetFloatInfo(m->h, "label", labels.data(),
-                                           static_cast<bst_ulong>(labels.size())),
-                     "labels");
+    return xgb_check(
+        XGDMatrixSetFloatInfo(m->h, "label", labels.data(), static_cast<bst_ulong>(labels.size())),
+        "labels");
 }
 
 // "[12]\tval-merror:0.08420" -> 0.0842
@@ -214,8 +214,8 @@ Result<BoostResult> train_xgboost_head(const Tensor& train_x, const std::vector<
     const char* buf = nullptr;
     PARE_RETURN_IF_ERROR(
         xgb_check(XGBoosterSaveModelToBuffer(use, "{\"format\": \"json\"}", &len, &buf), "save"));
-    PARE_ASSIGN_OR_RETURN(r.head, ensemble_from_json(std::string(buf, len), classes,
-                                                     train_x.shape()[1]));
+    PARE_ASSIGN_OR_RETURN(r.head,
+                          ensemble_from_json(std::string(buf, len), classes, train_x.shape()[1]));
     const float* margins = nullptr;
     PARE_RETURN_IF_ERROR(
         xgb_check(XGBoosterPredict(use, val.h, 1, 0, 0, &len, &margins), "predict"));

@@ -203,8 +203,8 @@ Result<Graph> build_cascade(const Graph& small, const Graph& large, float thresh
     id.inputs = {s.output};
     id.outputs = {"cascade/small_answer"};
     no.nodes = {id};
-    no.outputs = {ValueInfo{"cascade/small_answer", DType::kFloat32, true, {1, s.classes},
-                            {"", ""}}};
+    no.outputs = {
+        ValueInfo{"cascade/small_answer", DType::kFloat32, true, {1, s.classes}, {"", ""}}};
     PARE_RETURN_IF_ERROR(no.resolve_ops());
     Node branch;
     branch.name = "cascade/if";

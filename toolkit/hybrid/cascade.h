@@ -21,9 +21,9 @@ namespace pare {
 Tensor as_probabilities(const Tensor& scores);
 
 struct CascadePoint {
-    double threshold = 0;      // the small model answers when its top probability >= threshold
-    double accuracy = 0;       // top-1 of the cascade
-    double large_fraction = 0; // inputs that reached the large model
+    double threshold = 0;       // the small model answers when its top probability >= threshold
+    double accuracy = 0;        // top-1 of the cascade
+    double large_fraction = 0;  // inputs that reached the large model
 };
 
 // The cascade's accuracy and large-model fraction at `threshold` (probabilities of

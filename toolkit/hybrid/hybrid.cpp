@@ -173,10 +173,9 @@ Result<Graph> feature_graph(const Graph& graph, const std::vector<std::string>& 
         o.dtype = DType::kFloat32;
         o.has_shape = true;
         o.shape = {s[0], features};
-        o.dim_params = {g.inputs.empty() || g.inputs[0].dim_params.empty()
-                            ? ""
-                            : g.inputs[0].dim_params[0],
-                        ""};
+        o.dim_params = {
+            g.inputs.empty() || g.inputs[0].dim_params.empty() ? "" : g.inputs[0].dim_params[0],
+            ""};
         outputs.push_back(o);
     }
     g.outputs = outputs;

@@ -71,10 +71,10 @@ struct BoostOptions {
     uint64_t seed = 1;
 };
 struct BoostResult {
-    Node head;                // TreeEnsembleClassifier: X -> (label, probabilities)
-    int rounds = 0;           // rounds kept (the best on validation with early stopping)
-    double val_error = 0;     // multi-class error on the validation features
-    double seconds = 0;       // training time
+    Node head;                   // TreeEnsembleClassifier: X -> (label, probabilities)
+    int rounds = 0;              // rounds kept (the best on validation with early stopping)
+    double val_error = 0;        // multi-class error on the validation features
+    double seconds = 0;          // training time
     std::vector<float> margins;  // xgboost's own margins on the validation features (tests)
 };
 // X [N, F] float32, labels in [0, classes); val_* for early stopping and the
