@@ -238,27 +238,43 @@ Result<std::vector<Tensor>> extract_features(
     const std::function<void(int64_t, int64_t)>& progress) {
     if (features.inputs.size() != 1) return invalid_argument("the backbone must have one input");
     if (images.rank() != 4) return invalid_argument("images must be [N, C, H, W]");
+    // A fixed batch (a symbolic one bound to 128), the default passes: planned
+    // memory and the fast kernels. The last batch is padded with zeros.
+    Graph g = features;
+    ValueInfo& in = g.inputs[0];
+    if (in.shape.empty()) return invalid_argument("the backbone's input has no shape");
+    if (in.shape[0] < 0) {
+        in.shape[0] = 128;
+        if (!in.dim_params.empty()) in.dim_params[0] = "";
+    }
+    const int64_t batch = in.shape[0];
+    PARE_RETURN_IF_ERROR(g.resolve_ops());
+    PARE_RETURN_IF_ERROR(run_default_passes(g));
     SessionOptions so;
     so.threads = threads;
-    PARE_ASSIGN_OR_RETURN(Session s, Session::prepare(features, so));
-    const ValueInfo& in = features.inputs[0];
+    const std::string in_name = in.name;
+    std::vector<std::string> out_names;
+    for (const auto& o : g.outputs) out_names.push_back(o.name);
+    PARE_ASSIGN_OR_RETURN(Session s, Session::prepare(std::move(g), so));
     const int64_t N = images.shape()[0];
-    int64_t batch = in.shape.empty() || in.shape[0] < 0 ? 128 : in.shape[0];
     const int64_t per = N > 0 ? images.numel() / N : 0;
     Shape bs = images.shape();
-    std::vector<Tensor> out(features.outputs.size());
+    bs[0] = batch;
+    std::vector<Tensor> out(out_names.size());
+    PARE_ASSIGN_OR_RETURN(Tensor x, Tensor::create(DType::kFloat32, bs));
     for (int64_t b0 = 0; b0 < N; b0 += batch) {
         const int64_t b = std::min(batch, N - b0);
-        // A fixed-batch backbone gets its last batch padded.
-        bs[0] = in.shape.empty() || in.shape[0] < 0 ? b : batch;
-        PARE_ASSIGN_OR_RETURN(Tensor x, Tensor::create(DType::kFloat32, bs));
+        if (b < batch) std::memset(x.raw(), 0, x.nbytes());
         std::memcpy(x.data<float>(), images.data<float>() + b0 * per,
                     static_cast<size_t>(b * per) * sizeof(float));
         TensorMap outs;
-        PARE_RETURN_IF_ERROR(s.run({{in.name, x}}, &outs));
+        PARE_RETURN_IF_ERROR(s.run({{in_name, x}}, &outs));
         for (size_t k = 0; k < out.size(); ++k) {
-            const Tensor& f = outs.at(features.outputs[k].name);
-            const int64_t F = f.rank() == 2 ? f.shape()[1] : 0;
+            const Tensor& f = outs.at(out_names[k]);
+            if (f.rank() != 2 || f.shape()[0] != batch)
+                return invalid_argument("output \"" + out_names[k] + "\" is " +
+                                        shape_str(f.shape()) + ", not [batch, features]");
+            const int64_t F = f.shape()[1];
             if (!out[k].defined()) {
                 PARE_ASSIGN_OR_RETURN(out[k], Tensor::create(DType::kFloat32, {N, F}));
             }
