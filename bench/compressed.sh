@@ -5,6 +5,9 @@
 #  - structured (channels removed, about half the MACs): whole-model latency of
 #    both in pare and in ONNX Runtime (`pare check`, alternating runs), the ratio
 #    dense/pruned in pare; likewise the low-rank factorized teacher;
+#  - the hybrid (the pruned teacher cut at stage3.block0 with an XGBoost head,
+#    `make hybrid`) and its int8 version: their latency as a fraction of the
+#    dense teacher's, alternating (`pare check`);
 #  - unstructured 90% sparse: the time of the pruned layers (the convolutions
 #    that run on the sparse kernel), summed from `pare bench --profile`, dense
 #    against sparse in alternation, and the whole model.
@@ -20,6 +23,8 @@ dense=$dir/teacher_resnet20.onnx
 structured=$dir/teacher_resnet20_channels.onnx
 sparse=$dir/teacher_resnet20_sparse90.onnx
 lowrank=$dir/teacher_resnet20_lowrank.onnx
+hybrid=$dir/teacher_resnet20_hybrid.onnx
+hybrid8=$dir/teacher_resnet20_hybrid_int8.onnx
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
@@ -46,6 +51,10 @@ for b in 1 16; do
     read -r _ _ _ dp do _ < <(check "$dense" "$b")
     read -r _ _ _ lp lo _ < <(check "$lowrank" "$b")
     echo "$dp $do $lp $lo" >> "$tmp/l.$b"
+    read -r _ _ _ dp do _ < <(check "$dense" "$b")
+    read -r _ _ _ hp ho _ < <(check "$hybrid" "$b")
+    read -r _ _ _ qp qo _ < <(check "$hybrid8" "$b")
+    echo "$dp $do $hp $ho $qp $qo" >> "$tmp/h.$b"
     read -r dl dm < <(profile "$dense" "$b")
     read -r sl sm < <(profile "$sparse" "$b")
     echo "$dl $dm $sl $sm" >> "$tmp/u.$b"
@@ -60,6 +69,11 @@ for b in 1 16; do
   awk '{print $1 / $3}' "$tmp/l.$b" | median > "$tmp/r"
   printf "batch %-3s low-rank (Tucker-2/SVD, half the parameters): dense %7.3f ms, factorized %7.3f ms in pare: %.2fx faster (ONNX Runtime: dense %.3f, factorized %.3f ms)\n" \
     "$b" "$(cat "$tmp/a")" "$(cat "$tmp/c")" "$(cat "$tmp/r")" "$(cat "$tmp/b")" "$(cat "$tmp/d")"
+  awk '{print $1}' "$tmp/h.$b" | median > "$tmp/a"; awk '{print $3}' "$tmp/h.$b" | median > "$tmp/c"
+  awk '{print $5}' "$tmp/h.$b" | median > "$tmp/e"
+  awk '{print $3 / $1}' "$tmp/h.$b" | median > "$tmp/r"; awk '{print $5 / $1}' "$tmp/h.$b" | median > "$tmp/r8"
+  printf "batch %-3s hybrid (pruned, cut at stage3.block0, XGBoost head): dense %7.3f ms, hybrid %7.3f ms (%.2f of dense), int8 hybrid %7.3f ms (%.2f of dense) in pare\n" \
+    "$b" "$(cat "$tmp/a")" "$(cat "$tmp/c")" "$(cat "$tmp/r")" "$(cat "$tmp/e")" "$(cat "$tmp/r8")"
   awk '{print $1 / $3}' "$tmp/u.$b" | median > "$tmp/rl"
   awk '{print $2 / $4}' "$tmp/u.$b" | median > "$tmp/rm"
   awk '{print $1}' "$tmp/u.$b" | median > "$tmp/dl"; awk '{print $3}' "$tmp/u.$b" | median > "$tmp/sl"

@@ -28,7 +28,9 @@ Result<EvalReport> evaluate(const Graph& g_in, const Dataset& data, int64_t batc
                                     shape_str({ds[1], ds[2], ds[3]}));
         }
     }
-    const int64_t b = std::min(batch, data.size());
+    // A batch the graph keeps fixed (free_batch_dim could not free it, e.g. a
+    // cascade that decides per input) is the batch it runs with.
+    const int64_t b = in.shape[0] > 0 ? in.shape[0] : std::min(batch, data.size());
     in.shape = {b, ds[1], ds[2], ds[3]};
     PARE_RETURN_IF_ERROR(g.resolve_ops());
     PARE_RETURN_IF_ERROR(run_default_passes(g));

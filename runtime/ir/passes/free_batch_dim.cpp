@@ -8,6 +8,11 @@ Result<int> free_batch_dim(Graph& g) {
     for (const auto& i : g.inputs) {
         if (!i.has_shape || i.shape.empty() || i.shape[0] < 0) return 0;  // nothing fixed to free
     }
+    for (const auto& n : g.nodes) {
+        // A branch decided on a whole batch (a cascade's If) is only right for the
+        // batch the graph was written for.
+        if (n.op_type == "If") return 0;
+    }
     const int64_t b0 = g.inputs[0].shape[0];
     for (const auto& i : g.inputs) {
         if (i.shape[0] != b0) return 0;  // inputs disagree on a batch: leave the graph alone

@@ -41,7 +41,8 @@ Result<int> fuse_qdq(Graph& g);
 // constants (so shape chains become constant), Reshape nodes
 // whose constant shape starts with that batch (and whose data and output carry it)
 // get 0 there ("copy the input's dimension"), and the inputs' first dimension becomes
-// the symbolic "N". Does nothing when an input's first dimension is already free.
+// the symbolic "N". Does nothing when an input's first dimension is already free,
+// or when the graph has an If (its condition may depend on the whole batch).
 // Returns the Reshape nodes rewritten.
 Result<int> free_batch_dim(Graph& g);
 
