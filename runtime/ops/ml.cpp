@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "runtime/ops/op_util.h"
+#include "runtime/ops/tree_ensemble.h"
 
 namespace pare {
 
@@ -22,7 +23,7 @@ Status rows_features(const Shape& s, int64_t* rows, int64_t* features) {
 struct Linear {
     std::vector<float> coef, intercepts;
     int64_t outputs = 0;  // classes or targets
-    std::string post;
+    TreeEnsemble::Post post = TreeEnsemble::Post::kNone;
     std::vector<int64_t> labels;
 };
 
@@ -30,7 +31,8 @@ Status parse_linear(const Node& node, Linear* l) {
     const bool classifier = node.op == OpKind::kLinearClassifier;
     l->coef = node.attrs.get_floats("coefficients");
     l->intercepts = node.attrs.get_floats("intercepts");
-    l->post = node.attrs.get_string("post_transform", "NONE");
+    const std::string post = node.attrs.get_string("post_transform", "NONE");
+    PARE_RETURN_IF_ERROR(parse_post_transform(post, &l->post));
     if (classifier) {
         if (node.attrs.has("classlabels_strings"))
             return unsupported(
@@ -43,15 +45,12 @@ Status parse_linear(const Node& node, Linear* l) {
             return unsupported(
                 "a binary classifier with one score column is not supported; "
                 "give both classes' coefficients");
-        if (l->post != "NONE" && l->post != "LOGISTIC" && l->post != "SOFTMAX" &&
-            l->post != "SOFTMAX_ZERO")
-            return unsupported("post_transform " + l->post + " is not supported");
     } else {
         l->outputs = node.attrs.get_int("targets", 1);
         if (l->outputs < 1 || l->outputs > (1 << 24))
             return invalid_argument("targets " + std::to_string(l->outputs) + " is out of range");
-        if (l->post != "NONE")
-            return unsupported("post_transform " + l->post + " is not supported");
+        if (l->post != TreeEnsemble::Post::kNone)
+            return unsupported("post_transform " + post + " is not supported");
     }
     if (l->coef.empty() || l->coef.size() % static_cast<size_t>(l->outputs) != 0)
         return invalid_argument("coefficients has " + std::to_string(l->coef.size()) +
@@ -62,27 +61,6 @@ Status parse_linear(const Node& node, Linear* l) {
                                 " entries for " + std::to_string(l->outputs) +
                                 (classifier ? " classes" : " targets"));
     return Status();
-}
-
-void post_transform(const std::string& post, float* s, int64_t n) {
-    if (post == "LOGISTIC") {
-        for (int64_t i = 0; i < n; ++i) s[i] = 1.0f / (1.0f + std::exp(-s[i]));
-    } else if (post == "SOFTMAX" || post == "SOFTMAX_ZERO") {
-        const bool zero = post == "SOFTMAX_ZERO";
-        float mx = -INFINITY;
-        for (int64_t i = 0; i < n; ++i) {
-            if (!zero || s[i] != 0) mx = std::fmax(mx, s[i]);
-        }
-        double sum = 0;
-        for (int64_t i = 0; i < n; ++i) {
-            if (zero && s[i] == 0) continue;
-            s[i] = std::exp(s[i] - mx);
-            sum += s[i];
-        }
-        for (int64_t i = 0; i < n; ++i) {
-            if (!(zero && s[i] == 0)) s[i] = static_cast<float>(s[i] / sum);
-        }
-    }
 }
 
 }  // namespace
@@ -135,7 +113,7 @@ Status compute_linear(ComputeContext& ctx) {
                 if (zr[c] > zr[best]) best = c;
             }
             ctx.out[0]->data<int64_t>()[r] = l.labels[static_cast<size_t>(best)];
-            post_transform(l.post, zr, C);
+            apply_post_transform(l.post, zr, C);
         }
     }
     return Status();

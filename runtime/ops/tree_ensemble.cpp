@@ -31,7 +31,9 @@ Status parse_mode(const std::string& s, TreeEnsemble::Mode* m) {
     return Status();
 }
 
-Status parse_post(const std::string& s, TreeEnsemble::Post* p) {
+}  // namespace
+
+Status parse_post_transform(const std::string& s, TreeEnsemble::Post* p) {
     if (s == "NONE")
         *p = TreeEnsemble::Post::kNone;
     else if (s == "LOGISTIC")
@@ -46,8 +48,6 @@ Status parse_post(const std::string& s, TreeEnsemble::Post* p) {
         return invalid_argument("unknown post_transform \"" + s + "\"");
     return Status();
 }
-
-}  // namespace
 
 Status parse_tree_ensemble(const Node& node, TreeEnsemble* out) {
     TreeEnsemble e;
@@ -209,7 +209,8 @@ Status parse_tree_ensemble(const Node& node, TreeEnsemble* out) {
         return invalid_argument("base_values has " + std::to_string(e.base.size()) +
                                 " entries for " + std::to_string(e.targets) +
                                 (e.classifier ? " classes" : " targets"));
-    PARE_RETURN_IF_ERROR(parse_post(node.attrs.get_string("post_transform", "NONE"), &e.post));
+    PARE_RETURN_IF_ERROR(
+        parse_post_transform(node.attrs.get_string("post_transform", "NONE"), &e.post));
     if (!e.classifier) {
         const std::string agg = node.attrs.get_string("aggregate_function", "SUM");
         if (agg == "SUM")
@@ -225,6 +226,35 @@ Status parse_tree_ensemble(const Node& node, TreeEnsemble* out) {
     }
     *out = std::move(e);
     return Status();
+}
+
+void apply_post_transform(TreeEnsemble::Post post, float* acc, int64_t T) {
+    switch (post) {
+        case TreeEnsemble::Post::kNone:
+            break;
+        case TreeEnsemble::Post::kLogistic:
+            for (int64_t t = 0; t < T; ++t) acc[t] = 1.0f / (1.0f + std::exp(-acc[t]));
+            break;
+        case TreeEnsemble::Post::kSoftmax:
+        case TreeEnsemble::Post::kSoftmaxZero: {
+            const bool zero = post == TreeEnsemble::Post::kSoftmaxZero;
+            float mx = -INFINITY;
+            for (int64_t t = 0; t < T; ++t) {
+                if (!zero || acc[t] != 0) mx = std::fmax(mx, acc[t]);
+            }
+            double sum = 0;
+            for (int64_t t = 0; t < T; ++t) {
+                if (zero && acc[t] == 0) continue;
+                acc[t] = std::exp(acc[t] - mx);
+                sum += acc[t];
+            }
+            for (int64_t t = 0; t < T; ++t) {
+                if (zero && acc[t] == 0) continue;
+                acc[t] = static_cast<float>(acc[t] / sum);
+            }
+            break;
+        }
+    }
 }
 
 void tree_ensemble_finish(const TreeEnsemble& e, float* acc, const int32_t* count, int64_t* label) {
@@ -249,32 +279,7 @@ void tree_ensemble_finish(const TreeEnsemble& e, float* acc, const int32_t* coun
         }
         *label = e.labels[static_cast<size_t>(best)];
     }
-    switch (e.post) {
-        case TreeEnsemble::Post::kNone:
-            break;
-        case TreeEnsemble::Post::kLogistic:
-            for (int64_t t = 0; t < T; ++t) acc[t] = 1.0f / (1.0f + std::exp(-acc[t]));
-            break;
-        case TreeEnsemble::Post::kSoftmax:
-        case TreeEnsemble::Post::kSoftmaxZero: {
-            const bool zero = e.post == TreeEnsemble::Post::kSoftmaxZero;
-            float mx = -INFINITY;
-            for (int64_t t = 0; t < T; ++t) {
-                if (!zero || acc[t] != 0) mx = std::fmax(mx, acc[t]);
-            }
-            double sum = 0;
-            for (int64_t t = 0; t < T; ++t) {
-                if (zero && acc[t] == 0) continue;
-                acc[t] = std::exp(acc[t] - mx);
-                sum += acc[t];
-            }
-            for (int64_t t = 0; t < T; ++t) {
-                if (zero && acc[t] == 0) continue;
-                acc[t] = static_cast<float>(acc[t] / sum);
-            }
-            break;
-        }
-    }
+    apply_post_transform(e.post, acc, T);
 }
 
 Status tree_ensemble_check_input(const TreeEnsemble& e, const Shape& x, int64_t* rows) {

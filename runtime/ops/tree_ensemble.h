@@ -102,6 +102,11 @@ inline void tree_ensemble_add_weights(const TreeEnsemble& e, int32_t begin, int3
     }
 }
 
+// post_transform (shared with the linear models): parsed from its attribute
+// value (PROBIT and unknown names are errors), applied to one row of n scores.
+Status parse_post_transform(const std::string& s, TreeEnsemble::Post* p);
+void apply_post_transform(TreeEnsemble::Post post, float* scores, int64_t n);
+
 // Turns one row's accumulated scores into the outputs: adds base values, averages
 // (AVERAGE: acc holds sums, count per target the trees that reached it), takes
 // the label (classifier), applies post_transform. acc has e.targets entries and is
