@@ -239,6 +239,10 @@ TEST(Cascade, IfGraphRunsTheBranchTheThresholdPicksInPareAndOnnxRuntime) {
     EXPECT_EQ(ms.size(), static_cast<size_t>(n));
     EXPECT_LT(relative_l2(mine, ort.value()[0]).value(), 1e-5);
     std::filesystem::remove_all(dir);
+    // A cut at a value that is not a feature tensor (the cascade's bool condition).
+    Status not_features = feature_graph(c.value(), {"cascade/unsure"}, FeatureOptions()).status();
+    EXPECT_NE(not_features.message().find("not a float feature map"), std::string::npos)
+        << not_features.message();
     // Models that do not fit together.
     Status bad = build_cascade(small, zoo("lenet5", 5), 0.5f).status();
     EXPECT_NE(bad.message().find("10 classes and the large model 5"), std::string::npos)
