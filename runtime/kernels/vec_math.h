@@ -134,8 +134,18 @@ inline void transpose_stage(typename FloatVec<V>::type* r) {
     for (int i = 0; i < V; ++i) {
         if (i & H) continue;
         const vec a = r[i], b = r[i + H];
+#if defined(__clang__)  // no two-vector __builtin_shuffle (the sanitizer builds use clang)
+        vec x, y;
+        for (int j = 0; j < V; ++j) {
+            x[j] = lo[j] < V ? a[lo[j]] : b[lo[j] - V];
+            y[j] = hi[j] < V ? a[hi[j]] : b[hi[j] - V];
+        }
+        r[i] = x;
+        r[i + H] = y;
+#else
         r[i] = __builtin_shuffle(a, b, lo);
         r[i + H] = __builtin_shuffle(a, b, hi);
+#endif
     }
 }
 

@@ -8,6 +8,7 @@
 namespace pare {
 
 Status infer_batchnorm(InferContext& ctx) {
+    PARE_RETURN_IF_ERROR(require_inputs(ctx, 5));
     for (size_t i = 0; i < 5; ++i) PARE_RETURN_IF_ERROR(require_float(ctx, i));
     if (ctx.out.size() > 1 || ctx.node.attrs.get_int("training_mode", 0) != 0) {
         return unsupported("training-mode BatchNormalization (extra outputs) is not supported");

@@ -24,6 +24,7 @@ Status conv_window(const InferContext& ctx, Window* w) {
 }  // namespace
 
 Status infer_conv(InferContext& ctx) {
+    PARE_RETURN_IF_ERROR(require_inputs(ctx, 2));
     PARE_RETURN_IF_ERROR(require_float(ctx, 0));
     PARE_RETURN_IF_ERROR(require_float(ctx, 1));
     const ValueMeta& x = ctx.in[0];

@@ -72,6 +72,7 @@ Status transpose_window(const Node& node, const Shape& xs, const Shape& ws, TWin
 }
 
 Status infer_conv_transpose(InferContext& ctx) {
+    PARE_RETURN_IF_ERROR(require_inputs(ctx, 2));
     PARE_RETURN_IF_ERROR(require_float(ctx, 0));
     PARE_RETURN_IF_ERROR(require_float(ctx, 1));
     const ValueMeta& x = ctx.in[0];

@@ -5,6 +5,7 @@
 namespace pare {
 
 Status infer_gemm(InferContext& ctx) {
+    PARE_RETURN_IF_ERROR(require_inputs(ctx, 2));
     PARE_RETURN_IF_ERROR(require_float(ctx, 0));
     PARE_RETURN_IF_ERROR(require_float(ctx, 1));
     const ValueMeta& a = ctx.in[0];

@@ -26,6 +26,7 @@ Status pool_window(const Node& node, const Shape& xs, Window* w) {
 }  // namespace
 
 Status infer_pool(InferContext& ctx) {
+    PARE_RETURN_IF_ERROR(require_inputs(ctx, 1));
     const ValueMeta& x = ctx.in[0];
     // MaxPool also of 8-bit integers (a quantized model's: order is kept by the
     // quantization, so the maximum of the integers is the integer of the maximum).

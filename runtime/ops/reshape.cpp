@@ -125,6 +125,9 @@ Status infer_reshape(InferContext& ctx) {
             int64_t a = 1, b = 1;
             for (int64_t i = 0; i < rank; ++i) {
                 int64_t& p = i < axis ? a : b;
+                if (p > 0 && x.shape[i] > 0 && p > INT64_MAX / x.shape[i])
+                    return invalid_argument("Flatten of " + shape_str(x.shape) +
+                                            ": the dimensions' product overflows");
                 p = (p < 0 || x.shape[i] < 0) ? -1 : p * x.shape[i];
             }
             ctx.out[0] = meta(x.dtype, {a, b});

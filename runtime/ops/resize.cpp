@@ -95,6 +95,7 @@ int64_t nearest_index(const std::string& nm, double x) {
 }  // namespace
 
 Status infer_resize(InferContext& ctx) {
+    PARE_RETURN_IF_ERROR(require_inputs(ctx, 1));
     PARE_RETURN_IF_ERROR(require_float(ctx, 0));
     const std::string mode = ctx.node.attrs.get_string("mode", "nearest");
     if (mode != "nearest" && mode != "linear") {

@@ -7,6 +7,7 @@
 namespace pare {
 
 Status infer_softmax(InferContext& ctx) {
+    PARE_RETURN_IF_ERROR(require_inputs(ctx, 1));
     PARE_RETURN_IF_ERROR(require_float(ctx, 0));
     const ValueMeta& x = ctx.in[0];
     if (x.has_shape) {

@@ -79,6 +79,26 @@ TEST(Ops, ConvChannelMismatchIsAClearError) {
     EXPECT_NE(s.message().find("input has 3 channels"), std::string::npos) << s.message();
 }
 
+// Ops given fewer inputs than they need (a fuzzed file's MaxPool with none) fail
+// cleanly instead of reading past the inputs.
+TEST(Ops, MissingRequiredInputsAreClearErrors) {
+    const std::vector<std::pair<std::string, std::vector<Tensor>>> cases = {
+        {"MaxPool", {}},
+        {"AveragePool", {}},
+        {"Softmax", {}},
+        {"Resize", {}},
+        {"Conv", {iota({1, 1, 3, 3})}},
+        {"ConvTranspose", {iota({1, 1, 3, 3})}},
+        {"Gemm", {iota({2, 2})}},
+        {"BatchNormalization", {iota({1, 2, 2, 2})}}};
+    for (const auto& [op, inputs] : cases) {
+        Status s;
+        run1(op, inputs, {}, &s);
+        ASSERT_FALSE(s.ok()) << op;
+        EXPECT_NE(s.message().find("is missing"), std::string::npos) << op << ": " << s.message();
+    }
+}
+
 TEST(Ops, GemmTransposeAlphaBeta) {
     Tensor a = Tensor::from_vector<float>({1, 2}, {1, 2});
     Tensor b = Tensor::from_vector<float>({1, 2, 3, 4, 5, 6}, {3, 2});  // transB: (N=3, K=2)
