@@ -79,14 +79,7 @@ Status infer_linear(InferContext& ctx) {
                                     std::to_string(f) + " features; the coefficients expect " +
                                     std::to_string(l.coef.size() / l.outputs));
     }
-    if (ctx.node.op == OpKind::kLinearClassifier) {
-        if (ctx.out.size() < 2) return invalid_argument("a classifier has two outputs (Y, Z)");
-        ctx.out[0] = meta(DType::kInt64, {rows});
-        ctx.out[1] = meta(DType::kFloat32, {rows, l.outputs});
-    } else {
-        ctx.out[0] = meta(DType::kFloat32, {rows, l.outputs});
-    }
-    return Status();
+    return classical_outputs(ctx, ctx.node.op == OpKind::kLinearClassifier, rows, l.outputs);
 }
 
 Status compute_linear(ComputeContext& ctx) {

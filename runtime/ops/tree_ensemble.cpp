@@ -304,12 +304,16 @@ Status infer_tree_ensemble(InferContext& ctx) {
     int64_t rows = -1;
     if (ctx.in[0].has_shape)
         PARE_RETURN_IF_ERROR(tree_ensemble_check_input(e, ctx.in[0].shape, &rows));
-    if (e.classifier) {
+    return classical_outputs(ctx, e.classifier, rows, e.targets);
+}
+
+Status classical_outputs(InferContext& ctx, bool classifier, int64_t rows, int64_t targets) {
+    if (classifier) {
         if (ctx.out.size() < 2) return invalid_argument("a classifier has two outputs (Y, Z)");
         ctx.out[0] = meta(DType::kInt64, {rows});
-        ctx.out[1] = meta(DType::kFloat32, {rows, e.targets});
+        ctx.out[1] = meta(DType::kFloat32, {rows, targets});
     } else {
-        ctx.out[0] = meta(DType::kFloat32, {rows, e.targets});
+        ctx.out[0] = meta(DType::kFloat32, {rows, targets});
     }
     return Status();
 }

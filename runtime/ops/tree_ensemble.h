@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "runtime/ir/graph.h"
+#include "runtime/ops/op.h"
 
 namespace pare {
 
@@ -112,6 +113,11 @@ void apply_post_transform(TreeEnsemble::Post post, float* scores, int64_t n);
 // the label (classifier), applies post_transform. acc has e.targets entries and is
 // overwritten with the final scores.
 void tree_ensemble_finish(const TreeEnsemble& e, float* acc, const int32_t* count, int64_t* label);
+
+// The outputs of a classical model over `rows` rows: a classifier's label [rows]
+// (int64) and scores [rows, targets]; a regressor's values [rows, targets].
+// Shared by the tree ensembles and the linear models.
+Status classical_outputs(InferContext& ctx, bool classifier, int64_t rows, int64_t targets);
 
 // Output shapes for X's shape, shared by the reference and the fast kernel.
 Status tree_ensemble_check_input(const TreeEnsemble& e, const Shape& x, int64_t* rows);
