@@ -60,8 +60,7 @@ std::string value_str(const ValueInfo& v) {
 
 std::pair<int64_t, int64_t> params_and_macs(const Graph& g) {
     Graph b = g;
-    if (!b.inputs.empty() && !b.inputs[0].shape.empty() && b.inputs[0].shape[0] < 0)
-        b.inputs[0].shape[0] = 1;
+    b.bind_batch(1);
     check(prepare_for_editing(b));
     const ModelStats st = compute_stats(b);
     return {st.parameters, st.macs};

@@ -284,10 +284,7 @@ struct CascadeFlags {
 // A model for runs of one image: batch bound to 1, default passes, prepared.
 Session single_image_session(const Graph& model) {
     Graph g = model;
-    if (!g.inputs.empty() && !g.inputs[0].shape.empty() && g.inputs[0].shape[0] < 0) {
-        g.inputs[0].shape[0] = 1;
-        if (!g.inputs[0].dim_params.empty()) g.inputs[0].dim_params[0] = "";
-    }
+    g.bind_batch(1);
     check(g.resolve_ops());
     check(run_default_passes(g));
     return check(Session::prepare(std::move(g)));
@@ -362,6 +359,14 @@ int cmd_cascade(CascadeFlags& f) {
     const int64_t n = data.test.size();
     const Shape& is = data.test.images.shape();
     const int64_t per = is[1] * is[2] * is[3];
+    // What the cascade should answer per test image, from both models' scores.
+    std::vector<bool> unsure;
+    const std::vector<int64_t> expected = cascade_predictions(ts, tl, c.point.threshold, &unsure);
+    auto argmax_row = [](const Tensor& t, int64_t i) {
+        const int64_t K = t.shape()[1];
+        const float* r = t.data<float>() + i * K;
+        return static_cast<int64_t>(std::max_element(r, r + K) - r);
+    };
     std::vector<double> tc, tsm, tlg;
     int64_t same = 0, to_large = 0;
     Tensor x = check(Tensor::create(DType::kFloat32, {1, is[1], is[2], is[3]}));
@@ -377,18 +382,10 @@ int cmd_cascade(CascadeFlags& f) {
     for (int64_t i = 0; i < n; ++i) {
         std::memcpy(x.data<float>(), data.test.images.data<float>() + i * per,
                     static_cast<size_t>(per) * sizeof(float));
-        const Tensor p = timed(sc, &tc);
+        same += argmax_row(timed(sc, &tc), 0) == expected[static_cast<size_t>(i)];
         timed(ss, &tsm);
         timed(sl, &tlg);
-        const float* r = p.data<float>();
-        const int64_t K = p.shape()[1];
-        const int64_t pred = std::max_element(r, r + K) - r;
-        const float* srow = ts.data<float>() + i * K;
-        const int64_t sbest = std::max_element(srow, srow + K) - srow;
-        const bool unsure = srow[sbest] < c.point.threshold;
-        const float* lrow = tl.data<float>() + i * K;
-        to_large += unsure;
-        same += pred == (unsure ? std::max_element(lrow, lrow + K) - lrow : sbest);
+        to_large += unsure[static_cast<size_t>(i)];
     }
     std::vector<double> ort_c, ort_l;
     const std::vector<Tensor> oc = check(run_onnxruntime_per_example(
@@ -403,45 +400,27 @@ int cmd_cascade(CascadeFlags& f) {
         std::filesystem::remove(tmp);
         check(ol.status());
     }
-    const int64_t K = oc[0].shape()[1];
-    for (int64_t i = 0; i < n; ++i) {
-        const float* r = oc[0].data<float>() + i * K;
-        const float* srow = ts.data<float>() + i * K;
-        const int64_t sbest = std::max_element(srow, srow + K) - srow;
-        const bool unsure = srow[sbest] < c.point.threshold;
-        const float* lrow = tl.data<float>() + i * K;
-        ort_same += (std::max_element(r, r + K) - r) ==
-                    (unsure ? std::max_element(lrow, lrow + K) - lrow : sbest);
-    }
+    for (int64_t i = 0; i < n; ++i)
+        ort_same += argmax_row(oc[0], i) == expected[static_cast<size_t>(i)];
     const Timing pc = timing_of(tc), ps = timing_of(tsm), pl = timing_of(tlg);
     const Timing oct = timing_of(ort_c), olt = timing_of(ort_l);
-    auto f3 = [](double v) {
-        char b[32];
-        std::snprintf(b, sizeof b, "%.3f", v);
-        return std::string(b);
-    };
-    auto f2p = [](double v) {
-        char b[32];
-        std::snprintf(b, sizeof b, "%.2f%%", 100 * v);
-        return std::string(b);
-    };
     char note[96];
     std::printf("\n");
     print_row("", {"small", "large", "cascade"}, "");
     std::snprintf(note, sizeof note, "(%+.2f points against the large model)",
                   100 * (tp.accuracy - tl_only.accuracy));
-    print_row("top-1 (test)", {f2p(ts_only.accuracy), f2p(tl_only.accuracy), f2p(tp.accuracy)},
+    print_row("top-1 (test)", {pct(ts_only.accuracy), pct(tl_only.accuracy), pct(tp.accuracy)},
               note);
-    print_row("inputs reaching the large model", {"", "100%", f2p(tp.large_fraction)},
+    print_row("inputs reaching the large model", {"", "100%", pct(tp.large_fraction)},
               "(" + std::to_string(n) + " test images)");
     std::snprintf(note, sizeof note, "(cascade/large %.2f)", pc.mean / std::max(1e-9, pl.mean));
-    print_row("latency, pare, mean (ms)", {f3(ps.mean), f3(pl.mean), f3(pc.mean)}, note);
-    print_row("latency, pare, p90 (ms)", {f3(ps.p90), f3(pl.p90), f3(pc.p90)}, "");
+    print_row("latency, pare, mean (ms)", {ms(ps.mean), ms(pl.mean), ms(pc.mean)}, note);
+    print_row("latency, pare, p90 (ms)", {ms(ps.p90), ms(pl.p90), ms(pc.p90)}, "");
     std::snprintf(note, sizeof note, "(cascade/large %.2f)", oct.mean / std::max(1e-9, olt.mean));
-    print_row("latency, ONNX Runtime, mean (ms)", {"", f3(olt.mean), f3(oct.mean)}, note);
-    print_row("latency, ONNX Runtime, p90 (ms)", {"", f3(olt.p90), f3(oct.p90)}, "");
-    print_row("answers as the scores predict, pare", {"", "", f2p(double(same) / double(n))}, "");
-    print_row("answers as the scores predict, ORT", {"", "", f2p(double(ort_same) / double(n))},
+    print_row("latency, ONNX Runtime, mean (ms)", {"", ms(olt.mean), ms(oct.mean)}, note);
+    print_row("latency, ONNX Runtime, p90 (ms)", {"", ms(olt.p90), ms(oct.p90)}, "");
+    print_row("answers as the scores predict, pare", {"", "", pct(double(same) / double(n))}, "");
+    print_row("answers as the scores predict, ORT", {"", "", pct(double(ort_same) / double(n))},
               "");
     std::printf(
         "the large model ran for %lld of %lld images in pare (one image per run, batch 1)\n",

@@ -243,6 +243,14 @@ std::string Graph::unique_name(const std::string& base) const {
     }
 }
 
+void Graph::bind_batch(int64_t batch) {
+    for (auto& in : inputs) {
+        if (in.shape.empty() || in.shape[0] >= 0) continue;
+        in.shape[0] = batch;
+        if (!in.dim_params.empty()) in.dim_params[0] = "";
+    }
+}
+
 Status Graph::resolve_ops() {
     for (auto& n : nodes) {
         n.op = op_from_name(n.op_type, n.domain);

@@ -116,6 +116,9 @@ class Graph {
     Status topo_sort();
     // A value name not used anywhere in the graph, starting with base.
     std::string unique_name(const std::string& base) const;
+    // Binds a symbolic (unknown) first dimension of every input to `batch` and drops
+    // its name; fixed batches are left as they are.
+    void bind_batch(int64_t batch);
     // Resolves node.op from op_type/domain for every node; errors name the first unknown op.
     Status resolve_ops();
     int64_t parameter_count() const;

@@ -32,8 +32,7 @@ Result<Embedded> embed(const Graph& model, const std::string& prefix, const std:
     if (in.shape[0] > 1)
         return invalid_argument("the " + which + " model's input " + shape_str(in.shape) +
                                 " has a fixed batch above one; a cascade decides per input");
-    in.shape[0] = 1;
-    if (!in.dim_params.empty()) in.dim_params[0] = "";
+    g.bind_batch(1);
     PARE_RETURN_IF_ERROR(g.resolve_ops());
     PARE_RETURN_IF_ERROR(run_default_passes(g).with_context("the " + which + " model"));
     const ValueInfo out = g.outputs[0];
@@ -105,17 +104,30 @@ Tensor as_probabilities(const Tensor& scores) {
     return p;
 }
 
-CascadePoint cascade_at(const Tensor& small, const Tensor& large,
-                        const std::vector<int64_t>& labels, double threshold) {
+std::vector<int64_t> cascade_predictions(const Tensor& small, const Tensor& large, double threshold,
+                                         std::vector<bool>* unsure) {
     const int64_t N = small.shape()[0], K = small.shape()[1];
-    int64_t correct = 0, to_large = 0;
+    std::vector<int64_t> pred(static_cast<size_t>(N));
+    if (unsure) unsure->assign(static_cast<size_t>(N), false);
     for (int64_t i = 0; i < N; ++i) {
         const float* s = small.data<float>() + i * K;
         const int64_t best = argmax(s, K);
-        const bool unsure = s[best] < threshold;
-        const int64_t pred = unsure ? argmax(large.data<float>() + i * K, K) : best;
-        correct += pred == labels[static_cast<size_t>(i)];
-        to_large += unsure;
+        const bool to_large = s[best] < threshold;
+        pred[static_cast<size_t>(i)] = to_large ? argmax(large.data<float>() + i * K, K) : best;
+        if (unsure) (*unsure)[static_cast<size_t>(i)] = to_large;
+    }
+    return pred;
+}
+
+CascadePoint cascade_at(const Tensor& small, const Tensor& large,
+                        const std::vector<int64_t>& labels, double threshold) {
+    const int64_t N = small.shape()[0];
+    std::vector<bool> unsure;
+    const std::vector<int64_t> pred = cascade_predictions(small, large, threshold, &unsure);
+    int64_t correct = 0, to_large = 0;
+    for (int64_t i = 0; i < N; ++i) {
+        correct += pred[static_cast<size_t>(i)] == labels[static_cast<size_t>(i)];
+        to_large += unsure[static_cast<size_t>(i)];
     }
     CascadePoint p;
     p.threshold = threshold;

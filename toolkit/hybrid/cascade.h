@@ -26,6 +26,12 @@ struct CascadePoint {
     double large_fraction = 0;  // inputs that reached the large model
 };
 
+// The cascade's class per example at `threshold` (the small model's top class when
+// its probability reaches the threshold, else the large model's); unsure, when
+// given, marks the examples sent to the large model.
+std::vector<int64_t> cascade_predictions(const Tensor& small, const Tensor& large, double threshold,
+                                         std::vector<bool>* unsure = nullptr);
+
 // The cascade's accuracy and large-model fraction at `threshold` (probabilities of
 // both models on the same labelled examples).
 CascadePoint cascade_at(const Tensor& small, const Tensor& large,

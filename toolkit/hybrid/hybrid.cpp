@@ -241,12 +241,9 @@ Result<std::vector<Tensor>> extract_features(
     // A fixed batch (a symbolic one bound to 128), the default passes: planned
     // memory and the fast kernels. The last batch is padded with zeros.
     Graph g = features;
-    ValueInfo& in = g.inputs[0];
+    const ValueInfo& in = g.inputs[0];
     if (in.shape.empty()) return invalid_argument("the backbone's input has no shape");
-    if (in.shape[0] < 0) {
-        in.shape[0] = 128;
-        if (!in.dim_params.empty()) in.dim_params[0] = "";
-    }
+    g.bind_batch(128);
     const int64_t batch = in.shape[0];
     PARE_RETURN_IF_ERROR(g.resolve_ops());
     PARE_RETURN_IF_ERROR(run_default_passes(g));
