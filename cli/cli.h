@@ -46,6 +46,8 @@ std::vector<std::string> split_names(const std::string& list);
 std::string value_str(const ValueInfo& v);
 // Parameters and MACs per image (symbolic batch bound to 1).
 std::pair<int64_t, int64_t> params_and_macs(const Graph& g);
+// Calibration images: "DATASET[:N]" (N training images) or a .npy file (N, C, H, W).
+Tensor calibration_images(const std::string& spec);
 // --epochs, --lr, --batch, --weight-decay, --threads of the verbs that train
 // (prune, factorize, qat, distill); defaults are c's.
 void add_training_flags(CLI::App* app, TrainConfig& c, const char* epochs_help = "Epochs");
@@ -86,5 +88,7 @@ void add_lowrank_verbs(CLI::App& app, VerbTable& verbs);
 void add_distill_verbs(CLI::App& app, VerbTable& verbs);
 // hybrid
 void add_hybrid_verbs(CLI::App& app, VerbTable& verbs);
+// sensitivity
+void add_auto_verbs(CLI::App& app, VerbTable& verbs);
 
 }  // namespace pare::cli

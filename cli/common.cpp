@@ -3,6 +3,8 @@
 
 #include "cli/cli.h"
 #include "runtime/ir/passes/passes.h"
+#include "toolkit/data/dataset.h"
+#include "toolkit/data/npy.h"
 #include "toolkit/report/model_stats.h"
 
 namespace pare::cli {
@@ -64,6 +66,21 @@ std::pair<int64_t, int64_t> params_and_macs(const Graph& g) {
     check(prepare_for_editing(b));
     const ModelStats st = compute_stats(b);
     return {st.parameters, st.macs};
+}
+
+// Calibration images: "DATASET[:N]" (N training images) or a .npy file (N, C, H, W).
+Tensor calibration_images(const std::string& spec) {
+    if (spec.size() > 4 && spec.substr(spec.size() - 4) == ".npy") {
+        Tensor t = check(read_npy(spec));
+        if (t.dtype() != DType::kFloat32 || t.rank() != 4 || t.shape()[0] == 0)
+            throw Failure{invalid_argument(spec + ": calibration images must be a non-empty "
+                                                  "(N, C, H, W) float32 array")};
+        return t;
+    }
+    DataSplits d = check(load_data(spec, {}));
+    if (d.train.size() == 0)
+        throw Failure{invalid_argument(spec + ": no training images to calibrate on")};
+    return d.train.images;
 }
 
 }  // namespace pare::cli

@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
     pare::cli::add_lowrank_verbs(app, verbs);
     pare::cli::add_distill_verbs(app, verbs);
     pare::cli::add_hybrid_verbs(app, verbs);
+    pare::cli::add_auto_verbs(app, verbs);
     try {
         app.parse(argc, argv);
     } catch (const CLI::ParseError& e) {

@@ -16,6 +16,7 @@
 #include "toolkit/data/npy.h"
 #include "toolkit/io/files.h"
 #include "toolkit/oracle/oracle.h"
+#include "toolkit/report/latency.h"
 #include "toolkit/report/model_stats.h"
 
 namespace pare::cli {
@@ -178,57 +179,36 @@ int cmd_check(const std::vector<std::string>& models, const std::vector<std::str
 
 int cmd_bench(const std::string& path, const std::vector<std::string>& shapes, int runs, int warmup,
               int threads, bool profile) {
-    Graph g = check(load_model_file(path, import_options(shapes)));
-    check(run_default_passes(g).with_context(path));
-    TensorMap inputs = check(random_inputs(g, 1));
-    SessionOptions opt;
-    opt.threads = threads;
-    Session s = check(Session::prepare(std::move(g), opt));
-    TensorMap out;
-    for (int i = 0; i < warmup; ++i) check(s.run(inputs, &out).with_context(path));
-    std::vector<double> ms;
-    for (int i = 0; i < runs; ++i) {
-        const auto t0 = std::chrono::steady_clock::now();
-        check(s.run(inputs, &out).with_context(path));
-        ms.push_back(
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
-                .count());
-    }
+    const Graph g = check(load_model_file(path, import_options(shapes)));
+    LatencyOptions lo;
+    lo.runs = runs;
+    lo.warmup = warmup;
+    lo.threads = threads;
+    lo.per_step = profile;
+    const LatencyProfile p = check(measure_latency(g, lo), path);
     if (profile) {
         // Per step: median over the timed runs, largest first.
-        std::vector<std::vector<double>> per(s.plan().size());
-        std::vector<double> step_ms;
-        for (int i = 0; i < runs; ++i) {
-            check(s.run(inputs, &out, &step_ms).with_context(path));
-            for (size_t k = 0; k < step_ms.size(); ++k) per[k].push_back(step_ms[k]);
-        }
-        std::vector<std::pair<double, size_t>> order;
+        std::vector<const StepTime*> order;
         double total = 0;
-        for (size_t k = 0; k < per.size(); ++k) {
-            std::sort(per[k].begin(), per[k].end());
-            order.emplace_back(per[k][per[k].size() / 2], k);
-            total += order.back().first;
+        for (const StepTime& st : p.steps) {
+            order.push_back(&st);
+            total += st.ms;
         }
-        std::sort(order.rbegin(), order.rend());
+        std::stable_sort(order.begin(), order.end(),
+                         [](const StepTime* a, const StepTime* b) { return a->ms > b->ms; });
         std::printf("%-8s %6s  %-18s %-44s %s\n", "ms", "%", "op", "kernel", "node");
-        for (const auto& o : order) {
-            const PlanStep& p = s.plan()[o.second];
-            std::printf("%8.3f %5.1f%%  %-18s %-44s %s\n", o.first, 100.0 * o.first / total,
-                        p.op.c_str(), p.kernel.c_str(), p.node.c_str());
-        }
+        for (const StepTime* st : order)
+            std::printf("%8.3f %5.1f%%  %-18s %-44s %s\n", st->ms, 100.0 * st->ms / total,
+                        st->op.c_str(), st->kernel.c_str(), st->node.c_str());
     }
-    std::sort(ms.begin(), ms.end());
     rusage ru{};
     getrusage(RUSAGE_SELF, &ru);
-    const auto pct = [&](double p) {
-        return ms[std::min(ms.size() - 1, static_cast<size_t>(p * (ms.size() - 1) + 0.5))];
-    };
     std::printf("model     %s\nruns      %d after %d warm-up, %d thread%s, ISA %s (%s)\n",
                 path.c_str(), runs, warmup, threads, threads == 1 ? "" : "s",
                 isa_name(kernels().isa), kernels().f32_gemm_name);
     std::printf(
         "latency   median %.3f ms, p90 %.3f ms, min %.3f ms\npeak RSS  %.1f MB (whole process)\n",
-        pct(0.5), pct(0.9), ms.front(), ru.ru_maxrss / 1024.0);
+        p.median_ms, p.p90_ms, p.min_ms, ru.ru_maxrss / 1024.0);
     return 0;
 }
 

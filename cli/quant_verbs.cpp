@@ -36,21 +36,6 @@ struct QuantFlags {
     int repeat = 10;
 };
 
-// Calibration images: "DATASET[:N]" (N training images) or a .npy file (N, C, H, W).
-Tensor calibration_images(const std::string& spec) {
-    if (spec.size() > 4 && spec.substr(spec.size() - 4) == ".npy") {
-        Tensor t = check(read_npy(spec));
-        if (t.dtype() != DType::kFloat32 || t.rank() != 4 || t.shape()[0] == 0)
-            throw Failure{invalid_argument(spec + ": calibration images must be a non-empty "
-                                                  "(N, C, H, W) float32 array")};
-        return t;
-    }
-    DataSplits d = check(load_data(spec, {}));
-    if (d.train.size() == 0)
-        throw Failure{invalid_argument(spec + ": no training images to calibrate on")};
-    return d.train.images;
-}
-
 const char* kind_of(const QuantOptions& o) {
     if (o.weights_only == WeightsOnly::kFloat16) return "float16 weights";
     if (o.weights_only == WeightsOnly::kInt8) return "int8 weights";
