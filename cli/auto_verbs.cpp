@@ -1,16 +1,21 @@
 // pare sensitivity: per layer, the top-1 each compression action costs on
-// validation images (a table, a JSON file, the HTML report).
+// validation images (a table, a JSON file, the HTML report). pare auto: the
+// search over per-layer combinations (toolkit/auto/auto.h), resumable, with the
+// before/after table and the report.
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
 
 #include "cli/cli.h"
+#include "toolkit/auto/auto.h"
 #include "toolkit/auto/sensitivity.h"
 #include "toolkit/data/dataset.h"
 #include "toolkit/io/files.h"
 #include "toolkit/report/html.h"
 #include "toolkit/report/latency.h"
+#include "toolkit/train/trainer.h"
 
 namespace pare::cli {
 
@@ -52,7 +57,8 @@ int cmd_sensitivity(const SensitivityFlags& f) {
         if (out.empty()) continue;
         const auto dir = std::filesystem::path(out).parent_path();
         if (!dir.empty() && !std::filesystem::is_directory(dir))
-            throw Failure{invalid_argument(out + ": the folder " + dir.string() + " does not exist")};
+            throw Failure{
+                invalid_argument(out + ": the folder " + dir.string() + " does not exist")};
     }
     const Graph g = check(load_model_file(f.model, import_options(f.shapes)), f.model);
     DataOptions d;
@@ -73,9 +79,10 @@ int cmd_sensitivity(const SensitivityFlags& f) {
 
     // The table: points of top-1 changed per layer (rows) and action (columns).
     const std::vector<Action> actions = r.actions();
-    std::printf("\nbase top-1 %.2f%% (%lld validation images); top-1 change in points, each "
-                "action on one layer (or channel group) alone:\n\n",
-                r.base_top1, static_cast<long long>(r.examples));
+    std::printf(
+        "\nbase top-1 %.2f%% (%lld validation images); top-1 change in points, each "
+        "action on one layer (or channel group) alone:\n\n",
+        r.base_top1, static_cast<long long>(r.examples));
     std::printf("%-32s %10s", "layer / group", "params");
     for (const Action& a : actions) std::printf(" %10s", action_name(a).c_str());
     std::printf("\n");
@@ -124,6 +131,216 @@ int cmd_sensitivity(const SensitivityFlags& f) {
     return 0;
 }
 
+// "30m", "90s", "1h", "1800" -> seconds.
+double parse_duration(const std::string& text) {
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    const std::string unit = end ? end : "";
+    const double mul = unit.empty() || unit == "s" ? 1 : unit == "m" ? 60 : unit == "h" ? 3600 : -1;
+    if (text.empty() || end == text.c_str() || mul < 0 || !(v > 0) || !std::isfinite(v))
+        throw Failure{
+            invalid_argument("--time-budget must be a positive duration like 90s, 30m "
+                             "or 1h, not \"" +
+                             text + "\"")};
+    return v * mul;
+}
+
+struct AutoFlags {
+    std::string model, data = "fashion-mnist", out, state, report, objective = "latency",
+                       time_budget = "30m", channels = "0.25,0.5,0.75", ranks = "2,4";
+    double max_drop = 1.0, finetune_lr = 0.01;
+    int64_t limit = 2000, calib_images = 256, finetune_images = 8192, final_epochs = 0,
+            test_limit = 0;
+    bool resume = false;
+    int threads = 1;
+    uint64_t seed = 1;
+};
+
+int cmd_auto(const AutoFlags& f) {
+    AutoOptions o;
+    o.max_drop = f.max_drop;
+    o.objective = check(parse_objective(f.objective));
+    o.time_budget_s = parse_duration(f.time_budget);
+    o.channel_levels = parse_levels(f.channels, "--channels");
+    o.rank_levels = parse_levels(f.ranks, "--ranks");
+    o.seed = f.seed;
+    o.threads = f.threads;
+    if (!std::isfinite(f.max_drop)) throw Failure{invalid_argument("--max-drop must be a number")};
+    for (double v : o.channel_levels)
+        if (!(v > 0 && v < 1)) throw Failure{invalid_argument("--channels levels are in (0, 1)")};
+    for (double v : o.rank_levels)
+        if (!(v > 1)) throw Failure{invalid_argument("--ranks reductions are above 1")};
+    if (f.limit < 1 || f.finetune_images < 1 || f.calib_images < 1)
+        throw Failure{
+            invalid_argument("--limit, --finetune-images and --calib-images must be at "
+                             "least 1")};
+    if (f.out.empty()) throw Failure{invalid_argument("-o/--output is required")};
+    const std::string state_path = f.state.empty() ? f.out + ".state.json" : f.state;
+    for (const std::string& out : {f.out, state_path, f.report}) {
+        if (out.empty()) continue;
+        const auto dir = std::filesystem::path(out).parent_path();
+        if (!dir.empty() && !std::filesystem::is_directory(dir))
+            throw Failure{
+                invalid_argument(out + ": the folder " + dir.string() + " does not exist")};
+    }
+    const bool have_state = std::filesystem::exists(state_path);
+    if (have_state && !f.resume)
+        throw Failure{invalid_argument(state_path + ": a search state exists; --resume continues "
+                                                    "it (or remove the file to start over)")};
+    if (!have_state && f.resume)
+        throw Failure{invalid_argument(state_path + ": no search state to resume")};
+    const std::string model_id = check(model_identity(f.model), f.model);
+    const std::string settings = auto_settings(o, f.data);
+    AutoState state;
+    if (f.resume) {
+        const std::string text = check(read_file(state_path), state_path);
+        state = check(auto_state_from_json(text), state_path);
+        if (state.model_id != model_id)
+            throw Failure{invalid_argument(state_path + ": the state is of another model (" +
+                                           state.model_id + "), not " + model_id)};
+        if (state.settings != settings)
+            throw Failure{invalid_argument(state_path +
+                                           ": the state was made with other settings (" +
+                                           state.settings + "), not " + settings)};
+    }
+    const Graph g = check(load_model_file(f.model), f.model);
+    DataOptions d;
+    d.test_limit = f.test_limit;
+    const DataSplits data = check(load_data(f.data, d), f.data);
+    std::vector<int64_t> idx;
+    for (int64_t i = 0; i < std::min(f.limit, data.val.size()); ++i) idx.push_back(i);
+    const Dataset val = data.val.subset(idx);
+    const Tensor calib = calibration_images(f.data + ":" + std::to_string(f.calib_images));
+
+    // Fine-tuning: distilled from the original, on the first training images
+    // (per trial), or longer (the final candidate, --final-epochs).
+    auto cfg = std::make_shared<TrainConfig>();
+    cfg->epochs = 1;
+    cfg->batch = 64;
+    cfg->lr = f.finetune_lr;
+    cfg->weight_decay = 5e-4;
+    cfg->threads = f.threads;
+    cfg->progress = false;
+    cfg->distill.teacher = g;
+    auto ft = std::make_shared<DataSplits>();
+    std::vector<int64_t> tidx;
+    for (int64_t i = 0; i < std::min(f.finetune_images, data.train.size()); ++i) tidx.push_back(i);
+    ft->train = data.train.subset(tidx);
+    AutoContext ctx;
+    ctx.val = &val;
+    ctx.calib = calib;
+    ctx.finetune = [cfg, ft](Graph& m) -> Status {
+        Result<TrainResult> r = train_graph(m, *ft, *cfg);
+        return r.ok() ? Status() : r.status();
+    };
+
+    const auto t0 = std::chrono::steady_clock::now();
+    SensitivityReport sens;
+    if (f.resume) {
+        sens = check(sensitivity_from_json(state.sensitivity), state_path);
+    } else {
+        std::printf("auto: sensitivity of %s on %lld validation images...\n", f.model.c_str(),
+                    static_cast<long long>(val.size()));
+        std::fflush(stdout);
+        SensitivityOptions so;
+        so.sparsities = {};
+        so.int4 = false;
+        so.channel_ratios = o.channel_levels;
+        so.rank_reductions = o.rank_levels;
+        sens = check(analyze_sensitivity(g, val, calib, so), f.model);
+        sens.model = std::filesystem::path(f.model).filename().string();
+    }
+    const AutoSearch search = check(AutoSearch::create(g, sens, o, ctx), f.model);
+    if (!f.resume) {
+        search.init_state(&state);
+        state.model_id = model_id;
+        state.settings = settings;
+        state.sensitivity = sensitivity_to_json(sens);
+        state.elapsed_s =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        check(write_file_atomic(state_path, auto_state_to_json(state)).with_context(state_path));
+    } else {
+        std::printf("auto: resuming %s: %zu trials, %.0f of %.0f s spent\n", state_path.c_str(),
+                    state.trials.size(), state.elapsed_s, o.time_budget_s);
+    }
+    std::printf(
+        "auto: original %.2f%% validation top-1, %.3f ms (int8 %.3f ms), %lld bytes; "
+        "searching for %s within %.2f points, %.0f s budget\n",
+        state.base_val_top1, state.base_latency_ms, state.base_int8_latency_ms,
+        static_cast<long long>(state.base_size_bytes), objective_name(o.objective), o.max_drop,
+        o.time_budget_s);
+    std::fflush(stdout);
+    check(search.run(&state, state_path, f.out));
+
+    int best = state.best(o.max_drop, o.objective);
+    const bool met = best >= 0;
+    if (!met) {
+        best = state.closest();
+        if (best < 0) throw Failure{internal_error("auto: no trial could be measured")};
+    }
+    const AutoTrial& b = state.trials[static_cast<size_t>(best)];
+    if (!met || f.final_epochs > 0) {
+        // The closest candidate was never written (only ones within the budget are);
+        // --final-epochs trains the best one longer on every training image.
+        if (f.final_epochs > 0) {
+            cfg->epochs = f.final_epochs;
+            cfg->progress = true;
+            ft->train = data.train;
+            std::printf("auto: fine-tuning trial %d for %lld epochs\n", b.index,
+                        static_cast<long long>(f.final_epochs));
+            std::fflush(stdout);
+        }
+        const Graph m = check(search.build(b.config, true));
+        check(export_onnx_file(m, f.out).with_context(f.out));
+    }
+    int trials_ok = 0;
+    for (const AutoTrial& t : state.trials) trials_ok += t.ok;
+    std::printf("\nauto: %zu trials (%d measured) in %.0f s: %.2f trials per minute\n",
+                state.trials.size(), trials_ok, state.elapsed_s,
+                60.0 * static_cast<double>(state.trials.size()) / std::max(1.0, state.elapsed_s));
+    std::printf("%-6s %-58s %8s %8s %10s %10s %9s\n", "trial", "configuration", "top-1", "change",
+                "ms", "predicted", "bytes");
+    const std::vector<int> front = state.pareto();
+    for (int i : front) {
+        const AutoTrial& t = state.trials[static_cast<size_t>(i)];
+        std::printf("%-6d %-58s %7.2f%% %+8.2f %10.3f %10.3f %9lld%s\n", t.index,
+                    config_summary(t.config).c_str(), t.val_top1, t.val_top1 - state.base_val_top1,
+                    t.latency_ms, t.predicted_ms, static_cast<long long>(t.size_bytes),
+                    i == best ? "  <- chosen" : "");
+    }
+    std::printf("(the Pareto front of validation top-1, latency and size; %zu of %d)\n",
+                front.size(), trials_ok);
+    if (met)
+        std::printf("\nauto: trial %d is the best within %.2f points: %s\n", b.index, o.max_drop,
+                    config_summary(b.config).c_str());
+    else
+        std::printf(
+            "\nauto: no candidate stayed within %.2f points of the original's validation "
+            "top-1; the closest is trial %d (%+.2f points): %s\n",
+            o.max_drop, b.index, b.val_top1 - state.base_val_top1,
+            config_summary(b.config).c_str());
+    std::printf("wrote %s (state: %s)\n\n", f.out.c_str(), state_path.c_str());
+    std::fflush(stdout);
+    CompareSpec spec;
+    spec.models = {{"original", f.model}, {"auto", f.out}};
+    spec.data = f.data;
+    spec.test_limit = f.test_limit;
+    const Comparison cmp = compare_models(spec);
+    if (!f.report.empty()) {
+        HtmlReport page("pare auto: " + std::filesystem::path(f.model).filename().string());
+        AutoReportExtra extra;
+        if (cmp.top1.size() == 2) {
+            extra.test_top1_before = 100 * cmp.top1[0];
+            extra.test_top1_after = 100 * cmp.top1[1];
+        }
+        report_auto(page, state, o, best, extra);
+        report_sensitivity(page, sens, nullptr);
+        check(page.write(f.report).with_context(f.report));
+        std::printf("wrote %s\n", f.report.c_str());
+    }
+    return met ? 0 : 2;
+}
+
 }  // namespace
 
 void add_auto_verbs(CLI::App& app, VerbTable& verbs) {
@@ -152,13 +369,59 @@ void add_auto_verbs(CLI::App& app, VerbTable& verbs) {
     p->add_option("--ranks", f->ranks, "Low-rank parameter reductions (\"\": none)")
         ->capture_default_str();
     p->add_option("--json", f->json, "Write the measurements as JSON");
-    p->add_option("--report", f->report, "Write the HTML report (heat map, per-layer size and "
-                                         "latency)");
+    p->add_option("--report", f->report,
+                  "Write the HTML report (heat map, per-layer size and "
+                  "latency)");
     p->add_option("--threads", f->threads, "Threads for the report's latency profile")
         ->capture_default_str()
         ->check(CLI::Range(1, 256));
     p->add_option("--shape", f->shapes, "Input shape override NAME=D0xD1x...");
     verbs.emplace_back(p, [f] { return cmd_sensitivity(*f); });
+    auto a = std::make_shared<AutoFlags>();
+    auto* q = app.add_subcommand(
+        "auto",
+        "Search per-layer channel removal, low rank and int8 for the fastest (or smallest) "
+        "model within --max-drop of the original's top-1; resumable; exit 2 when nothing met "
+        "the budget (the closest candidate is written)");
+    q->add_option("model", a->model, "The model (ONNX)")->required();
+    q->add_option("--data", a->data,
+                  "Labelled data: validation split for the search, test split "
+                  "for the final figures")
+        ->capture_default_str();
+    q->add_option("-o,--output", a->out,
+                  "The result (.onnx); rewritten whenever a better "
+                  "candidate is found");
+    q->add_option("--max-drop", a->max_drop, "Validation top-1 points the result may lose")
+        ->capture_default_str();
+    q->add_option("--objective", a->objective, "latency (pare, batch 1) or size (ONNX file)")
+        ->capture_default_str();
+    q->add_option("--time-budget", a->time_budget,
+                  "Search time, sensitivity included (90s, 30m, "
+                  "1h)")
+        ->capture_default_str();
+    q->add_option("--state", a->state, "The search state (default: OUTPUT.state.json)");
+    q->add_flag("--resume", a->resume, "Continue the search in --state");
+    q->add_option("--report", a->report, "Write the HTML report");
+    q->add_option("--limit", a->limit, "Validation images per candidate")->capture_default_str();
+    q->add_option("--calib-images", a->calib_images, "int8 calibration images")
+        ->capture_default_str();
+    q->add_option("--finetune-images", a->finetune_images,
+                  "Training images each candidate is fine-tuned on (one pass, distilled)")
+        ->capture_default_str();
+    q->add_option("--finetune-lr", a->finetune_lr, "Fine-tuning learning rate")
+        ->capture_default_str();
+    q->add_option("--final-epochs", a->final_epochs,
+                  "Fine-tune the chosen candidate this many epochs on all training images")
+        ->capture_default_str();
+    q->add_option("--channels", a->channels, "Channel fractions a group may lose")
+        ->capture_default_str();
+    q->add_option("--ranks", a->ranks, "Low-rank parameter reductions")->capture_default_str();
+    q->add_option("--seed", a->seed, "Search seed")->capture_default_str();
+    q->add_option("--test-limit", a->test_limit, "Final figures on the first N test images");
+    q->add_option("--threads", a->threads, "Threads (training, latency)")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 256));
+    verbs.emplace_back(q, [a] { return cmd_auto(*a); });
 }
 
 }  // namespace pare::cli

@@ -11,6 +11,7 @@
 #include <random>
 
 #include "test_util.h"
+#include "toolkit/auto/auto.h"
 #include "toolkit/data/dataset.h"
 #include "toolkit/data/npy.h"
 #include "toolkit/onnx/onnx_io.h"
@@ -532,4 +533,81 @@ TEST_F(Cli, ConvertToPareAndClassifyWithTheRuntimeOnlyExample) {
     const int st = std::system((classify + " " + pare_path + " " + bad + " 2> " + err).c_str());
     EXPECT_NE(WEXITSTATUS(st), 0);
     EXPECT_NE(slurp(err).find("not a binary PGM"), std::string::npos);
+}
+
+// pare auto on LeNet-5: a result within the budget, smaller than the original;
+// resumed, the trials so far are kept; killed with SIGKILL mid-search, the state
+// still parses and holds every finished trial; an existing state is never
+// overwritten without --resume; corrupt or foreign states are refused.
+TEST_F(Cli, AutoFindsACandidateResumesAndRefusesForeignState) {
+    const std::string lenet = std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx";
+    const std::string out = (dir_ / "auto.onnx").string(), state = out + ".state.json";
+    const std::string common = " --limit 300 --finetune-images 1024 --test-limit 300 -o " + out;
+    CliRun r = pare("auto " + lenet + " --time-budget 12s --report " + (dir_ / "r.html").string() +
+                    common);
+    ASSERT_EQ(r.code, 0) << r.err << r.out;
+    ASSERT_TRUE(fs::exists(out) && fs::exists(state) && fs::exists(dir_ / "r.html"));
+    EXPECT_LT(fs::file_size(out), fs::file_size(lenet));
+    const std::string s1 = slurp(state);
+    Result<AutoState> st = auto_state_from_json(s1);
+    ASSERT_TRUE(st.ok()) << st.status().message();
+    const size_t n1 = st.value().trials.size();
+    ASSERT_GE(n1, 2u);
+    const int best = st.value().best(1.0, AutoObjective::kLatency);
+    ASSERT_GE(best, 0);
+    EXPECT_LE(st.value().base_val_top1 - st.value().trials[static_cast<size_t>(best)].val_top1,
+              1.0);
+    EXPECT_NE(r.out.find("<- chosen"), std::string::npos) << r.out;
+    // The written model is the chosen candidate: its size is the trial's.
+    EXPECT_EQ(static_cast<int64_t>(fs::file_size(out)),
+              st.value().trials[static_cast<size_t>(best)].size_bytes);
+
+    // Without --resume an existing state is refused and left as it was.
+    expect_clean_failure(pare("auto " + lenet + " --time-budget 12s" + common),
+                         {state, "--resume"});
+    EXPECT_EQ(slurp(state), s1);
+    // Resumed with more time: the earlier trials are kept as they were.
+    r = pare("auto " + lenet + " --resume --time-budget 20s" + common);
+    ASSERT_EQ(r.code, 0) << r.err;
+    const AutoState st2 = auto_state_from_json(slurp(state)).value();
+    ASSERT_GT(st2.trials.size(), n1);
+    for (size_t i = 0; i < n1; ++i) {
+        EXPECT_EQ(st2.trials[i].val_top1, st.value().trials[i].val_top1) << i;
+        EXPECT_EQ(st2.trials[i].size_bytes, st.value().trials[i].size_bytes) << i;
+    }
+    // Other settings, another model, a corrupt file: refused, the file untouched.
+    const std::string s2 = slurp(state);
+    expect_clean_failure(
+        pare("auto " + lenet + " --resume --max-drop 2 --time-budget 30s" + common),
+        {state, "other settings"});
+    const std::string teacher = std::string(PARE_SOURCE_DIR) + "/models/teacher_resnet20.onnx";
+    expect_clean_failure(pare("auto " + teacher + " --resume --time-budget 30s" + common),
+                         {state, "another model"});
+    write("auto.onnx.state.json", s2.substr(0, s2.size() / 2));
+    expect_clean_failure(pare("auto " + lenet + " --resume --time-budget 30s" + common),
+                         {state, "corrupt"});
+    EXPECT_EQ(slurp(state), s2.substr(0, s2.size() / 2));
+
+    // SIGKILL mid-search: the state on disk parses and lists whole trials only.
+    fs::remove(state);
+    const std::string cmd = "timeout -s KILL 9 " + std::string(PARE_BINARY_DIR) + "/pare auto " +
+                            lenet + " --time-budget 10m" + common + " > /dev/null 2>&1";
+    std::system(cmd.c_str());
+    ASSERT_TRUE(fs::exists(state));
+    Result<AutoState> killed = auto_state_from_json(slurp(state));
+    ASSERT_TRUE(killed.ok()) << killed.status().message();
+    EXPECT_GE(killed.value().trials.size(), 1u);
+    r = pare("auto " + lenet + " --resume --time-budget 1s" + common);  // budget spent: no trial
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_EQ(auto_state_from_json(slurp(state)).value().trials.size(),
+              killed.value().trials.size());
+
+    // A budget nothing meets: said so, exit 2, the closest candidate written.
+    fs::remove(state);
+    r = pare("auto " + lenet + " --max-drop -50 --time-budget 8s" + common);
+    EXPECT_EQ(r.code, 2) << r.err;
+    EXPECT_NE(r.out.find("no candidate stayed within -50.00 points"), std::string::npos) << r.out;
+    EXPECT_TRUE(fs::exists(out));
+    expect_clean_failure(pare("auto " + lenet + " --time-budget 5min" + common), {"--time-budget"});
+    expect_clean_failure(pare("auto " + lenet + " --objective speed" + common), {"--objective"});
 }

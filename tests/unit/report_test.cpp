@@ -35,7 +35,8 @@ ScatterSpec two_series() {
         a.points.emplace_back(0.2 + 0.1 * i, 90 + 3 * std::sin(i));
         a.labels.push_back("trial " + std::to_string(i));
     }
-    PlotSeries front{"Pareto front", {{0.2, 92}, {0.5, 93}, {1.1, 94}}, {"a", "b", "c"}, true, true};
+    PlotSeries front{
+        "Pareto front", {{0.2, 92}, {0.5, 93}, {1.1, 94}}, {"a", "b", "c"}, true, true};
     s.series = {a, front};
     return s;
 }
@@ -69,10 +70,11 @@ struct Shot {
 Shot render(const fs::path& dir, const std::string& name, const std::string& html) {
     const fs::path page = dir / (name + ".html"), png = dir / (name + ".png");
     EXPECT_TRUE(write_file_atomic(page.string(), html).ok());
-    const std::string cmd = "chromium --headless --no-sandbox --disable-gpu --hide-scrollbars "
-                            "--window-size=1000,900 --screenshot=" +
-                            png.string() + " file://" + page.string() + " > " +
-                            (dir / "chromium.log").string() + " 2>&1";
+    const std::string cmd =
+        "chromium --headless --no-sandbox --disable-gpu --hide-scrollbars "
+        "--window-size=1000,900 --screenshot=" +
+        png.string() + " file://" + page.string() + " > " + (dir / "chromium.log").string() +
+        " 2>&1";
     const int st = std::system(cmd.c_str());
     EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "chromium failed (is Debian's chromium "
                                                           "installed? make deps installs it)";
@@ -89,7 +91,8 @@ Shot render(const fs::path& dir, const std::string& name, const std::string& htm
 
 // Pixels within 20 (per channel) of the colour "#rrggbb".
 int64_t pixels_near(const Shot& s, const std::string& hex) {
-    const int r = std::stoi(hex.substr(1, 2), nullptr, 16), g = std::stoi(hex.substr(3, 2), nullptr, 16),
+    const int r = std::stoi(hex.substr(1, 2), nullptr, 16),
+              g = std::stoi(hex.substr(3, 2), nullptr, 16),
               b = std::stoi(hex.substr(5, 2), nullptr, 16);
     int64_t n = 0;
     for (size_t i = 0; i + 2 < s.rgb.size(); i += 3)
@@ -137,8 +140,10 @@ TEST(Report, ChromiumRendersEachPlotWithItsColours) {
         HtmlReport p("bars");
         p.svg(bars_svg(bars()));
         const Shot s = render(dir, "bars", p.html());
-        EXPECT_GT(pixels_near(s, plot_palette()[0]), 200 * 10) << "the first set's bars are missing";
-        EXPECT_GT(pixels_near(s, plot_palette()[1]), 200 * 10) << "the second set's bars are missing";
+        EXPECT_GT(pixels_near(s, plot_palette()[0]), 200 * 10)
+            << "the first set's bars are missing";
+        EXPECT_GT(pixels_near(s, plot_palette()[1]), 200 * 10)
+            << "the second set's bars are missing";
     }
     {
         HtmlReport p("heat");

@@ -1,13 +1,14 @@
 // Per-layer sensitivity: actions named and parsed back, int4 weights rounded as
 // they would be stored, and the measurements on the checked-in LeNet-5 equal to
 // applying each action by hand.
+#include "toolkit/auto/sensitivity.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <set>
 
 #include "test_util.h"
-#include "toolkit/auto/sensitivity.h"
 #include "toolkit/data/dataset.h"
 #include "toolkit/onnx/onnx_io.h"
 #include "toolkit/prune/prune.h"
@@ -22,9 +23,10 @@ const std::string kLenet = std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx";
 }  // namespace
 
 TEST(Sensitivity, ActionNamesParseBackAndBadNamesAreErrors) {
-    for (const Action& a : {Action{ActionKind::kInt8, 0}, Action{ActionKind::kInt4Weights, 0},
-                            Action{ActionKind::kSparsity, 0.75}, Action{ActionKind::kChannels, 0.25},
-                            Action{ActionKind::kLowRank, 2}, Action{ActionKind::kLowRank, 3.5}}) {
+    for (const Action& a :
+         {Action{ActionKind::kInt8, 0}, Action{ActionKind::kInt4Weights, 0},
+          Action{ActionKind::kSparsity, 0.75}, Action{ActionKind::kChannels, 0.25},
+          Action{ActionKind::kLowRank, 2}, Action{ActionKind::kLowRank, 3.5}}) {
         Result<Action> b = parse_action(action_name(a));
         ASSERT_TRUE(b.ok()) << action_name(a) << ": " << b.status().message();
         EXPECT_EQ(b.value().kind, a.kind);

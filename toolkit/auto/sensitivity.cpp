@@ -69,8 +69,10 @@ std::string fmt(double v) {
 
 std::string action_name(const Action& a) {
     switch (a.kind) {
-        case ActionKind::kInt8: return "int8";
-        case ActionKind::kInt4Weights: return "int4w";
+        case ActionKind::kInt8:
+            return "int8";
+        case ActionKind::kInt4Weights:
+            return "int4w";
         case ActionKind::kSparsity:
             return "sparse" + std::to_string(static_cast<int>(std::lround(a.level * 100)));
         case ActionKind::kChannels:
@@ -147,7 +149,8 @@ Status fake_quantize_weights(Graph& g, const std::string& layer, int bits) {
     for (int64_t c = 0; c < n; ++c) {
         double mx = 0;
         for (int64_t o = 0; o < outer; ++o)
-            for (int64_t i = 0; i < inner; ++i) mx = std::max(mx, std::fabs(double(p[(o * n + c) * inner + i])));
+            for (int64_t i = 0; i < inner; ++i)
+                mx = std::max(mx, std::fabs(double(p[(o * n + c) * inner + i])));
         if (mx == 0) continue;
         const double scale = mx / qmax;
         for (int64_t o = 0; o < outer; ++o)
@@ -164,12 +167,12 @@ Status fake_quantize_weights(Graph& g, const std::string& layer, int bits) {
 }
 
 Result<SensitivityReport> analyze_sensitivity(const Graph& g_in, const Dataset& val,
-                                              const Tensor& calib,
-                                              const SensitivityOptions& o) {
+                                              const Tensor& calib, const SensitivityOptions& o) {
     const auto t0 = std::chrono::steady_clock::now();
     if (val.size() == 0) return invalid_argument("sensitivity: no validation images");
     for (double s : o.sparsities)
-        if (!(s > 0 && s < 1)) return invalid_argument("sensitivity: sparsity levels are in (0, 1)");
+        if (!(s > 0 && s < 1))
+            return invalid_argument("sensitivity: sparsity levels are in (0, 1)");
     for (double s : o.channel_ratios)
         if (!(s > 0 && s < 1)) return invalid_argument("sensitivity: channel ratios are in (0, 1)");
     for (double s : o.rank_reductions)
@@ -250,18 +253,22 @@ Result<SensitivityReport> analyze_sensitivity(const Graph& g_in, const Dataset& 
         if (o.quant) {
             if (!quantizable.count(l.layer)) {
                 not_applicable(l.layer, {ActionKind::kInt8, 0}, "not quantizable");
-                not_applicable(l.layer, {ActionKind::kInt4Weights, 0}, "not quantizable");
+                if (o.int4)
+                    not_applicable(l.layer, {ActionKind::kInt4Weights, 0}, "not quantizable");
             } else {
                 QuantPlan one = qplan;
                 one.layers = {l.layer};
                 PARE_RETURN_IF_ERROR(add(l.layer, {ActionKind::kInt8, 0},
-                                         apply_quantization(folded, one, o.quant_options),
-                                         l.params, l.params));
-                Graph q4 = folded;
-                const Status st = fake_quantize_weights(q4, l.layer, 4);
-                PARE_RETURN_IF_ERROR(add(l.layer, {ActionKind::kInt4Weights, 0},
-                                         st.ok() ? Result<Graph>(std::move(q4)) : Result<Graph>(st),
-                                         l.params, l.params));
+                                         apply_quantization(folded, one, o.quant_options), l.params,
+                                         l.params));
+                if (o.int4) {
+                    Graph q4 = folded;
+                    const Status st = fake_quantize_weights(q4, l.layer, 4);
+                    PARE_RETURN_IF_ERROR(
+                        add(l.layer, {ActionKind::kInt4Weights, 0},
+                            st.ok() ? Result<Graph>(std::move(q4)) : Result<Graph>(st), l.params,
+                            l.params));
+                }
             }
         }
         for (size_t k = 0; k < o.sparsities.size(); ++k) {
@@ -331,10 +338,9 @@ Result<SensitivityReport> analyze_sensitivity(const Graph& g_in, const Dataset& 
             if (cg.layers.empty()) continue;
             SensitivityGroup sg;
             sg.layers = cg.layers;
-            std::stable_sort(sg.layers.begin(), sg.layers.end(),
-                             [&](const std::string& a, const std::string& b) {
-                                 return order[a] < order[b];
-                             });
+            std::stable_sort(
+                sg.layers.begin(), sg.layers.end(),
+                [&](const std::string& a, const std::string& b) { return order[a] < order[b]; });
             sg.name = sg.layers.front();
             sg.channels = cg.channels;
             const std::set<std::string> members(cg.layers.begin(), cg.layers.end());
@@ -474,14 +480,18 @@ std::string sensitivity_to_json(const SensitivityReport& r) {
     j["seconds"] = r.seconds;
     j["layers"] = nlohmann::json::array();
     for (const auto& l : r.layers)
-        j["layers"].push_back({{"name", l.name}, {"op", l.op}, {"params", l.params}, {"macs", l.macs}});
+        j["layers"].push_back(
+            {{"name", l.name}, {"op", l.op}, {"params", l.params}, {"macs", l.macs}});
     j["groups"] = nlohmann::json::array();
     for (const auto& gr : r.groups)
-        j["groups"].push_back({{"name", gr.name}, {"layers", gr.layers}, {"channels", gr.channels}});
+        j["groups"].push_back(
+            {{"name", gr.name}, {"layers", gr.layers}, {"channels", gr.channels}});
     j["entries"] = nlohmann::json::array();
     for (const auto& e : r.entries) {
-        nlohmann::json x = {{"target", e.target}, {"action", action_name(e.action)},
-                            {"applicable", e.applicable}, {"params_before", e.params_before},
+        nlohmann::json x = {{"target", e.target},
+                            {"action", action_name(e.action)},
+                            {"applicable", e.applicable},
+                            {"params_before", e.params_before},
                             {"params_after", e.params_after}};
         if (e.applicable) {
             x["top1"] = e.top1;

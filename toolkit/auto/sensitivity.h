@@ -33,7 +33,8 @@ std::string action_name(const Action& a);
 Result<Action> parse_action(const std::string& name);
 
 struct SensitivityOptions {
-    bool quant = true;  // int8 and int4 weights
+    bool quant = true;  // int8
+    bool int4 = true;   // int4 weights (with quant)
     std::vector<double> sparsities = {0.5, 0.75, 0.9};
     std::vector<double> channel_ratios = {0.25, 0.5};
     std::vector<double> rank_reductions = {2, 4};
@@ -48,9 +49,9 @@ struct SensitivityEntry {
     std::string target;
     Action action;
     bool applicable = true;
-    std::string note;  // why not applicable ("no MACs saved", "frozen: graph output")
-    double top1 = 0;   // on the validation images, in %
-    double drop = 0;   // base top-1 minus top1, in points
+    std::string note;      // why not applicable ("no MACs saved", "frozen: graph output")
+    double top1 = 0;       // on the validation images, in %
+    double drop = 0;       // base top-1 minus top1, in points
     double agreement = 0;  // % of images whose class matches the original model's
     int64_t params_before = 0, params_after = 0;  // of the target's weights (nonzero for sparsity)
 };

@@ -75,11 +75,20 @@ std::string html_escape(const std::string& s) {
     r.reserve(s.size());
     for (char c : s) {
         switch (c) {
-            case '<': r += "&lt;"; break;
-            case '>': r += "&gt;"; break;
-            case '&': r += "&amp;"; break;
-            case '"': r += "&quot;"; break;
-            default: r += c;
+            case '<':
+                r += "&lt;";
+                break;
+            case '>':
+                r += "&gt;";
+                break;
+            case '&':
+                r += "&amp;";
+                break;
+            case '"':
+                r += "&quot;";
+                break;
+            default:
+                r += c;
         }
     }
     return r;
@@ -118,9 +127,9 @@ std::string scatter_svg(const ScatterSpec& spec) {
                   "text-anchor=\"middle\"");
     }
     o += text(L + (W - L - R) / 2, H - 12, spec.x_label, "text-anchor=\"middle\"");
-    o += text(16, T + (H - T - B) / 2, spec.y_label,
-              "text-anchor=\"middle\" transform=\"rotate(-90 16 " + px(T + (H - T - B) / 2) +
-                  ")\"");
+    o +=
+        text(16, T + (H - T - B) / 2, spec.y_label,
+             "text-anchor=\"middle\" transform=\"rotate(-90 16 " + px(T + (H - T - B) / 2) + ")\"");
     // Series, then the legend.
     for (size_t si = 0; si < spec.series.size(); ++si) {
         const PlotSeries& s = spec.series[si];
@@ -129,7 +138,8 @@ std::string scatter_svg(const ScatterSpec& spec) {
             auto pts = s.points;
             std::sort(pts.begin(), pts.end());
             std::string d;
-            for (const auto& [x, y] : pts) d += (d.empty() ? "M" : " L") + px(sx(x)) + " " + px(sy(y));
+            for (const auto& [x, y] : pts)
+                d += (d.empty() ? "M" : " L") + px(sx(x)) + " " + px(sy(y));
             o += "<path d=\"" + d + "\" fill=\"none\" stroke=\"" + c + "\" stroke-width=\"2\"/>";
         }
         for (size_t i = 0; i < s.points.size(); ++i) {
@@ -137,7 +147,8 @@ std::string scatter_svg(const ScatterSpec& spec) {
             if (!std::isfinite(x) || !std::isfinite(y)) continue;
             const std::string label = i < s.labels.size() ? s.labels[i] : "";
             o += "<circle cx=\"" + px(sx(x)) + "\" cy=\"" + px(sy(y)) + "\" r=\"" +
-                 (s.line ? "5" : "4") + "\" fill=\"" + c + "\" stroke=\"#fff\" stroke-width=\"0.5\"><title>" +
+                 (s.line ? "5" : "4") + "\" fill=\"" + c +
+                 "\" stroke=\"#fff\" stroke-width=\"0.5\"><title>" +
                  html_escape(s.name + (label.empty() ? "" : ": " + label) + " (" + num(x, 4) +
                              ", " + num(y, 4) + ")") +
                  "</title></circle>";
@@ -164,16 +175,16 @@ std::string bars_svg(const BarSpec& spec) {
         const double left = label_w + static_cast<double>(k) * (bar_w + gap);
         const std::string& c = plot_palette()[k % plot_palette().size()];
         const std::string unit = k < spec.units.size() ? spec.units[k] : "";
-        o += text(left, T - 12, (k < spec.set_names.size() ? spec.set_names[k] : "") +
-                                    (unit.empty() ? "" : " (" + unit + ")"),
+        o += text(left, T - 12,
+                  (k < spec.set_names.size() ? spec.set_names[k] : "") +
+                      (unit.empty() ? "" : " (" + unit + ")"),
                   "class=\"small\" font-weight=\"bold\"");
         for (size_t r = 0; r < rows && r < v.size(); ++r) {
             const double y = T + row_h * static_cast<double>(r);
             const double w = mx > 0 && std::isfinite(v[r]) ? v[r] / mx * bar_w : 0;
             o += "<rect x=\"" + px(left) + "\" y=\"" + px(y + 2) + "\" width=\"" + px(w) +
                  "\" height=\"" + px(row_h - 4) + "\" fill=\"" + c + "\"><title>" +
-                 html_escape(spec.labels[r] + ": " + num(v[r], 4) + " " + unit) +
-                 "</title></rect>";
+                 html_escape(spec.labels[r] + ": " + num(v[r], 4) + " " + unit) + "</title></rect>";
             o += text(left + w + 4, y + row_h - 5, num(v[r], 3), "class=\"small\"");
         }
     }
@@ -203,9 +214,8 @@ std::string heatmap_svg(const HeatSpec& spec) {
         const double y = T + cell_h * static_cast<double>(r);
         o += text(label_w - 8, y + cell_h - 5, spec.rows[r], "text-anchor=\"end\" class=\"small\"");
         for (size_t c = 0; c < spec.columns.size(); ++c) {
-            const double v = r < spec.values.size() && c < spec.values[r].size()
-                                 ? spec.values[r][c]
-                                 : NAN;
+            const double v =
+                r < spec.values.size() && c < spec.values[r].size() ? spec.values[r][c] : NAN;
             const double x = label_w + cell_w * static_cast<double>(c);
             const std::string fill = std::isfinite(v) ? heat_colour(v / mx) : "#d8d8d8";
             o += "<rect x=\"" + px(x) + "\" y=\"" + px(y) + "\" width=\"" + px(cell_w - 1) +

@@ -39,9 +39,9 @@ std::string scatter_svg(const ScatterSpec& spec);
 struct BarSpec {
     std::string title;
     std::vector<std::string> labels;
-    std::vector<std::string> set_names;          // one per value set
-    std::vector<std::vector<double>> values;     // [set][label]
-    std::vector<std::string> units;              // one per set: "KB", "ms", "%"
+    std::vector<std::string> set_names;       // one per value set
+    std::vector<std::vector<double>> values;  // [set][label]
+    std::vector<std::string> units;           // one per set: "KB", "ms", "%"
 };
 std::string bars_svg(const BarSpec& spec);
 

@@ -14,7 +14,8 @@ namespace {
 double percentile(std::vector<double> v, double p) {
     if (v.empty()) return 0;
     std::sort(v.begin(), v.end());
-    return v[std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
+    return v[std::min(v.size() - 1,
+                      static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
 }
 
 }  // namespace
@@ -36,7 +37,8 @@ Result<LatencyProfile> measure_latency(const Graph& g0, const LatencyOptions& o)
         const auto t0 = std::chrono::steady_clock::now();
         PARE_RETURN_IF_ERROR(s.run(inputs, &out));
         ms.push_back(
-            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count());
     }
     LatencyProfile p;
     p.runs = o.runs;
@@ -48,7 +50,8 @@ Result<LatencyProfile> measure_latency(const Graph& g0, const LatencyOptions& o)
         std::vector<double> step_ms;
         for (int i = 0; i < o.runs; ++i) {
             PARE_RETURN_IF_ERROR(s.run(inputs, &out, &step_ms));
-            for (size_t k = 0; k < step_ms.size() && k < per.size(); ++k) per[k].push_back(step_ms[k]);
+            for (size_t k = 0; k < step_ms.size() && k < per.size(); ++k)
+                per[k].push_back(step_ms[k]);
         }
         for (size_t k = 0; k < per.size(); ++k) {
             const PlanStep& st = s.plan()[k];

@@ -21,7 +21,7 @@ struct LatencyProfile {
 };
 struct LatencyOptions {
     int runs = 30, warmup = 5, threads = 1;
-    int64_t batch = 1;     // a symbolic batch is bound to this
+    int64_t batch = 1;      // a symbolic batch is bound to this
     bool per_step = false;  // also time each step (a second series of runs)
 };
 // g as loaded (the default passes run on a copy); inputs are seeded random values.
