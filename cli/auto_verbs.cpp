@@ -10,6 +10,7 @@
 
 #include "cli/cli.h"
 #include "toolkit/auto/auto.h"
+#include "toolkit/auto/distributed.h"
 #include "toolkit/auto/sensitivity.h"
 #include "toolkit/data/dataset.h"
 #include "toolkit/io/files.h"
@@ -175,6 +176,10 @@ int cmd_auto(const AutoFlags& f) {
             invalid_argument("--limit, --finetune-images and --calib-images must be at "
                              "least 1")};
     if (f.out.empty()) throw Failure{invalid_argument("-o/--output is required")};
+    // Under mpirun, rank 0 keeps the state and the others evaluate trials.
+    const MpiWorld world = mpi_world();
+    const bool lead = world.rank == 0;
+    if (!lead) o.progress = false;
     const std::string state_path = f.state.empty() ? f.out + ".state.json" : f.state;
     for (const std::string& out : {f.out, state_path, f.report}) {
         if (out.empty()) continue;
@@ -183,16 +188,16 @@ int cmd_auto(const AutoFlags& f) {
             throw Failure{
                 invalid_argument(out + ": the folder " + dir.string() + " does not exist")};
     }
-    const bool have_state = std::filesystem::exists(state_path);
+    const bool have_state = lead && std::filesystem::exists(state_path);
     if (have_state && !f.resume)
         throw Failure{invalid_argument(state_path + ": a search state exists; --resume continues "
                                                     "it (or remove the file to start over)")};
-    if (!have_state && f.resume)
+    if (lead && !have_state && f.resume)
         throw Failure{invalid_argument(state_path + ": no search state to resume")};
     const std::string model_id = check(model_identity(f.model), f.model);
     const std::string settings = auto_settings(o, f.data);
     AutoState state;
-    if (f.resume) {
+    if (f.resume && lead) {
         const std::string text = check(read_file(state_path), state_path);
         state = check(auto_state_from_json(text), state_path);
         if (state.model_id != model_id)
@@ -236,6 +241,15 @@ int cmd_auto(const AutoFlags& f) {
 
     const auto t0 = std::chrono::steady_clock::now();
     SensitivityReport sens;
+    if (!lead) {
+        const std::string text = check(mpi_broadcast(""));
+        sens = check(sensitivity_from_json(text), "the sensitivity from rank 0");
+        o.latency_table = false;
+        const AutoSearch worker = check(AutoSearch::create(g, sens, o, ctx), f.model);
+        check(serve_trials(worker));
+        mpi_finish();
+        return 0;
+    }
     if (f.resume) {
         sens = check(sensitivity_from_json(state.sensitivity), state_path);
     } else {
@@ -250,6 +264,7 @@ int cmd_auto(const AutoFlags& f) {
         sens = check(analyze_sensitivity(g, val, calib, so), f.model);
         sens.model = std::filesystem::path(f.model).filename().string();
     }
+    check(mpi_broadcast(sensitivity_to_json(sens)).status());
     const AutoSearch search = check(AutoSearch::create(g, sens, o, ctx), f.model);
     if (!f.resume) {
         search.init_state(&state);
@@ -270,7 +285,12 @@ int cmd_auto(const AutoFlags& f) {
         static_cast<long long>(state.base_size_bytes), objective_name(o.objective), o.max_drop,
         o.time_budget_s);
     std::fflush(stdout);
-    check(search.run(&state, state_path, f.out));
+    const size_t trials_before = state.trials.size();
+    const auto search_t0 = std::chrono::steady_clock::now();
+    check(run_distributed(search, &state, state_path, f.out));
+    const double search_s =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - search_t0).count();
+    mpi_finish();
 
     int best = state.best(o.max_drop, o.objective);
     const bool met = best >= 0;
@@ -298,6 +318,10 @@ int cmd_auto(const AutoFlags& f) {
     std::printf("\nauto: %zu trials (%d measured) in %.0f s: %.2f trials per minute\n",
                 state.trials.size(), trials_ok, state.elapsed_s,
                 60.0 * static_cast<double>(state.trials.size()) / std::max(1.0, state.elapsed_s));
+    std::printf(
+        "this run: %zu trials in %.0f s of search on %d process%s: %.2f per minute\n",
+        state.trials.size() - trials_before, search_s, world.size, world.size == 1 ? "" : "es",
+        60.0 * static_cast<double>(state.trials.size() - trials_before) / std::max(1.0, search_s));
     std::printf("%-6s %-58s %8s %8s %10s %10s %9s\n", "trial", "configuration", "top-1", "change",
                 "ms", "predicted", "bytes");
     const std::vector<int> front = state.pareto();

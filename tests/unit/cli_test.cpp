@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <random>
 
 #include "test_util.h"
@@ -610,4 +611,34 @@ TEST_F(Cli, AutoFindsACandidateResumesAndRefusesForeignState) {
     EXPECT_TRUE(fs::exists(out));
     expect_clean_failure(pare("auto " + lenet + " --time-budget 5min" + common), {"--time-budget"});
     expect_clean_failure(pare("auto " + lenet + " --objective speed" + common), {"--objective"});
+}
+
+// mpirun -np 2 pare auto: both ranks evaluate trials (the state names the rank of
+// each), rank 0 keeps one valid state, and the result is a model that runs.
+TEST_F(Cli, AutoWithTwoMpiRanksEvaluatesTrialsOnBoth) {
+    const std::string lenet = std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx";
+    const std::string out = (dir_ / "mpi.onnx").string(), state = out + ".state.json";
+    const std::string log = (dir_ / "mpi.log").string();
+    const std::string cmd =
+        "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np 2 " +
+        std::string(PARE_BINARY_DIR) + "/pare auto " + lenet +
+        " --time-budget 15s --limit 300 --finetune-images 1024 --test-limit 300 -o " + out + " > " +
+        log + " 2>&1";
+    const int st = std::system(cmd.c_str());
+    ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << slurp(log);
+    Result<AutoState> s = auto_state_from_json(slurp(state));
+    ASSERT_TRUE(s.ok()) << s.status().message();
+    std::map<int, int> per_rank;
+    for (const AutoTrial& t : s.value().trials) {
+        EXPECT_TRUE(t.ok) << t.error;
+        ++per_rank[t.worker];
+    }
+    EXPECT_GE(per_rank[0], 1) << slurp(log);
+    EXPECT_GE(per_rank[1], 1) << slurp(log);
+    EXPECT_EQ(per_rank.size(), 2u);
+    EXPECT_NE(slurp(log).find("on 2 processes"), std::string::npos) << slurp(log);
+    // The result runs: pare eval reads it and reports a sensible accuracy.
+    CliRun e = pare("eval " + out + " --data fashion-mnist --limit 300");
+    ASSERT_EQ(e.code, 0) << e.err;
+    EXPECT_NE(e.out.find("top-1"), std::string::npos) << e.out;
 }

@@ -150,7 +150,8 @@ AutoConfig config_from(const nlohmann::json& j) {
     c.int8 = j.at("int8").get<bool>();
     c.keep_float = j.at("keep_float").get<std::vector<std::string>>();
     for (const auto& [k, v] : c.channels)
-        if (!(v > 0 && v < 1)) throw std::runtime_error("channel fraction of \"" + k + "\" not in (0, 1)");
+        if (!(v > 0 && v < 1))
+            throw std::runtime_error("channel fraction of \"" + k + "\" not in (0, 1)");
     for (const auto& [k, v] : c.ranks)
         if (!(v > 1)) throw std::runtime_error("rank reduction of \"" + k + "\" not above 1");
     return c;
@@ -158,33 +159,73 @@ AutoConfig config_from(const nlohmann::json& j) {
 
 }  // namespace
 
+namespace {
+
+nlohmann::json trial_json(const AutoTrial& t) {
+    nlohmann::json x = {{"index", t.index},     {"config", config_json(t.config)},
+                        {"budget", t.budget},   {"ok", t.ok},
+                        {"seconds", t.seconds}, {"worker", t.worker}};
+    if (t.ok) {
+        x["val_top1"] = t.val_top1;
+        x["latency_ms"] = t.latency_ms;
+        x["predicted_ms"] = t.predicted_ms;
+        x["size_bytes"] = t.size_bytes;
+        x["params"] = t.params;
+    } else {
+        x["error"] = t.error;
+    }
+    return x;
+}
+
+AutoTrial trial_from(const nlohmann::json& x) {
+    AutoTrial t;
+    t.index = x.at("index").get<int>();
+    t.config = config_from(x.at("config"));
+    t.budget = x.at("budget").get<double>();
+    t.ok = x.at("ok").get<bool>();
+    t.seconds = x.at("seconds").get<double>();
+    t.worker = x.value("worker", 0);
+    if (t.ok) {
+        t.val_top1 = x.at("val_top1").get<double>();
+        t.latency_ms = x.at("latency_ms").get<double>();
+        t.predicted_ms = x.at("predicted_ms").get<double>();
+        t.size_bytes = x.at("size_bytes").get<int64_t>();
+        t.params = x.at("params").get<int64_t>();
+    } else {
+        t.error = x.value("error", "");
+    }
+    return t;
+}
+
+}  // namespace
+
+std::string trial_to_json(const AutoTrial& t) { return trial_json(t).dump(); }
+
+Result<AutoTrial> trial_from_json(const std::string& text) {
+    const nlohmann::json j = nlohmann::json::parse(text, nullptr, false);
+    if (j.is_discarded() || !j.is_object()) return invalid_argument("a trial is no JSON object");
+    try {
+        return trial_from(j);
+    } catch (const std::exception& e) {
+        return invalid_argument(std::string("malformed trial: ") + e.what());
+    }
+}
+
 std::string auto_state_to_json(const AutoState& s) {
     nlohmann::json j;
     j["format"] = "pare-auto-state-1";
     j["model"] = s.model_id;
     j["settings"] = s.settings;
-    j["base"] = {{"val_top1", s.base_val_top1},     {"latency_ms", s.base_latency_ms},
-                 {"int8_latency_ms", s.base_int8_latency_ms}, {"size_bytes", s.base_size_bytes},
+    j["base"] = {{"val_top1", s.base_val_top1},
+                 {"latency_ms", s.base_latency_ms},
+                 {"int8_latency_ms", s.base_int8_latency_ms},
+                 {"size_bytes", s.base_size_bytes},
                  {"params", s.base_params}};
     j["budget"] = s.budget;
     j["sensitivity"] = nlohmann::json::parse(s.sensitivity, nullptr, false);
     j["elapsed_s"] = s.elapsed_s;
     j["trials"] = nlohmann::json::array();
-    for (const AutoTrial& t : s.trials) {
-        nlohmann::json x = {{"index", t.index},   {"config", config_json(t.config)},
-                            {"budget", t.budget}, {"ok", t.ok},
-                            {"seconds", t.seconds}, {"worker", t.worker}};
-        if (t.ok) {
-            x["val_top1"] = t.val_top1;
-            x["latency_ms"] = t.latency_ms;
-            x["predicted_ms"] = t.predicted_ms;
-            x["size_bytes"] = t.size_bytes;
-            x["params"] = t.params;
-        } else {
-            x["error"] = t.error;
-        }
-        j["trials"].push_back(std::move(x));
-    }
+    for (const AutoTrial& t : s.trials) j["trials"].push_back(trial_json(t));
     return j.dump(1) + "\n";
 }
 
@@ -204,29 +245,15 @@ Result<AutoState> auto_state_from_json(const std::string& text) {
         s.base_size_bytes = b.at("size_bytes").get<int64_t>();
         s.base_params = b.at("params").get<int64_t>();
         s.budget = j.at("budget").get<double>();
-        if (!j.at("sensitivity").is_object()) return invalid_argument("\"sensitivity\" is no object");
+        if (!j.at("sensitivity").is_object())
+            return invalid_argument("\"sensitivity\" is no object");
         s.sensitivity = j.at("sensitivity").dump();
         s.elapsed_s = j.at("elapsed_s").get<double>();
         for (const auto& x : j.at("trials")) {
-            AutoTrial t;
-            t.index = x.at("index").get<int>();
-            t.config = config_from(x.at("config"));
-            t.budget = x.at("budget").get<double>();
-            t.ok = x.at("ok").get<bool>();
-            t.seconds = x.at("seconds").get<double>();
-            t.worker = x.value("worker", 0);
-            if (t.ok) {
-                t.val_top1 = x.at("val_top1").get<double>();
-                t.latency_ms = x.at("latency_ms").get<double>();
-                t.predicted_ms = x.at("predicted_ms").get<double>();
-                t.size_bytes = x.at("size_bytes").get<int64_t>();
-                t.params = x.at("params").get<int64_t>();
-            } else {
-                t.error = x.value("error", "");
-            }
-            if (t.index != static_cast<int>(s.trials.size()))
-                return invalid_argument("trial " + std::to_string(s.trials.size()) +
-                                        " is numbered " + std::to_string(t.index));
+            AutoTrial t = trial_from(x);
+            if (!s.trials.empty() && t.index <= s.trials.back().index)
+                return invalid_argument("trial " + std::to_string(t.index) + " follows trial " +
+                                        std::to_string(s.trials.back().index));
             s.trials.push_back(std::move(t));
         }
     } catch (const std::exception& e) {
@@ -251,8 +278,7 @@ Result<std::string> model_identity(const std::string& path) {
 
 std::string auto_settings(const AutoOptions& o, const std::string& data) {
     std::string s = "data " + data + ", max-drop " + level_key(o.max_drop) + ", objective " +
-                    objective_name(o.objective) + ", seed " + std::to_string(o.seed) +
-                    ", channels";
+                    objective_name(o.objective) + ", seed " + std::to_string(o.seed) + ", channels";
     for (double v : o.channel_levels) s += " " + level_key(v);
     s += ", ranks";
     for (double v : o.rank_levels) s += " " + level_key(v);
@@ -276,16 +302,16 @@ void report_auto(HtmlReport& page, const AutoState& s, const AutoOptions& o, int
     page.paragraph(buf);
     if (chosen >= 0) {
         const AutoTrial& b = s.trials[static_cast<size_t>(chosen)];
-        std::snprintf(buf, sizeof buf,
-                      "Chosen: trial %d (%s): %.2f%% validation top-1 (%+.2f), %.3f ms (%.2fx "
-                      "faster), %lld bytes (%.1fx smaller).",
-                      b.index, config_summary(b.config).c_str(), b.val_top1,
-                      b.val_top1 - s.base_val_top1, b.latency_ms,
-                      b.latency_ms > 0 ? s.base_latency_ms / b.latency_ms : 0.0,
-                      static_cast<long long>(b.size_bytes),
-                      b.size_bytes > 0 ? static_cast<double>(s.base_size_bytes) /
-                                             static_cast<double>(b.size_bytes)
-                                       : 0.0);
+        std::snprintf(
+            buf, sizeof buf,
+            "Chosen: trial %d (%s): %.2f%% validation top-1 (%+.2f), %.3f ms (%.2fx "
+            "faster), %lld bytes (%.1fx smaller).",
+            b.index, config_summary(b.config).c_str(), b.val_top1, b.val_top1 - s.base_val_top1,
+            b.latency_ms, b.latency_ms > 0 ? s.base_latency_ms / b.latency_ms : 0.0,
+            static_cast<long long>(b.size_bytes),
+            b.size_bytes > 0
+                ? static_cast<double>(s.base_size_bytes) / static_cast<double>(b.size_bytes)
+                : 0.0);
         page.paragraph(buf);
     }
     if (std::isfinite(extra.test_top1_after)) {
@@ -320,12 +346,19 @@ void report_auto(HtmlReport& page, const AutoState& s, const AutoOptions& o, int
         fr_kb.labels.push_back(std::to_string(t.index));
     }
     ScatterSpec lat{"Validation top-1 against latency (Pareto front labelled by trial)",
-                    "latency in pare, batch 1 (ms)", "validation top-1 (%)", {all, fr, orig}, false};
+                    "latency in pare, batch 1 (ms)",
+                    "validation top-1 (%)",
+                    {all, fr, orig},
+                    false};
     page.svg(scatter_svg(lat));
-    ScatterSpec size{"Validation top-1 against size", "ONNX file (KB)", "validation top-1 (%)",
-                     {all_kb, fr_kb, orig_kb}, true};
+    ScatterSpec size{"Validation top-1 against size",
+                     "ONNX file (KB)",
+                     "validation top-1 (%)",
+                     {all_kb, fr_kb, orig_kb},
+                     true};
     page.svg(scatter_svg(size));
-    PlotSeries pm{"trials", {}, {}, false, false}, ideal{"predicted = measured", {}, {}, true, false};
+    PlotSeries pm{"trials", {}, {}, false, false},
+        ideal{"predicted = measured", {}, {}, true, false};
     double lo = INFINITY, hi = 0;
     for (const AutoTrial& t : s.trials) {
         if (!t.ok) continue;
@@ -336,8 +369,10 @@ void report_auto(HtmlReport& page, const AutoState& s, const AutoOptions& o, int
     }
     if (hi > 0) ideal.points = {{lo, lo}, {hi, hi}};
     page.svg(scatter_svg({"The latency table checked: predicted against measured latency",
-                          "predicted from the per-layer table (ms)", "measured (ms)",
-                          {pm, ideal}, false}));
+                          "predicted from the per-layer table (ms)",
+                          "measured (ms)",
+                          {pm, ideal},
+                          false}));
     std::vector<std::vector<std::string>> rows;
     const std::set<int> on_front(front.begin(), front.end());
     for (size_t i = 0; i < s.trials.size(); ++i) {
@@ -347,7 +382,9 @@ void report_auto(HtmlReport& page, const AutoState& s, const AutoOptions& o, int
         std::snprintf(d, sizeof d, "%+.2f", t.val_top1 - s.base_val_top1);
         std::snprintf(l, sizeof l, "%.3f", t.latency_ms);
         std::snprintf(p, sizeof p, "%.3f", t.predicted_ms);
-        std::string mark = static_cast<int>(i) == chosen ? "chosen" : on_front.count(static_cast<int>(i)) ? "front" : "";
+        std::string mark = static_cast<int>(i) == chosen         ? "chosen"
+                           : on_front.count(static_cast<int>(i)) ? "front"
+                                                                 : "";
         if (!t.ok)
             rows.push_back({std::to_string(t.index), config_summary(t.config), "failed: " + t.error,
                             "", "", "", "", std::to_string(t.worker), ""});
@@ -378,39 +415,26 @@ Result<AutoSearch> AutoSearch::create(const Graph& g, SensitivityReport sensitiv
     PARE_ASSIGN_OR_RETURN(std::string bytes, export_onnx_bytes(g));
     s.base_size_ = static_cast<int64_t>(bytes.size());
 
-    // The latency table: each layer's step time in the original (float), the rest
-    // as one figure; int8 scales it by the original's int8 / float ratio.
     LatencyOptions lo;
     lo.runs = o.latency_runs;
     lo.threads = o.threads;
-    lo.per_step = true;
     PARE_ASSIGN_OR_RETURN(LatencyProfile prof, measure_latency(s.g_, lo));
     s.base_fp32_ms_ = prof.median_ms;
-    double layers_ms = 0, steps_ms = 0;
-    for (const StepTime& st : prof.steps) {
-        steps_ms += st.ms;
-        if (base_cost.count(st.node)) {
-            s.layer_ms_[st.node] += st.ms;
-            layers_ms += st.ms;
-        }
-    }
-    // Steps measured one by one add up to more than a run: scale to the run.
-    const double scale = steps_ms > 0 ? prof.median_ms / steps_ms : 1.0;
-    for (auto& kv : s.layer_ms_) kv.second *= scale;
-    s.other_ms_ = (steps_ms - layers_ms) * scale;
     for (const SensitivityLayer& l : s.sens_.layers) {
         const SensitivityEntry* e = s.sens_.find(l.name, {ActionKind::kInt8, 0});
         if (e && e->applicable && e->drop > o.keep_float_drop) s.keep_float_.push_back(l.name);
     }
+    // The latency table is measured on int8 models, as the candidates run: the
+    // original's plan steps, then each choice's alone (below).
+    lo.per_step = true;
+    double base_steps = 0;
     {
         AutoConfig plain;
-        plain.int8 = true;
         plain.keep_float = s.keep_float_;
         PARE_ASSIGN_OR_RETURN(Graph q, s.build(plain, false));
-        lo.per_step = false;
         PARE_ASSIGN_OR_RETURN(LatencyProfile p8, measure_latency(q, lo));
         s.base_int8_ms_ = p8.median_ms;
-        s.int8_factor_ = s.base_fp32_ms_ > 0 ? p8.median_ms / s.base_fp32_ms_ : 1.0;
+        for (const StepTime& st : p8.steps) base_steps += st.ms;
     }
 
     // The items: each group's channel levels and each layer's rank levels, with
@@ -419,6 +443,7 @@ Result<AutoSearch> AutoSearch::create(const Graph& g, SensitivityReport sensitiv
         PruneOptions po;
         po.method = PruneMethod::kL2;
         po.sparsity = level;
+        po.round_to = o.round_channels;
         PARE_ASSIGN_OR_RETURN(PrunePlan p, analyze_pruning(s.g_, po));
         s.channel_plans_[level] = std::move(p);
     }
@@ -444,7 +469,6 @@ Result<AutoSearch> AutoSearch::create(const Graph& g, SensitivityReport sensitiv
             for (const auto& [name, c] : base_cost) {
                 const auto a = after.find(name);
                 if (a == after.end()) continue;
-                it.macs_frac[name] = fraction(a->second.macs, c.macs);
                 it.params_frac[name] = fraction(a->second.params, c.params);
             }
             s.items_.push_back(std::move(it));
@@ -461,16 +485,33 @@ Result<AutoSearch> AutoSearch::create(const Graph& g, SensitivityReport sensitiv
             it.target = f.layer;
             it.level = level;
             it.drop = std::max(0.0, e->drop) + kDropFloor;
-            it.macs_frac[f.layer] = fraction(f.macs_after, f.macs_before);
             it.params_frac[f.layer] = fraction(f.params_after, f.params_before);
             s.items_.push_back(std::move(it));
         }
     }
+    // Each choice's latency: the int8 model with that choice alone, the sum of its
+    // plan steps' medians against the original's (per-step medians are steadier
+    // than whole runs), in the units of a whole run.
+    const double to_run = base_steps > 0 ? s.base_int8_ms_ / base_steps : 1.0;
+    for (size_t i = 0; i < s.items_.size() && o.latency_table; ++i) {
+        Item& it = s.items_[i];
+        AutoConfig one;
+        one.keep_float = s.keep_float_;
+        set(one, it);
+        PARE_ASSIGN_OR_RETURN(Graph q, s.build(one, false));
+        PARE_ASSIGN_OR_RETURN(LatencyProfile p, measure_latency(q, lo));
+        double steps = 0;
+        for (const StepTime& st : p.steps) steps += st.ms;
+        it.ms_delta = (steps - base_steps) * to_run;
+        if (o.progress && ((i + 1) % 10 == 0 || i + 1 == s.items_.size()))
+            std::fprintf(stderr, "auto: latency table %zu/%zu choices measured\n", i + 1,
+                         s.items_.size());
+    }
     if (o.progress)
         std::fprintf(stderr,
-                     "auto: latency table: %zu layers, %.3f ms float (int8 %.3f ms); %zu "
-                     "choices (channel groups x levels, layers x ranks)\n",
-                     s.layer_ms_.size(), s.base_fp32_ms_, s.base_int8_ms_, s.items_.size());
+                     "auto: original %.3f ms float, %.3f ms int8; %zu choices (channel groups x "
+                     "levels, layers x ranks)\n",
+                     s.base_fp32_ms_, s.base_int8_ms_, s.items_.size());
     return s;
 }
 
@@ -478,16 +519,14 @@ namespace {
 
 // The fraction of a layer's MACs or parameters config leaves.
 template <class Items>
-double layer_fraction(const Items& items, const AutoConfig& c, const std::string& layer,
-                      bool macs) {
+double params_fraction(const Items& items, const AutoConfig& c, const std::string& layer) {
     double f = 1;
     for (const auto& it : items) {
         const auto& chosen = it.channels ? c.channels : c.ranks;
         const auto k = chosen.find(it.target);
         if (k == chosen.end() || k->second != it.level) continue;
-        const auto& fr = macs ? it.macs_frac : it.params_frac;
-        const auto x = fr.find(layer);
-        if (x != fr.end()) f *= x->second;
+        const auto x = it.params_frac.find(layer);
+        if (x != it.params_frac.end()) f *= x->second;
     }
     return f;
 }
@@ -495,9 +534,10 @@ double layer_fraction(const Items& items, const AutoConfig& c, const std::string
 }  // namespace
 
 double AutoSearch::predict_ms(const AutoConfig& c) const {
-    double ms = other_ms_;
-    for (const auto& [layer, t] : layer_ms_) ms += t * layer_fraction(items_, c, layer, true);
-    return c.int8 ? ms * int8_factor_ : ms;
+    double ms = base_int8_ms_;
+    for (const Item& it : items_)
+        if (level_of(c, it) == it.level) ms += it.ms_delta;
+    return std::max(ms, 0.05 * base_int8_ms_);
 }
 
 void AutoSearch::set(AutoConfig& c, const Item& it) {
@@ -544,7 +584,7 @@ AutoConfig AutoSearch::propose_new(const AutoState& state, int index, double* bu
         if (o_.objective == AutoObjective::kLatency) return predict_ms(c);
         double p = 0;
         for (const auto& [layer, n] : layer_params_)
-            p += static_cast<double>(n) * layer_fraction(items_, c, layer, false);
+            p += static_cast<double>(n) * params_fraction(items_, c, layer);
         return p;
     };
     const int best = state.best(o_.max_drop, o_.objective);
@@ -706,6 +746,37 @@ void AutoSearch::update_budget(AutoState* s, const AutoTrial& t) const {
     s->budget = std::clamp(s->budget * (met ? 1.5 : 0.6), 0.05, 1000.0);
 }
 
+Status AutoSearch::record(AutoState* s, AutoTrial t, const std::string& bytes,
+                          const std::string& state_path, const std::string& out_path) const {
+    const int before = s->best(o_.max_drop, o_.objective);
+    const int best_before = before < 0 ? -1 : s->trials[static_cast<size_t>(before)].index;
+    auto at = std::find_if(s->trials.begin(), s->trials.end(),
+                           [&](const AutoTrial& x) { return x.index > t.index; });
+    s->trials.insert(at, t);
+    update_budget(s, t);
+    const int best_now = s->best(o_.max_drop, o_.objective);
+    const bool is_best = best_now >= 0 && t.index != best_before &&
+                         s->trials[static_cast<size_t>(best_now)].index == t.index;
+    // The model first, then the state that names it: a kill between the two
+    // leaves the previous state, which the resumed search continues from.
+    if (is_best) PARE_RETURN_IF_ERROR(write_file_atomic(out_path, bytes).with_context(out_path));
+    PARE_RETURN_IF_ERROR(
+        write_file_atomic(state_path, auto_state_to_json(*s)).with_context(state_path));
+    if (o_.progress) {
+        if (t.ok)
+            std::fprintf(stderr,
+                         "auto: trial %d (worker %d): top-1 %.2f%% (%+.2f), %.3f ms (predicted "
+                         "%.3f), %lld bytes, %.0f s%s\n",
+                         t.index, t.worker, t.val_top1, t.val_top1 - s->base_val_top1, t.latency_ms,
+                         t.predicted_ms, static_cast<long long>(t.size_bytes), t.seconds,
+                         is_best ? "  (best so far)" : "");
+        else
+            std::fprintf(stderr, "auto: trial %d (worker %d) failed: %s\n", t.index, t.worker,
+                         t.error.c_str());
+    }
+    return Status();
+}
+
 Status AutoSearch::run(AutoState* s, const std::string& state_path,
                        const std::string& out_path) const {
     const auto t0 = Clock::now();
@@ -717,41 +788,27 @@ Status AutoSearch::run(AutoState* s, const std::string& state_path,
         const double elapsed = elapsed0 + seconds_since(t0);
         const bool first = s->trials.empty();
         if (!first && elapsed + mean_trial > o_.time_budget_s) break;
-        const int index = static_cast<int>(s->trials.size());
+        const int index = s->next_index();
         double budget = 0;
         const AutoConfig c = propose(*s, index, &budget);
         if (o_.progress)
             std::fprintf(stderr, "auto: trial %d (%.0f of %.0f s spent): %s, predicted %.3f ms\n",
                          index, elapsed, o_.time_budget_s, config_summary(c).c_str(),
                          predict_ms(c));
-        const int best_before = s->best(o_.max_drop, o_.objective);
         Graph model;
         AutoTrial t = evaluate(c, index, &model);
         t.budget = budget;
-        s->trials.push_back(t);
-        update_budget(s, t);
+        std::string bytes;
+        if (t.ok) {
+            Result<std::string> e = export_onnx_bytes(model);
+            if (!e.ok()) return e.status();
+            bytes = std::move(e).value();
+        }
         s->elapsed_s = elapsed0 + seconds_since(t0);
+        PARE_RETURN_IF_ERROR(record(s, t, bytes, state_path, out_path));
         mean_trial = 0;
         for (const AutoTrial& x : s->trials) mean_trial += x.seconds;
         mean_trial /= static_cast<double>(s->trials.size());
-        const int best_now = s->best(o_.max_drop, o_.objective);
-        // The model first, then the state that names it: a kill between the two
-        // leaves the previous state, which the resumed search repeats from.
-        if (best_now == index && best_now != best_before)
-            PARE_RETURN_IF_ERROR(export_onnx_file(model, out_path).with_context(out_path));
-        PARE_RETURN_IF_ERROR(
-            write_file_atomic(state_path, auto_state_to_json(*s)).with_context(state_path));
-        if (o_.progress) {
-            if (t.ok)
-                std::fprintf(stderr,
-                             "auto: trial %d: top-1 %.2f%% (%+.2f), %.3f ms (predicted %.3f), %lld "
-                             "bytes, %.0f s%s\n",
-                             index, t.val_top1, t.val_top1 - s->base_val_top1, t.latency_ms,
-                             t.predicted_ms, static_cast<long long>(t.size_bytes), t.seconds,
-                             best_now == index ? "  (best so far)" : "");
-            else
-                std::fprintf(stderr, "auto: trial %d failed: %s\n", index, t.error.c_str());
-        }
     }
     return Status();
 }

@@ -64,12 +64,17 @@ struct AutoOptions {
     double time_budget_s = 1800;
     std::vector<double> channel_levels = {0.25, 0.5, 0.75};
     std::vector<double> rank_levels = {2, 4};
+    // Channel groups keep a multiple of this many channels: the kernels' vectors
+    // (a 24-channel layer can run slower than a 32-channel one).
+    int64_t round_channels = 8;
     double keep_float_drop = 0.5;  // int8 layers losing more than this alone stay float
     double initial_budget = 2.0;   // estimated points the first candidate may lose
     uint64_t seed = 1;
     int threads = 1;
     int latency_runs = 20;
     bool progress = true;
+    // false: no latency table (an MPI worker only evaluates what rank 0 proposes).
+    bool latency_table = true;
 };
 
 // What a search needs besides the model: the data and how to fine-tune.
@@ -88,9 +93,10 @@ struct AutoState {
     double base_val_top1 = 0, base_latency_ms = 0, base_int8_latency_ms = 0;
     int64_t base_size_bytes = 0, base_params = 0;
     std::string sensitivity;  // the sensitivity measured first (its JSON)
-    double budget = 0;  // the next greedy candidate's budget
+    double budget = 0;        // the next greedy candidate's budget
     double elapsed_s = 0;
     std::vector<AutoTrial> trials;
+    int next_index() const { return trials.empty() ? 0 : trials.back().index + 1; }
     // The trial with the best objective among those within max_drop, or -1.
     int best(double max_drop, AutoObjective objective) const;
     // The measured trial losing the least top-1 (for a budget nothing meets), or -1.
@@ -99,6 +105,9 @@ struct AutoState {
     std::vector<int> pareto() const;
 };
 std::string auto_state_to_json(const AutoState& s);
+// One trial and one configuration as JSON (the state's entries; MPI messages).
+std::string trial_to_json(const AutoTrial& t);
+Result<AutoTrial> trial_from_json(const std::string& text);
 // Errors name what is missing or malformed.
 Result<AutoState> auto_state_from_json(const std::string& text);
 // "teacher.onnx, 1104390 bytes, fnv1a 0123abcd...".
@@ -129,7 +138,8 @@ class AutoSearch {
     AutoTrial evaluate(const AutoConfig& config, int index, Graph* model) const;
     // The candidate for config (fine-tuned when `finetune`), without measuring it.
     Result<Graph> build(const AutoConfig& config, bool finetune) const;
-    // Estimated latency of config in ms (the latency table).
+    // Estimated latency of config in ms: the original's int8 latency plus each
+    // choice's measured difference (the latency table).
     double predict_ms(const AutoConfig& config) const;
     // The original's figures, for a new state.
     void init_state(AutoState* state) const;
@@ -141,13 +151,19 @@ class AutoSearch {
     // the ones before (the first always runs).
     Status run(AutoState* state, const std::string& state_path, const std::string& out_path) const;
     const AutoOptions& options() const { return o_; }
+    // Records a finished trial: in index order in state, the budget updated, the
+    // state saved, and the model written to out_path when it is the new best.
+    Status record(AutoState* state, AutoTrial t, const std::string& model_bytes,
+                  const std::string& state_path, const std::string& out_path) const;
 
   private:
     struct Item {  // one target (group or layer) at one level
         std::string target;
         bool channels = false;
         double level = 0, drop = 0;
-        std::map<std::string, double> macs_frac, params_frac;  // per layer of the model
+        std::map<std::string, double> params_frac;  // per layer of the model
+        double ms_delta =
+            0;  // latency of the int8 model with this choice alone, less the original's
     };
     AutoConfig propose_new(const AutoState& state, int index, double* budget,
                            std::mt19937_64& rng) const;
@@ -159,10 +175,7 @@ class AutoSearch {
     AutoContext ctx_;
     std::vector<Item> items_;
     std::map<double, PrunePlan> channel_plans_;  // per level: every group's channels (l2)
-    std::map<std::string, double> layer_ms_;  // fp32, per layer (median step time)
     std::map<std::string, int64_t> layer_params_;
-    double other_ms_ = 0;      // steps that are no layer
-    double int8_factor_ = 1;   // int8 / fp32 latency of the original
     std::vector<std::string> keep_float_;
     std::map<std::string, std::vector<std::string>> group_layers_;
     double base_top1_ = 0, base_fp32_ms_ = 0, base_int8_ms_ = 0;
