@@ -94,15 +94,14 @@ test-arm: deps
 	$(QEMU_ARM) $(BUILD_ARM)/runtime_selftest
 	PARE_ISA=scalar $(QEMU_ARM) $(BUILD_ARM)/runtime_selftest
 
-# The main job so far: import every real model, run it in pare and in ONNX Runtime
-# on the same inputs and print the comparison table; then train LeNet-5 on
-# Fashion-MNIST for two epochs and evaluate it on pare's runtime.
+# The main job: import every real model and run it in pare and in ONNX Runtime
+# (the comparison table); then compress the checked-in Fashion-MNIST teacher by
+# each technique alone and by `pare auto` within DEMO_BUDGET, print one table of
+# them all and write the report to $(BUILD)/demo/report.html (tools/demo.sh).
+DEMO_BUDGET ?= 12m
 demo: build models
 	@tools/check_models.sh $(BUILD)/pare
-	@echo
-	$(BUILD)/pare train --arch lenet5 --data fashion-mnist --epochs 2 --pad-crop 2 --threads 1 --no-test \
-	  -o $(BUILD)/demo_lenet5.onnx
-	$(BUILD)/pare eval $(BUILD)/demo_lenet5.onnx --data fashion-mnist
+	@tools/demo.sh $(BUILD)/pare $(BUILD)/demo $(DEMO_BUDGET) $(JOBS)
 
 # The runtime against ONNX Runtime side by side (1 and 2 threads), the GEMM
 # against this machine's FMA peak, and the size of the stripped runtime library.

@@ -2,6 +2,7 @@
 // validation images (a table, a JSON file, the HTML report). pare auto: the
 // search over per-layer combinations (toolkit/auto/auto.h), resumable, with the
 // before/after table and the report.
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -14,6 +15,8 @@
 #include "toolkit/auto/sensitivity.h"
 #include "toolkit/data/dataset.h"
 #include "toolkit/io/files.h"
+#include "toolkit/onnx/onnx_io.h"
+#include "toolkit/report/evaluate.h"
 #include "toolkit/report/html.h"
 #include "toolkit/report/latency.h"
 #include "toolkit/train/trainer.h"
@@ -148,12 +151,12 @@ double parse_duration(const std::string& text) {
 
 struct AutoFlags {
     std::string model, data = "fashion-mnist", out, state, report, objective = "latency",
-                       time_budget = "30m", channels = "0.25,0.5,0.75", ranks = "2,4";
-    double max_drop = 1.0, finetune_lr = 0.01;
-    int64_t limit = 2000, calib_images = 256, finetune_images = 8192, final_epochs = 0,
-            test_limit = 0;
+                       time_budget = "30m", channels = "0.25,0.5,0.75", ranks = "2,4", baselines;
+    double max_drop = 1.0, finetune_lr = 0.01, final_stretch = 1.0;
+    int64_t limit = 2000, sensitivity_limit = 1000, calib_images = 256, final_candidates = 3,
+            finetune_images = 8192, final_epochs = 0, test_limit = 0;
     bool resume = false;
-    int threads = 1;
+    int threads = 1, latency_threads = 1;
     uint64_t seed = 1;
 };
 
@@ -165,7 +168,7 @@ int cmd_auto(const AutoFlags& f) {
     o.channel_levels = parse_levels(f.channels, "--channels");
     o.rank_levels = parse_levels(f.ranks, "--ranks");
     o.seed = f.seed;
-    o.threads = f.threads;
+    o.threads = f.latency_threads;
     if (!std::isfinite(f.max_drop)) throw Failure{invalid_argument("--max-drop must be a number")};
     for (double v : o.channel_levels)
         if (!(v > 0 && v < 1)) throw Failure{invalid_argument("--channels levels are in (0, 1)")};
@@ -209,6 +212,19 @@ int cmd_auto(const AutoFlags& f) {
                                            state.settings + "), not " + settings)};
     }
     const Graph g = check(load_model_file(f.model), f.model);
+    // Models made by single techniques, compared with the result: read now, not
+    // after the search.
+    std::vector<std::pair<std::string, std::string>> baselines;
+    for (const std::string& item : split_names(f.baselines)) {
+        const size_t eq = item.find('=');
+        if (eq == std::string::npos || eq == 0 || eq + 1 == item.size())
+            throw Failure{
+                invalid_argument("--baselines takes LABEL=FILE items, not \"" + item + "\"")};
+        baselines.emplace_back(item.substr(0, eq), item.substr(eq + 1));
+        check(load_model_file(baselines.back().second)
+                  .status()
+                  .with_context(baselines.back().second));
+    }
     DataOptions d;
     d.test_limit = f.test_limit;
     const DataSplits data = check(load_data(f.data, d), f.data);
@@ -253,15 +269,18 @@ int cmd_auto(const AutoFlags& f) {
     if (f.resume) {
         sens = check(sensitivity_from_json(state.sensitivity), state_path);
     } else {
+        std::vector<int64_t> sidx(idx.begin(),
+                                  idx.begin() + std::min<int64_t>(f.sensitivity_limit, val.size()));
+        const Dataset sval = val.subset(sidx);
         std::printf("auto: sensitivity of %s on %lld validation images...\n", f.model.c_str(),
-                    static_cast<long long>(val.size()));
+                    static_cast<long long>(sval.size()));
         std::fflush(stdout);
         SensitivityOptions so;
         so.sparsities = {};
         so.int4 = false;
         so.channel_ratios = o.channel_levels;
         so.rank_reductions = o.rank_levels;
-        sens = check(analyze_sensitivity(g, val, calib, so), f.model);
+        sens = check(analyze_sensitivity(g, sval, calib, so), f.model);
         sens.model = std::filesystem::path(f.model).filename().string();
     }
     check(mpi_broadcast(sensitivity_to_json(sens)).status());
@@ -298,20 +317,85 @@ int cmd_auto(const AutoFlags& f) {
         best = state.closest();
         if (best < 0) throw Failure{internal_error("auto: no trial could be measured")};
     }
-    const AutoTrial& b = state.trials[static_cast<size_t>(best)];
-    if (!met || f.final_epochs > 0) {
-        // The closest candidate was never written (only ones within the budget are);
-        // --final-epochs trains the best one longer on every training image.
-        if (f.final_epochs > 0) {
-            cfg->epochs = f.final_epochs;
-            cfg->progress = true;
-            ft->train = data.train;
-            std::printf("auto: fine-tuning trial %d for %lld epochs\n", b.index,
-                        static_cast<long long>(f.final_epochs));
-            std::fflush(stdout);
-        }
+    const AutoTrial b = state.trials[static_cast<size_t>(best)];
+    std::vector<std::vector<std::string>> finals;  // for the report
+    if (!met) {
+        // The closest candidate was never written (only ones within the budget are).
         const Graph m = check(search.build(b.config, true));
         check(export_onnx_file(m, f.out).with_context(f.out));
+    } else if (f.final_epochs > 0) {
+        // The best trial and up to --final-candidates - 1 more aggressive ones from
+        // the Pareto front (at most --final-stretch points beyond --max-drop) are
+        // fine-tuned --final-epochs on every training image; the best of them that
+        // meets --max-drop on the validation images is written.
+        auto key = [&](const AutoTrial& t) {
+            return o.objective == AutoObjective::kLatency ? t.latency_ms
+                                                          : static_cast<double>(t.size_bytes);
+        };
+        std::vector<int> cands = {best};
+        std::vector<int> front = state.pareto();
+        std::sort(front.begin(), front.end(), [&](int x, int y) {
+            return key(state.trials[static_cast<size_t>(x)]) <
+                   key(state.trials[static_cast<size_t>(y)]);
+        });
+        for (int i : front) {
+            const AutoTrial& t = state.trials[static_cast<size_t>(i)];
+            if (static_cast<int64_t>(cands.size()) >= f.final_candidates) break;
+            if (i != best && key(t) < key(b) &&
+                state.base_val_top1 - t.val_top1 <= o.max_drop + f.final_stretch)
+                cands.push_back(i);
+        }
+        cfg->epochs = f.final_epochs;
+        cfg->progress = true;
+        ft->train = data.train;
+        double best_key = 0;
+        int chosen = -1;
+        Graph chosen_model;
+        for (int i : cands) {
+            const AutoTrial& t = state.trials[static_cast<size_t>(i)];
+            std::printf("auto: final fine-tuning of trial %d (%lld epoch%s on %lld images): %s\n",
+                        t.index, static_cast<long long>(f.final_epochs),
+                        f.final_epochs == 1 ? "" : "s", static_cast<long long>(data.train.size()),
+                        config_summary(t.config).c_str());
+            std::fflush(stdout);
+            Graph m = check(search.build(t.config, true));
+            AutoTrial ft_trial = t;
+            ft_trial.val_top1 = 100 * check(evaluate(m, val)).top1;
+            LatencyOptions lo;
+            lo.runs = o.latency_runs;
+            lo.threads = o.threads;
+            lo.rounds = 3;
+            ft_trial.latency_ms = check(measure_latency(m, lo)).median_ms;
+            ft_trial.size_bytes = static_cast<int64_t>(check(export_onnx_bytes(m)).size());
+            const bool ok = state.base_val_top1 - ft_trial.val_top1 <= o.max_drop;
+            std::printf(
+                "auto: trial %d after it: %.2f%% validation top-1 (%+.2f; %+.2f before), "
+                "%.3f ms, %lld bytes%s\n",
+                t.index, ft_trial.val_top1, ft_trial.val_top1 - state.base_val_top1,
+                t.val_top1 - state.base_val_top1, ft_trial.latency_ms,
+                static_cast<long long>(ft_trial.size_bytes), ok ? "" : "  (beyond --max-drop)");
+            char a1[32], a2[32], l[32];
+            std::snprintf(a1, sizeof a1, "%.2f", t.val_top1);
+            std::snprintf(a2, sizeof a2, "%.2f", ft_trial.val_top1);
+            std::snprintf(l, sizeof l, "%.3f", ft_trial.latency_ms);
+            finals.push_back({std::to_string(t.index), config_summary(t.config), a1, a2, l,
+                              std::to_string(ft_trial.size_bytes), ok ? "yes" : "no"});
+            if (ok && (chosen < 0 || key(ft_trial) < best_key)) {
+                chosen = t.index;
+                best_key = key(ft_trial);
+                chosen_model = std::move(m);
+            }
+        }
+        if (chosen >= 0) {
+            check(export_onnx_file(chosen_model, f.out).with_context(f.out));
+            std::printf("auto: chose trial %d after the final fine-tuning\n", chosen);
+            for (size_t i = 0; i < state.trials.size(); ++i)
+                if (state.trials[i].index == chosen) best = static_cast<int>(i);
+        } else {
+            std::printf(
+                "auto: no candidate met --max-drop after the final fine-tuning; the best "
+                "trial's model stays\n");
+        }
     }
     int trials_ok = 0;
     for (const AutoTrial& t : state.trials) trials_ok += t.ok;
@@ -345,19 +429,51 @@ int cmd_auto(const AutoFlags& f) {
             config_summary(b.config).c_str());
     std::printf("wrote %s (state: %s)\n\n", f.out.c_str(), state_path.c_str());
     std::fflush(stdout);
+    AutoReportExtra extra;
+    for (const auto& [label, file] : baselines) {
+        const Graph m = check(load_model_file(file), file);
+        AutoBaseline b;
+        b.label = label;
+        b.val_top1 = 100 * check(evaluate(m, val), file).top1;
+        LatencyOptions lo;
+        lo.runs = o.latency_runs;
+        lo.threads = o.threads;
+        lo.rounds = 3;
+        b.latency_ms = check(measure_latency(m, lo), file).median_ms;
+        b.size_bytes = static_cast<int64_t>(std::filesystem::file_size(file));
+        extra.baselines.push_back(b);
+    }
+    if (!baselines.empty()) {
+        std::printf("single techniques, measured like the trials:\n");
+        for (const AutoBaseline& b : extra.baselines)
+            std::printf("  %-16s %7.2f%% validation top-1 (%+.2f), %.3f ms, %lld bytes\n",
+                        b.label.c_str(), b.val_top1, b.val_top1 - state.base_val_top1, b.latency_ms,
+                        static_cast<long long>(b.size_bytes));
+        std::printf("\n");
+    }
     CompareSpec spec;
-    spec.models = {{"original", f.model}, {"auto", f.out}};
+    spec.models = {{"original", f.model}};
+    for (const auto& bl : baselines) spec.models.push_back(bl);
+    spec.models.emplace_back("auto", f.out);
     spec.data = f.data;
     spec.test_limit = f.test_limit;
     const Comparison cmp = compare_models(spec);
     if (!f.report.empty()) {
         HtmlReport page("pare auto: " + std::filesystem::path(f.model).filename().string());
-        AutoReportExtra extra;
-        if (cmp.top1.size() == 2) {
-            extra.test_top1_before = 100 * cmp.top1[0];
-            extra.test_top1_after = 100 * cmp.top1[1];
+        if (cmp.top1.size() == spec.models.size()) {
+            extra.test_top1_before = 100 * cmp.top1.front();
+            extra.test_top1_after = 100 * cmp.top1.back();
         }
         report_auto(page, state, o, best, extra);
+        if (!finals.empty()) {
+            page.paragraph("Final fine-tuning (" + std::to_string(f.final_epochs) +
+                           " epoch(s) on every training image) of the best trial and the more "
+                           "aggressive candidates of the front; the best that meets the budget "
+                           "is written:");
+            page.table({"trial", "configuration", "val top-1 % before", "after", "ms", "bytes",
+                        "meets budget"},
+                       finals);
+        }
         report_sensitivity(page, sens, nullptr);
         check(page.write(f.report).with_context(f.report));
         std::printf("wrote %s\n", f.report.c_str());
@@ -427,6 +543,12 @@ void add_auto_verbs(CLI::App& app, VerbTable& verbs) {
     q->add_flag("--resume", a->resume, "Continue the search in --state");
     q->add_option("--report", a->report, "Write the HTML report");
     q->add_option("--limit", a->limit, "Validation images per candidate")->capture_default_str();
+    q->add_option("--sensitivity-limit", a->sensitivity_limit,
+                  "Validation images for the sensitivity (the first of --limit)")
+        ->capture_default_str();
+    q->add_option("--baselines", a->baselines,
+                  "LABEL=FILE,...: models of single techniques, measured like the trials and "
+                  "compared with the result (table, report)");
     q->add_option("--calib-images", a->calib_images, "int8 calibration images")
         ->capture_default_str();
     q->add_option("--finetune-images", a->finetune_images,
@@ -437,12 +559,23 @@ void add_auto_verbs(CLI::App& app, VerbTable& verbs) {
     q->add_option("--final-epochs", a->final_epochs,
                   "Fine-tune the chosen candidate this many epochs on all training images")
         ->capture_default_str();
+    q->add_option("--final-candidates", a->final_candidates,
+                  "With --final-epochs: the best trial and up to N-1 more aggressive ones of the "
+                  "Pareto front are fine-tuned; the best meeting --max-drop is written")
+        ->capture_default_str();
+    q->add_option("--final-stretch", a->final_stretch,
+                  "Those more aggressive ones may have lost this many points more before it")
+        ->capture_default_str();
     q->add_option("--channels", a->channels, "Channel fractions a group may lose")
         ->capture_default_str();
     q->add_option("--ranks", a->ranks, "Low-rank parameter reductions")->capture_default_str();
     q->add_option("--seed", a->seed, "Search seed")->capture_default_str();
     q->add_option("--test-limit", a->test_limit, "Final figures on the first N test images");
-    q->add_option("--threads", a->threads, "Threads (training, latency)")
+    q->add_option("--threads", a->threads, "Threads for fine-tuning")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 256));
+    q->add_option("--latency-threads", a->latency_threads,
+                  "Threads the latency is measured with (pare's runtime, batch 1)")
         ->capture_default_str()
         ->check(CLI::Range(1, 256));
     verbs.emplace_back(q, [a] { return cmd_auto(*a); });

@@ -345,17 +345,39 @@ void report_auto(HtmlReport& page, const AutoState& s, const AutoOptions& o, int
         fr_kb.points.emplace_back(static_cast<double>(t.size_bytes) / 1024.0, t.val_top1);
         fr_kb.labels.push_back(std::to_string(t.index));
     }
+    PlotSeries single{"single techniques", {}, {}, false, true}, single_kb = single;
+    for (const AutoBaseline& b : extra.baselines) {
+        single.points.emplace_back(b.latency_ms, b.val_top1);
+        single.labels.push_back(b.label);
+        single_kb.points.emplace_back(static_cast<double>(b.size_bytes) / 1024.0, b.val_top1);
+        single_kb.labels.push_back(b.label);
+    }
     ScatterSpec lat{"Validation top-1 against latency (Pareto front labelled by trial)",
                     "latency in pare, batch 1 (ms)",
                     "validation top-1 (%)",
                     {all, fr, orig},
                     false};
-    page.svg(scatter_svg(lat));
     ScatterSpec size{"Validation top-1 against size",
                      "ONNX file (KB)",
                      "validation top-1 (%)",
                      {all_kb, fr_kb, orig_kb},
                      true};
+    if (!extra.baselines.empty()) {
+        lat.series.push_back(single);
+        size.series.push_back(single_kb);
+        std::vector<std::vector<std::string>> rows;
+        for (const AutoBaseline& b : extra.baselines) {
+            char a[32], l[32];
+            std::snprintf(a, sizeof a, "%.2f", b.val_top1);
+            std::snprintf(l, sizeof l, "%.3f", b.latency_ms);
+            rows.push_back({b.label, a, l, std::to_string(b.size_bytes)});
+        }
+        page.paragraph(
+            "Each technique alone, measured like the trials (same validation images, "
+            "same latency measurement):");
+        page.table({"model", "val top-1 %", "ms", "bytes"}, rows);
+    }
+    page.svg(scatter_svg(lat));
     page.svg(scatter_svg(size));
     PlotSeries pm{"trials", {}, {}, false, false},
         ideal{"predicted = measured", {}, {}, true, false};
@@ -418,6 +440,7 @@ Result<AutoSearch> AutoSearch::create(const Graph& g, SensitivityReport sensitiv
     LatencyOptions lo;
     lo.runs = o.latency_runs;
     lo.threads = o.threads;
+    lo.rounds = 3;
     PARE_ASSIGN_OR_RETURN(LatencyProfile prof, measure_latency(s.g_, lo));
     s.base_fp32_ms_ = prof.median_ms;
     for (const SensitivityLayer& l : s.sens_.layers) {
@@ -717,6 +740,7 @@ AutoTrial AutoSearch::evaluate(const AutoConfig& c, int index, Graph* model) con
     LatencyOptions lo;
     lo.runs = o_.latency_runs;
     lo.threads = o_.threads;
+    lo.rounds = 3;
     Result<LatencyProfile> lat = measure_latency(m.value(), lo);
     if (!lat.ok()) return fail(lat.status());
     Result<std::string> bytes = export_onnx_bytes(m.value());

@@ -70,7 +70,7 @@ struct AutoOptions {
     double keep_float_drop = 0.5;  // int8 layers losing more than this alone stay float
     double initial_budget = 2.0;   // estimated points the first candidate may lose
     uint64_t seed = 1;
-    int threads = 1;
+    int threads = 1;  // pare's runtime, for the latency measurements
     int latency_runs = 20;
     bool progress = true;
     // false: no latency table (an MPI worker only evaluates what rank 0 proposes).
@@ -118,8 +118,14 @@ std::string auto_settings(const AutoOptions& o, const std::string& data);
 // latency and against size, every trial and the original), the latency table
 // checked against whole-model measurements (predicted against measured), and the
 // trials. `chosen`: the trial written (-1: none).
+struct AutoBaseline {  // a model made by one technique alone, measured like the trials
+    std::string label;
+    double val_top1 = 0, latency_ms = 0;
+    int64_t size_bytes = 0;
+};
 struct AutoReportExtra {
     double test_top1_before = NAN, test_top1_after = NAN;  // the final figures, when measured
+    std::vector<AutoBaseline> baselines;
 };
 void report_auto(HtmlReport& page, const AutoState& state, const AutoOptions& options, int chosen,
                  const AutoReportExtra& extra);

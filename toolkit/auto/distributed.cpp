@@ -39,8 +39,7 @@ std::string receive(int source, int tag, MPI_Status* st) {
     int n = 0;
     MPI_Get_count(st, MPI_CHAR, &n);
     std::string s(static_cast<size_t>(n), '\0');
-    MPI_Recv(s.data(), n, MPI_CHAR, st->MPI_SOURCE, st->MPI_TAG, MPI_COMM_WORLD,
-             MPI_STATUS_IGNORE);
+    MPI_Recv(s.data(), n, MPI_CHAR, st->MPI_SOURCE, st->MPI_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     return s;
 }
 
@@ -163,9 +162,8 @@ Status run_distributed(const AutoSearch& search, AutoState* s, const std::string
                 job.budget = budget;
                 send_text(trial_to_json(job), r, kTagWork);
                 if (o.progress)
-                    std::fprintf(stderr, "auto: trial %d -> rank %d: %s, predicted %.3f ms\n",
-                                 next, r, config_summary(p.config).c_str(),
-                                 search.predict_ms(p.config));
+                    std::fprintf(stderr, "auto: trial %d -> rank %d: %s, predicted %.3f ms\n", next,
+                                 r, config_summary(p.config).c_str(), search.predict_ms(p.config));
                 pending[next++] = p;
                 ++queued[static_cast<size_t>(r)];
             }

@@ -23,6 +23,9 @@ struct LatencyOptions {
     int runs = 30, warmup = 5, threads = 1;
     int64_t batch = 1;      // a symbolic batch is bound to this
     bool per_step = false;  // also time each step (a second series of runs)
+    // Rounds of `runs` runs each; the figures are those of the round with the
+    // lowest median (the least disturbed by other work on a shared machine).
+    int rounds = 1;
 };
 // g as loaded (the default passes run on a copy); inputs are seeded random values.
 Result<LatencyProfile> measure_latency(const Graph& g, const LatencyOptions& options);
