@@ -104,7 +104,8 @@ demo: build models
 	@tools/demo.sh $(BUILD)/pare $(BUILD)/demo $(DEMO_BUDGET) $(JOBS)
 
 # The runtime against ONNX Runtime side by side (1 and 2 threads), the GEMM
-# against this machine's FMA peak, and the size of the stripped runtime library.
+# against this machine's FMA peak, the size of the stripped runtime library, the
+# compressed teachers, and pare auto's trials per minute with 1 and 2 MPI ranks.
 bench: build models
 	@$(BUILD)/gemm_probe 1
 	@$(BUILD)/gemm_probe 2
@@ -114,6 +115,7 @@ bench: build models
 	  echo "examples/classify (links only the runtime: every op and kernel), stripped: $$(stat -c %s $(BUILD)/classify.stripped) bytes"
 	@bench/runtime.sh $(BUILD)/pare 3 10
 	@bench/compressed.sh $(BUILD)/pare 3 20
+	@bench/auto_mpi.sh $(BUILD)/pare 5m
 
 # The default teacher and student (and LeNet-5), trained on Fashion-MNIST; the
 # results are checked in under models/ with their measured accuracy (models/README.md).

@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "toolkit/auto/auto.h"
 #include "toolkit/auto/distributed.h"
+#include "toolkit/auto/nas.h"
 #include "toolkit/auto/sensitivity.h"
 #include "toolkit/data/dataset.h"
 #include "toolkit/io/files.h"
@@ -481,6 +482,140 @@ int cmd_auto(const AutoFlags& f) {
     return met ? 0 : 2;
 }
 
+// "1.5ms", "1.5" -> 1.5 (milliseconds).
+double parse_ms(const std::string& text) {
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    const std::string unit = end ? end : "";
+    if (text.empty() || end == text.c_str() || !(unit.empty() || unit == "ms") || !(v > 0) ||
+        !std::isfinite(v))
+        throw Failure{
+            invalid_argument("--latency-budget must be a positive time in ms like 1.5ms, "
+                             "not \"" +
+                             text + "\"")};
+    return v;
+}
+
+struct NasFlags {
+    std::string space, data = "fashion-mnist", out, report, latency_budget = "1.5ms",
+                       time_budget = "60m", compare;
+    int64_t samples = 3000, shortlist = 12, short_images = 8192, short_epochs = 2, final_epochs = 0,
+            limit = 2000, test_limit = 0;
+    double lr = 0.05;
+    int threads = 1, latency_threads = 1;
+    uint64_t seed = 1;
+};
+
+int cmd_nas(const NasFlags& f) {
+    const NasSpace space = check(nas_space(f.space));
+    NasOptions o;
+    o.latency_budget_ms = parse_ms(f.latency_budget);
+    o.time_budget_s = parse_duration(f.time_budget);
+    o.samples = static_cast<int>(f.samples);
+    o.shortlist = static_cast<int>(f.shortlist);
+    o.threads = f.latency_threads;
+    o.seed = f.seed;
+    if (f.samples < 1 || f.shortlist < 1 || f.short_images < 1 || f.short_epochs < 1 || f.limit < 1)
+        throw Failure{
+            invalid_argument("--samples, --shortlist, --short-images, --short-epochs and "
+                             "--limit must be at least 1")};
+    if (f.out.empty()) throw Failure{invalid_argument("-o/--output is required")};
+    for (const std::string& out : {f.out, f.report}) {
+        if (out.empty()) continue;
+        const auto dir = std::filesystem::path(out).parent_path();
+        if (!dir.empty() && !std::filesystem::is_directory(dir))
+            throw Failure{
+                invalid_argument(out + ": the folder " + dir.string() + " does not exist")};
+    }
+    std::vector<std::pair<std::string, std::string>> compare;
+    for (const std::string& file : split_names(f.compare)) {
+        check(load_model_file(file).status().with_context(file));
+        compare.emplace_back(std::filesystem::path(file).stem().string(), file);
+    }
+    DataOptions d;
+    d.test_limit = f.test_limit;
+    const DataSplits data = check(load_data(f.data, d), f.data);
+    ArchOptions base;
+    base.in_channels = data.train.images.shape()[1];
+    base.input_size = data.train.images.shape()[2];
+    base.num_classes = data.train.num_classes;
+    base.seed = f.seed;
+    std::vector<int64_t> vidx, tidx;
+    for (int64_t i = 0; i < std::min(f.limit, data.val.size()); ++i) vidx.push_back(i);
+    for (int64_t i = 0; i < std::min(f.short_images, data.train.size()); ++i) tidx.push_back(i);
+    const Dataset val = data.val.subset(vidx);
+    DataSplits short_data;
+    short_data.train = data.train.subset(tidx);
+    TrainConfig cfg;
+    cfg.epochs = f.short_epochs;
+    cfg.batch = 64;
+    cfg.lr = f.lr;
+    cfg.weight_decay = 1e-4;
+    cfg.threads = f.threads;
+    cfg.progress = false;
+    cfg.augment.pad = 2;
+    const NasTrainer train = [&](Graph& g) -> Result<double> {
+        PARE_RETURN_IF_ERROR(train_graph(g, short_data, cfg).status());
+        PARE_ASSIGN_OR_RETURN(EvalReport e, evaluate(g, val));
+        return 100.0 * e.top1;
+    };
+    std::printf(
+        "nas: %s space, latency budget %.3f ms (pare, batch 1, %d thread%s), time budget "
+        "%.0f s\n",
+        space.name.c_str(), o.latency_budget_ms, o.threads, o.threads == 1 ? "" : "s",
+        o.time_budget_s);
+    std::fflush(stdout);
+    const NasResult r = check(run_nas(space, base, o, train));
+    const NasCandidate& best = r.candidates[static_cast<size_t>(r.best)];
+    std::printf("\n%-3s %-72s %8s %9s %9s %8s\n", "#", "architecture", "MACs", "predicted",
+                "measured", "top-1");
+    for (size_t i = 0; i < r.candidates.size(); ++i) {
+        const NasCandidate& c = r.candidates[i];
+        std::printf("%-3zu %-72s %7.2fM %9.3f %9.3f %7.2f%%%s\n", i,
+                    nas_arch_summary(c.arch).c_str(), static_cast<double>(c.macs) / 1e6,
+                    c.predicted_ms, c.measured_ms, c.val_top1,
+                    static_cast<int>(i) == r.best ? "  <- chosen" : "");
+    }
+    std::printf(
+        "(%d sampled, %d predicted within the budget, %zu blocks measured; validation "
+        "top-1 after %lld epoch%s on %lld images)\n",
+        r.sampled, r.within_budget, r.table_entries, static_cast<long long>(f.short_epochs),
+        f.short_epochs == 1 ? "" : "s", static_cast<long long>(short_data.train.size()));
+    Graph g = check(build_nas_arch(best.arch, base));
+    if (f.final_epochs > 0) {
+        TrainConfig full = cfg;
+        full.epochs = f.final_epochs;
+        full.lr = 0.1;
+        full.warmup_epochs = 1;
+        full.label_smoothing = 0.1;
+        full.augment.hflip = true;
+        full.progress = true;
+        std::printf("\nnas: training the chosen architecture %lld epochs on %lld images\n",
+                    static_cast<long long>(f.final_epochs),
+                    static_cast<long long>(data.train.size()));
+        std::fflush(stdout);
+        check(train_graph(g, data, full).status());
+    } else {
+        check(train(g).status());  // the short training again (deterministic seed)
+    }
+    check(export_onnx_file(g, f.out).with_context(f.out));
+    std::printf("wrote %s: %s\n\n", f.out.c_str(), nas_arch_summary(best.arch).c_str());
+    std::fflush(stdout);
+    CompareSpec spec;
+    spec.models = compare;
+    spec.models.emplace_back("nas", f.out);
+    spec.data = f.data;
+    spec.test_limit = f.test_limit;
+    compare_models(spec);
+    if (!f.report.empty()) {
+        HtmlReport page("pare nas: " + space.name);
+        report_nas(page, r, o);
+        check(page.write(f.report).with_context(f.report));
+        std::printf("wrote %s\n", f.report.c_str());
+    }
+    return 0;
+}
+
 }  // namespace
 
 void add_auto_verbs(CLI::App& app, VerbTable& verbs) {
@@ -579,6 +714,45 @@ void add_auto_verbs(CLI::App& app, VerbTable& verbs) {
         ->capture_default_str()
         ->check(CLI::Range(1, 256));
     verbs.emplace_back(q, [a] { return cmd_auto(*a); });
+    auto n = std::make_shared<NasFlags>();
+    auto* r = app.add_subcommand(
+        "nas",
+        "Hardware-aware architecture search: MobileNetV2- or EfficientNet-like stages (depth, "
+        "expansion, kernel, squeeze-excitation, width) within a latency budget measured on pare's "
+        "runtime, ranked by short training");
+    r->add_option("--space", n->space, "mobilenet_v2 or efficientnet")->required();
+    r->add_option("--data", n->data, "Labelled data")->capture_default_str();
+    r->add_option("--latency-budget", n->latency_budget, "Latency in pare, batch 1 (e.g. 1.5ms)")
+        ->capture_default_str();
+    r->add_option("--time-budget", n->time_budget, "Search time (90s, 30m, 1h)")
+        ->capture_default_str();
+    r->add_option("-o,--output", n->out, "The chosen architecture, trained (.onnx)");
+    r->add_option("--report", n->report, "Write the HTML report");
+    r->add_option("--samples", n->samples, "Random architectures whose latency is predicted")
+        ->capture_default_str();
+    r->add_option("--shortlist", n->shortlist,
+                  "Of those within the budget, how many (most MACs first) are trained briefly")
+        ->capture_default_str();
+    r->add_option("--short-images", n->short_images, "Training images of the short training")
+        ->capture_default_str();
+    r->add_option("--short-epochs", n->short_epochs, "Epochs of the short training")
+        ->capture_default_str();
+    r->add_option("--lr", n->lr, "Learning rate of the short training")->capture_default_str();
+    r->add_option("--final-epochs", n->final_epochs,
+                  "Train the chosen architecture this many epochs on every training image "
+                  "(0: its short training)")
+        ->capture_default_str();
+    r->add_option("--compare", n->compare, "Models to compare the result with (a,b,...)");
+    r->add_option("--limit", n->limit, "Validation images per candidate")->capture_default_str();
+    r->add_option("--test-limit", n->test_limit, "Final figures on the first N test images");
+    r->add_option("--seed", n->seed, "Search seed")->capture_default_str();
+    r->add_option("--threads", n->threads, "Threads for training")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 256));
+    r->add_option("--latency-threads", n->latency_threads, "Threads the latency is measured with")
+        ->capture_default_str()
+        ->check(CLI::Range(1, 256));
+    verbs.emplace_back(r, [n] { return cmd_nas(*n); });
 }
 
 }  // namespace pare::cli

@@ -88,7 +88,7 @@ void add_lowrank_verbs(CLI::App& app, VerbTable& verbs);
 void add_distill_verbs(CLI::App& app, VerbTable& verbs);
 // hybrid
 void add_hybrid_verbs(CLI::App& app, VerbTable& verbs);
-// sensitivity
+// sensitivity, auto, nas
 void add_auto_verbs(CLI::App& app, VerbTable& verbs);
 
 }  // namespace pare::cli

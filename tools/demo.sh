@@ -19,8 +19,8 @@ step() { echo; echo "== $(date +%H:%M:%S) $*"; }
 tune=(--finetune --data fashion-mnist --epochs 1 --limit 16384 --lr 0.02 --threads "$threads"
       --test-limit 2000)
 
-step "1/5 int8 (pare quantize, entropy calibration on 512 images)"
-"$pare" quantize "$teacher" --calib fashion-mnist:512 --method entropy --test-limit 2000 \
+step "1/5 int8 (pare quantize, min-max calibration on 512 images)"
+"$pare" quantize "$teacher" --calib fashion-mnist:512 --test-limit 2000 \
   -o "$out/int8.onnx"
 step "2/5 channel removal (pare prune --method l2, half the channels, one global ranking)"
 "$pare" prune "$teacher" --method l2 --global --sparsity 0.5 --round-to 8 "${tune[@]}" \

@@ -642,3 +642,29 @@ TEST_F(Cli, AutoWithTwoMpiRanksEvaluatesTrialsOnBoth) {
     ASSERT_EQ(e.code, 0) << e.err;
     EXPECT_NE(e.out.find("top-1"), std::string::npos) << e.out;
 }
+
+// pare nas end to end on a tiny budget: a trained model out that runs, the
+// report written; an impossible latency budget and an unknown space are clear
+// errors with nothing written.
+TEST_F(Cli, NasWritesATrainedModelOrSaysWhyNot) {
+    const std::string out = (dir_ / "nas.onnx").string(), report = (dir_ / "nas.html").string();
+    const std::string common =
+        " --samples 24 --shortlist 2 --short-images 512 --short-epochs 1 --limit 200 "
+        "--test-limit 200 --time-budget 3m";
+    CliRun r = pare("nas --space mobilenet_v2 --latency-budget 50ms" + common + " -o " + out +
+                    " --report " + report);
+    ASSERT_EQ(r.code, 0) << r.err << r.out;
+    EXPECT_TRUE(fs::exists(out) && fs::exists(report));
+    EXPECT_NE(r.out.find("<- chosen"), std::string::npos) << r.out;
+    CliRun e = pare("eval " + out + " --data fashion-mnist --limit 200");
+    ASSERT_EQ(e.code, 0) << e.err;
+    const std::string bad = (dir_ / "bad.onnx").string();
+    expect_clean_failure(
+        pare("nas --space mobilenet_v2 --latency-budget 0.0001ms" + common + " -o " + bad),
+        {"no sampled architecture", "the fastest"});
+    EXPECT_FALSE(fs::exists(bad));
+    expect_clean_failure(pare("nas --space resnet" + common + " -o " + bad), {"--space"});
+    expect_clean_failure(
+        pare("nas --space mobilenet_v2 --latency-budget fast" + common + " -o " + bad),
+        {"--latency-budget"});
+}

@@ -24,7 +24,8 @@ struct LatencyOptions {
     int64_t batch = 1;      // a symbolic batch is bound to this
     bool per_step = false;  // also time each step (a second series of runs)
     // Rounds of `runs` runs each; the figures are those of the round with the
-    // lowest median (the least disturbed by other work on a shared machine).
+    // lowest median (the least disturbed by other work on a shared machine), and
+    // each step's time its smallest median over the rounds.
     int rounds = 1;
 };
 // g as loaded (the default passes run on a copy); inputs are seeded random values.
