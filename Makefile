@@ -98,7 +98,7 @@ test-arm: deps
 # (the comparison table); then compress the checked-in Fashion-MNIST teacher by
 # each technique alone and by `pare auto` within DEMO_BUDGET, print one table of
 # them all and write the report to $(BUILD)/demo/report.html (tools/demo.sh).
-DEMO_BUDGET ?= 12m
+DEMO_BUDGET ?= 8m
 demo: build models
 	@tools/check_models.sh $(BUILD)/pare
 	@tools/demo.sh $(BUILD)/pare $(BUILD)/demo $(DEMO_BUDGET) $(JOBS)

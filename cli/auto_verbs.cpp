@@ -452,6 +452,21 @@ int cmd_auto(const AutoFlags& f) {
                         static_cast<long long>(b.size_bytes));
         std::printf("\n");
     }
+    {
+        // The speed-up, original and result alternating (the search's own figures
+        // come from different minutes of a machine whose speed drifts).
+        const Graph result = check(load_model_file(f.out), f.out);
+        LatencyOptions lo;
+        lo.runs = o.latency_runs;
+        lo.threads = o.threads;
+        extra.speedup = check(alternating_speedup(g, result, lo, 7), f.out);
+        std::printf(
+            "auto: %s runs %.2fx as fast as the original in pare (batch 1, %d thread%s; 7 "
+            "alternating rounds of %d runs, median ratio) and is %.2fx smaller on disk\n\n",
+            f.out.c_str(), extra.speedup, o.threads, o.threads == 1 ? "" : "s", o.latency_runs,
+            static_cast<double>(std::filesystem::file_size(f.model)) /
+                static_cast<double>(std::filesystem::file_size(f.out)));
+    }
     CompareSpec spec;
     spec.models = {{"original", f.model}};
     for (const auto& bl : baselines) spec.models.push_back(bl);
@@ -559,6 +574,12 @@ int cmd_nas(const NasFlags& f) {
         PARE_ASSIGN_OR_RETURN(EvalReport e, evaluate(g, val));
         return 100.0 * e.top1;
     };
+    const MpiWorld world = mpi_world();
+    if (world.rank != 0) {  // an MPI worker: train what rank 0 sends
+        check(serve_nas(base, o, train));
+        mpi_finish();
+        return 0;
+    }
     std::printf(
         "nas: %s space, latency budget %.3f ms (pare, batch 1, %d thread%s), time budget "
         "%.0f s\n",
@@ -566,11 +587,13 @@ int cmd_nas(const NasFlags& f) {
         o.time_budget_s);
     std::fflush(stdout);
     const NasResult r = check(run_nas(space, base, o, train));
+    mpi_finish();
     const NasCandidate& best = r.candidates[static_cast<size_t>(r.best)];
     std::printf("\n%-3s %-72s %8s %9s %9s %8s\n", "#", "architecture", "MACs", "predicted",
                 "measured", "top-1");
     for (size_t i = 0; i < r.candidates.size(); ++i) {
         const NasCandidate& c = r.candidates[i];
+        if (!c.trained) continue;
         std::printf("%-3zu %-72s %7.2fM %9.3f %9.3f %7.2f%%%s\n", i,
                     nas_arch_summary(c.arch).c_str(), static_cast<double>(c.macs) / 1e6,
                     c.predicted_ms, c.measured_ms, c.val_top1,

@@ -8,7 +8,7 @@
 set -euo pipefail
 pare=$1
 out=$2
-budget=${3:-12m}
+budget=${3:-8m}
 threads=${4:-2}
 here=$(cd "$(dirname "$0")/.." && pwd)
 teacher=$here/models/teacher_resnet20.onnx

@@ -668,3 +668,21 @@ TEST_F(Cli, NasWritesATrainedModelOrSaysWhyNot) {
         pare("nas --space mobilenet_v2 --latency-budget fast" + common + " -o " + bad),
         {"--latency-budget"});
 }
+
+// mpirun -np 2 pare nas: both ranks train candidates; rank 0 writes a model that runs.
+TEST_F(Cli, NasWithTwoMpiRanksTrainsOnBoth) {
+    const std::string out = (dir_ / "nas2.onnx").string(), log = (dir_ / "nas2.log").string();
+    const std::string cmd =
+        "OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 mpirun --oversubscribe -np 2 " +
+        std::string(PARE_BINARY_DIR) +
+        "/pare nas --space mobilenet_v2 --latency-budget 50ms --samples 24 --shortlist 4 "
+        "--short-images 512 --short-epochs 1 --limit 200 --test-limit 200 --time-budget 5m -o " +
+        out + " > " + log + " 2>&1";
+    const int st = std::system(cmd.c_str());
+    const std::string text = slurp(log);
+    ASSERT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << text;
+    EXPECT_NE(text.find("(rank 0)"), std::string::npos) << text;
+    EXPECT_NE(text.find("(rank 1)"), std::string::npos) << text;
+    CliRun e = pare("eval " + out + " --data fashion-mnist --limit 200");
+    ASSERT_EQ(e.code, 0) << e.err;
+}

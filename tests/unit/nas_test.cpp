@@ -1,13 +1,15 @@
 // pare nas's pieces: the architecture encoding, the builder reproducing the
 // zoo's hand-designed MobileNetV2 and EfficientNet-B0 from their stage choices,
 // the latency table measuring each block once, and the search's shortlist.
+#include "toolkit/auto/nas.h"
+
 #include <gtest/gtest.h>
 
 #include <random>
 
 #include "test_util.h"
 #include "toolkit/arch/zoo.h"
-#include "toolkit/auto/nas.h"
+#include "toolkit/auto/distributed.h"
 
 using namespace pare;
 

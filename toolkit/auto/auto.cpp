@@ -314,6 +314,13 @@ void report_auto(HtmlReport& page, const AutoState& s, const AutoOptions& o, int
                 : 0.0);
         page.paragraph(buf);
     }
+    if (std::isfinite(extra.speedup)) {
+        std::snprintf(buf, sizeof buf,
+                      "The written model runs %.2fx as fast as the original in pare (batch 1, "
+                      "seven alternating rounds of both, median of the per-round ratios).",
+                      extra.speedup);
+        page.paragraph(buf);
+    }
     if (std::isfinite(extra.test_top1_after)) {
         std::snprintf(buf, sizeof buf,
                       "Test split (final figures, never seen by the search): original %.2f%%, "
@@ -450,14 +457,17 @@ Result<AutoSearch> AutoSearch::create(const Graph& g, SensitivityReport sensitiv
     // The latency table is measured on int8 models, as the candidates run: the
     // original's plan steps, then each choice's alone (below).
     lo.per_step = true;
-    double base_steps = 0;
+    auto step_sum = [](const LatencyProfile& p) {
+        double t = 0;
+        for (const StepTime& st : p.steps) t += st.ms;
+        return t;
+    };
+    AutoConfig plain;
+    plain.keep_float = s.keep_float_;
+    PARE_ASSIGN_OR_RETURN(Graph base_q, s.build(plain, false));
     {
-        AutoConfig plain;
-        plain.keep_float = s.keep_float_;
-        PARE_ASSIGN_OR_RETURN(Graph q, s.build(plain, false));
-        PARE_ASSIGN_OR_RETURN(LatencyProfile p8, measure_latency(q, lo));
+        PARE_ASSIGN_OR_RETURN(LatencyProfile p8, measure_latency(base_q, lo));
         s.base_int8_ms_ = p8.median_ms;
-        for (const StepTime& st : p8.steps) base_steps += st.ms;
     }
 
     // The items: each group's channel levels and each layer's rank levels, with
@@ -515,17 +525,20 @@ Result<AutoSearch> AutoSearch::create(const Graph& g, SensitivityReport sensitiv
     // Each choice's latency: the int8 model with that choice alone, the sum of its
     // plan steps' medians against the original's (per-step medians are steadier
     // than whole runs), in the units of a whole run.
-    const double to_run = base_steps > 0 ? s.base_int8_ms_ / base_steps : 1.0;
+    // The original is measured again next to each choice and the difference taken
+    // relative to it: a shared machine's speed drifts over minutes by tens of
+    // percent, which would otherwise swamp differences of a few percent.
     for (size_t i = 0; i < s.items_.size() && o.latency_table; ++i) {
         Item& it = s.items_[i];
         AutoConfig one;
         one.keep_float = s.keep_float_;
         set(one, it);
         PARE_ASSIGN_OR_RETURN(Graph q, s.build(one, false));
+        PARE_ASSIGN_OR_RETURN(LatencyProfile pb, measure_latency(base_q, lo));
         PARE_ASSIGN_OR_RETURN(LatencyProfile p, measure_latency(q, lo));
-        double steps = 0;
-        for (const StepTime& st : p.steps) steps += st.ms;
-        it.ms_delta = (steps - base_steps) * to_run;
+        const double base_steps = step_sum(pb);
+        it.ms_delta =
+            base_steps > 0 ? (step_sum(p) - base_steps) / base_steps * s.base_int8_ms_ : 0;
         if (o.progress && ((i + 1) % 10 == 0 || i + 1 == s.items_.size()))
             std::fprintf(stderr, "auto: latency table %zu/%zu choices measured\n", i + 1,
                          s.items_.size());
@@ -797,42 +810,6 @@ Status AutoSearch::record(AutoState* s, AutoTrial t, const std::string& bytes,
         else
             std::fprintf(stderr, "auto: trial %d (worker %d) failed: %s\n", t.index, t.worker,
                          t.error.c_str());
-    }
-    return Status();
-}
-
-Status AutoSearch::run(AutoState* s, const std::string& state_path,
-                       const std::string& out_path) const {
-    const auto t0 = Clock::now();
-    const double elapsed0 = s->elapsed_s;
-    double mean_trial = 0;
-    for (const AutoTrial& t : s->trials) mean_trial += t.seconds;
-    if (!s->trials.empty()) mean_trial /= static_cast<double>(s->trials.size());
-    for (;;) {
-        const double elapsed = elapsed0 + seconds_since(t0);
-        const bool first = s->trials.empty();
-        if (!first && elapsed + mean_trial > o_.time_budget_s) break;
-        const int index = s->next_index();
-        double budget = 0;
-        const AutoConfig c = propose(*s, index, &budget);
-        if (o_.progress)
-            std::fprintf(stderr, "auto: trial %d (%.0f of %.0f s spent): %s, predicted %.3f ms\n",
-                         index, elapsed, o_.time_budget_s, config_summary(c).c_str(),
-                         predict_ms(c));
-        Graph model;
-        AutoTrial t = evaluate(c, index, &model);
-        t.budget = budget;
-        std::string bytes;
-        if (t.ok) {
-            Result<std::string> e = export_onnx_bytes(model);
-            if (!e.ok()) return e.status();
-            bytes = std::move(e).value();
-        }
-        s->elapsed_s = elapsed0 + seconds_since(t0);
-        PARE_RETURN_IF_ERROR(record(s, t, bytes, state_path, out_path));
-        mean_trial = 0;
-        for (const AutoTrial& x : s->trials) mean_trial += x.seconds;
-        mean_trial /= static_cast<double>(s->trials.size());
     }
     return Status();
 }

@@ -12,6 +12,8 @@
 // other trial mutates the best candidate so far. The state (every trial, the
 // budget, the time spent) is a JSON file rewritten atomically after each trial:
 // a killed search resumes where it stopped, losing at most the trial in flight.
+// The search loop itself is run_distributed (distributed.h), in one process or
+// across MPI ranks.
 //
 // Unstructured sparsity is not searched: the ONNX file stores zeros densely and
 // the int8 kernels are dense, so it saves neither size nor latency of the result.
@@ -125,6 +127,7 @@ struct AutoBaseline {  // a model made by one technique alone, measured like the
 };
 struct AutoReportExtra {
     double test_top1_before = NAN, test_top1_after = NAN;  // the final figures, when measured
+    double speedup = NAN;  // the result against the original, alternating rounds
     std::vector<AutoBaseline> baselines;
 };
 void report_auto(HtmlReport& page, const AutoState& state, const AutoOptions& options, int chosen,
@@ -151,11 +154,6 @@ class AutoSearch {
     void init_state(AutoState* state) const;
     // After a trial: the next greedy budget.
     void update_budget(AutoState* state, const AutoTrial& t) const;
-    // Trials until the time budget (state->elapsed_s included) is spent: each one
-    // proposed, evaluated, appended to state and saved to state_path; a new best
-    // candidate is written to out_path. The time a trial takes is estimated from
-    // the ones before (the first always runs).
-    Status run(AutoState* state, const std::string& state_path, const std::string& out_path) const;
     const AutoOptions& options() const { return o_; }
     // Records a finished trial: in index order in state, the budget updated, the
     // state saved, and the model written to out_path when it is the new best.

@@ -43,8 +43,12 @@ std::vector<std::pair<BlockSpec, int64_t>> blocks_of(const NasSpace& sp, const N
         const bool keep = small && !is_effnet(sp.name) && st.channels == 24;
         for (int64_t r = 0; r < c.repeats; ++r) {
             const int64_t stride = (r == 0 && !keep) ? st.stride : 1;
-            const int64_t hidden = static_cast<int64_t>(std::lround(static_cast<double>(cin) * c.expansion));
-            const int64_t se = c.se ? std::max<int64_t>(1, is_effnet(sp.name) ? cin / 4 : make_divisible(hidden / 4.0)) : 0;
+            const int64_t hidden =
+                static_cast<int64_t>(std::lround(static_cast<double>(cin) * c.expansion));
+            const int64_t se =
+                c.se ? std::max<int64_t>(
+                           1, is_effnet(sp.name) ? cin / 4 : make_divisible(hidden / 4.0))
+                     : 0;
             out.push_back({{cin, hidden, cout, c.kernel, stride, se}, res});
             res = (res + stride - 1) / stride;
             cin = cout;
@@ -77,8 +81,10 @@ std::string nas_arch_to_json(const NasArch& a) {
     nlohmann::json j = {{"format", "pare-nas-arch-1"}, {"space", a.space}, {"width", a.width}};
     j["stages"] = nlohmann::json::array();
     for (const NasStage& s : a.stages)
-        j["stages"].push_back(
-            {{"repeats", s.repeats}, {"kernel", s.kernel}, {"expansion", s.expansion}, {"se", s.se}});
+        j["stages"].push_back({{"repeats", s.repeats},
+                               {"kernel", s.kernel},
+                               {"expansion", s.expansion},
+                               {"se", s.se}});
     return j.dump();
 }
 
@@ -116,7 +122,7 @@ Result<NasSpace> nas_space(const std::string& name) {
     s.se = {false, true};
     if (name == "mobilenet_v2") {
         // (channels, stride, repeats of MobileNetV2 as the most, fewest 1)
-        s.stages = {{16, 1, 1, 1, true}, {24, 2, 1, 3, false}, {32, 2, 1, 4, false},
+        s.stages = {{16, 1, 1, 1, true},  {24, 2, 1, 3, false}, {32, 2, 1, 4, false},
                     {64, 2, 1, 4, false}, {96, 1, 1, 3, false}, {160, 2, 1, 3, false},
                     {320, 1, 1, 1, false}};
         s.expansions = {3, 4, 6};
@@ -125,7 +131,7 @@ Result<NasSpace> nas_space(const std::string& name) {
         return s;
     }
     if (name == "efficientnet") {
-        s.stages = {{16, 1, 1, 1, true}, {24, 2, 1, 3, false}, {40, 2, 1, 3, false},
+        s.stages = {{16, 1, 1, 1, true},  {24, 2, 1, 3, false},  {40, 2, 1, 3, false},
                     {80, 2, 1, 4, false}, {112, 1, 1, 4, false}, {192, 2, 1, 4, false},
                     {320, 1, 1, 1, false}};
         s.expansions = {3, 4, 6};
@@ -146,7 +152,8 @@ NasArch sample_arch(const NasSpace& sp, std::mt19937_64& rng) {
             s = {1, 3, 1.0, is_effnet(sp.name)};
         } else {
             s.repeats = st.min_repeats +
-                        static_cast<int64_t>(rng() % static_cast<uint64_t>(st.max_repeats - st.min_repeats + 1));
+                        static_cast<int64_t>(
+                            rng() % static_cast<uint64_t>(st.max_repeats - st.min_repeats + 1));
             s.expansion = sp.expansions[rng() % sp.expansions.size()];
             s.kernel = sp.kernels[rng() % sp.kernels.size()];
             s.se = sp.se[rng() % sp.se.size()];
@@ -214,13 +221,14 @@ Result<double> NasLatencyTable::predict(const NasArch& a) {
     };
     double total = 0;
     const std::string stem_key = a.space + " stem " + std::to_string(stem);
-    PARE_ASSIGN_OR_RETURN(double stem_ms, measure(stem_key, [&]() -> Result<Graph> {
-        GraphBuilder b("stem", 1);
-        std::string x = b.input(base_.in_channels, base_.input_size, base_.mean, base_.stdev);
-        x = b.conv_bn_act(x, base_.in_channels, stem, 3, small ? 1 : 2, act, 1, "conv");
-        b.classifier_head(x, stem, base_.num_classes, 0);
-        return b.finish();
-    }));
+    PARE_ASSIGN_OR_RETURN(
+        double stem_ms, measure(stem_key, [&]() -> Result<Graph> {
+            GraphBuilder b("stem", 1);
+            std::string x = b.input(base_.in_channels, base_.input_size, base_.mean, base_.stdev);
+            x = b.conv_bn_act(x, base_.in_channels, stem, 3, small ? 1 : 2, act, 1, "conv");
+            b.classifier_head(x, stem, base_.num_classes, 0);
+            return b.finish();
+        }));
     total += stem_ms;
     for (const auto& [blk, res] : blocks_of(sp, a, base_.input_size)) {
         char k[160];
@@ -232,23 +240,24 @@ Result<double> NasLatencyTable::predict(const NasArch& a) {
         const BlockSpec bs = blk;
         const int64_t r = res;
         PARE_ASSIGN_OR_RETURN(double with, measure(k, [&]() -> Result<Graph> {
-            GraphBuilder b("block", 1);
-            std::string x = b.input(bs.cin, r, {}, {});
-            x = b.inverted_residual(x, bs.cin, bs.hidden, bs.cout, bs.kernel, bs.stride, act,
-                                    bs.se_reduced, se_inner(a.space), se_gate(a.space));
-            b.classifier_head(x, bs.cout, base_.num_classes, 0);
-            return b.finish();
-        }));
+                                  GraphBuilder b("block", 1);
+                                  std::string x = b.input(bs.cin, r, {}, {});
+                                  x = b.inverted_residual(x, bs.cin, bs.hidden, bs.cout, bs.kernel,
+                                                          bs.stride, act, bs.se_reduced,
+                                                          se_inner(a.space), se_gate(a.space));
+                                  b.classifier_head(x, bs.cout, base_.num_classes, 0);
+                                  return b.finish();
+                              }));
         const int64_t out_res = (res + blk.stride - 1) / blk.stride;
         char hk[96];
         std::snprintf(hk, sizeof hk, "pool-fc %lld at %lld", static_cast<long long>(blk.cout),
                       static_cast<long long>(out_res));
         PARE_ASSIGN_OR_RETURN(double pool, measure(hk, [&]() -> Result<Graph> {
-            GraphBuilder b("pool", 1);
-            const std::string x = b.input(bs.cout, out_res, {}, {});
-            b.classifier_head(x, bs.cout, base_.num_classes, 0);
-            return b.finish();
-        }));
+                                  GraphBuilder b("pool", 1);
+                                  const std::string x = b.input(bs.cout, out_res, {}, {});
+                                  b.classifier_head(x, bs.cout, base_.num_classes, 0);
+                                  return b.finish();
+                              }));
         total += std::max(0.0, with - pool);
     }
     // The head at the last block's output.
@@ -261,27 +270,21 @@ Result<double> NasLatencyTable::predict(const NasArch& a) {
                   static_cast<long long>(cout), static_cast<long long>(last),
                   static_cast<long long>(res));
     PARE_ASSIGN_OR_RETURN(double head_ms, measure(hk, [&]() -> Result<Graph> {
-        GraphBuilder b("head", 1);
-        const std::string x = b.input(cout, res, {}, {});
-        head(b, x, cout);
-        return b.finish();
-    }));
+                              GraphBuilder b("head", 1);
+                              const std::string x = b.input(cout, res, {}, {});
+                              head(b, x, cout);
+                              return b.finish();
+                          }));
     return total + head_ms;
 }
 
-Result<NasResult> run_nas(const NasSpace& sp, const ArchOptions& base, const NasOptions& o,
-                          const NasTrainer& train) {
+Result<NasResult> shortlist_nas(const NasSpace& sp, const ArchOptions& base, const NasOptions& o) {
     const auto t0 = Clock::now();
     if (!(o.latency_budget_ms > 0)) return invalid_argument("--latency-budget must be positive");
     NasResult r;
     NasLatencyTable table(base, o.latency_runs, o.threads);
     std::mt19937_64 rng(o.seed);
-    struct Scored {
-        NasArch arch;
-        double ms = 0;
-        int64_t macs = 0, params = 0;
-    };
-    std::vector<Scored> within;
+    std::vector<NasCandidate> within;
     std::set<std::string> seen;
     r.fastest_predicted_ms = INFINITY;
     NasArch fastest;
@@ -291,14 +294,19 @@ Result<NasResult> run_nas(const NasSpace& sp, const ArchOptions& base, const Nas
         ++r.sampled;
         PARE_ASSIGN_OR_RETURN(double ms, table.predict(a));
         if (ms < r.fastest_predicted_ms) r.fastest_predicted_ms = ms, fastest = a;
-        if (ms > o.latency_budget_ms) continue;
-        PARE_ASSIGN_OR_RETURN(Graph g, build_nas_arch(a, base));
-        PARE_ASSIGN_OR_RETURN(std::vector<LayerSparsity> layers, sparsity_report(g));
-        within.push_back({a, ms, layer_totals(layers).macs, g.parameter_count()});
         if (o.progress && (r.sampled % 250 == 0))
             std::fprintf(stderr,
                          "nas: %d architectures sampled, %zu within %.3f ms, %zu blocks measured\n",
                          r.sampled, within.size(), o.latency_budget_ms, table.entries());
+        if (ms > o.latency_budget_ms) continue;
+        PARE_ASSIGN_OR_RETURN(Graph g, build_nas_arch(a, base));
+        PARE_ASSIGN_OR_RETURN(std::vector<LayerSparsity> layers, sparsity_report(g));
+        NasCandidate c;
+        c.arch = a;
+        c.predicted_ms = ms;
+        c.macs = layer_totals(layers).macs;
+        c.params = g.parameter_count();
+        within.push_back(c);
     }
     r.within_budget = static_cast<int>(within.size());
     r.table_entries = table.entries();
@@ -313,74 +321,86 @@ Result<NasResult> run_nas(const NasSpace& sp, const ArchOptions& base, const Nas
     }
     // The shortlist: the most MACs (capacity) within the budget.
     std::stable_sort(within.begin(), within.end(),
-                     [](const Scored& a, const Scored& b) { return a.macs > b.macs; });
+                     [](const NasCandidate& a, const NasCandidate& b) { return a.macs > b.macs; });
+    within.resize(std::min<size_t>(within.size(), static_cast<size_t>(o.shortlist)));
+    r.candidates = std::move(within);
+    r.seconds = since(t0);
     if (o.progress)
         std::fprintf(stderr,
                      "nas: %d sampled, %d within %.3f ms (predicted from %zu measured blocks); "
-                     "training the %d with the most MACs\n",
+                     "training up to %zu with the most MACs\n",
                      r.sampled, r.within_budget, o.latency_budget_ms, table.entries(),
-                     std::min<int>(o.shortlist, r.within_budget));
-    double mean = 0;
-    for (int i = 0; i < std::min<int>(o.shortlist, r.within_budget); ++i) {
-        const double elapsed = since(t0);
-        if (i > 0 && elapsed + mean > o.time_budget_s) break;
-        const Scored& s = within[static_cast<size_t>(i)];
-        const auto c0 = Clock::now();
-        NasCandidate c;
-        c.arch = s.arch;
-        c.predicted_ms = s.ms;
-        c.macs = s.macs;
-        c.params = s.params;
-        PARE_ASSIGN_OR_RETURN(Graph g, build_nas_arch(s.arch, base));
-        LatencyOptions lo;
-        lo.runs = o.latency_runs;
-        lo.threads = o.threads;
-        lo.rounds = 3;
-        PARE_ASSIGN_OR_RETURN(LatencyProfile lat, measure_latency(g, lo));
-        c.measured_ms = lat.median_ms;
-        if (o.progress)
-            std::fprintf(stderr, "nas: candidate %d (%.0f of %.0f s): %s, %.2fM MACs, %.3f ms "
-                         "(predicted %.3f)\n",
-                         i, elapsed, o.time_budget_s, nas_arch_summary(s.arch).c_str(),
-                         static_cast<double>(s.macs) / 1e6, c.measured_ms, c.predicted_ms);
-        PARE_ASSIGN_OR_RETURN(c.val_top1, train(g));
-        c.trained = true;
-        c.seconds = since(c0);
-        if (o.progress)
-            std::fprintf(stderr, "nas: candidate %d: %.2f%% validation top-1 after short training, "
-                         "%.0f s\n",
-                         i, c.val_top1, c.seconds);
-        r.candidates.push_back(c);
-        mean = 0;
-        for (const NasCandidate& x : r.candidates) mean += x.seconds;
-        mean /= static_cast<double>(r.candidates.size());
+                     r.candidates.size());
+    return r;
+}
+
+std::string nas_job(const NasCandidate& c) {
+    return nlohmann::json({{"arch", nas_arch_to_json(c.arch)}}).dump();
+}
+
+Result<std::string> run_nas_job(const std::string& job, const ArchOptions& base,
+                                const NasOptions& o, const NasTrainer& train) {
+    const auto c0 = Clock::now();
+    const nlohmann::json j = nlohmann::json::parse(job, nullptr, false);
+    if (j.is_discarded() || !j.contains("arch") || !j["arch"].is_string())
+        return invalid_argument("a NAS job is no {\"arch\": ...} object");
+    PARE_ASSIGN_OR_RETURN(NasArch a, nas_arch_from_json(j["arch"].get<std::string>()));
+    PARE_ASSIGN_OR_RETURN(Graph g, build_nas_arch(a, base));
+    LatencyOptions lo;
+    lo.runs = o.latency_runs;
+    lo.threads = o.threads;
+    lo.rounds = 3;
+    PARE_ASSIGN_OR_RETURN(LatencyProfile lat, measure_latency(g, lo));
+    PARE_ASSIGN_OR_RETURN(double top1, train(g));
+    return nlohmann::json(
+               {{"measured_ms", lat.median_ms}, {"val_top1", top1}, {"seconds", since(c0)}})
+        .dump();
+}
+
+Status read_nas_result(const std::string& result, NasCandidate* c) {
+    const nlohmann::json j = nlohmann::json::parse(result, nullptr, false);
+    try {
+        c->measured_ms = j.at("measured_ms").get<double>();
+        c->val_top1 = j.at("val_top1").get<double>();
+        c->seconds = j.at("seconds").get<double>();
+    } catch (const std::exception& e) {
+        return internal_error(std::string("a malformed NAS result: ") + e.what());
     }
+    c->trained = true;
+    return Status();
+}
+
+int choose_nas(const NasResult& r, const NasOptions& o) {
+    int best = -1;
     for (size_t i = 0; i < r.candidates.size(); ++i) {
         const NasCandidate& c = r.candidates[i];
-        if (c.measured_ms > o.latency_budget_ms * 1.1) continue;  // the table was wrong about it
-        if (r.best < 0 || c.val_top1 > r.candidates[static_cast<size_t>(r.best)].val_top1)
-            r.best = static_cast<int>(i);
+        if (!c.trained || c.measured_ms > o.latency_budget_ms * 1.1) continue;
+        if (best < 0 || c.val_top1 > r.candidates[static_cast<size_t>(best)].val_top1)
+            best = static_cast<int>(i);
     }
-    if (r.best < 0) r.best = 0;
-    r.seconds = since(t0);
-    return r;
+    return best;
 }
 
 void report_nas(HtmlReport& page, const NasResult& r, const NasOptions& o) {
     char buf[512];
     page.heading("Architecture search");
-    std::snprintf(buf, sizeof buf,
-                  "%d architectures sampled, %d predicted within %.3f ms (from %zu blocks "
-                  "measured on pare's runtime), %zu trained briefly, in %.0f s.",
-                  r.sampled, r.within_budget, o.latency_budget_ms, r.table_entries,
-                  r.candidates.size(), r.seconds);
+    std::snprintf(
+        buf, sizeof buf,
+        "%d architectures sampled, %d predicted within %.3f ms (from %zu blocks "
+        "measured on pare's runtime), %zu trained briefly, in %.0f s.",
+        r.sampled, r.within_budget, o.latency_budget_ms, r.table_entries,
+        static_cast<size_t>(std::count_if(r.candidates.begin(), r.candidates.end(),
+                                          [](const NasCandidate& c) { return c.trained; })),
+        r.seconds);
     page.paragraph(buf);
     PlotSeries cands{"candidates (short training)", {}, {}, false, true};
-    PlotSeries pm{"candidates", {}, {}, false, false}, ideal{"predicted = measured", {}, {}, true, false};
+    PlotSeries pm{"candidates", {}, {}, false, false},
+        ideal{"predicted = measured", {}, {}, true, false};
     double lo = INFINITY, hi = 0;
     std::vector<std::vector<std::string>> rows;
     for (size_t i = 0; i < r.candidates.size(); ++i) {
         const NasCandidate& c = r.candidates[i];
+        if (!c.trained) continue;
         cands.points.emplace_back(c.measured_ms, c.val_top1);
         cands.labels.push_back(std::to_string(i));
         pm.points.emplace_back(c.predicted_ms, c.measured_ms);
@@ -393,15 +413,22 @@ void report_nas(HtmlReport& page, const NasResult& r, const NasOptions& o) {
         std::snprintf(p, sizeof p, "%.3f", c.predicted_ms);
         std::snprintf(mac, sizeof mac, "%.2fM", static_cast<double>(c.macs) / 1e6);
         rows.push_back({std::to_string(i), nas_arch_summary(c.arch), mac, std::to_string(c.params),
-                        p, m, a, static_cast<int>(i) == r.best ? "chosen" : ""});
+                        p, m, a, std::to_string(c.worker),
+                        static_cast<int>(i) == r.best ? "chosen" : ""});
     }
     if (hi > 0) ideal.points = {{lo, lo}, {hi, hi}};
     page.svg(scatter_svg({"Candidates: validation top-1 after short training against latency",
-                          "latency in pare, batch 1 (ms)", "validation top-1 (%)", {cands}, false}));
+                          "latency in pare, batch 1 (ms)",
+                          "validation top-1 (%)",
+                          {cands},
+                          false}));
     page.svg(scatter_svg({"The block latency table checked: predicted against measured",
-                          "predicted (ms)", "measured (ms)", {pm, ideal}, false}));
-    page.table({"#", "architecture", "MACs", "params", "predicted ms", "measured ms",
-                "val top-1 %", ""},
+                          "predicted (ms)",
+                          "measured (ms)",
+                          {pm, ideal},
+                          false}));
+    page.table({"#", "architecture", "MACs", "params", "predicted ms", "measured ms", "val top-1 %",
+                "rank", ""},
                rows);
 }
 

@@ -76,6 +76,7 @@ struct NasCandidate {
     int64_t params = 0, macs = 0;
     bool trained = false;
     double val_top1 = 0, seconds = 0;
+    int worker = 0;  // the rank that trained it
 };
 struct NasOptions {
     double latency_budget_ms = 1.5;
@@ -90,18 +91,28 @@ struct NasOptions {
 // Short training of a candidate in place; returns its validation top-1 in %.
 using NasTrainer = std::function<Result<double>(Graph&)>;
 struct NasResult {
-    std::vector<NasCandidate> candidates;  // shortlisted, in the order trained
+    std::vector<NasCandidate> candidates;  // shortlisted, most MACs first
     int best = -1;                         // index into candidates
     int sampled = 0, within_budget = 0;
     double fastest_predicted_ms = 0;  // of all sampled
     size_t table_entries = 0;
     double seconds = 0;
 };
-// Samples, filters by predicted latency, measures and trains the shortlist
-// until the time budget is spent. No sampled architecture within the budget is
-// an error naming the fastest one found.
-Result<NasResult> run_nas(const NasSpace& space, const ArchOptions& base, const NasOptions& options,
-                          const NasTrainer& train);
+// Samples and predicts; the shortlist (not yet trained, most MACs first) in
+// r.candidates. No sampled architecture within the budget is an error naming the
+// fastest one found.
+Result<NasResult> shortlist_nas(const NasSpace& space, const ArchOptions& base,
+                                const NasOptions& options);
+// One shortlisted candidate as a job (text) and the job run: built, measured,
+// trained briefly; the result text read back into the candidate.
+std::string nas_job(const NasCandidate& c);
+Result<std::string> run_nas_job(const std::string& job, const ArchOptions& base,
+                                const NasOptions& options, const NasTrainer& train);
+Status read_nas_result(const std::string& result, NasCandidate* c);
+// The best trained candidate (validation top-1; not one measured over the
+// budget by more than 10%).
+int choose_nas(const NasResult& r, const NasOptions& options);
+// The search: run_nas in distributed.h (one process or MPI ranks).
 
 // The report's section: candidates' validation top-1 against latency, predicted
 // against measured latency, the table.

@@ -73,4 +73,18 @@ Result<LatencyProfile> measure_latency(const Graph& g0, const LatencyOptions& o)
     return p;
 }
 
+Result<double> alternating_speedup(const Graph& a, const Graph& b, const LatencyOptions& o,
+                                   int pairs) {
+    LatencyOptions one = o;
+    one.per_step = false;
+    one.rounds = 1;
+    std::vector<double> ratios;
+    for (int i = 0; i < std::max(1, pairs); ++i) {
+        PARE_ASSIGN_OR_RETURN(LatencyProfile pa, measure_latency(a, one));
+        PARE_ASSIGN_OR_RETURN(LatencyProfile pb, measure_latency(b, one));
+        if (pb.median_ms > 0) ratios.push_back(pa.median_ms / pb.median_ms);
+    }
+    return percentile(ratios, 0.5);
+}
+
 }  // namespace pare

@@ -31,4 +31,10 @@ struct LatencyOptions {
 // g as loaded (the default passes run on a copy); inputs are seeded random values.
 Result<LatencyProfile> measure_latency(const Graph& g, const LatencyOptions& options);
 
+// How many times faster b runs than a: `pairs` rounds, each measuring a then b
+// (options.runs each), the median of the per-round ratios a / b. Alternating
+// keeps a shared machine's drift out of the ratio.
+Result<double> alternating_speedup(const Graph& a, const Graph& b, const LatencyOptions& options,
+                                   int pairs = 7);
+
 }  // namespace pare
