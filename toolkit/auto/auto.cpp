@@ -457,17 +457,27 @@ Result<AutoSearch> AutoSearch::create(const Graph& g, SensitivityReport sensitiv
     // The latency table is measured on int8 models, as the candidates run: the
     // original's plan steps, then each choice's alone (below).
     lo.per_step = true;
-    auto step_sum = [](const LatencyProfile& p) {
-        double t = 0;
-        for (const StepTime& st : p.steps) t += st.ms;
+    // Step times by layer: a layer's own step and those its factorization added
+    // ("layer/lowrank_..."); "" for the rest (quantize, add, pool steps).
+    auto by_layer = [&](const LatencyProfile& p) {
+        std::map<std::string, double> t;
+        for (const StepTime& st : p.steps) {
+            const std::string root = st.node.substr(0, st.node.find('/'));
+            t[base_cost.count(root) ? root : ""] += st.ms;
+        }
         return t;
     };
     AutoConfig plain;
     plain.keep_float = s.keep_float_;
-    PARE_ASSIGN_OR_RETURN(Graph base_q, s.build(plain, false));
+    PARE_ASSIGN_OR_RETURN(s.base_q_, s.build(plain, false));
+    const Graph& base_q = s.base_q_;
     {
         PARE_ASSIGN_OR_RETURN(LatencyProfile p8, measure_latency(base_q, lo));
         s.base_int8_ms_ = p8.median_ms;
+        const std::map<std::string, double> t = by_layer(p8);
+        double total = 0;
+        for (const auto& kv : t) total += kv.second;
+        for (const auto& [layer, ms] : t) s.layer_share_[layer] = total > 0 ? ms / total : 0;
     }
 
     // The items: each group's channel levels and each layer's rank levels, with
@@ -522,12 +532,12 @@ Result<AutoSearch> AutoSearch::create(const Graph& g, SensitivityReport sensitiv
             s.items_.push_back(std::move(it));
         }
     }
-    // Each choice's latency: the int8 model with that choice alone, the sum of its
-    // plan steps' medians against the original's (per-step medians are steadier
-    // than whole runs), in the units of a whole run.
-    // The original is measured again next to each choice and the difference taken
-    // relative to it: a shared machine's speed drifts over minutes by tens of
-    // percent, which would otherwise swamp differences of a few percent.
+    // Each choice's latency: the int8 model with that choice alone, per layer the
+    // fraction of the original's time left (per-step medians, steadier than whole
+    // runs). The original is measured again next to each choice: a shared
+    // machine's speed drifts over minutes by tens of percent. Fractions multiply
+    // when choices meet in a layer (channels removed on both sides of a
+    // convolution, then its factorization), which sums of differences would not.
     for (size_t i = 0; i < s.items_.size() && o.latency_table; ++i) {
         Item& it = s.items_[i];
         AutoConfig one;
@@ -536,9 +546,16 @@ Result<AutoSearch> AutoSearch::create(const Graph& g, SensitivityReport sensitiv
         PARE_ASSIGN_OR_RETURN(Graph q, s.build(one, false));
         PARE_ASSIGN_OR_RETURN(LatencyProfile pb, measure_latency(base_q, lo));
         PARE_ASSIGN_OR_RETURN(LatencyProfile p, measure_latency(q, lo));
-        const double base_steps = step_sum(pb);
-        it.ms_delta =
-            base_steps > 0 ? (step_sum(p) - base_steps) / base_steps * s.base_int8_ms_ : 0;
+        // Only the layers the choice changes (their parameters change) and the
+        // steps of no layer: elsewhere a fraction would be noise around 1, and
+        // noise multiplies.
+        const std::map<std::string, double> tb = by_layer(pb), ti = by_layer(p);
+        for (const auto& [layer, ms] : tb) {
+            const auto pf = it.params_frac.find(layer);
+            const bool changed = layer.empty() || (pf != it.params_frac.end() && pf->second != 1.0);
+            const auto x = ti.find(layer);
+            if (ms > 0 && changed) it.time_frac[layer] = (x == ti.end() ? 0.0 : x->second) / ms;
+        }
         if (o.progress && ((i + 1) % 10 == 0 || i + 1 == s.items_.size()))
             std::fprintf(stderr, "auto: latency table %zu/%zu choices measured\n", i + 1,
                          s.items_.size());
@@ -570,10 +587,17 @@ double params_fraction(const Items& items, const AutoConfig& c, const std::strin
 }  // namespace
 
 double AutoSearch::predict_ms(const AutoConfig& c) const {
-    double ms = base_int8_ms_;
-    for (const Item& it : items_)
-        if (level_of(c, it) == it.level) ms += it.ms_delta;
-    return std::max(ms, 0.05 * base_int8_ms_);
+    double share = 0;
+    for (const auto& [layer, sh] : layer_share_) {
+        double f = 1;
+        for (const Item& it : items_) {
+            if (level_of(c, it) != it.level) continue;
+            const auto x = it.time_frac.find(layer);
+            if (x != it.time_frac.end()) f *= x->second;
+        }
+        share += sh * f;
+    }
+    return base_int8_ms_ * share;
 }
 
 void AutoSearch::set(AutoConfig& c, const Item& it) {
@@ -750,17 +774,18 @@ AutoTrial AutoSearch::evaluate(const AutoConfig& c, int index, Graph* model) con
     if (!m.ok()) return fail(m.status());
     Result<EvalReport> ev = pare::evaluate(m.value(), *ctx_.val);
     if (!ev.ok()) return fail(ev.status());
+    // Latency as a multiple of the original int8 model's, the two measured in
+    // alternation: trials minutes apart stay comparable on a drifting machine.
     LatencyOptions lo;
     lo.runs = o_.latency_runs;
     lo.threads = o_.threads;
-    lo.rounds = 3;
-    Result<LatencyProfile> lat = measure_latency(m.value(), lo);
-    if (!lat.ok()) return fail(lat.status());
+    Result<double> speedup = alternating_speedup(base_q_, m.value(), lo, 3);
+    if (!speedup.ok()) return fail(speedup.status());
     Result<std::string> bytes = export_onnx_bytes(m.value());
     if (!bytes.ok()) return fail(bytes.status());
     t.ok = true;
     t.val_top1 = 100.0 * ev.value().top1;
-    t.latency_ms = lat.value().median_ms;
+    t.latency_ms = speedup.value() > 0 ? base_int8_ms_ / speedup.value() : 0;
     t.size_bytes = static_cast<int64_t>(bytes.value().size());
     t.params = m.value().parameter_count();
     t.seconds = seconds_since(t0);

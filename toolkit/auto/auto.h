@@ -147,8 +147,8 @@ class AutoSearch {
     AutoTrial evaluate(const AutoConfig& config, int index, Graph* model) const;
     // The candidate for config (fine-tuned when `finetune`), without measuring it.
     Result<Graph> build(const AutoConfig& config, bool finetune) const;
-    // Estimated latency of config in ms: the original's int8 latency plus each
-    // choice's measured difference (the latency table).
+    // Estimated latency of config in ms (the latency table): each layer's share of
+    // the original's int8 time, times the fractions its choices leave of it.
     double predict_ms(const AutoConfig& config) const;
     // The original's figures, for a new state.
     void init_state(AutoState* state) const;
@@ -166,20 +166,23 @@ class AutoSearch {
         bool channels = false;
         double level = 0, drop = 0;
         std::map<std::string, double> params_frac;  // per layer of the model
-        double ms_delta =
-            0;  // latency of the int8 model with this choice alone, less the original's
+        // Per layer (and "" for the steps of no layer): its time in the int8 model
+        // with this choice alone over its time in the original's.
+        std::map<std::string, double> time_frac;
     };
     AutoConfig propose_new(const AutoState& state, int index, double* budget,
                            std::mt19937_64& rng) const;
     static void set(AutoConfig& c, const Item& it);
     static double level_of(const AutoConfig& c, const Item& it);
-    Graph g_;  // prepare_for_pruning's view of the model
+    Graph g_;       // prepare_for_pruning's view of the model
+    Graph base_q_;  // the original in int8: every latency is measured next to it
     SensitivityReport sens_;
     AutoOptions o_;
     AutoContext ctx_;
     std::vector<Item> items_;
     std::map<double, PrunePlan> channel_plans_;  // per level: every group's channels (l2)
     std::map<std::string, int64_t> layer_params_;
+    std::map<std::string, double> layer_share_;  // of the original's int8 step times ("": other)
     std::vector<std::string> keep_float_;
     std::map<std::string, std::vector<std::string>> group_layers_;
     double base_top1_ = 0, base_fp32_ms_ = 0, base_int8_ms_ = 0;
