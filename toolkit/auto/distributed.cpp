@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <list>
 #include <map>
 #include <thread>
 
@@ -25,6 +26,34 @@ bool g_initialized = false;
 void send_text(const std::string& s, int dest, int tag) {
     MPI_Send(s.data(), static_cast<int>(s.size()), MPI_CHAR, dest, tag, MPI_COMM_WORLD);
 }
+
+// Messages sent without waiting for the receiver: a blocking send of more than
+// the eager limit (a few KB) waits until the other rank receives it, and that
+// rank may be in the middle of a trial -- which serialized the ranks. Each
+// message is kept until MPI is done with it.
+class Outbox {
+  public:
+    void send(std::string text, int dest, int tag) {
+        items_.emplace_back(std::move(text), MPI_REQUEST_NULL);
+        auto& [buf, req] = items_.back();
+        MPI_Isend(buf.data(), static_cast<int>(buf.size()), MPI_CHAR, dest, tag, MPI_COMM_WORLD,
+                  &req);
+        reap();
+    }
+    void reap() {
+        for (auto it = items_.begin(); it != items_.end();) {
+            int done = 0;
+            MPI_Test(&it->second, &done, MPI_STATUS_IGNORE);
+            it = done ? items_.erase(it) : std::next(it);
+        }
+    }
+    ~Outbox() {
+        for (auto& item : items_) MPI_Wait(&item.second, MPI_STATUS_IGNORE);
+    }
+
+  private:
+    std::list<std::pair<std::string, MPI_Request>> items_;
+};
 
 // Is a message from source with tag waiting? (tag, source: MPI_ANY_... allowed.)
 bool waiting(int source, int tag, MPI_Status* st) {
@@ -87,6 +116,7 @@ Result<std::string> mpi_broadcast(const std::string& text) {
 
 Status run_jobs(JobSource& src, const JobRunner& run) {
     const MpiWorld w = mpi_world();
+    Outbox outbox;
     std::map<int, int> inflight;  // jobs on other ranks: index -> rank
     std::vector<int> queued(static_cast<size_t>(w.size), 0);
     int index = src.first_index;
@@ -94,6 +124,7 @@ Status run_jobs(JobSource& src, const JobRunner& run) {
     // Every result waiting (block: until no job is in flight on another rank).
     auto collect = [&](bool block) -> Status {
         MPI_Status st;
+        if (w.size > 1) outbox.reap();
         while (w.size > 1 &&
                ((block && !inflight.empty()) || waiting(MPI_ANY_SOURCE, MPI_ANY_TAG, &st))) {
             const std::string msg = receive(MPI_ANY_SOURCE, MPI_ANY_TAG, &st);
@@ -123,7 +154,7 @@ Status run_jobs(JobSource& src, const JobRunner& run) {
                     exhausted = true;
                     break;
                 }
-                send_text(std::to_string(index) + "\n" + job, r, kTagWork);
+                outbox.send(std::to_string(index) + "\n" + job, r, kTagWork);
                 inflight[index++] = r;
                 ++queued[static_cast<size_t>(r)];
             }
@@ -139,13 +170,15 @@ Status run_jobs(JobSource& src, const JobRunner& run) {
         }
         PARE_RETURN_IF_ERROR(collect(false));
     }
-    for (int r = 1; r < w.size; ++r) send_text("stop", r, kTagStop);
+    for (int r = 1; r < w.size; ++r) outbox.send("stop", r, kTagStop);
     return collect(true);
 }
 
 Status serve_jobs(const JobRunner& run) {
     const MpiWorld w = mpi_world();
+    Outbox outbox;
     for (;;) {
+        outbox.reap();
         MPI_Status st;
         const std::string msg = receive(0, MPI_ANY_TAG, &st);
         if (st.MPI_TAG == kTagStop) return Status();
@@ -154,11 +187,11 @@ Status serve_jobs(const JobRunner& run) {
         const auto [index, job] = unpack(msg);
         MPI_Status stop;
         if (waiting(0, kTagStop, &stop)) {  // the search is over: do not start it
-            send_text(std::to_string(index), 0, kTagDropped);
+            outbox.send(std::to_string(index), 0, kTagDropped);
             continue;
         }
         PARE_ASSIGN_OR_RETURN(std::string result, run(job));
-        send_text(std::to_string(index) + "\n" + result, 0, kTagResult);
+        outbox.send(std::to_string(index) + "\n" + result, 0, kTagResult);
     }
 }
 
