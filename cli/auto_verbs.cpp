@@ -26,6 +26,18 @@ namespace pare::cli {
 
 namespace {
 
+// Output files are checked before the long work, not after it: each one's folder
+// must exist ("" is no file).
+void check_output_folders(const std::vector<std::string>& outs) {
+    for (const std::string& out : outs) {
+        if (out.empty()) continue;
+        const auto dir = std::filesystem::path(out).parent_path();
+        if (!dir.empty() && !std::filesystem::is_directory(dir))
+            throw Failure{
+                invalid_argument(out + ": the folder " + dir.string() + " does not exist")};
+    }
+}
+
 // "0.5,0.75" -> {0.5, 0.75}; "" -> {} (that action left out).
 std::vector<double> parse_levels(const std::string& list, const char* flag) {
     std::vector<double> out;
@@ -57,14 +69,7 @@ int cmd_sensitivity(const SensitivityFlags& f) {
     o.quant_options.method = check(parse_calib_method(f.method));
     if (f.limit < 1) throw Failure{invalid_argument("--limit must be at least 1")};
     if (f.calib_images < 1) throw Failure{invalid_argument("--calib-images must be at least 1")};
-    // Output paths are checked before the long measurement, not after it.
-    for (const std::string& out : {f.json, f.report}) {
-        if (out.empty()) continue;
-        const auto dir = std::filesystem::path(out).parent_path();
-        if (!dir.empty() && !std::filesystem::is_directory(dir))
-            throw Failure{
-                invalid_argument(out + ": the folder " + dir.string() + " does not exist")};
-    }
+    check_output_folders({f.json, f.report});
     const Graph g = check(load_model_file(f.model, import_options(f.shapes)), f.model);
     DataOptions d;
     const DataSplits data = check(load_data(f.data, d), f.data);
@@ -185,13 +190,7 @@ int cmd_auto(const AutoFlags& f) {
     const bool lead = world.rank == 0;
     if (!lead) o.progress = false;
     const std::string state_path = f.state.empty() ? f.out + ".state.json" : f.state;
-    for (const std::string& out : {f.out, state_path, f.report}) {
-        if (out.empty()) continue;
-        const auto dir = std::filesystem::path(out).parent_path();
-        if (!dir.empty() && !std::filesystem::is_directory(dir))
-            throw Failure{
-                invalid_argument(out + ": the folder " + dir.string() + " does not exist")};
-    }
+    check_output_folders({f.out, state_path, f.report});
     const bool have_state = lead && std::filesystem::exists(state_path);
     if (have_state && !f.resume)
         throw Failure{invalid_argument(state_path + ": a search state exists; --resume continues "
@@ -533,13 +532,7 @@ int cmd_nas(const NasFlags& f) {
             invalid_argument("--samples, --shortlist, --short-images, --short-epochs and "
                              "--limit must be at least 1")};
     if (f.out.empty()) throw Failure{invalid_argument("-o/--output is required")};
-    for (const std::string& out : {f.out, f.report}) {
-        if (out.empty()) continue;
-        const auto dir = std::filesystem::path(out).parent_path();
-        if (!dir.empty() && !std::filesystem::is_directory(dir))
-            throw Failure{
-                invalid_argument(out + ": the folder " + dir.string() + " does not exist")};
-    }
+    check_output_folders({f.out, f.report});
     std::vector<std::pair<std::string, std::string>> compare;
     for (const std::string& file : split_names(f.compare)) {
         check(load_model_file(file).status().with_context(file));

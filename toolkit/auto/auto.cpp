@@ -758,7 +758,7 @@ Result<Graph> AutoSearch::build(const AutoConfig& c, bool finetune) const {
     return q;
 }
 
-AutoTrial AutoSearch::evaluate(const AutoConfig& c, int index, Graph* model) const {
+AutoTrial AutoSearch::evaluate(const AutoConfig& c, int index, std::string* onnx_bytes) const {
     const auto t0 = Clock::now();
     AutoTrial t;
     t.index = index;
@@ -789,7 +789,7 @@ AutoTrial AutoSearch::evaluate(const AutoConfig& c, int index, Graph* model) con
     t.size_bytes = static_cast<int64_t>(bytes.value().size());
     t.params = m.value().parameter_count();
     t.seconds = seconds_since(t0);
-    if (model) *model = std::move(m).value();
+    if (onnx_bytes) *onnx_bytes = std::move(bytes).value();
     return t;
 }
 

@@ -142,9 +142,9 @@ class AutoSearch {
                                      const AutoOptions& options, const AutoContext& context);
     // The configuration of trial `index` given the trials so far (deterministic).
     AutoConfig propose(const AutoState& state, int index, double* budget) const;
-    // Builds, fine-tunes, quantizes and measures config; *model receives the
-    // candidate (when not null).
-    AutoTrial evaluate(const AutoConfig& config, int index, Graph* model) const;
+    // Builds, fine-tunes, quantizes and measures config; *onnx_bytes receives the
+    // candidate as ONNX (when not null; its size is the trial's size_bytes).
+    AutoTrial evaluate(const AutoConfig& config, int index, std::string* onnx_bytes) const;
     // The candidate for config (fine-tuned when `finetune`), without measuring it.
     Result<Graph> build(const AutoConfig& config, bool finetune) const;
     // Estimated latency of config in ms (the latency table): each layer's share of

@@ -203,18 +203,8 @@ namespace {
 JobRunner trial_runner(const AutoSearch& search) {
     return [&search](const std::string& job) -> Result<std::string> {
         PARE_ASSIGN_OR_RETURN(AutoTrial j, trial_from_json(job));
-        Graph model;
-        AutoTrial t = search.evaluate(j.config, j.index, &model);
         std::string bytes;
-        if (t.ok) {
-            Result<std::string> b = export_onnx_bytes(model);
-            if (b.ok()) {
-                bytes = std::move(b).value();
-            } else {
-                t.ok = false;
-                t.error = b.status().message();
-            }
-        }
+        const AutoTrial t = search.evaluate(j.config, j.index, &bytes);
         return trial_to_json(t) + '\0' + bytes;
     };
 }

@@ -221,6 +221,15 @@ Result<SensitivityReport> analyze_sensitivity(const Graph& g_in, const Dataset& 
         r.entries.push_back(std::move(e));
     };
 
+    // The progress line: the entries from `first` on, "  int8 -0.10  rank/2 n/a".
+    auto entries_since = [&](size_t first) {
+        std::string line;
+        for (size_t i = first; i < r.entries.size(); ++i)
+            line += "  " + action_name(r.entries[i].action) + " " +
+                    (r.entries[i].applicable ? fmt(r.entries[i].drop) : "n/a");
+        return line;
+    };
+
     // The plans for every layer at once, filtered to one layer below.
     QuantPlan qplan;
     std::set<std::string> quantizable;
@@ -310,12 +319,8 @@ Result<SensitivityReport> analyze_sensitivity(const Graph& g_in, const Dataset& 
                                      one.layers[0].params_after));
         }
         if (o.progress) {
-            std::string line;
-            for (size_t i = first; i < r.entries.size(); ++i)
-                line += "  " + action_name(r.entries[i].action) + " " +
-                        (r.entries[i].applicable ? fmt(r.entries[i].drop) : "n/a");
             std::fprintf(stderr, "[%d/%zu] %s:%s\n", done, layers.size(), l.layer.c_str(),
-                         line.c_str());
+                         entries_since(first).c_str());
         }
     }
 
@@ -373,13 +378,9 @@ Result<SensitivityReport> analyze_sensitivity(const Graph& g_in, const Dataset& 
             }
             r.groups.push_back(std::move(sg));
             if (o.progress) {
-                std::string line;
-                for (size_t i = first; i < r.entries.size(); ++i)
-                    line += "  " + action_name(r.entries[i].action) + " " +
-                            (r.entries[i].applicable ? fmt(r.entries[i].drop) : "n/a");
                 std::fprintf(stderr, "[group %d/%zu] %s (%zu layers, %lld channels):%s\n", gi,
                              groups.size(), r.groups.back().name.c_str(), cg.layers.size(),
-                             static_cast<long long>(cg.channels), line.c_str());
+                             static_cast<long long>(cg.channels), entries_since(first).c_str());
             }
         }
     }
