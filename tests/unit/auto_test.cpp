@@ -163,6 +163,7 @@ TEST(Auto, LenetProposalsAreDeterministicWithinBudgetAndBuild) {
     const AutoConfig first = search.propose(state, 0, &budget);
     EXPECT_TRUE(first.channels.empty() && first.ranks.empty() && first.int8);
     std::set<std::string> seen;
+    int64_t int8_params = 0;
     for (int i = 0; i < 8; ++i) {
         double b1 = 0, b2 = 0;
         const AutoConfig c = search.propose(state, i, &b1);
@@ -187,8 +188,11 @@ TEST(Auto, LenetProposalsAreDeterministicWithinBudgetAndBuild) {
         ASSERT_TRUE(t.ok) << t.error;
         EXPECT_GT(t.val_top1, 10.0);
         EXPECT_GT(t.size_bytes, 0);
+        // Smaller than int8 alone (trial 0): the float original is no reference, int8
+        // adds scales and zero points that outweigh factorizing a 156-weight layer.
+        if (i == 0) int8_params = t.params;
         if (!c.channels.empty() || !c.ranks.empty()) {
-            EXPECT_LT(t.params, state.base_params) << config_summary(c);
+            EXPECT_LT(t.params, int8_params) << config_summary(c);
         }
         t.budget = b1;
         state.trials.push_back(t);
