@@ -55,10 +55,23 @@ struct SensitivityFlags {
     std::string model, data = "fashion-mnist", calib, json, report, sparsities = "0.5,0.75,0.9",
                        channels = "0.25,0.5", ranks = "2,4", method = "minmax";
     std::vector<std::string> shapes;
-    int64_t limit = 1000, calib_images = 256;
+    int64_t limit = 1000, calib_images = 256, bn_batches = 16;
     bool no_quant = false;
     int threads = 1;
 };
+
+// Channel-removed models get their BatchNormalization statistics re-estimated on
+// `batches` batches of 64 training images before they are evaluated (0: not).
+std::function<Status(Graph&)> bn_recalibration(const Dataset& train, int64_t batches, int threads) {
+    if (batches <= 0) return {};
+    std::vector<int64_t> idx;
+    for (int64_t i = 0; i < std::min(batches * 64, train.size()); ++i) idx.push_back(i);
+    auto images = std::make_shared<Dataset>(train.subset(idx));
+    return [images, batches, threads](Graph& m) -> Status {
+        Result<int64_t> r = recalibrate_batchnorm(m, *images, 64, batches, threads);
+        return r.ok() ? Status() : r.status();
+    };
+}
 
 int cmd_sensitivity(const SensitivityFlags& f) {
     SensitivityOptions o;
@@ -76,6 +89,7 @@ int cmd_sensitivity(const SensitivityFlags& f) {
     std::vector<int64_t> idx;
     for (int64_t i = 0; i < std::min(f.limit, data.val.size()); ++i) idx.push_back(i);
     const Dataset val = data.val.subset(idx);
+    o.recalibrate = bn_recalibration(data.train, f.bn_batches, f.threads);
     Tensor calib;
     if (o.quant) {
         calib = calibration_images(f.calib.empty() ? f.data + ":" + std::to_string(f.calib_images)
@@ -160,7 +174,7 @@ struct AutoFlags {
                        time_budget = "30m", channels = "0.25,0.5,0.75", ranks = "2,4", baselines;
     double max_drop = 1.0, finetune_lr = 0.01, final_stretch = 1.0;
     int64_t limit = 2000, sensitivity_limit = 1000, calib_images = 256, final_candidates = 3,
-            finetune_images = 8192, final_epochs = 0, test_limit = 0;
+            finetune_images = 8192, final_epochs = 0, test_limit = 0, bn_batches = 16;
     bool resume = false;
     int threads = 1, latency_threads = 1;
     uint64_t seed = 1;
@@ -175,6 +189,9 @@ int cmd_auto(const AutoFlags& f) {
     o.rank_levels = parse_levels(f.ranks, "--ranks");
     o.seed = f.seed;
     o.threads = f.latency_threads;
+    // A final fine-tuning recovers part of what the short one leaves lost: the
+    // search then explores up to --final-stretch points beyond --max-drop.
+    if (f.final_epochs > 0) o.search_drop = f.max_drop + f.final_stretch;
     if (!std::isfinite(f.max_drop)) throw Failure{invalid_argument("--max-drop must be a number")};
     for (double v : o.channel_levels)
         if (!(v > 0 && v < 1)) throw Failure{invalid_argument("--channels levels are in (0, 1)")};
@@ -280,6 +297,7 @@ int cmd_auto(const AutoFlags& f) {
         so.int4 = false;
         so.channel_ratios = o.channel_levels;
         so.rank_reductions = o.rank_levels;
+        so.recalibrate = bn_recalibration(data.train, f.bn_batches, f.threads);
         sens = check(analyze_sensitivity(g, sval, calib, so), f.model);
         sens.model = std::filesystem::path(f.model).filename().string();
     }
@@ -312,27 +330,20 @@ int cmd_auto(const AutoFlags& f) {
     mpi_finish();
 
     int best = state.best(o.max_drop, o.objective);
-    const bool met = best >= 0;
-    if (!met) {
-        best = state.closest();
-        if (best < 0) throw Failure{internal_error("auto: no trial could be measured")};
-    }
-    const AutoTrial b = state.trials[static_cast<size_t>(best)];
+    bool met = best >= 0;
     std::vector<std::vector<std::string>> finals;  // for the report
-    if (!met) {
-        // The closest candidate was never written (only ones within the budget are).
-        const Graph m = check(search.build(b.config, true));
-        check(export_onnx_file(m, f.out).with_context(f.out));
-    } else if (f.final_epochs > 0) {
-        // The best trial and up to --final-candidates - 1 more aggressive ones from
-        // the Pareto front (at most --final-stretch points beyond --max-drop) are
-        // fine-tuned --final-epochs on every training image; the best of them that
-        // meets --max-drop on the validation images is written.
+    if (f.final_epochs > 0 && state.best(o.steer_drop(), o.objective) >= 0) {
+        // The best trial within --max-drop and up to --final-candidates more
+        // aggressive ones of the Pareto front (at most --final-stretch points beyond
+        // --max-drop after the short fine-tuning) are fine-tuned --final-epochs on
+        // every training image; the best of them that meets --max-drop on the
+        // validation images is written.
         auto key = [&](const AutoTrial& t) {
             return o.objective == AutoObjective::kLatency ? t.latency_ms
                                                           : static_cast<double>(t.size_bytes);
         };
-        std::vector<int> cands = {best};
+        std::vector<int> cands;
+        if (met) cands.push_back(best);
         std::vector<int> front = state.pareto();
         std::sort(front.begin(), front.end(), [&](int x, int y) {
             return key(state.trials[static_cast<size_t>(x)]) <
@@ -341,8 +352,8 @@ int cmd_auto(const AutoFlags& f) {
         for (int i : front) {
             const AutoTrial& t = state.trials[static_cast<size_t>(i)];
             if (static_cast<int64_t>(cands.size()) >= f.final_candidates) break;
-            if (i != best && key(t) < key(b) &&
-                state.base_val_top1 - t.val_top1 <= o.max_drop + f.final_stretch)
+            if (i != best && (!met || key(t) < key(state.trials[static_cast<size_t>(best)])) &&
+                state.base_val_top1 - t.val_top1 <= o.steer_drop())
                 cands.push_back(i);
         }
         cfg->epochs = f.final_epochs;
@@ -390,12 +401,21 @@ int cmd_auto(const AutoFlags& f) {
             std::printf("auto: chose trial %d after the final fine-tuning\n", chosen);
             for (size_t i = 0; i < state.trials.size(); ++i)
                 if (state.trials[i].index == chosen) best = static_cast<int>(i);
-        } else {
+            met = true;
+        } else if (met) {
             std::printf(
                 "auto: no candidate met --max-drop after the final fine-tuning; the best "
                 "trial's model stays\n");
         }
     }
+    if (!met) {
+        // The closest candidate was never written (only ones within the budget are).
+        best = state.closest();
+        if (best < 0) throw Failure{internal_error("auto: no trial could be measured")};
+        const Graph m = check(search.build(state.trials[static_cast<size_t>(best)].config, true));
+        check(export_onnx_file(m, f.out).with_context(f.out));
+    }
+    const AutoTrial b = state.trials[static_cast<size_t>(best)];
     int trials_ok = 0;
     for (const AutoTrial& t : state.trials) trials_ok += t.ok;
     std::printf("\nauto: %zu trials (%d measured) in %.0f s: %.2f trials per minute\n",
@@ -657,6 +677,11 @@ void add_auto_verbs(CLI::App& app, VerbTable& verbs) {
         ->capture_default_str();
     p->add_option("--ranks", f->ranks, "Low-rank parameter reductions (\"\": none)")
         ->capture_default_str();
+    p->add_option("--bn-batches", f->bn_batches,
+                  "Channel removal measured after re-estimating BatchNormalization statistics "
+                  "on this many batches of 64 training images (0: not)")
+        ->capture_default_str()
+        ->check(CLI::Range(int64_t{0}, int64_t{100000}));
     p->add_option("--json", f->json, "Write the measurements as JSON");
     p->add_option("--report", f->report,
                   "Write the HTML report (heat map, per-layer size and "
@@ -713,11 +738,19 @@ void add_auto_verbs(CLI::App& app, VerbTable& verbs) {
                   "Pareto front are fine-tuned; the best meeting --max-drop is written")
         ->capture_default_str();
     q->add_option("--final-stretch", a->final_stretch,
-                  "Those more aggressive ones may have lost this many points more before it")
+                  "With --final-epochs: the search explores, and the final fine-tuning takes, "
+                  "candidates that lost up to this many points more than --max-drop after their "
+                  "short fine-tuning")
         ->capture_default_str();
     q->add_option("--channels", a->channels, "Channel fractions a group may lose")
         ->capture_default_str();
     q->add_option("--ranks", a->ranks, "Low-rank parameter reductions")->capture_default_str();
+    q->add_option("--bn-batches", a->bn_batches,
+                  "The sensitivity of channel removal measured after re-estimating "
+                  "BatchNormalization statistics on this many batches of 64 training images "
+                  "(0: not)")
+        ->capture_default_str()
+        ->check(CLI::Range(int64_t{0}, int64_t{100000}));
     q->add_option("--seed", a->seed, "Search seed")->capture_default_str();
     q->add_option("--test-limit", a->test_limit, "Final figures on the first N test images");
     q->add_option("--threads", a->threads, "Threads for fine-tuning")

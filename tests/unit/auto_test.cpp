@@ -199,4 +199,22 @@ TEST(Auto, LenetProposalsAreDeterministicWithinBudgetAndBuild) {
         search.update_budget(&state, t);
     }
     EXPECT_EQ(finetunes, 7);  // every candidate but trial 0 (int8 alone: nothing to recover)
+
+    // With a final fine-tuning to come (search_drop), a trial 3 points down after
+    // its short fine-tuning counts as met for the greedy budget; without, it does not.
+    AutoOptions wide = o;
+    wide.search_drop = o.max_drop + 2.5;
+    EXPECT_NE(auto_settings(wide, "fashion-mnist"), auto_settings(o, "fashion-mnist"));
+    Result<AutoSearch> wr = AutoSearch::create(g, sens, wide, ctx);
+    ASSERT_TRUE(wr.ok()) << wr.status().message();
+    AutoTrial down;
+    down.ok = true;
+    down.index = 100;
+    down.val_top1 = state.base_val_top1 - 3.0;
+    AutoState narrow_state = state, wide_state = state;
+    narrow_state.budget = wide_state.budget = 1.0;
+    search.update_budget(&narrow_state, down);
+    wr.value().update_budget(&wide_state, down);
+    EXPECT_LT(narrow_state.budget, 1.0);
+    EXPECT_GT(wide_state.budget, 1.0);
 }

@@ -8,6 +8,8 @@
 
 #include "test_util.h"
 #include "toolkit/arch/zoo.h"
+#include "toolkit/onnx/onnx_io.h"
+#include "toolkit/prune/prune.h"
 #include "toolkit/report/evaluate.h"
 #include "toolkit/train/trainer.h"
 
@@ -182,4 +184,56 @@ TEST(Train, EveryZooArchitectureAgreesWithTheRuntime) {
         }
         EXPECT_LT(std::sqrt(num / den), 1e-4);
     }
+}
+
+// Adaptive BatchNorm: half the channels of ResNet-20's stage-1 residual stream
+// removed ruins the model with the original statistics; statistics re-estimated
+// on training images bring most of it back, the weights untouched.
+TEST(Train, BatchNormRecalibrationRestoresAPrunedModel) {
+    const Graph g =
+        load_model_file(std::string(PARE_SOURCE_DIR) + "/models/teacher_resnet20.onnx").value();
+    const DataSplits d = small_fashion(1024);
+    PruneOptions po;
+    po.method = PruneMethod::kL2;
+    po.sparsity = 0.5;
+    PrunePlan plan = analyze_pruning(g, po).value();
+    std::vector<ChannelPrune> stem;
+    for (const ChannelPrune& cp : plan.channels)
+        if (cp.layer == "stem.conv.conv" || (cp.layer.rfind("stage1.block", 0) == 0 &&
+                                             cp.layer.find(".b.conv") != std::string::npos))
+            stem.push_back(cp);
+    ASSERT_EQ(stem.size(), 4u);
+    plan.channels = stem;
+    const Graph pruned = apply_pruning(g, plan).value();
+    const double base = evaluate(g, d.val).value().top1;
+    const double before = evaluate(pruned, d.val).value().top1;
+    Graph recal = pruned;
+    Result<int64_t> n = recalibrate_batchnorm(recal, d.train, 64, 16, 1);
+    ASSERT_TRUE(n.ok()) << n.status().message();
+    EXPECT_EQ(n.value(), 21);
+    const double after = evaluate(recal, d.val).value().top1;
+    EXPECT_LT(before, base - 0.2) << "pruning alone should hurt";
+    EXPECT_GT(after, before + 0.2);
+    EXPECT_GT(after, base - 0.1);
+    // Only the statistics moved.
+    int changed = 0;
+    for (const auto& [name, t] : pruned.initializers) {
+        const Tensor& u = recal.initializers.at(name);
+        ASSERT_EQ(t.shape(), u.shape()) << name;
+        const bool same = std::memcmp(t.raw(), u.raw(), t.nbytes()) == 0;
+        const bool stat = name.find("running_") != std::string::npos;
+        if (!stat) {
+            EXPECT_TRUE(same) << name;
+        }
+        changed += stat && !same;
+    }
+    EXPECT_EQ(changed, 42);
+    // The unpruned teacher's statistics re-estimated on its own training data: the
+    // accuracy stays where it was.
+    Graph same = g;
+    ASSERT_TRUE(recalibrate_batchnorm(same, d.train, 64, 16, 1).ok());
+    EXPECT_NEAR(evaluate(same, d.val).value().top1, base, 0.015);
+    // Bad input: not one batch.
+    Graph x = g;
+    EXPECT_FALSE(recalibrate_batchnorm(x, d.train, 64, 0, 1).ok());
 }

@@ -282,6 +282,7 @@ std::string auto_settings(const AutoOptions& o, const std::string& data) {
     for (double v : o.channel_levels) s += " " + level_key(v);
     s += ", ranks";
     for (double v : o.rank_levels) s += " " + level_key(v);
+    if (o.steer_drop() > o.max_drop) s += ", search-drop " + level_key(o.steer_drop());
     return s;
 }
 
@@ -647,7 +648,7 @@ AutoConfig AutoSearch::propose_new(const AutoState& state, int index, double* bu
             p += static_cast<double>(n) * params_fraction(items_, c, layer);
         return p;
     };
-    const int best = state.best(o_.max_drop, o_.objective);
+    const int best = state.best(o_.steer_drop(), o_.objective);
     if (index % 2 == 1 && best >= 0 && !items_.empty()) {
         // Mutate the best: one target one level more aggressive (or, one time in
         // four, one of its choices undone).
@@ -804,7 +805,7 @@ void AutoSearch::init_state(AutoState* s) const {
 
 void AutoSearch::update_budget(AutoState* s, const AutoTrial& t) const {
     if (t.index % 2 == 1) return;  // mutations do not move the greedy budget
-    const bool met = t.ok && s->base_val_top1 - t.val_top1 <= o_.max_drop;
+    const bool met = t.ok && s->base_val_top1 - t.val_top1 <= o_.steer_drop();
     s->budget = std::clamp(s->budget * (met ? 1.5 : 0.6), 0.05, 1000.0);
 }
 

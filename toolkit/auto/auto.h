@@ -8,17 +8,18 @@
 // top-1, latency in pare's runtime (batch 1), size of the ONNX file. Candidates
 // come from a greedy choice under a budget of estimated top-1 loss (the
 // sensitivity table's losses, perturbed per trial), the budget growing after a
-// candidate that met --max-drop and shrinking after one that did not; every
-// other trial mutates the best candidate so far. The state (every trial, the
-// budget, the time spent) is a JSON file rewritten atomically after each trial:
-// a killed search resumes where it stopped, losing at most the trial in flight.
-// The search loop itself is run_distributed (distributed.h), in one process or
-// across MPI ranks.
+// candidate that met the search's loss limit and shrinking after one that did
+// not; every other trial mutates the best candidate so far. The limit is
+// --max-drop, or more when a longer final fine-tuning follows (search_drop). The state (every
+// trial, the budget, the time spent) is a JSON file rewritten atomically after each trial: a killed
+// search resumes where it stopped, losing at most the trial in flight. The search loop itself is
+// run_distributed (distributed.h), in one process or across MPI ranks.
 //
 // Unstructured sparsity is not searched: the ONNX file stores zeros densely and
 // the int8 kernels are dense, so it saves neither size nor latency of the result.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <map>
@@ -62,6 +63,11 @@ struct AutoTrial {
 
 struct AutoOptions {
     double max_drop = 1.0;  // validation top-1 points below the original
+    // The loss after the short per-trial fine-tuning that steers the search (the
+    // greedy budget, the candidate mutated): above max_drop when a longer final
+    // fine-tuning is to recover the rest; below max_drop it is max_drop.
+    double search_drop = 0;
+    double steer_drop() const { return std::max(max_drop, search_drop); }
     AutoObjective objective = AutoObjective::kLatency;
     double time_budget_s = 1800;
     std::vector<double> channel_levels = {0.25, 0.5, 0.75};

@@ -367,6 +367,10 @@ Result<SensitivityReport> analyze_sensitivity(const Graph& g_in, const Dataset& 
                     continue;
                 }
                 Result<Graph> m = apply_pruning(g, one);
+                if (m.ok() && o.recalibrate) {
+                    const Status st = o.recalibrate(m.value());
+                    if (!st.ok()) m = st;
+                }
                 int64_t after = 0;
                 if (m.ok()) {
                     Result<std::vector<LayerSparsity>> rep = sparsity_report(m.value());

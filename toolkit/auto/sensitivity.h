@@ -11,6 +11,7 @@
 // a layer in float is the reference: 0 points lost.
 #pragma once
 
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -39,8 +40,12 @@ struct SensitivityOptions {
     std::vector<double> channel_ratios = {0.25, 0.5};
     std::vector<double> rank_reductions = {2, 4};
     QuantOptions quant_options;  // int8: calibration method and scheme
-    int64_t batch = 100;         // evaluation batch
-    bool progress = true;        // one line per layer on stderr
+    // Applied to each channel-removed model before it is evaluated (pare auto:
+    // BatchNormalization statistics re-estimated on training images, which makes
+    // the loss without fine-tuning a far better guide to the loss after it).
+    std::function<Status(Graph&)> recalibrate;
+    int64_t batch = 100;   // evaluation batch
+    bool progress = true;  // one line per layer on stderr
 };
 
 // One action on one target: a layer, or (kChannels) a channel group named by its

@@ -495,6 +495,38 @@ Result<double> torch_accuracy(const Graph& g, const Dataset& data, int64_t batch
     }
 }
 
+Result<int64_t> recalibrate_batchnorm(Graph& g, const Dataset& data, int64_t batch, int64_t batches,
+                                      int threads) {
+    if (batch < 1 || batches < 1 || data.size() < batch)
+        return invalid_argument("batch-norm recalibration needs at least one batch of images");
+    PARE_ASSIGN_OR_RETURN(Graph t, training_graph(g, data, batch, -1));
+    set_threads(threads);
+    try {
+        TorchGraph tg(t);
+        if (tg.buffers().empty()) return int64_t{0};
+        torch::NoGradGuard ng;
+        std::map<std::string, torch::Tensor> sum;
+        for (const auto& [name, b] : tg.buffers()) sum[name] = torch::zeros_like(b);
+        BatchIterator it(data, batch, true, true, 1, 0);
+        Tensor x;
+        std::vector<int64_t> y;
+        int64_t n = 0;
+        for (; n < batches && it.next(&x, &y); ++n) {
+            // From zero, one training-mode pass leaves momentum (0.1) x this batch's
+            // statistic in each running buffer.
+            for (auto& kv : tg.mutable_buffers()) kv.second.zero_();
+            tg.forward(to_torch(x), true);
+            for (const auto& [name, b] : tg.buffers()) sum[name] += b;
+        }
+        for (auto& [name, b] : tg.mutable_buffers())
+            b.copy_(sum[name] / (0.1 * static_cast<double>(n)));
+        tg.write_back(g);
+        return static_cast<int64_t>(tg.buffers().size() / 2);
+    } catch (const std::exception& e) {
+        return invalid_argument(std::string("batch-norm recalibration: ") + e.what());
+    }
+}
+
 Result<std::map<std::string, Tensor>> taylor_scores(const Graph& g, const Dataset& data,
                                                     int64_t batch, int64_t batches, int threads) {
     if (batch < 1 || batches < 1 || data.size() < batch)

@@ -113,6 +113,14 @@ Result<Tensor> torch_forward(const Graph& g, const Tensor& images, int threads =
 Result<std::map<std::string, Tensor>> taylor_scores(const Graph& g, const Dataset& data,
                                                     int64_t batch, int64_t batches, int threads);
 
+// Re-estimates every BatchNormalization's running mean and variance from
+// `batches` batches of data (training-mode statistics averaged over the batches;
+// weights untouched): a pruned model's accuracy without fine-tuning then
+// predicts its accuracy after it far better than with the original statistics
+// ("adaptive BN", Li et al., EagleEye, 2020). Returns the number of
+// BatchNormalizations recalibrated (0 when g has none).
+Result<int64_t> recalibrate_batchnorm(Graph& g, const Dataset& data, int64_t batch, int64_t batches,
+                                      int threads);
 // Top-1 accuracy of g on data computed with libtorch in eval mode (for quick checks
 // during training; `pare eval` uses pare's own runtime).
 Result<double> torch_accuracy(const Graph& g, const Dataset& data, int64_t batch, int threads);
