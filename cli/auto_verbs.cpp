@@ -333,11 +333,12 @@ int cmd_auto(const AutoFlags& f) {
     bool met = best >= 0;
     std::vector<std::vector<std::string>> finals;  // for the report
     if (f.final_epochs > 0 && state.best(o.steer_drop(), o.objective) >= 0) {
-        // The best trial within --max-drop and up to --final-candidates more
+        // The best trial within --max-drop and up to --final-candidates - 1 more
         // aggressive ones of the Pareto front (at most --final-stretch points beyond
         // --max-drop after the short fine-tuning) are fine-tuned --final-epochs on
-        // every training image; the best of them that meets --max-drop on the
-        // validation images is written.
+        // every training image, the most aggressive first; the first that then meets
+        // --max-drop on the validation images is written (those after it were
+        // slower, or larger, to begin with).
         auto key = [&](const AutoTrial& t) {
             return o.objective == AutoObjective::kLatency ? t.latency_ms
                                                           : static_cast<double>(t.size_bytes);
@@ -362,7 +363,12 @@ int cmd_auto(const AutoFlags& f) {
         double best_key = 0;
         int chosen = -1;
         Graph chosen_model;
+        std::sort(cands.begin(), cands.end(), [&](int x, int y) {
+            return key(state.trials[static_cast<size_t>(x)]) <
+                   key(state.trials[static_cast<size_t>(y)]);
+        });
         for (int i : cands) {
+            if (chosen >= 0) break;
             const AutoTrial& t = state.trials[static_cast<size_t>(i)];
             std::printf("auto: final fine-tuning of trial %d (%lld epoch%s on %lld images): %s\n",
                         t.index, static_cast<long long>(f.final_epochs),

@@ -10,12 +10,14 @@
 #include <fstream>
 #include <map>
 #include <random>
+#include <sstream>
 
 #include "test_util.h"
 #include "toolkit/auto/auto.h"
 #include "toolkit/data/dataset.h"
 #include "toolkit/data/npy.h"
 #include "toolkit/onnx/onnx_io.h"
+#include "toolkit/report/evaluate.h"
 
 namespace fs = std::filesystem;
 using namespace pare;
@@ -611,6 +613,54 @@ TEST_F(Cli, AutoFindsACandidateResumesAndRefusesForeignState) {
     EXPECT_TRUE(fs::exists(out));
     expect_clean_failure(pare("auto " + lenet + " --time-budget 5min" + common), {"--time-budget"});
     expect_clean_failure(pare("auto " + lenet + " --objective speed" + common), {"--objective"});
+}
+
+// With --final-epochs the search works to --max-drop + --final-stretch; the final
+// stage fine-tunes the fastest front candidates first and writes the first that
+// then meets --max-drop (its figures are the written file's).
+TEST_F(Cli, AutoFinalFineTuningWritesTheFastestCandidateThatMeetsTheBudget) {
+    const std::string lenet = std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx";
+    const std::string out = (dir_ / "auto.onnx").string(), state = out + ".state.json";
+    const CliRun r = pare("auto " + lenet +
+                          " --time-budget 15s --final-epochs 1 --final-candidates 3 "
+                          "--final-stretch 3 --limit 300 --finetune-images 1024 --test-limit 300 "
+                          "-o " +
+                          out);
+    ASSERT_EQ(r.code, 0) << r.err << r.out;
+    const AutoState st = auto_state_from_json(slurp(state)).value();
+    EXPECT_NE(st.settings.find("search-drop 4"), std::string::npos) << st.settings;
+    std::map<int, double> latency;
+    for (const AutoTrial& t : st.trials) latency[t.index] = t.latency_ms;
+    // "auto: trial N after it: A% validation top-1 (+D; ..." per candidate, in order.
+    struct Final {
+        int index = -1;
+        double top1 = 0, change = 0;
+    };
+    std::vector<Final> finals;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) {
+        Final f;
+        if (std::sscanf(line.c_str(), "auto: trial %d after it: %lf%% validation top-1 (%lf",
+                        &f.index, &f.top1, &f.change) == 3)
+            finals.push_back(f);
+    }
+    ASSERT_FALSE(finals.empty()) << r.out;
+    for (size_t i = 0; i + 1 < finals.size(); ++i) {
+        EXPECT_LE(latency[finals[i].index], latency[finals[i + 1].index]);
+        EXPECT_LT(finals[i].change, -1.0) << "a candidate before the chosen one met --max-drop";
+    }
+    int chosen = -1;
+    const size_t at = r.out.find("auto: chose trial ");
+    ASSERT_NE(at, std::string::npos) << r.out;
+    std::sscanf(r.out.c_str() + at, "auto: chose trial %d", &chosen);
+    EXPECT_EQ(chosen, finals.back().index) << "the fine-tuning stops at the first that meets it";
+    // The file is that model: its validation top-1 is the one printed.
+    DataSplits d = load_data("fashion-mnist", {}).value();
+    std::vector<int64_t> idx(300);
+    for (int64_t i = 0; i < 300; ++i) idx[static_cast<size_t>(i)] = i;
+    const Graph m = load_model_file(out).value();
+    EXPECT_NEAR(100 * evaluate(m, d.val.subset(idx)).value().top1, finals.back().top1, 0.006);
+    EXPECT_LE(st.base_val_top1 - finals.back().top1, 1.0 + 1e-9);
 }
 
 // mpirun -np 2 pare auto: both ranks evaluate trials (the state names the rank of

@@ -974,6 +974,7 @@ TEST(Kernels, Qu8ConvEqualsTheReferenceQLinearConvByteForByte) {
         {{1, 12, 15, 15}, {24, 12, 1, 1}, {2, 2}, {0, 0, 0, 0}, {1, 1}},  // strided pointwise
         {{1, 9, 11, 11}, {10, 9, 3, 3}, {1, 1}, {2, 2, 2, 2}, {2, 2}},    // dilated, wide
         {{1, 4, 9, 20}, {5, 4, 1, 5}, {1, 3}, {0, 2, 0, 1}, {1, 1}},
+        {{1, 8, 6, 6}, {9, 8, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}},  // M 9: a block of 3 rows
     };
     ThreadPool pool(3);
     uint64_t seed = 5100;
