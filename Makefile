@@ -74,7 +74,7 @@ test: build models
 	passed=0; failed=0; skipped=0; \
 	for t in pare_tests pare_conformance pare_model_tests pare_tests_scalar pare_tests_avx2; do \
 	  p=$$(grep -oP '^\[  PASSED  \] \K[0-9]+' $(BUILD)/$$t.log | tail -1); \
-	  f=$$(grep -oP '^\[  FAILED  \] \K[0-9]+(?= test)' $(BUILD)/$$t.log | tail -1); \
+	  f=$$(grep -cP '^\[  FAILED  \] \S+ \([0-9]+ ms\)' $(BUILD)/$$t.log); \
 	  s=$$(grep -oP '^\[  SKIPPED \] \K[0-9]+' $(BUILD)/$$t.log | tail -1); \
 	  passed=$$((passed + $${p:-0})); failed=$$((failed + $${f:-0})); skipped=$$((skipped + $${s:-0})); \
 	done; \

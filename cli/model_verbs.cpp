@@ -206,8 +206,9 @@ int cmd_bench(const std::string& path, const std::vector<std::string>& shapes, i
     std::printf("model     %s\nruns      %d after %d warm-up, %d thread%s, ISA %s (%s)\n",
                 path.c_str(), runs, warmup, threads, threads == 1 ? "" : "s",
                 isa_name(kernels().isa), kernels().f32_gemm_name);
+    // Four significant digits: a tiny model's run is well under a microsecond.
     std::printf(
-        "latency   median %.3f ms, p90 %.3f ms, min %.3f ms\npeak RSS  %.1f MB (whole process)\n",
+        "latency   median %.4g ms, p90 %.4g ms, min %.4g ms\npeak RSS  %.1f MB (whole process)\n",
         p.median_ms, p.p90_ms, p.min_ms, ru.ru_maxrss / 1024.0);
     return 0;
 }
