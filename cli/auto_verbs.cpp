@@ -330,7 +330,7 @@ int cmd_auto(const AutoFlags& f) {
     mpi_finish();
 
     int best = state.best(o.max_drop, o.objective);
-    bool met = best >= 0;
+    bool met = best >= 0, finetuned = false;
     std::vector<std::vector<std::string>> finals;  // for the report
     if (f.final_epochs > 0 && state.best(o.steer_drop(), o.objective) >= 0) {
         // The best trial within --max-drop and up to --final-candidates - 1 more
@@ -407,7 +407,7 @@ int cmd_auto(const AutoFlags& f) {
             std::printf("auto: chose trial %d after the final fine-tuning\n", chosen);
             for (size_t i = 0; i < state.trials.size(); ++i)
                 if (state.trials[i].index == chosen) best = static_cast<int>(i);
-            met = true;
+            met = finetuned = true;
         } else if (met) {
             std::printf(
                 "auto: no candidate met --max-drop after the final fine-tuning; the best "
@@ -443,7 +443,11 @@ int cmd_auto(const AutoFlags& f) {
     }
     std::printf("(the Pareto front of validation top-1, latency and size; %zu of %d)\n",
                 front.size(), trials_ok);
-    if (met)
+    if (finetuned)
+        std::printf("\nauto: trial %d, fine-tuned %lld epoch%s, is within %.2f points: %s\n",
+                    b.index, static_cast<long long>(f.final_epochs), f.final_epochs == 1 ? "" : "s",
+                    o.max_drop, config_summary(b.config).c_str());
+    else if (met)
         std::printf("\nauto: trial %d is the best within %.2f points: %s\n", b.index, o.max_drop,
                     config_summary(b.config).c_str());
     else

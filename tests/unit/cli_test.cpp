@@ -654,6 +654,10 @@ TEST_F(Cli, AutoFinalFineTuningWritesTheFastestCandidateThatMeetsTheBudget) {
     ASSERT_NE(at, std::string::npos) << r.out;
     std::sscanf(r.out.c_str() + at, "auto: chose trial %d", &chosen);
     EXPECT_EQ(chosen, finals.back().index) << "the fine-tuning stops at the first that meets it";
+    EXPECT_NE(r.out.find("auto: trial " + std::to_string(chosen) +
+                         ", fine-tuned 1 epoch, is within 1.00 points"),
+              std::string::npos)
+        << r.out;
     // The file is that model: its validation top-1 is the one printed.
     DataSplits d = load_data("fashion-mnist", {}).value();
     std::vector<int64_t> idx(300);
