@@ -343,32 +343,27 @@ int cmd_auto(const AutoFlags& f) {
             return o.objective == AutoObjective::kLatency ? t.latency_ms
                                                           : static_cast<double>(t.size_bytes);
         };
-        std::vector<int> cands;
-        if (met) cands.push_back(best);
+        // Front points in order of the objective, then the best within --max-drop
+        // (every one taken is faster, or smaller, than it).
         std::vector<int> front = state.pareto();
         std::sort(front.begin(), front.end(), [&](int x, int y) {
             return key(state.trials[static_cast<size_t>(x)]) <
                    key(state.trials[static_cast<size_t>(y)]);
         });
+        std::vector<int> cands;
+        const int64_t more = f.final_candidates - (met ? 1 : 0);
         for (int i : front) {
             const AutoTrial& t = state.trials[static_cast<size_t>(i)];
-            if (static_cast<int64_t>(cands.size()) >= f.final_candidates) break;
+            if (static_cast<int64_t>(cands.size()) >= more) break;
             if (i != best && (!met || key(t) < key(state.trials[static_cast<size_t>(best)])) &&
                 state.base_val_top1 - t.val_top1 <= o.steer_drop())
                 cands.push_back(i);
         }
+        if (met) cands.push_back(best);
         cfg->epochs = f.final_epochs;
         cfg->progress = true;
         ft->train = data.train;
-        double best_key = 0;
-        int chosen = -1;
-        Graph chosen_model;
-        std::sort(cands.begin(), cands.end(), [&](int x, int y) {
-            return key(state.trials[static_cast<size_t>(x)]) <
-                   key(state.trials[static_cast<size_t>(y)]);
-        });
         for (int i : cands) {
-            if (chosen >= 0) break;
             const AutoTrial& t = state.trials[static_cast<size_t>(i)];
             std::printf("auto: final fine-tuning of trial %d (%lld epoch%s on %lld images): %s\n",
                         t.index, static_cast<long long>(f.final_epochs),
@@ -382,7 +377,8 @@ int cmd_auto(const AutoFlags& f) {
             lo.runs = o.latency_runs;
             lo.threads = o.threads;
             ft_trial.latency_ms = state.base_latency_ms / check(alternating_speedup(g, m, lo, 5));
-            ft_trial.size_bytes = static_cast<int64_t>(check(export_onnx_bytes(m)).size());
+            const std::string bytes = check(export_onnx_bytes(m));
+            ft_trial.size_bytes = static_cast<int64_t>(bytes.size());
             const bool ok = state.base_val_top1 - ft_trial.val_top1 <= o.max_drop;
             std::printf(
                 "auto: trial %d after it: %.2f%% validation top-1 (%+.2f; %+.2f before), "
@@ -396,19 +392,15 @@ int cmd_auto(const AutoFlags& f) {
             std::snprintf(l, sizeof l, "%.3f", ft_trial.latency_ms);
             finals.push_back({std::to_string(t.index), config_summary(t.config), a1, a2, l,
                               std::to_string(ft_trial.size_bytes), ok ? "yes" : "no"});
-            if (ok && (chosen < 0 || key(ft_trial) < best_key)) {
-                chosen = t.index;
-                best_key = key(ft_trial);
-                chosen_model = std::move(m);
+            if (ok) {
+                check(write_file_atomic(f.out, bytes).with_context(f.out));
+                std::printf("auto: chose trial %d after the final fine-tuning\n", t.index);
+                best = i;
+                met = finetuned = true;
+                break;
             }
         }
-        if (chosen >= 0) {
-            check(export_onnx_file(chosen_model, f.out).with_context(f.out));
-            std::printf("auto: chose trial %d after the final fine-tuning\n", chosen);
-            for (size_t i = 0; i < state.trials.size(); ++i)
-                if (state.trials[i].index == chosen) best = static_cast<int>(i);
-            met = finetuned = true;
-        } else if (met) {
+        if (!finetuned && met) {
             std::printf(
                 "auto: no candidate met --max-drop after the final fine-tuning; the best "
                 "trial's model stays\n");
@@ -745,7 +737,8 @@ void add_auto_verbs(CLI::App& app, VerbTable& verbs) {
         ->capture_default_str();
     q->add_option("--final-candidates", a->final_candidates,
                   "With --final-epochs: the best trial and up to N-1 more aggressive ones of the "
-                  "Pareto front are fine-tuned; the best meeting --max-drop is written")
+                  "Pareto front are fine-tuned, fastest (or smallest) first; the first then "
+                  "meeting --max-drop is written")
         ->capture_default_str();
     q->add_option("--final-stretch", a->final_stretch,
                   "With --final-epochs: the search explores, and the final fine-tuning takes, "

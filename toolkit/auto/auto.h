@@ -10,10 +10,11 @@
 // sensitivity table's losses, perturbed per trial), the budget growing after a
 // candidate that met the search's loss limit and shrinking after one that did
 // not; every other trial mutates the best candidate so far. The limit is
-// --max-drop, or more when a longer final fine-tuning follows (search_drop). The state (every
-// trial, the budget, the time spent) is a JSON file rewritten atomically after each trial: a killed
-// search resumes where it stopped, losing at most the trial in flight. The search loop itself is
-// run_distributed (distributed.h), in one process or across MPI ranks.
+// --max-drop, or more when a longer final fine-tuning follows (search_drop).
+// The state (every trial, the budget, the time spent) is a JSON file rewritten
+// atomically after each trial: a killed search resumes where it stopped, losing
+// at most the trial in flight. The search loop itself is run_distributed
+// (distributed.h), in one process or across MPI ranks.
 //
 // Unstructured sparsity is not searched: the ONNX file stores zeros densely and
 // the int8 kernels are dense, so it saves neither size nor latency of the result.
