@@ -621,6 +621,7 @@ int cmd_nas(const NasFlags& f) {
     if (f.final_epochs > 0) {
         TrainConfig full = cfg;
         full.epochs = f.final_epochs;
+        full.batch = 128;  // the zoo's recipe (models/README.md), as the student trained
         full.lr = 0.1;
         full.warmup_epochs = 1;
         full.label_smoothing = 0.1;

@@ -241,6 +241,8 @@ KernelTable make_table(Isa isa) {
         t.f32_conv_tile_oc = 64;
         t.f32_conv_tile_lanes = 16;
         t.f32_conv_tile_name = "f32_conv_direct_64x6_avx512";
+        t.f32_conv_rows = f32_conv_rows_avx512;
+        t.f32_conv_rows_name = "f32_conv_rows_8x48_avx512";
         set_avx2_int8_conv(t);  // without VNNI: the AVX2 tiles
         t.qu8_quantize = qu8_quantize_avx512;
         t.qu8_dequantize = qu8_dequantize_avx512;

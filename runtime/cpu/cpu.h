@@ -46,8 +46,9 @@ float apply_activation(const Activation& act, float x);
 // plane of a depthwise convolution, a direct convolution's padded input or a
 // Winograd tile row's input phases, 4 and 5: a Winograd convolution's transformed
 // inputs and products; 4 also a direct convolution's block of tiles; 6: a sparse
-// convolution's im2col panel). Lives
-// until the thread ends; kernels use it instead of allocating per call.
+// convolution's im2col panel, a direct convolution's row vectors or a dense
+// layer's transposed operands). Lives until the thread ends; kernels use it
+// instead of allocating per call.
 float* scratch_floats(int slot, size_t n);
 
 // The GEMM's A operand (weights) packed once: MR-row panels per KC-deep block of K,
@@ -157,6 +158,17 @@ using F32ConvTileStoreFn = void (*)(const float* acc, int oc, int64_t n, int64_t
                                     int64_t ldy, const float* bias, const float* r,
                                     const Activation& act);
 
+// The direct convolution's row tile for layers of at most 8 output channels
+// (runtime/kernels/conv_tile_impl.h): nv (1..3) vectors of f32_conv_tile_lanes
+// consecutive output positions by 8 channels (w: [k][8], zero past m);
+// y[o * ldy + yoff[i] + l] = act(sum_k w[k * 8 + o] * x[xoff[i] + koff[k] + l] +
+// bias[o] + r[o * ldy + yoff[i] + l]) for o < m, l < valid[i] (bias, r may be
+// null; x is read up to lanes - 1 floats past the last valid position).
+using F32ConvRowsFn = void (*)(const float* w, const int64_t* koff, int64_t K, const float* x,
+                               const int64_t* xoff, const int64_t* yoff, const int* valid, int nv,
+                               int64_t m, float* y, int64_t ldy, const float* bias, const float* r,
+                               const Activation& act);
+
 // Sparse weights times dense inputs (runtime/kernels/spmm_impl.h): for each row m <
 // rows of a CSR matrix (row_ptr, col, val) and positions p < np,
 // y[m * ldy + p] = act(bias[m] + sum_j val[j] * x[xoff[col[j]] + p] + r[m * ldy + p])
@@ -248,6 +260,8 @@ struct KernelTable {
     int f32_conv_tile_oc = 0;     // output channels of the widest tile
     int f32_conv_tile_lanes = 0;  // its step (one vector)
     const char* f32_conv_tile_name = "";
+    F32ConvRowsFn f32_conv_rows = nullptr;  // null: narrow layers take the channel tile
+    const char* f32_conv_rows_name = "";
 };
 
 // The table for the detected ISA capped by PARE_ISA (read once, at first use).
@@ -285,6 +299,7 @@ PARE_DECLARE_KERNELS(6x16_avx2, avx2)
 PARE_DECLARE_KERNELS(12x32_avx512, avx512)
 std::remove_pointer_t<F32ConvTileFn> f32_conv_tile_avx512;
 std::remove_pointer_t<F32ConvTileStoreFn> f32_conv_tile_store_avx512;
+std::remove_pointer_t<F32ConvRowsFn> f32_conv_rows_avx512;
 std::remove_pointer_t<Qu8PackPanelFn> qu8_pack_panel_avx2;
 std::remove_pointer_t<Qu8ConvTileFn> qu8_conv_tile_avx2;
 std::remove_pointer_t<Qu8PackPanelFn> qu8_pack_panel_7bit_avx2;

@@ -135,5 +135,82 @@ void conv_tile_store(const float* acc, int oc, int64_t n, int64_t m, float* y, i
     }
 }
 
+// The direct convolution's row tile, for layers of at most 8 output channels
+// (pruned ones), where channels across the lanes would leave half of them idle:
+// output positions across the lanes instead (V consecutive ones of an output row,
+// stride 1), 8 channels by nv <= 3 such vectors in registers. Per k, nv input
+// loads and 8 weight broadcasts feed 8 * nv multiply-adds. Vector i reads
+// x[xoff[i] + koff[k] + lane] (an over-read past the row: lanes >= valid[i] are
+// dropped, so x needs V - 1 readable floats of slack) and stores
+// y[o * ldy + yoff[i] + lane] = act(sum + bias[o] + r[o * ldy + yoff[i] + lane])
+// for o < m, lane < valid[i]. w: [k][8], channels past m zero.
+template <int V, int NV>
+void conv_rows_nv(const float* w, const int64_t* koff, int64_t K, const float* x,
+                  const int64_t* xoff, const int64_t* yoff, const int* valid, int64_t m, float* y,
+                  int64_t ldy, const float* bias, const float* r, const Activation& act) {
+    using vec = typename FloatVec<V>::type;
+    constexpr int OC = 8;
+    vec c[OC][NV];
+#pragma GCC unroll 8
+    for (int j = 0; j < OC; ++j)
+#pragma GCC unroll 3
+        for (int i = 0; i < NV; ++i) c[j][i] = vec{};
+    const float* xp[NV];
+#pragma GCC unroll 3
+    for (int i = 0; i < NV; ++i) xp[i] = x + xoff[i];
+    for (int64_t k = 0; k < K; ++k) {
+        const int64_t o = koff[k];
+        vec xv[NV];
+#pragma GCC unroll 3
+        for (int i = 0; i < NV; ++i) std::memcpy(&xv[i], xp[i] + o, sizeof(vec));
+        const float* wk = w + k * OC;
+#pragma GCC unroll 8
+        for (int j = 0; j < OC; ++j) {
+            const vec b = vsplat<V>(wk[j]);
+#pragma GCC unroll 3
+            for (int i = 0; i < NV; ++i) c[j][i] += xv[i] * b;
+        }
+    }
+    for (int64_t j = 0; j < m; ++j) {
+        for (int i = 0; i < NV; ++i) {
+            vec v = c[j][i];
+            if (bias) v += bias[j];
+            float* row = y + j * ldy + yoff[i];
+            const float* rr = r ? r + j * ldy + yoff[i] : nullptr;
+            if (valid[i] == V) {
+                if (rr) {
+                    vec rv;
+                    std::memcpy(&rv, rr, sizeof(vec));
+                    v += rv;
+                }
+                v = vactivate<V>(act, v);
+                std::memcpy(row, &v, sizeof(vec));
+            } else {
+                float tmp[V] = {};
+                if (rr) std::memcpy(tmp, rr, static_cast<size_t>(valid[i]) * sizeof(float));
+                vec rv;
+                std::memcpy(&rv, tmp, sizeof(vec));
+                v = vactivate<V>(act, v + rv);
+                std::memcpy(tmp, &v, sizeof(vec));
+                std::memcpy(row, tmp, static_cast<size_t>(valid[i]) * sizeof(float));
+            }
+        }
+    }
+}
+
+template <int V>
+void conv_rows(const float* w, const int64_t* koff, int64_t K, const float* x, const int64_t* xoff,
+               const int64_t* yoff, const int* valid, int nv, int64_t m, float* y, int64_t ldy,
+               const float* bias, const float* r, const Activation& act) {
+    switch (nv) {
+        case 1:
+            return conv_rows_nv<V, 1>(w, koff, K, x, xoff, yoff, valid, m, y, ldy, bias, r, act);
+        case 2:
+            return conv_rows_nv<V, 2>(w, koff, K, x, xoff, yoff, valid, m, y, ldy, bias, r, act);
+        default:
+            return conv_rows_nv<V, 3>(w, koff, K, x, xoff, yoff, valid, m, y, ldy, bias, r, act);
+    }
+}
+
 }  // namespace
 }  // namespace pare

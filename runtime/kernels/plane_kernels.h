@@ -49,14 +49,21 @@
         spmm_rows<V>(row_ptr, col, val, rows, x, xoff, np, bias, r, y, ldy, act);                  \
     }
 
-// The direct convolution's tile (up to 4 weight vectors by 6 positions) and its store.
-#define PARE_CONV_TILE_KERNELS(ISA, V)                                                          \
-    void f32_conv_tile_##ISA(const float* w, const int64_t* koff, int64_t K, const float* x,    \
-                             const int64_t* pos, int oc, int np, float* acc, bool accumulate) { \
-        conv_tile<V>(w, koff, K, x, pos, oc, np, acc, accumulate);                              \
-    }                                                                                           \
-    void f32_conv_tile_store_##ISA(const float* acc, int oc, int64_t n, int64_t m, float* y,    \
-                                   int64_t ldy, const float* bias, const float* r,              \
-                                   const Activation& act) {                                     \
-        conv_tile_store<V>(acc, oc, n, m, y, ldy, bias, r, act);                                \
+// The direct convolution's tile (up to 4 weight vectors by 6 positions), its store, and
+// the row tile of narrow layers (8 channels by up to 3 vectors of positions).
+#define PARE_CONV_TILE_KERNELS(ISA, V)                                                            \
+    void f32_conv_tile_##ISA(const float* w, const int64_t* koff, int64_t K, const float* x,      \
+                             const int64_t* pos, int oc, int np, float* acc, bool accumulate) {   \
+        conv_tile<V>(w, koff, K, x, pos, oc, np, acc, accumulate);                                \
+    }                                                                                             \
+    void f32_conv_tile_store_##ISA(const float* acc, int oc, int64_t n, int64_t m, float* y,      \
+                                   int64_t ldy, const float* bias, const float* r,                \
+                                   const Activation& act) {                                       \
+        conv_tile_store<V>(acc, oc, n, m, y, ldy, bias, r, act);                                  \
+    }                                                                                             \
+    void f32_conv_rows_##ISA(const float* w, const int64_t* koff, int64_t K, const float* x,      \
+                             const int64_t* xoff, const int64_t* yoff, const int* valid, int nv,  \
+                             int64_t m, float* y, int64_t ldy, const float* bias, const float* r, \
+                             const Activation& act) {                                             \
+        conv_rows<V>(w, koff, K, x, xoff, yoff, valid, nv, m, y, ldy, bias, r, act);              \
     }

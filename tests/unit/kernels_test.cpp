@@ -373,12 +373,17 @@ TEST(Kernels, F32ConvWinogradMatchesTheReferenceConv) {
 // over several chunks, a batch of two, bias, Relu and a fused residual, on 1 and
 // 3 threads; pointwise ones. prepare_kernel picks it for KxK convolutions of one
 // group with a known input shape and pointwise ones on planes of at most 14x14, not
-// for larger pointwise, grouped or unknown-shape ones.
+// for larger pointwise, grouped or unknown-shape ones. Layers of at most 8 output
+// channels take the row tile where their output rows fill three quarters of the
+// vectors at unit horizontal stride and dilation (a batch of two, rows of one and
+// two vectors, fewer than 8 channels, a vertical stride and dilation, the last
+// group of vectors short), the channel tile otherwise.
 TEST(Kernels, F32ConvDirectMatchesTheReferenceConv) {
     if (!kernels().f32_conv_tile) GTEST_SKIP() << "no direct convolution tile on this ISA";
     struct Case {
         Shape x, w;
         std::vector<int64_t> strides, pads, dilations;
+        bool rows = false;  // the row tile expected (where the ISA has it)
     };
     const std::vector<Case> cases = {
         {{1, 16, 7, 7}, {64, 16, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}},
@@ -392,7 +397,14 @@ TEST(Kernels, F32ConvDirectMatchesTheReferenceConv) {
         {{1, 4, 9, 20}, {59, 4, 1, 5}, {1, 3}, {0, 2, 0, 1}, {1, 1}},
         {{1, 96, 7, 7}, {192, 96, 1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}},  // pointwise
         {{1, 33, 14, 14}, {64, 33, 1, 1}, {2, 2}, {0, 0, 0, 0}, {1, 1}},
-        {{1, 8, 28, 28}, {8, 8, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}},  // less than a vector
+        {{1, 8, 28, 28}, {8, 8, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},  // 2 vectors a row
+        {{2, 5, 14, 14}, {5, 5, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},  // 5 channels, batch 2
+        {{1, 1, 28, 28}, {8, 1, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}, true},  // a stem
+        {{1, 4, 21, 30}, {3, 4, 3, 3}, {2, 1}, {0, 0, 0, 0}, {2, 1}, true},  // 28 wide, 9 rows
+        {{1, 16, 14, 14}, {8, 16, 1, 1}, {1, 1}, {0, 0, 0, 0}, {1, 1}, true},  // pointwise
+        {{1, 6, 18, 18}, {8, 6, 5, 5}, {1, 1}, {2, 2, 2, 2}, {1, 1}},  // 18 of 32 lanes: channels
+        {{1, 8, 28, 28}, {8, 8, 3, 3}, {1, 2}, {1, 1, 1, 1}, {1, 1}},  // horizontal stride
+        {{1, 8, 7, 7}, {8, 8, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}},    // 7 of 16 lanes
     };
     ThreadPool pool(3);
     int seed = 1200;
@@ -411,7 +423,9 @@ TEST(Kernels, F32ConvDirectMatchesTheReferenceConv) {
         for (bool residual : {false, true}) {
             auto k = prepare_kernel(n, {nullptr, &w, &b}, {Activation::kRelu}, residual, &c.x);
             ASSERT_TRUE(k != nullptr);
-            EXPECT_NE(k->name().find("f32_conv_direct"), std::string::npos) << k->name();
+            const bool rows = c.rows && kernels().f32_conv_rows;
+            EXPECT_NE(k->name().find(rows ? "f32_conv_rows" : "f32_conv_direct"), std::string::npos)
+                << k->name();
             std::vector<float> want(static_cast<size_t>(ref[0].numel()));
             for (size_t i = 0; i < want.size(); ++i)
                 want[i] = std::max(

@@ -15,6 +15,12 @@
 // stored as channel rows of y with the bias, a fused residual and the activation.
 // Every output element is computed by one task with the same arithmetic for any
 // thread count.
+// Layers of at most 8 output channels with unit horizontal stride and dilation,
+// whose output rows fill at least three quarters of their vectors, take the row
+// tile instead (f32_conv_rows: positions across the lanes, 8 channels in
+// registers; weights [k][8]): the channel tile would leave half the lanes idle.
+// The input is then always copied, with a vector of slack for the rows'
+// over-read.
 #include <cstring>
 #include <vector>
 
@@ -32,7 +38,7 @@ constexpr int kTileMax = 6;             // positions per tile
 class F32ConvDirect : public PreparedKernel {
   public:
     F32ConvDirect(const Node& node, const Tensor& w, const Tensor* b, const Activation& act,
-                  bool residual)
+                  bool residual, const Shape& input_shape)
         : attrs_(node.attrs), act_(act), kt_(kernels()), residual_(residual) {
         M_ = w.shape()[0];
         C_ = w.shape()[1];
@@ -51,11 +57,24 @@ class F32ConvDirect : public PreparedKernel {
             for (int64_t k = 0; k < K_; ++k) dst[k * ocb] = wd[m * K_ + k];
         }
         if (b) bias_.assign(b->data<float>(), b->data<float>() + M_);
+        if (kt_.f32_conv_rows && M_ <= kRowsOc) {
+            rows_w_.assign(static_cast<size_t>(K_ * kRowsOc), 0.0f);
+            for (int64_t m = 0; m < M_; ++m)
+                for (int64_t k = 0; k < K_; ++k) rows_w_[k * kRowsOc + m] = wd[m * K_ + k];
+            Window win;
+            planned_rows_ =
+                window_forward(attrs_, Shape(input_shape.begin() + 2, input_shape.end()),
+                               {KH_, KW_}, false, &win)
+                    .ok() &&
+                rows_fit(win);
+        }
     }
 
     std::string name() const override {
-        return with_activation(std::string(kt_.f32_conv_tile_name) + (residual_ ? "+add" : ""),
-                               act_);
+        return with_activation(
+            std::string(planned_rows_ ? kt_.f32_conv_rows_name : kt_.f32_conv_tile_name) +
+                (residual_ ? "+add" : ""),
+            act_);
     }
 
     Status run(ComputeContext& ctx) const override {
@@ -75,7 +94,8 @@ class F32ConvDirect : public PreparedKernel {
         // The rows and columns the taps read, from the top-left padding on.
         const int64_t Hp = (OH - 1) * sh + (KH_ - 1) * dh + 1;
         const int64_t Wp = (OW - 1) * sw + (KW_ - 1) * dw + 1;
-        const bool copy = pt != 0 || pl != 0 || Hp > H || Wp > W;
+        const bool rows = !rows_w_.empty() && rows_fit(win);
+        const bool copy = rows || pt != 0 || pl != 0 || Hp > H || Wp > W;
         const int64_t ldh = copy ? Hp : H, ldw = copy ? Wp : W;  // plane geometry read
         // The fused Add's other operand (the last input), or null.
         PARE_ASSIGN_OR_RETURN(const float* res, fused_residual(ctx, residual_, Y));
@@ -101,7 +121,23 @@ class F32ConvDirect : public PreparedKernel {
         nblk = (P + bs - 1) / bs;
         const int64_t nchunk = (K_ * oc_ + kChunkFloats - 1) / kChunkFloats;
         const int64_t kc = (K_ + nchunk - 1) / nchunk;
-        float* padded = copy ? scratch_floats(3, static_cast<size_t>(C_ * Hp * Wp)) : nullptr;
+        const int64_t V = kt_.f32_conv_tile_lanes;
+        float* padded = copy ? scratch_floats(3, static_cast<size_t>(C_ * Hp * Wp + V)) : nullptr;
+        // The row tile's vectors: output row by output row, V positions each.
+        const int64_t per_row = (OW + V - 1) / V, S = rows ? OH * per_row : 0;
+        int64_t* xoff =
+            rows ? reinterpret_cast<int64_t*>(scratch_floats(6, static_cast<size_t>(6 * S)))
+                 : nullptr;
+        int64_t* yoff = xoff + S;
+        int* valid = reinterpret_cast<int*>(yoff + S);
+        for (int64_t i = 0; i < S; ++i) {
+            const int64_t oh = i / per_row, ow = i % per_row * V;
+            xoff[i] = oh * sh * ldw + ow;
+            yoff[i] = oh * OW + ow;
+            valid[i] = static_cast<int>(std::min(V, OW - ow));
+        }
+        const int64_t groups = (S + kRowsNv - 1) / kRowsNv;
+        const int64_t row_tasks = std::min<int64_t>(groups, 4 * (ctx.pool ? ctx.pool->size() : 1));
         for (int64_t n = 0; n < N; ++n) {
             const float* xn = X.data<float>() + n * C_ * H * W;
             float* yn = Y.data<float>() + n * M_ * P;
@@ -122,6 +158,23 @@ class F32ConvDirect : public PreparedKernel {
                     }
                 });
                 xn = padded;
+            }
+            if (rows) {
+                auto row_task = [&](int64_t t) {
+                    for (int64_t g = t * groups / row_tasks; g < (t + 1) * groups / row_tasks;
+                         ++g) {
+                        const int64_t i = g * kRowsNv;
+                        kt_.f32_conv_rows(rows_w_.data(), koff, K_, xn, xoff + i, yoff + i,
+                                          valid + i, static_cast<int>(std::min(kRowsNv, S - i)), M_,
+                                          yn, P, bias_.empty() ? nullptr : bias_.data(), rn, act_);
+                    }
+                };
+                if (ctx.pool && row_tasks > 1) {
+                    ctx.pool->parallel_for(row_tasks, row_task);
+                } else {
+                    for (int64_t t = 0; t < row_tasks; ++t) row_task(t);
+                }
+                continue;
             }
             // Tasks handed out one at a time (blocks of different widths take different
             // times), channel block by channel block.
@@ -168,6 +221,16 @@ class F32ConvDirect : public PreparedKernel {
     }
 
   private:
+    static constexpr int64_t kRowsOc = 8, kRowsNv = 3;  // the row tile's channels, vectors
+
+    // Whether the row tile computes this window: unit horizontal stride and
+    // dilation, and rows that fill at least three quarters of their vectors.
+    bool rows_fit(const Window& win) const {
+        const int64_t V = kt_.f32_conv_tile_lanes, OW = win.out[1];
+        return win.strides[1] == 1 && win.dilations[1] == 1 && OW > 0 &&
+               4 * OW >= 3 * ((OW + V - 1) / V * V);
+    }
+
     Attributes attrs_;
     Activation act_;
     const KernelTable& kt_;
@@ -175,6 +238,8 @@ class F32ConvDirect : public PreparedKernel {
     int64_t M_ = 0, C_ = 0, KH_ = 0, KW_ = 0, K_ = 0;
     int64_t oc_ = 1, full_ = 0, rem_oc_ = 0, blocks_ = 0;  // tiles: full_ of oc_, one of rem_oc_
     std::vector<float> packed_, bias_;
+    std::vector<float> rows_w_;  // the row tile's weights, [k][8] (empty: not eligible)
+    bool planned_rows_ = false;  // the row tile at the prepared input shape
 };
 
 }  // namespace
@@ -204,7 +269,7 @@ std::unique_ptr<PreparedKernel> prepare_f32_conv_direct(const Node& node,
     const int64_t M = w.shape()[0], oc = kernels().f32_conv_tile_oc;
     if (M > oc && (M / oc * oc + F32ConvDirect::remainder_channels(M, kernels())) * 8 > M * 9)
         return nullptr;
-    return std::make_unique<F32ConvDirect>(node, w, b, act, residual);
+    return std::make_unique<F32ConvDirect>(node, w, b, act, residual, *input_shape);
 }
 
 }  // namespace pare
