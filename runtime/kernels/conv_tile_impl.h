@@ -93,6 +93,32 @@ void conv_tile(const float* w, const int64_t* koff, int64_t K, const float* x, c
     }
 }
 
+// The epilogue of both tiles: row[l] = act(v[l] + r[l]) for l < n <= V (r may be
+// null); a short vector goes through a buffer so nothing past n is read or
+// written.
+template <int V>
+inline void store_outputs(typename FloatVec<V>::type v, float* row, const float* r, int64_t n,
+                          const Activation& act) {
+    using vec = typename FloatVec<V>::type;
+    if (n == V) {
+        if (r) {
+            vec rv;
+            std::memcpy(&rv, r, sizeof(vec));
+            v += rv;
+        }
+        v = vactivate<V>(act, v);
+        std::memcpy(row, &v, sizeof(vec));
+        return;
+    }
+    float tmp[V] = {};
+    if (r) std::memcpy(tmp, r, static_cast<size_t>(n) * sizeof(float));
+    vec rv;
+    std::memcpy(&rv, tmp, sizeof(vec));
+    v = vactivate<V>(act, v + rv);
+    std::memcpy(tmp, &v, sizeof(vec));
+    std::memcpy(row, tmp, static_cast<size_t>(n) * sizeof(float));
+}
+
 // y[o * ldy + p] = act(acc[p * oc + o] + bias[o] + r[o * ldy + p]) for o < m, p < n:
 // the tiles' position-major block transposed into channel rows, V x V at a time.
 // acc holds whole groups of 16 positions (those past n are read, their results
@@ -112,24 +138,8 @@ void conv_tile_store(const float* acc, int oc, int64_t n, int64_t m, float* y, i
             for (int64_t c = 0; c < mo; ++c) {
                 vec v = t[c];
                 if (bias) v += bias[o0 + c];
-                float* row = y + (o0 + c) * ldy + p0;
-                if (np == V) {
-                    if (r) {
-                        vec rv;
-                        std::memcpy(&rv, r + (o0 + c) * ldy + p0, sizeof(vec));
-                        v += rv;
-                    }
-                    v = vactivate<V>(act, v);
-                    std::memcpy(row, &v, sizeof(vec));
-                } else {
-                    float tmp[V] = {};
-                    if (r) std::memcpy(tmp, r + (o0 + c) * ldy + p0, np * sizeof(float));
-                    vec rv;
-                    std::memcpy(&rv, tmp, sizeof(vec));
-                    v = vactivate<V>(act, v + rv);
-                    std::memcpy(tmp, &v, sizeof(vec));
-                    std::memcpy(row, tmp, np * sizeof(float));
-                }
+                store_outputs<V>(v, y + (o0 + c) * ldy + p0, r ? r + (o0 + c) * ldy + p0 : nullptr,
+                                 np, act);
             }
         }
     }
@@ -175,25 +185,8 @@ void conv_rows_nv(const float* w, const int64_t* koff, int64_t K, const float* x
         for (int i = 0; i < NV; ++i) {
             vec v = c[j][i];
             if (bias) v += bias[j];
-            float* row = y + j * ldy + yoff[i];
-            const float* rr = r ? r + j * ldy + yoff[i] : nullptr;
-            if (valid[i] == V) {
-                if (rr) {
-                    vec rv;
-                    std::memcpy(&rv, rr, sizeof(vec));
-                    v += rv;
-                }
-                v = vactivate<V>(act, v);
-                std::memcpy(row, &v, sizeof(vec));
-            } else {
-                float tmp[V] = {};
-                if (rr) std::memcpy(tmp, rr, static_cast<size_t>(valid[i]) * sizeof(float));
-                vec rv;
-                std::memcpy(&rv, tmp, sizeof(vec));
-                v = vactivate<V>(act, v + rv);
-                std::memcpy(tmp, &v, sizeof(vec));
-                std::memcpy(row, tmp, static_cast<size_t>(valid[i]) * sizeof(float));
-            }
+            store_outputs<V>(v, y + j * ldy + yoff[i], r ? r + j * ldy + yoff[i] : nullptr,
+                             valid[i], act);
         }
     }
 }

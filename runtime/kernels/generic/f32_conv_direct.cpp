@@ -106,7 +106,7 @@ class F32ConvDirect : public PreparedKernel {
         for (int64_t c = 0, k = 0; c < C_; ++c)
             for (int64_t i = 0; i < KH_; ++i)
                 for (int64_t j = 0; j < KW_; ++j) koff[k++] = (c * ldh + i * dh) * ldw + j * dw;
-        for (int64_t oh = 0, p = 0; oh < OH; ++oh)
+        for (int64_t oh = 0, p = 0; oh < OH && !rows; ++oh)  // the channel tile's positions
             for (int64_t ow = 0; ow < OW; ++ow) pos[p++] = oh * sh * ldw + ow * sw;
         // Position blocks: whole groups of 16 (whole vectors for the store) up to
         // kBlockFloats / oc positions, near-equal; K chunks likewise.
