@@ -149,7 +149,8 @@ lowrank: build
 # The hybrid and the cascade (issue 9), checked in under models/ with their accuracy:
 # the pruned teacher cut at stage3.block0, fine-tuned there (8 epochs, augmented,
 # distilled from the teacher), an XGBoost head; its int8 version; LeNet-5 in front
-# of the teacher. About 25 minutes on 2 cores (the fine-tuning).
+# of the teacher, and the MobileNetV2 student in int8 in front of the teacher.
+# About 25 minutes on 2 cores (the fine-tuning).
 hybrid: build
 	$(BUILD)/pare hybrid --backbone models/teacher_resnet20_channels.onnx --cut stage3.block0.relu \
 	  --finetune-epochs 8 --pad-crop 2 --hflip --teacher models/teacher_resnet20.onnx \
@@ -159,6 +160,11 @@ hybrid: build
 	  --data fashion-mnist -o models/teacher_resnet20_hybrid_int8.onnx
 	$(BUILD)/pare cascade --small models/lenet5.onnx --large models/teacher_resnet20.onnx \
 	  --max-drop 0.3 --threads 2 -o models/cascade_lenet5_resnet20.onnx
+	$(BUILD)/pare quantize models/student_mobilenet_v2.onnx --calib fashion-mnist:512 \
+	  --data fashion-mnist -o models/student_mobilenet_v2_int8.onnx
+	$(BUILD)/pare cascade --small models/student_mobilenet_v2_int8.onnx \
+	  --large models/teacher_resnet20.onnx --max-drop 0.3 --threads 2 \
+	  -o models/cascade_student_int8_resnet20.onnx
 
 # libFuzzer on the ONNX importer and the .pare loader (each FUZZ_SECONDS), with
 # clang's address and UB sanitizers.

@@ -33,9 +33,19 @@ bool is_quantizable_add(const Graph& g, const Node& n) {
 
 // A MaxPool of a computed tensor: its input quantized and its output given the
 // same parameters (a pool's output range lies inside its input's), so that it runs
-// on the integers (fuse_qdq).
+// on the integers (fuse_qdq). A GlobalAveragePool's input quantized (its output
+// stays float) when a Conv or an Add computes it, through a Relu or Clip at most:
+// that layer, a network's last and often its largest, then has a quantized output
+// and runs in integers too (after other producers, a SiLU's Mul, the rounding
+// would buy nothing).
 bool is_quantizable_pool(const Graph& g, const Node& n) {
-    return n.op_type == "MaxPool" && n.outputs.size() == 1 && !g.is_initializer(n.inputs[0]);
+    if (n.outputs.size() != 1 || n.inputs.empty() || g.is_initializer(n.inputs[0])) return false;
+    if (n.op_type == "MaxPool") return true;
+    if (n.op_type != "GlobalAveragePool") return false;
+    int p = g.producer_of(n.inputs[0]);
+    if (p >= 0 && (g.nodes[p].op_type == "Relu" || g.nodes[p].op_type == "Clip"))
+        p = g.producer_of(g.nodes[p].inputs[0]);
+    return p >= 0 && (g.nodes[p].op_type == "Conv" || g.nodes[p].op_type == "Add");
 }
 
 // The activations a quantized layer reads: input 0, and input 1 of an Add.
@@ -834,7 +844,7 @@ Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
     };
     for (Node& n : g.nodes) {
         if (!layers.count(n.name)) continue;
-        if (n.op_type == "Add" || n.op_type == "MaxPool") {
+        if (n.op_type == "Add" || n.op_type == "MaxPool" || n.op_type == "GlobalAveragePool") {
             for (size_t i = 0; i < (n.op_type == "Add" ? 2u : 1u); ++i) {
                 PARE_ASSIGN_OR_RETURN(n.inputs[i], quantize_activation(n.inputs[i]));
             }
