@@ -175,6 +175,9 @@ KernelTable make_table(Isa isa) {
     t.f32_gemm_nr = 8;
     t.f32_gemm_name = "f32_gemm_scalar";
     t.f32_gemv = f32_gemv_scalar;
+    t.f32_gemv_nm = f32_gemv_nm_scalar;
+    t.f32_gemv_nm_lanes = 4;
+    t.f32_gemv_nm_name = "f32_gemv_nm_4_scalar";
     t.f32_winograd_in = f32_winograd_in_scalar;
     t.f32_winograd_out = f32_winograd_out_scalar;
     t.f32_dwconv = f32_dwconv_scalar;
@@ -196,6 +199,9 @@ KernelTable make_table(Isa isa) {
         t.f32_gemm_nr = 16;
         t.f32_gemm_name = "f32_gemm_6x16_avx2";
         t.f32_gemv = f32_gemv_avx2;
+        t.f32_gemv_nm = f32_gemv_nm_avx2;
+        t.f32_gemv_nm_lanes = 8;
+        t.f32_gemv_nm_name = "f32_gemv_nm_8_avx2";
         t.f32_winograd_in = f32_winograd_in_avx2;
         t.f32_winograd_out = f32_winograd_out_avx2;
         t.f32_dwconv = f32_dwconv_avx2;
@@ -224,6 +230,9 @@ KernelTable make_table(Isa isa) {
         t.f32_gemm_nr = 32;
         t.f32_gemm_name = "f32_gemm_12x32_avx512";
         t.f32_gemv = f32_gemv_avx512;
+        t.f32_gemv_nm = f32_gemv_nm_avx512;
+        t.f32_gemv_nm_lanes = 16;
+        t.f32_gemv_nm_name = "f32_gemv_nm_16_avx512";
         t.f32_winograd_in = f32_winograd_in_avx512;
         t.f32_winograd_out = f32_winograd_out_avx512;
         t.f32_dwconv = f32_dwconv_avx512;
@@ -267,6 +276,9 @@ KernelTable make_table(Isa isa) {
         t.f32_gemm_nr = 8;
         t.f32_gemm_name = "f32_gemm_8x8_neon";
         t.f32_gemv = f32_gemv_neon;
+        t.f32_gemv_nm = f32_gemv_nm_neon;
+        t.f32_gemv_nm_lanes = 4;
+        t.f32_gemv_nm_name = "f32_gemv_nm_4_neon";
         t.f32_winograd_in = f32_winograd_in_neon;
         t.f32_winograd_out = f32_winograd_out_neon;
         t.f32_dwconv = f32_dwconv_neon;

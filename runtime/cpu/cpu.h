@@ -112,6 +112,16 @@ using F32GemmFn = void (*)(int64_t M, int64_t N, int64_t K, const float* A, int6
 using F32GemvFn = void (*)(const float* x, int64_t K, const float* W, int64_t ldw, int64_t n,
                            float* y);
 
+// The same product for N:M-pruned weights, at most `keep` (1 or 2) nonzeros in
+// every group of 4 consecutive k of each output (runtime/kernels/gemv_impl.h),
+// outputs across the lanes, `blocks` blocks of V = the table's f32_gemv_nm_lanes
+// outputs. Per block, group g and kept slot j (keep per group): V weights in val
+// (lane l: output l's; 0 in unused slots) and V 2-bit positions in the group in
+// idx (one V/4-byte word, lane l in bits 2l, 2l+1). y[b*V + l] = the sum of
+// weight * x[4g + position]. x needs V floats readable past K. y is overwritten.
+using F32GemvNmFn = void (*)(const float* x, int64_t groups, int keep, const float* val,
+                             const uint8_t* idx, int64_t blocks, float* y);
+
 // Winograd F(2x2, 3x3) transforms of one tile row (runtime/kernels/winograd_impl.h):
 // the input tiles of row th of a channel plane into v (element e of tile tw at
 // v[e * ldv + tw]); and the output rows of one channel from m (same layout), with
@@ -226,6 +236,9 @@ struct KernelTable {
     int f32_gemm_nr = 1;  // micro-tile width (column splits align to it)
     const char* f32_gemm_name = "";
     F32GemvFn f32_gemv = nullptr;
+    F32GemvNmFn f32_gemv_nm = nullptr;
+    int f32_gemv_nm_lanes = 1;
+    const char* f32_gemv_nm_name = "";
     F32WinogradInFn f32_winograd_in = nullptr;
     F32WinogradOutFn f32_winograd_out = nullptr;
     F32DwConvFn f32_dwconv = nullptr;
@@ -281,6 +294,7 @@ const char* f32_gemm_name_for(const KernelTable& kt, int mr);
     std::remove_pointer_t<F32GemmFn> f32_gemm_##GEMM;               \
     std::remove_pointer_t<F32GemmPackedFn> f32_gemm_packed_##GEMM;  \
     std::remove_pointer_t<F32GemvFn> f32_gemv_##ISA;                \
+    std::remove_pointer_t<F32GemvNmFn> f32_gemv_nm_##ISA;           \
     std::remove_pointer_t<F32DwConvFn> f32_dwconv_##ISA;            \
     std::remove_pointer_t<F32DwConvGroupFn> f32_dwconv_group_##ISA; \
     std::remove_pointer_t<F32MaxPoolFn> f32_maxpool_##ISA;          \

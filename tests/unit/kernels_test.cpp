@@ -841,6 +841,65 @@ TEST(Kernels, F32DenseMatchesTheReferenceGemmAndMatMul) {
         nullptr);
 }
 
+// N:M-pruned weights of at least a megabyte (2:4 and 1:4 along k: pare prune
+// --method nm) run the batch-1 product on f32_gemv_nm, named in the plan, and
+// match the reference Gemm and MatMul (transB; output counts that leave a partial
+// block of lanes; 1 and 2 threads); several rows, weights with 3 nonzeros in one
+// group of 4, k not a multiple of 4 or a small layer stay on the dense paths.
+TEST(Kernels, F32DenseNmPathMatchesTheReferenceAtBatchOne) {
+    struct Case {
+        std::string op;
+        int64_t K, N, keep, trans_b, rows;
+        bool nm;  // the N:M path expected
+    };
+    const std::vector<Case> cases = {
+        {"Gemm", 512, 520, 2, 0, 1, true},    {"Gemm", 640, 413, 2, 1, 1, true},
+        {"MatMul", 1024, 300, 1, 0, 1, true}, {"Gemm", 512, 520, 2, 0, 3, false},
+        {"Gemm", 512, 520, 3, 0, 1, false},   {"Gemm", 514, 520, 2, 0, 1, false},
+        {"Gemm", 128, 256, 2, 0, 1, false},
+    };
+    ThreadPool pool(2);
+    int seed = 900;
+    for (const Case& c : cases) {
+        SCOPED_TRACE(c.op + " K " + std::to_string(c.K) + " N " + std::to_string(c.N) + " keep " +
+                     std::to_string(c.keep) + " rows " + std::to_string(c.rows));
+        Attributes a;
+        if (c.op == "Gemm") a.set("transB", Attribute::make_int(c.trans_b));
+        std::vector<std::string> names = {"x", "w"};
+        if (c.op == "Gemm") names.push_back("c");
+        Node n = make_node(c.op, names, {"y"}, a);
+        const Shape ws = c.trans_b ? Shape{c.N, c.K} : Shape{c.K, c.N};
+        Tensor x = random_tensor({c.rows, c.K}, ++seed), w = random_tensor(ws, ++seed),
+               bias = random_tensor({c.N}, ++seed);
+        // Keep c.keep of every 4 consecutive k of each output (which ones varies).
+        for (int64_t o = 0; o < c.N; ++o)
+            for (int64_t k = 0; k < c.K; ++k) {
+                const int64_t at = c.trans_b ? o * c.K + k : k * c.N + o;
+                if ((k % 4 + o + k / 4) % 4 >= c.keep) w.data<float>()[at] = 0.0f;
+            }
+        std::vector<const Tensor*> in = {&x, &w}, constants = {nullptr, &w};
+        if (c.op == "Gemm") {
+            in.push_back(&bias);
+            constants.push_back(&bias);
+        }
+        std::vector<Tensor> ref;
+        ASSERT_TRUE(run_node(n, in, &ref, true).ok());
+        for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+            auto k = prepare_f32_dense(n, constants, {Activation::kRelu});
+            ASSERT_TRUE(k != nullptr);
+            const bool nm = k->name().find("f32_gemv_nm") != std::string::npos;
+            EXPECT_EQ(nm && c.rows == 1, c.nm) << k->name();
+            Tensor y = Tensor::create(DType::kFloat32, ref[0].shape()).value();
+            ComputeContext ctx{n, in, {&y}, p};
+            ASSERT_TRUE(k->run(ctx).ok());
+            Tensor want = ref[0].clone();
+            for (int64_t i = 0; i < want.numel(); ++i)
+                want.data<float>()[i] = std::max(0.0f, want.data<float>()[i]);
+            EXPECT_LT(rel_err(y.data<float>(), want.data<float>(), y.numel()), 1e-5);
+        }
+    }
+}
+
 // The vector exponential behind the fused sigmoid and SiLU: relative error against
 // std::exp over the clamped range, and saturation beyond it.
 TEST(Kernels, VectorSigmoidAndSiluAreAccurate) {

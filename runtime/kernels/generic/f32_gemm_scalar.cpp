@@ -38,4 +38,9 @@ void f32_gemv_scalar(const float* x, int64_t K, const float* W, int64_t ldw, int
     gemv_rows<4>(x, K, W, ldw, n, y);
 }
 
+void f32_gemv_nm_scalar(const float* x, int64_t groups, int keep, const float* val,
+                        const uint8_t* idx, int64_t blocks, float* y) {
+    gemv_nm<4>(x, groups, keep, val, idx, blocks, y);
+}
+
 }  // namespace pare

@@ -72,4 +72,9 @@ void f32_gemv_avx2(const float* x, int64_t K, const float* W, int64_t ldw, int64
     gemv_rows<8>(x, K, W, ldw, n, y);
 }
 
+void f32_gemv_nm_avx2(const float* x, int64_t groups, int keep, const float* val,
+                      const uint8_t* idx, int64_t blocks, float* y) {
+    gemv_nm<8>(x, groups, keep, val, idx, blocks, y);
+}
+
 }  // namespace pare

@@ -59,4 +59,9 @@ void f32_gemv_avx512(const float* x, int64_t K, const float* W, int64_t ldw, int
     gemv_rows<16>(x, K, W, ldw, n, y);
 }
 
+void f32_gemv_nm_avx512(const float* x, int64_t groups, int keep, const float* val,
+                        const uint8_t* idx, int64_t blocks, float* y) {
+    gemv_nm<16>(x, groups, keep, val, idx, blocks, y);
+}
+
 }  // namespace pare
