@@ -252,13 +252,19 @@ class F32ConvSparse : public PreparedKernel {
         const int64_t Hp = std::max(H + pt, OH + (KH - 1) * w.dilations[0]);
         const int64_t Wp = std::max(W + pl, OW + (KW - 1) * w.dilations[1]);
         const bool direct = Hp == H && Wp == W && pt == 0 && pl == 0;  // no padding to add
-        // Offsets of every k in the (padded) input, for this geometry.
+        // Offsets of every k in the (padded) input, for this geometry: computed when
+        // it changes (once, for a fixed input shape), with no division per k (those
+        // cost a small layer more than its multiply-adds).
         std::vector<int64_t>& xoff = xoff_;
-        xoff.resize(static_cast<size_t>(K_));
-        for (int64_t k = 0; k < K_; ++k) {
-            const int64_t c = k / (KH * KW), kh = k / KW % KH, kw = k % KW;
-            xoff[static_cast<size_t>(k)] =
-                c * Hp * Wp + kh * w.dilations[0] * Wp + kw * w.dilations[1];
+        if (xoff_hp_ != Hp || xoff_wp_ != Wp || static_cast<int64_t>(xoff.size()) != K_) {
+            xoff.resize(static_cast<size_t>(K_));
+            size_t k = 0;
+            for (int64_t c = 0; c < C; ++c)
+                for (int64_t kh = 0; kh < KH; ++kh)
+                    for (int64_t kw = 0; kw < KW; ++kw)
+                        xoff[k++] = c * Hp * Wp + kh * w.dilations[0] * Wp + kw * w.dilations[1];
+            xoff_hp_ = Hp;
+            xoff_wp_ = Wp;
         }
         PARE_ASSIGN_OR_RETURN(const float* res, fused_residual(ctx, residual_, Y));
         const int64_t P = OH * OW, Q = (OH - 1) * Wp + OW;  // outputs; positions computed
@@ -329,7 +335,8 @@ class F32ConvSparse : public PreparedKernel {
     Shape kshape_;
     F32Csr csr_;
     std::vector<float> bias_;
-    mutable std::vector<int64_t> xoff_;  // per run; sized at the first
+    mutable std::vector<int64_t> xoff_;  // for the padded geometry xoff_hp_ x xoff_wp_
+    mutable int64_t xoff_hp_ = -1, xoff_wp_ = -1;
 };
 
 }  // namespace
