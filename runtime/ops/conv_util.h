@@ -27,6 +27,17 @@ struct TWindow {
 };
 Status transpose_window(const Node& node, const Shape& xs, const Shape& ws, TWindow* t);
 
+// The offset of every tap k = (c, kh, kw) of a 2-D kernel from an output
+// position's origin in an input whose planes are `plane` floats apart and rows
+// `row` floats apart, dilations dh, dw: off[k] = c * plane + kh * dh * row + kw * dw
+// (no division per tap: these tables are built at run time).
+inline void tap_offsets(int64_t C, int64_t KH, int64_t KW, int64_t plane, int64_t row, int64_t dh,
+                        int64_t dw, int64_t* off) {
+    for (int64_t c = 0, k = 0; c < C; ++c)
+        for (int64_t kh = 0; kh < KH; ++kh)
+            for (int64_t kw = 0; kw < KW; ++kw) off[k++] = c * plane + kh * dh * row + kw * dw;
+}
+
 // Pads a spatial shape to 3 dims (leading 1s), for the 3-D loops of the kernels.
 inline Shape to3(const Shape& s, int64_t fill) {
     Shape r(3 - s.size(), fill);

@@ -5,6 +5,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <limits>
 
 #include "runtime/cpu/cpu.h"
 #include "runtime/kernels/fast_ops.h"
@@ -31,6 +32,23 @@ double rel_err(const float* got, const float* want, int64_t n) {
         den += static_cast<double>(want[i]) * want[i];
     }
     return den > 0 ? std::sqrt(num / den) : std::sqrt(num);
+}
+
+// The dense kernel prepared for n with a fused Relu, run on `in` (on pool): its
+// name, and its relative error against relu(ref) (infinite when it is not
+// prepared or fails to run).
+double dense_relu_error(const Node& n, const std::vector<const Tensor*>& in,
+                        const std::vector<const Tensor*>& constants, const Tensor& ref,
+                        ThreadPool* pool, std::string* name) {
+    auto k = prepare_f32_dense(n, constants, {Activation::kRelu});
+    *name = k ? k->name() : "";
+    Tensor y = Tensor::create(DType::kFloat32, ref.shape()).value();
+    ComputeContext ctx{n, in, {&y}, pool};
+    if (!k || !k->run(ctx).ok()) return std::numeric_limits<double>::infinity();
+    Tensor want = ref.clone();
+    for (int64_t i = 0; i < want.numel(); ++i)
+        want.data<float>()[i] = std::max(0.0f, want.data<float>()[i]);
+    return rel_err(y.data<float>(), want.data<float>(), y.numel());
 }
 
 }  // namespace
@@ -816,17 +834,11 @@ TEST(Kernels, F32DenseMatchesTheReferenceGemmAndMatMul) {
             std::vector<Tensor> ref;
             ASSERT_TRUE(run_node(n, in, &ref, true).ok());
             for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
-                auto k = prepare_f32_dense(n, constants, {Activation::kRelu});
-                ASSERT_TRUE(k != nullptr);
-                EXPECT_EQ(k->name().find("sparse") != std::string::npos, pruned) << k->name();
-                Tensor y = Tensor::create(DType::kFloat32, ref[0].shape()).value();
-                ComputeContext ctx{n, in, {&y}, p};
-                ASSERT_TRUE(k->run(ctx).ok());
-                Tensor want = ref[0].clone();
-                for (int64_t i = 0; i < want.numel(); ++i)
-                    want.data<float>()[i] = std::max(0.0f, want.data<float>()[i]);
-                EXPECT_LT(rel_err(y.data<float>(), want.data<float>(), y.numel()), 1e-5)
-                    << (pruned ? "pruned" : "dense");
+                std::string name;
+                const double err = dense_relu_error(n, in, constants, ref[0], p, &name);
+                ASSERT_FALSE(name.empty());
+                EXPECT_EQ(name.find("sparse") != std::string::npos, pruned) << name;
+                EXPECT_LT(err, 1e-5) << (pruned ? "pruned" : "dense");
             }
         }
     }
@@ -885,17 +897,12 @@ TEST(Kernels, F32DenseNmPathMatchesTheReferenceAtBatchOne) {
         std::vector<Tensor> ref;
         ASSERT_TRUE(run_node(n, in, &ref, true).ok());
         for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
-            auto k = prepare_f32_dense(n, constants, {Activation::kRelu});
-            ASSERT_TRUE(k != nullptr);
-            const bool nm = k->name().find("f32_gemv_nm") != std::string::npos;
-            EXPECT_EQ(nm && c.rows == 1, c.nm) << k->name();
-            Tensor y = Tensor::create(DType::kFloat32, ref[0].shape()).value();
-            ComputeContext ctx{n, in, {&y}, p};
-            ASSERT_TRUE(k->run(ctx).ok());
-            Tensor want = ref[0].clone();
-            for (int64_t i = 0; i < want.numel(); ++i)
-                want.data<float>()[i] = std::max(0.0f, want.data<float>()[i]);
-            EXPECT_LT(rel_err(y.data<float>(), want.data<float>(), y.numel()), 1e-5);
+            std::string name;
+            const double err = dense_relu_error(n, in, constants, ref[0], p, &name);
+            ASSERT_FALSE(name.empty());
+            const bool nm = name.find("f32_gemv_nm") != std::string::npos;
+            EXPECT_EQ(nm && c.rows == 1, c.nm) << name;
+            EXPECT_LT(err, 1e-5);
         }
     }
 }

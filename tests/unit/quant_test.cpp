@@ -39,6 +39,34 @@ Tensor run_one(const Node& n, const std::vector<const Tensor*>& in) {
     return out.empty() ? Tensor() : out[0];
 }
 
+// A model of models/ with its ops resolved and the default passes run (call
+// through ASSERT_NO_FATAL_FAILURE).
+void load_prepared(const std::string& file, Graph* g) {
+    Result<Graph> r = load_model_file(std::string(PARE_SOURCE_DIR) + "/models/" + file);
+    ASSERT_TRUE(r.ok()) << r.status().message();
+    *g = std::move(r.value());
+    ASSERT_TRUE(g->resolve_ops().ok());
+    ASSERT_TRUE(run_default_passes(*g).ok());
+}
+
+// The first `train` training and `test` test images of Fashion-MNIST.
+DataSplits fashion_mnist(int64_t train, int64_t test) {
+    DataOptions o;
+    o.train_limit = train;
+    o.test_limit = test;
+    return load_data("fashion-mnist", o).value();
+}
+
+// How many rows of logits (N x 10) have predictions[i] as their top class.
+int64_t same_top1(const Tensor& logits, const std::vector<int64_t>& predictions) {
+    int64_t same = 0;
+    for (size_t i = 0; i < predictions.size(); ++i) {
+        const float* row = logits.data<float>() + i * 10;
+        same += std::max_element(row, row + 10) - row == predictions[i];
+    }
+    return same;
+}
+
 }  // namespace
 
 // Round half to even, saturation, the zero point, uint8 by default, int8 from the
@@ -119,13 +147,9 @@ TEST(Quant, HistogramThresholds) {
 // QDQ file runs in ONNX Runtime with the same top-1 on at least 99% of them; the
 // plan survives its JSON round trip; per-tensor weights work too.
 TEST(Quant, LenetQuantizedToQdqKeepsAccuracyAndRunsInOnnxRuntime) {
-    Graph g = load_model_file(std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx").value();
-    ASSERT_TRUE(g.resolve_ops().ok());
-    ASSERT_TRUE(run_default_passes(g).ok());
-    DataOptions o;
-    o.train_limit = 256;
-    o.test_limit = 1000;
-    DataSplits d = load_data("fashion-mnist", o).value();
+    Graph g;
+    ASSERT_NO_FATAL_FAILURE(load_prepared("lenet5.onnx", &g));
+    DataSplits d = fashion_mnist(256, 1000);
     const EvalReport base = evaluate(g, d.test).value();
     const fs::path path =
         fs::temp_directory_path() / ("pare-quant-" + std::to_string(::getpid()) + ".onnx");
@@ -163,11 +187,7 @@ TEST(Quant, LenetQuantizedToQdqKeepsAccuracyAndRunsInOnnxRuntime) {
             Result<std::vector<Tensor>> ort =
                 run_onnxruntime(path.string(), {{g.inputs[0].name, d.test.images}});
             ASSERT_TRUE(ort.ok()) << ort.status().message();
-            int64_t same = 0;
-            for (int64_t i = 0; i < d.test.size(); ++i) {
-                const float* row = ort.value()[0].data<float>() + i * 10;
-                same += std::max_element(row, row + 10) - row == r.predictions[i];
-            }
+            const int64_t same = same_top1(ort.value()[0], r.predictions);
             EXPECT_GE(same, 990) << "of 1000";
         }
     }
@@ -182,13 +202,9 @@ TEST(Quant, LenetQuantizedToQdqKeepsAccuracyAndRunsInOnnxRuntime) {
 // fused graph itself, exported, runs in ONNX Runtime (its QLinearConv) with
 // outputs equal to pare's up to the rounding of the Gemm head.
 TEST(Quant, QdqModelRunsInIntegersAndMatchesOnnxRuntime) {
-    Graph g = load_model_file(std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx").value();
-    ASSERT_TRUE(g.resolve_ops().ok());
-    ASSERT_TRUE(run_default_passes(g).ok());
-    DataOptions o;
-    o.train_limit = 256;
-    o.test_limit = 1000;
-    DataSplits d = load_data("fashion-mnist", o).value();
+    Graph g;
+    ASSERT_NO_FATAL_FAILURE(load_prepared("lenet5.onnx", &g));
+    DataSplits d = fashion_mnist(256, 1000);
     const EvalReport base = evaluate(g, d.test).value();
     QuantOptions qo;
     const QuantPlan plan = calibrate(g, d.train.images, qo).value();
@@ -229,16 +245,12 @@ TEST(Quant, QdqModelRunsInIntegersAndMatchesOnnxRuntime) {
     const Tensor& mine = out.at(fused.outputs[0].name);
     ASSERT_EQ(mine.numel(), ort_fused.value()[0].numel());
     double num = 0, den = 0;
-    int64_t same = 0;
     for (int64_t i = 0; i < mine.numel(); ++i) {
         const double a = mine.data<float>()[i], b = ort_fused.value()[0].data<float>()[i];
         num += (a - b) * (a - b);
         den += b * b;
     }
-    for (int64_t i = 0; i < d.test.size(); ++i) {
-        const float* row = ort_qdq.value()[0].data<float>() + i * 10;
-        same += std::max_element(row, row + 10) - row == r.predictions[i];
-    }
+    const int64_t same = same_top1(ort_qdq.value()[0], r.predictions);
     // The float Gemm head after the integer layers: ONNX Runtime fuses its remaining
     // DQ/Q nodes into its own integer Gemm (different rounding), hence not 1e-6.
     EXPECT_LT(std::sqrt(num / den), 2e-3) << "pare's integer execution vs ONNX Runtime's";
@@ -265,15 +277,10 @@ TEST(Quant, QdqModelRunsInIntegersAndMatchesOnnxRuntime) {
 // Conv is left; top-1 stays within a point of the float model on 1,000 test
 // images, and ONNX Runtime's top-1 on the QDQ file equals pare's on at least 99%.
 TEST(Quant, GlobalAveragePoolInputQuantizedSoTheLastConvRunsInIntegers) {
-    Graph g =
-        load_model_file(std::string(PARE_SOURCE_DIR) + "/models/student_mobilenet_v2.onnx").value();
-    ASSERT_TRUE(g.resolve_ops().ok());
-    ASSERT_TRUE(run_default_passes(g).ok());
+    Graph g;
+    ASSERT_NO_FATAL_FAILURE(load_prepared("student_mobilenet_v2.onnx", &g));
     ASSERT_EQ(count_op(g, OpKind::kGlobalAveragePool), 1);
-    DataOptions o;
-    o.train_limit = 256;
-    o.test_limit = 1000;
-    DataSplits d = load_data("fashion-mnist", o).value();
+    DataSplits d = fashion_mnist(256, 1000);
     const EvalReport base = evaluate(g, d.test).value();
     QuantOptions qo;
     const QuantPlan plan = calibrate(g, d.train.images, qo).value();
@@ -296,11 +303,7 @@ TEST(Quant, GlobalAveragePoolInputQuantizedSoTheLastConvRunsInIntegers) {
         run_onnxruntime(path.string(), {{g.inputs[0].name, d.test.images}});
     fs::remove(path);
     ASSERT_TRUE(ort.ok()) << ort.status().message();
-    int64_t same = 0;
-    for (int64_t i = 0; i < d.test.size(); ++i) {
-        const float* row = ort.value()[0].data<float>() + i * 10;
-        same += std::max_element(row, row + 10) - row == r.predictions[i];
-    }
+    const int64_t same = same_top1(ort.value()[0], r.predictions);
     EXPECT_GE(same, 990) << "of 1000";
 }
 
@@ -310,13 +313,9 @@ TEST(Quant, GlobalAveragePoolInputQuantizedSoTheLastConvRunsInIntegers) {
 // a short fine-tuning with it keeps the
 // int8 model within half a point of the post-training one while changing weights.
 TEST(Quant, QatFakeQuantizationSimulatesTheIntegerModel) {
-    Graph g = load_model_file(std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx").value();
-    ASSERT_TRUE(g.resolve_ops().ok());
-    ASSERT_TRUE(run_default_passes(g).ok());
-    DataOptions o;
-    o.train_limit = 4000;
-    o.test_limit = 500;
-    DataSplits d = load_data("fashion-mnist", o).value();
+    Graph g;
+    ASSERT_NO_FATAL_FAILURE(load_prepared("lenet5.onnx", &g));
+    DataSplits d = fashion_mnist(4000, 500);
     QuantOptions qo;
     const QuantPlan plan = calibrate(g, d.train.images, qo).value();
     const FakeQuant fq = fake_quant_of(g, plan, qo).value();
@@ -446,13 +445,9 @@ TEST(Quant, CrossLayerEqualizationKeepsTheFunctionAndBalancesRanges) {
 // runtime's vpmaddubsw tile takes such layers), accuracy within a point; and the
 // fake quantization for QAT follows the same range.
 TEST(Quant, ReducedRangeWeightsStayWithin64) {
-    Graph g = load_model_file(std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx").value();
-    ASSERT_TRUE(g.resolve_ops().ok());
-    ASSERT_TRUE(run_default_passes(g).ok());
-    DataOptions o;
-    o.train_limit = 256;
-    o.test_limit = 1000;
-    DataSplits d = load_data("fashion-mnist", o).value();
+    Graph g;
+    ASSERT_NO_FATAL_FAILURE(load_prepared("lenet5.onnx", &g));
+    DataSplits d = fashion_mnist(256, 1000);
     const EvalReport base = evaluate(g, d.test).value();
     QuantOptions qo;
     qo.reduce_range = true;
@@ -477,13 +472,9 @@ TEST(Quant, ReducedRangeWeightsStayWithin64) {
 // Weight-only int8 (DequantizeLinear) and float16 (Cast): no activation quantized,
 // accuracy within half a point on 1,000 test images, ONNX Runtime agreeing.
 TEST(Quant, WeightOnlyInt8AndFloat16) {
-    Graph g = load_model_file(std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx").value();
-    ASSERT_TRUE(g.resolve_ops().ok());
-    ASSERT_TRUE(run_default_passes(g).ok());
-    DataOptions o;
-    o.train_limit = 16;
-    o.test_limit = 1000;
-    DataSplits d = load_data("fashion-mnist", o).value();
+    Graph g;
+    ASSERT_NO_FATAL_FAILURE(load_prepared("lenet5.onnx", &g));
+    DataSplits d = fashion_mnist(16, 1000);
     const EvalReport base = evaluate(g, d.test).value();
     const fs::path path =
         fs::temp_directory_path() / ("pare-wq-" + std::to_string(::getpid()) + ".onnx");
@@ -508,11 +499,7 @@ TEST(Quant, WeightOnlyInt8AndFloat16) {
         Result<std::vector<Tensor>> ort =
             run_onnxruntime(path.string(), {{g.inputs[0].name, d.test.images}});
         ASSERT_TRUE(ort.ok()) << ort.status().message();
-        int64_t same = 0;
-        for (int64_t i = 0; i < d.test.size(); ++i) {
-            const float* row = ort.value()[0].data<float>() + i * 10;
-            same += std::max_element(row, row + 10) - row == r.predictions[i];
-        }
+        const int64_t same = same_top1(ort.value()[0], r.predictions);
         EXPECT_GE(same, 995) << "of 1000";
     }
     fs::remove(path);
@@ -525,9 +512,8 @@ TEST(Quant, WeightOnlyInt8AndFloat16) {
 // --auto-keep: each layer's error quantized alone is positive and small on LeNet;
 // the budget keeps the worst few (at most a tenth, at least one) in float.
 TEST(Quant, AutoKeepMeasuresEachLayerAndKeepsTheWorstFew) {
-    Graph g = load_model_file(std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx").value();
-    ASSERT_TRUE(g.resolve_ops().ok());
-    ASSERT_TRUE(run_default_passes(g).ok());
+    Graph g;
+    ASSERT_NO_FATAL_FAILURE(load_prepared("lenet5.onnx", &g));
     DataOptions o;
     o.train_limit = 64;
     DataSplits d = load_data("fashion-mnist", o).value();

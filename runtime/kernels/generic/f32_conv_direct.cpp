@@ -103,9 +103,7 @@ class F32ConvDirect : public PreparedKernel {
         int64_t* koff =
             reinterpret_cast<int64_t*>(scratch_floats(2, static_cast<size_t>(2 * (K_ + P))));
         int64_t* pos = koff + K_;
-        for (int64_t c = 0, k = 0; c < C_; ++c)
-            for (int64_t i = 0; i < KH_; ++i)
-                for (int64_t j = 0; j < KW_; ++j) koff[k++] = (c * ldh + i * dh) * ldw + j * dw;
+        tap_offsets(C_, KH_, KW_, ldh * ldw, ldw, dh, dw, koff);
         for (int64_t oh = 0, p = 0; oh < OH && !rows; ++oh)  // the channel tile's positions
             for (int64_t ow = 0; ow < OW; ++ow) pos[p++] = oh * sh * ldw + ow * sw;
         // Position blocks: whole groups of 16 (whole vectors for the store) up to

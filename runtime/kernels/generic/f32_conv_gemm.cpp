@@ -258,11 +258,7 @@ class F32ConvSparse : public PreparedKernel {
         std::vector<int64_t>& xoff = xoff_;
         if (xoff_hp_ != Hp || xoff_wp_ != Wp || static_cast<int64_t>(xoff.size()) != K_) {
             xoff.resize(static_cast<size_t>(K_));
-            size_t k = 0;
-            for (int64_t c = 0; c < C; ++c)
-                for (int64_t kh = 0; kh < KH; ++kh)
-                    for (int64_t kw = 0; kw < KW; ++kw)
-                        xoff[k++] = c * Hp * Wp + kh * w.dilations[0] * Wp + kw * w.dilations[1];
+            tap_offsets(C, KH, KW, Hp * Wp, Wp, w.dilations[0], w.dilations[1], xoff.data());
             xoff_hp_ = Hp;
             xoff_wp_ = Wp;
         }

@@ -169,7 +169,8 @@ class F32Dense : public PreparedKernel {
         std::memset(xs + K_, 0, static_cast<size_t>(V) * sizeof(float));
         const int64_t T = pool && blocks >= 4 ? pool->size() : 1;
         parallel_runs(T > 1 ? pool : nullptr, T, [&](int64_t t) {
-            const int64_t b0 = blocks * t / T, b1 = blocks * (t + 1) / T;
+            int64_t b0, b1;
+            split_range(blocks, T, 1, t, &b0, &b1);
             if (b1 > b0)
                 kt_.f32_gemv_nm(xs, groups, nm_keep_, nm_val_.data() + b0 * per * V,
                                 nm_idx_.data() + b0 * per * (V / 4), b1 - b0, ys + b0 * V);
