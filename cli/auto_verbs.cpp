@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "cli/cli.h"
 #include "toolkit/auto/auto.h"
@@ -524,15 +525,15 @@ double parse_ms(const std::string& text) {
     if (text.empty() || end == text.c_str() || !(unit.empty() || unit == "ms") || !(v > 0) ||
         !std::isfinite(v))
         throw Failure{
-            invalid_argument("--latency-budget must be a positive time in ms like 1.5ms, "
-                             "not \"" +
+            invalid_argument("--latency-budget must be a positive time in ms like 1.5ms "
+                             "or a multiple of the reference model's latency like 0.9x, not \"" +
                              text + "\"")};
     return v;
 }
 
 struct NasFlags {
     std::string space, data = "fashion-mnist", out, report, latency_budget = "1.5ms",
-                       time_budget = "60m", compare;
+                       time_budget = "60m", compare, reference;
     int64_t samples = 3000, shortlist = 12, short_images = 8192, short_epochs = 2, final_epochs = 0,
             limit = 2000, test_limit = 0;
     double lr = 0.05;
@@ -540,10 +541,24 @@ struct NasFlags {
     uint64_t seed = 1;
 };
 
+// "0.9x" -> 0.9 (a fraction of a reference model's latency); anything else -> 0.
+double parse_ratio(const std::string& text) {
+    if (text.empty() || text.back() != 'x') return 0;
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    if (end != text.c_str() + text.size() - 1 || !(v > 0) || !std::isfinite(v))
+        throw Failure{invalid_argument(
+            "--latency-budget must be a positive time like 1.5ms or a multiple of the "
+            "reference model's latency like 0.9x, not \"" +
+            text + "\"")};
+    return v;
+}
+
 int cmd_nas(const NasFlags& f) {
     const NasSpace space = check(nas_space(f.space));
     NasOptions o;
-    o.latency_budget_ms = parse_ms(f.latency_budget);
+    const double budget_ratio = parse_ratio(f.latency_budget);
+    if (budget_ratio == 0) o.latency_budget_ms = parse_ms(f.latency_budget);
     o.time_budget_s = parse_duration(f.time_budget);
     o.samples = static_cast<int>(f.samples);
     o.shortlist = static_cast<int>(f.shortlist);
@@ -560,6 +575,19 @@ int cmd_nas(const NasFlags& f) {
         check(load_model_file(file).status().with_context(file));
         compare.emplace_back(std::filesystem::path(file).stem().string(), file);
     }
+    // The reference model: a relative budget's unit, and the model the chosen
+    // architecture's speed is measured against in alternation at the end.
+    const std::string reference =
+        !f.reference.empty() ? f.reference : (compare.empty() ? "" : compare.front().second);
+    if (budget_ratio > 0 && reference.empty())
+        throw Failure{invalid_argument("--latency-budget " + f.latency_budget +
+                                       " is relative: name the model with --reference (or "
+                                       "--compare)")};
+    std::optional<Graph> ref;
+    LatencyOptions ref_lo;
+    ref_lo.runs = o.latency_runs;
+    ref_lo.threads = o.threads;
+    if (!reference.empty()) ref = check(load_model_file(reference), reference);
     DataOptions d;
     d.test_limit = f.test_limit;
     const DataSplits data = check(load_data(f.data, d), f.data);
@@ -592,6 +620,15 @@ int cmd_nas(const NasFlags& f) {
         check(serve_nas(base, o, train));
         mpi_finish();
         return 0;
+    }
+    if (budget_ratio > 0) {
+        // Measured now, just before the block table, so that the budget and the
+        // table share the machine's present speed (a shared machine drifts).
+        ref_lo.rounds = 3;
+        const LatencyProfile p = check(measure_latency(*ref, ref_lo), reference);
+        o.latency_budget_ms = budget_ratio * p.median_ms;
+        std::printf("nas: %s runs in %.3f ms (median, best of 3 rounds of %d runs); budget %gx\n",
+                    reference.c_str(), p.median_ms, ref_lo.runs, budget_ratio);
     }
     std::printf(
         "nas: %s space, latency budget %.3f ms (pare, batch 1, %d thread%s), time budget "
@@ -637,6 +674,15 @@ int cmd_nas(const NasFlags& f) {
     }
     check(export_onnx_file(g, f.out).with_context(f.out));
     std::printf("wrote %s: %s\n\n", f.out.c_str(), nas_arch_summary(best.arch).c_str());
+    if (ref) {
+        // The candidates' latencies come from different minutes; this ratio does not.
+        const Graph written = check(load_model_file(f.out), f.out);
+        const double speedup = check(alternating_speedup(*ref, written, ref_lo, 7), f.out);
+        std::printf(
+            "nas: the chosen architecture runs %.2fx as fast as %s in pare (batch 1, %d "
+            "thread%s; 7 alternating rounds of %d runs, median ratio)\n\n",
+            speedup, reference.c_str(), o.threads, o.threads == 1 ? "" : "s", ref_lo.runs);
+    }
     std::fflush(stdout);
     CompareSpec spec;
     spec.models = compare;
@@ -773,8 +819,13 @@ void add_auto_verbs(CLI::App& app, VerbTable& verbs) {
         "runtime, ranked by short training");
     r->add_option("--space", n->space, "mobilenet_v2 or efficientnet")->required();
     r->add_option("--data", n->data, "Labelled data")->capture_default_str();
-    r->add_option("--latency-budget", n->latency_budget, "Latency in pare, batch 1 (e.g. 1.5ms)")
+    r->add_option("--latency-budget", n->latency_budget,
+                  "Latency in pare, batch 1: a time (1.5ms) or a multiple of the reference "
+                  "model's latency measured at the start (0.9x)")
         ->capture_default_str();
+    r->add_option("--reference", n->reference,
+                  "The model a relative budget refers to, and the chosen architecture is timed "
+                  "against at the end (default: the first --compare model)");
     r->add_option("--time-budget", n->time_budget, "Search time (90s, 30m, 1h)")
         ->capture_default_str();
     r->add_option("-o,--output", n->out, "The chosen architecture, trained (.onnx)");

@@ -705,11 +705,25 @@ TEST_F(Cli, NasWritesATrainedModelOrSaysWhyNot) {
     const std::string common =
         " --samples 24 --shortlist 2 --short-images 512 --short-epochs 1 --limit 200 "
         "--test-limit 200 --time-budget 3m";
-    CliRun r = pare("nas --space mobilenet_v2 --latency-budget 50ms" + common + " -o " + out +
-                    " --report " + report);
+    // A budget relative to a reference model: 50 times the student's latency,
+    // measured at the start; the chosen one is timed against it at the end.
+    const std::string student = std::string(PARE_SOURCE_DIR) + "/models/student_mobilenet_v2.onnx";
+    CliRun r = pare("nas --space mobilenet_v2 --latency-budget 50x --reference " + student +
+                    common + " -o " + out + " --report " + report);
     ASSERT_EQ(r.code, 0) << r.err << r.out;
     EXPECT_TRUE(fs::exists(out) && fs::exists(report));
     EXPECT_NE(r.out.find("<- chosen"), std::string::npos) << r.out;
+    double ref_ms = 0, budget_ms = 0, speed = 0;
+    const size_t a = r.out.find(" runs in "), b = r.out.find("latency budget "),
+                 c = r.out.find("architecture runs ");
+    ASSERT_TRUE(a != std::string::npos && b != std::string::npos && c != std::string::npos)
+        << r.out;
+    ASSERT_EQ(std::sscanf(r.out.c_str() + a, " runs in %lf ms", &ref_ms), 1) << r.out;
+    ASSERT_EQ(std::sscanf(r.out.c_str() + b, "latency budget %lf ms", &budget_ms), 1) << r.out;
+    ASSERT_EQ(std::sscanf(r.out.c_str() + c, "architecture runs %lfx", &speed), 1) << r.out;
+    EXPECT_GT(ref_ms, 0);
+    EXPECT_NEAR(budget_ms, 50 * ref_ms, 0.03) << r.out;
+    EXPECT_GT(speed, 0);
     CliRun e = pare("eval " + out + " --data fashion-mnist --limit 200");
     ASSERT_EQ(e.code, 0) << e.err;
     const std::string bad = (dir_ / "bad.onnx").string();
@@ -721,6 +735,13 @@ TEST_F(Cli, NasWritesATrainedModelOrSaysWhyNot) {
     expect_clean_failure(
         pare("nas --space mobilenet_v2 --latency-budget fast" + common + " -o " + bad),
         {"--latency-budget"});
+    expect_clean_failure(
+        pare("nas --space mobilenet_v2 --latency-budget 0.9x" + common + " -o " + bad),
+        {"relative", "--reference"});
+    expect_clean_failure(pare("nas --space mobilenet_v2 --latency-budget -2x --reference " +
+                              student + common + " -o " + bad),
+                         {"--latency-budget", "0.9x"});
+    EXPECT_FALSE(fs::exists(bad));
 }
 
 // mpirun -np 2 pare nas: both ranks train candidates; rank 0 writes a model that runs.
