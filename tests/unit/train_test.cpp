@@ -1,6 +1,7 @@
 // The trainer: it learns, resumes exactly, fails cleanly, and what it trains runs
 // the same in pare's runtime as in libtorch.
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 
 #include <cstring>
 #include <filesystem>
@@ -60,6 +61,33 @@ TEST(Train, LeNetLearnsWellAboveChance) {
     EXPECT_GT(e.top1, 0.70) << e.top1;
     EXPECT_GT(r.value().epochs.back().val_acc, 0.70);
     EXPECT_LT(r.value().epochs.back().train_loss, r.value().epochs.front().train_loss);
+}
+
+// A training step's activations and gradients (blocks over glibc's default 128 KB
+// mmap threshold) come from memory freed by the step before, not from fresh pages
+// faulted in each time. MobileNetV2 x0.25 at batch 64: about 0 page faults per
+// step with the trainer's malloc settings, 12,000-22,000 with glibc's defaults.
+TEST(Train, StepsReuseFreedMemoryInsteadOfFaultingItIn) {
+    DataSplits d = small_fashion(64 * 24);
+    ArchOptions o;
+    o.width = 0.25;
+    auto faults_of = [&](int64_t steps) {
+        Graph g = build_arch("mobilenet_v2", o).value();
+        TrainConfig c = quick(1);
+        c.batch = 64;
+        c.max_steps = steps;
+        rusage before{}, after{};
+        getrusage(RUSAGE_SELF, &before);
+        EXPECT_TRUE(train_graph(g, d, c).ok());
+        getrusage(RUSAGE_SELF, &after);
+        return static_cast<double>(after.ru_minflt - before.ru_minflt);
+    };
+    faults_of(4);  // the process's first training: libraries, thread pools
+    // The same setup and validation in both; the difference is 12 steps' worth.
+    const double few = faults_of(4), more = faults_of(16);
+    const double per_step = (more - few) / 12;
+    std::printf("  %.0f page faults per training step\n", per_step);
+    EXPECT_LT(per_step, 2000);
 }
 
 TEST(Train, AdamWStepScheduleWarmupClippingAndSmoothingLearn) {

@@ -2,6 +2,7 @@
 #include "toolkit/train/trainer.h"
 
 #include <dlfcn.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -18,9 +19,27 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
+// Freed memory kept for reuse. By default glibc serves each block over 128 KB
+// (every activation and gradient of a training step) by mmap and returns it on
+// free, so the next step page-faults all of it in again: MobileNetV2 x0.25 at
+// batch 128 took 5.1M page faults in 60 steps and trained at 129 images/s on 2
+// threads here, against 0.25M faults and 379 images/s with these thresholds.
+void keep_freed_memory() {
+#if defined(__GLIBC__)
+    static const bool once = [] {
+        mallopt(M_MMAP_THRESHOLD, 256 << 20);
+        mallopt(M_TRIM_THRESHOLD, 1 << 30);
+        return true;
+    }();
+    (void)once;
+#endif
+}
+
 // Torch threads with OpenMP; OpenBLAS threading on top oversubscribes the cores
 // (measured 1.8x slower), so OpenBLAS runs single-threaded when it is the BLAS.
+// Also keep_freed_memory: every entry point that runs torch comes here first.
 void set_threads(int threads) {
+    keep_freed_memory();
     torch::set_num_threads(std::max(1, threads));
     using SetFn = void (*)(int);
     if (auto f = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) f(1);
