@@ -533,7 +533,7 @@ double parse_ms(const std::string& text) {
 
 struct NasFlags {
     std::string space, data = "fashion-mnist", out, report, latency_budget = "1.5ms",
-                       time_budget = "60m", compare, reference;
+                       time_budget = "60m", compare, reference, arch;
     int64_t samples = 3000, shortlist = 12, short_images = 8192, short_epochs = 2, final_epochs = 0,
             limit = 2000, test_limit = 0;
     double lr = 0.05;
@@ -555,7 +555,21 @@ double parse_ratio(const std::string& text) {
 }
 
 int cmd_nas(const NasFlags& f) {
-    const NasSpace space = check(nas_space(f.space));
+    // --arch: an architecture given (one a search printed), trained without a search.
+    std::optional<NasArch> given;
+    if (!f.arch.empty()) {
+        given = check(nas_arch_from_summary(f.arch), "--arch");
+        if (!f.space.empty() && f.space != given->space)
+            throw Failure{invalid_argument("--space " + f.space + " and --arch's space " +
+                                           given->space + " differ")};
+        if (!f.report.empty())
+            throw Failure{invalid_argument("--report plots a search; --arch skips it")};
+        if (mpi_world().size > 1)
+            throw Failure{invalid_argument("--arch trains one model: run it without mpirun")};
+    } else if (f.space.empty()) {
+        throw Failure{invalid_argument("--space is required (or --arch)")};
+    }
+    const NasSpace space = check(nas_space(given ? given->space : f.space));
     NasOptions o;
     const double budget_ratio = parse_ratio(f.latency_budget);
     if (budget_ratio == 0) o.latency_budget_ms = parse_ms(f.latency_budget);
@@ -621,7 +635,7 @@ int cmd_nas(const NasFlags& f) {
         mpi_finish();
         return 0;
     }
-    if (budget_ratio > 0) {
+    if (budget_ratio > 0 && !given) {
         // Measured now, just before the block table, so that the budget and the
         // table share the machine's present speed (a shared machine drifts).
         ref_lo.rounds = 3;
@@ -630,31 +644,40 @@ int cmd_nas(const NasFlags& f) {
         std::printf("nas: %s runs in %.3f ms (median, best of 3 rounds of %d runs); budget %gx\n",
                     reference.c_str(), p.median_ms, ref_lo.runs, budget_ratio);
     }
-    std::printf(
-        "nas: %s space, latency budget %.3f ms (pare, batch 1, %d thread%s), time budget "
-        "%.0f s\n",
-        space.name.c_str(), o.latency_budget_ms, o.threads, o.threads == 1 ? "" : "s",
-        o.time_budget_s);
-    std::fflush(stdout);
-    const NasResult r = check(run_nas(space, base, o, train));
-    mpi_finish();
-    const NasCandidate& best = r.candidates[static_cast<size_t>(r.best)];
-    std::printf("\n%-3s %-72s %8s %9s %9s %8s\n", "#", "architecture", "MACs", "predicted",
-                "measured", "top-1");
-    for (size_t i = 0; i < r.candidates.size(); ++i) {
-        const NasCandidate& c = r.candidates[i];
-        if (!c.trained) continue;
-        std::printf("%-3zu %-72s %7.2fM %9.3f %9.3f %7.2f%%%s\n", i,
-                    nas_arch_summary(c.arch).c_str(), static_cast<double>(c.macs) / 1e6,
-                    c.predicted_ms, c.measured_ms, c.val_top1,
-                    static_cast<int>(i) == r.best ? "  <- chosen" : "");
+    NasResult r;
+    NasArch chosen;
+    if (given) {
+        mpi_finish();
+        chosen = *given;
+        std::printf("nas: no search; the architecture given: %s\n",
+                    nas_arch_summary(chosen).c_str());
+    } else {
+        std::printf(
+            "nas: %s space, latency budget %.3f ms (pare, batch 1, %d thread%s), time budget "
+            "%.0f s\n",
+            space.name.c_str(), o.latency_budget_ms, o.threads, o.threads == 1 ? "" : "s",
+            o.time_budget_s);
+        std::fflush(stdout);
+        r = check(run_nas(space, base, o, train));
+        mpi_finish();
+        std::printf("\n%-3s %-72s %8s %9s %9s %8s\n", "#", "architecture", "MACs", "predicted",
+                    "measured", "top-1");
+        for (size_t i = 0; i < r.candidates.size(); ++i) {
+            const NasCandidate& c = r.candidates[i];
+            if (!c.trained) continue;
+            std::printf("%-3zu %-72s %7.2fM %9.3f %9.3f %7.2f%%%s\n", i,
+                        nas_arch_summary(c.arch).c_str(), static_cast<double>(c.macs) / 1e6,
+                        c.predicted_ms, c.measured_ms, c.val_top1,
+                        static_cast<int>(i) == r.best ? "  <- chosen" : "");
+        }
+        std::printf(
+            "(%d sampled, %d predicted within the budget, %zu blocks measured; validation "
+            "top-1 after %lld epoch%s on %lld images)\n",
+            r.sampled, r.within_budget, r.table_entries, static_cast<long long>(f.short_epochs),
+            f.short_epochs == 1 ? "" : "s", static_cast<long long>(short_data.train.size()));
+        chosen = r.candidates[static_cast<size_t>(r.best)].arch;
     }
-    std::printf(
-        "(%d sampled, %d predicted within the budget, %zu blocks measured; validation "
-        "top-1 after %lld epoch%s on %lld images)\n",
-        r.sampled, r.within_budget, r.table_entries, static_cast<long long>(f.short_epochs),
-        f.short_epochs == 1 ? "" : "s", static_cast<long long>(short_data.train.size()));
-    Graph g = check(build_nas_arch(best.arch, base));
+    Graph g = check(build_nas_arch(chosen, base));
     if (f.final_epochs > 0) {
         TrainConfig full = cfg;
         full.epochs = f.final_epochs;
@@ -673,7 +696,7 @@ int cmd_nas(const NasFlags& f) {
         check(train(g).status());  // the short training again (deterministic seed)
     }
     check(export_onnx_file(g, f.out).with_context(f.out));
-    std::printf("wrote %s: %s\n\n", f.out.c_str(), nas_arch_summary(best.arch).c_str());
+    std::printf("wrote %s: %s\n\n", f.out.c_str(), nas_arch_summary(chosen).c_str());
     if (ref) {
         // The candidates' latencies come from different minutes; this ratio does not.
         const Graph written = check(load_model_file(f.out), f.out);
@@ -817,7 +840,10 @@ void add_auto_verbs(CLI::App& app, VerbTable& verbs) {
         "Hardware-aware architecture search: MobileNetV2- or EfficientNet-like stages (depth, "
         "expansion, kernel, squeeze-excitation, width) within a latency budget measured on pare's "
         "runtime, ranked by short training");
-    r->add_option("--space", n->space, "mobilenet_v2 or efficientnet")->required();
+    r->add_option("--space", n->space, "mobilenet_v2 or efficientnet");
+    r->add_option("--arch", n->arch,
+                  "No search: train this architecture, written as the search prints it "
+                  "(\"mobilenet_v2 x0.5: 1x(e1 k3) 1x(e3 k5) ...\")");
     r->add_option("--data", n->data, "Labelled data")->capture_default_str();
     r->add_option("--latency-budget", n->latency_budget,
                   "Latency in pare, batch 1: a time (1.5ms) or a multiple of the reference "

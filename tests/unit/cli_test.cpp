@@ -724,6 +724,16 @@ TEST_F(Cli, NasWritesATrainedModelOrSaysWhyNot) {
     EXPECT_GT(ref_ms, 0);
     EXPECT_NEAR(budget_ms, 50 * ref_ms, 0.03) << r.out;
     EXPECT_GT(speed, 0);
+    // --arch: no search, the architecture given trained and written.
+    const std::string arch =
+        "mobilenet_v2 x0.25: 1x(e1 k3) 1x(e3 k3) 1x(e3 k3) 1x(e3 k3) 1x(e3 k3) 1x(e3 k3) 1x(e3 k3)";
+    const std::string given = (dir_ / "given.onnx").string();
+    CliRun g = pare("nas --arch \"" + arch + "\"" + common + " -o " + given);
+    ASSERT_EQ(g.code, 0) << g.err << g.out;
+    EXPECT_NE(g.out.find("no search"), std::string::npos) << g.out;
+    EXPECT_EQ(g.out.find("<- chosen"), std::string::npos) << g.out;
+    EXPECT_NE(g.out.find("wrote " + given + ": " + arch), std::string::npos) << g.out;
+    EXPECT_TRUE(load_model_file(given).ok());
     CliRun e = pare("eval " + out + " --data fashion-mnist --limit 200");
     ASSERT_EQ(e.code, 0) << e.err;
     const std::string bad = (dir_ / "bad.onnx").string();
@@ -738,6 +748,13 @@ TEST_F(Cli, NasWritesATrainedModelOrSaysWhyNot) {
     expect_clean_failure(
         pare("nas --space mobilenet_v2 --latency-budget 0.9x" + common + " -o " + bad),
         {"relative", "--reference"});
+    expect_clean_failure(
+        pare("nas --arch \"mobilenet_v2 x0.5: 1x(e1 k3)\"" + common + " -o " + bad),
+        {"--arch", "stages"});
+    expect_clean_failure(
+        pare("nas --arch \"" + arch + "\" --space efficientnet" + common + " -o " + bad),
+        {"--space", "differ"});
+    expect_clean_failure(pare("nas" + common + " -o " + bad), {"--space"});
     expect_clean_failure(pare("nas --space mobilenet_v2 --latency-budget -2x --reference " +
                               student + common + " -o " + bad),
                          {"--latency-budget", "0.9x"});

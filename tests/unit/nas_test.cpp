@@ -22,6 +22,10 @@ TEST(Nas, ArchitecturesRoundTripAndBadOnesAreErrors) {
         ASSERT_TRUE(b.ok()) << b.status().message();
         EXPECT_EQ(nas_arch_to_json(b.value()), nas_arch_to_json(a));
         EXPECT_EQ(nas_arch_summary(b.value()), nas_arch_summary(a));
+        // The printed summary reads back as the same architecture (pare nas --arch).
+        Result<NasArch> c = nas_arch_from_summary(nas_arch_summary(a));
+        ASSERT_TRUE(c.ok()) << c.status().message();
+        EXPECT_EQ(nas_arch_to_json(c.value()), nas_arch_to_json(a));
         for (size_t s = 0; s < a.stages.size(); ++s) {
             EXPECT_GE(a.stages[s].repeats, sp.stages[s].min_repeats);
             EXPECT_LE(a.stages[s].repeats, sp.stages[s].max_repeats);
@@ -35,6 +39,23 @@ TEST(Nas, ArchitecturesRoundTripAndBadOnesAreErrors) {
     a = sample_arch(sp, rng);
     a.stages[2].kernel = 4;
     EXPECT_FALSE(nas_arch_from_json(nas_arch_to_json(a)).ok());
+    EXPECT_FALSE(nas_arch_from_summary(nas_arch_summary(a)).ok());  // kernel 4
+    const std::string ok =
+        "mobilenet_v2 x0.5: 1x(e1 k3) 1x(e3 k5) 1x(e4 k3) 2x(e6 k3 se) 1x(e4 k3) "
+        "1x(e3 k3 se) 1x(e3 k3)";
+    Result<NasArch> d = nas_arch_from_summary(ok);
+    ASSERT_TRUE(d.ok()) << d.status().message();
+    EXPECT_EQ(d.value().width, 0.5);
+    EXPECT_EQ(d.value().stages[3].repeats, 2);
+    EXPECT_TRUE(d.value().stages[3].se);
+    EXPECT_EQ(d.value().stages[1].kernel, 5);
+    EXPECT_EQ(d.value().stages[2].expansion, 4);
+    for (const std::string& bad : {std::string(""), std::string("mobilenet_v2"), ok + " 1x(e3 k3)",
+                                   ok + " junk", std::string("resnet x0.5: 1x(e1 k3)"),
+                                   std::string("mobilenet_v2 x0.5: 1x(e1 k3) 1x(e3 k5")}) {
+        Result<NasArch> e = nas_arch_from_summary(bad);
+        EXPECT_FALSE(e.ok()) << bad;
+    }
 }
 
 // The zoo's models are points of the spaces: the same stages give the same

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <set>
 
 #include "toolkit/arch/builder.h"
@@ -112,6 +113,35 @@ Result<NasArch> nas_arch_from_json(const std::string& text) {
             return invalid_argument("a stage is out of range: " + nas_arch_summary(a));
     if (!(a.width > 0 && a.width <= 4)) return invalid_argument("width out of range");
     return a;
+}
+
+Result<NasArch> nas_arch_from_summary(const std::string& text) {
+    static const std::regex head(R"(^\s*(\S+)\s+x([0-9.]+):(.*)$)");
+    static const std::regex stage(R"(^\s*([0-9]+)x\(e([0-9.]+) k([0-9]+)( se)?\))");
+    std::smatch m;
+    const std::string bad =
+        "not an architecture like \"mobilenet_v2 x0.5: 1x(e1 k3) 2x(e6 k3 se) "
+        "...\": \"" +
+        text + "\"";
+    if (!std::regex_match(text, m, head)) return invalid_argument(bad);
+    nlohmann::json j = {{"format", "pare-nas-arch-1"}, {"space", m[1].str()}};
+    try {
+        j["width"] = std::stod(m[2].str());
+        j["stages"] = nlohmann::json::array();
+        std::string rest = m[3].str();
+        while (rest.find_first_not_of(' ') != std::string::npos) {
+            std::smatch s;
+            if (!std::regex_search(rest, s, stage)) return invalid_argument(bad);
+            j["stages"].push_back({{"repeats", std::stoll(s[1].str())},
+                                   {"expansion", std::stod(s[2].str())},
+                                   {"kernel", std::stoll(s[3].str())},
+                                   {"se", s[4].matched}});
+            rest = s.suffix().str();
+        }
+    } catch (const std::exception&) {
+        return invalid_argument(bad);
+    }
+    return nas_arch_from_json(j.dump());
 }
 
 Result<NasSpace> nas_space(const std::string& name) {

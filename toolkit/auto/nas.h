@@ -33,6 +33,9 @@ struct NasArch {
 std::string nas_arch_summary(const NasArch& a);
 std::string nas_arch_to_json(const NasArch& a);
 Result<NasArch> nas_arch_from_json(const std::string& text);
+// The summary's form read back ("mobilenet_v2 x0.5: 1x(e1 k3) 2x(e6 k3 se) ..."),
+// checked as nas_arch_from_json checks.
+Result<NasArch> nas_arch_from_summary(const std::string& text);
 
 // A search space: the stages' output channels and strides (fixed) and the
 // choices per stage.
