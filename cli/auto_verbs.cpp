@@ -517,18 +517,22 @@ int cmd_auto(const AutoFlags& f) {
     return met ? 0 : 2;
 }
 
-// "1.5ms", "1.5" -> 1.5 (milliseconds).
-double parse_ms(const std::string& text) {
+// --latency-budget: "1.5ms" or "1.5" -> {1.5 ms, 0}; "0.9x" -> {0, 0.9} (a multiple
+// of the reference model's latency).
+struct LatencyBudget {
+    double ms = 0, ratio = 0;
+};
+LatencyBudget parse_latency_budget(const std::string& text) {
     char* end = nullptr;
     const double v = std::strtod(text.c_str(), &end);
     const std::string unit = end ? end : "";
-    if (text.empty() || end == text.c_str() || !(unit.empty() || unit == "ms") || !(v > 0) ||
-        !std::isfinite(v))
+    if (text.empty() || end == text.c_str() || !(unit.empty() || unit == "ms" || unit == "x") ||
+        !(v > 0) || !std::isfinite(v))
         throw Failure{
             invalid_argument("--latency-budget must be a positive time in ms like 1.5ms "
                              "or a multiple of the reference model's latency like 0.9x, not \"" +
                              text + "\"")};
-    return v;
+    return unit == "x" ? LatencyBudget{0, v} : LatencyBudget{v, 0};
 }
 
 struct NasFlags {
@@ -540,19 +544,6 @@ struct NasFlags {
     int threads = 1, latency_threads = 1;
     uint64_t seed = 1;
 };
-
-// "0.9x" -> 0.9 (a fraction of a reference model's latency); anything else -> 0.
-double parse_ratio(const std::string& text) {
-    if (text.empty() || text.back() != 'x') return 0;
-    char* end = nullptr;
-    const double v = std::strtod(text.c_str(), &end);
-    if (end != text.c_str() + text.size() - 1 || !(v > 0) || !std::isfinite(v))
-        throw Failure{invalid_argument(
-            "--latency-budget must be a positive time like 1.5ms or a multiple of the "
-            "reference model's latency like 0.9x, not \"" +
-            text + "\"")};
-    return v;
-}
 
 int cmd_nas(const NasFlags& f) {
     // --arch: an architecture given (one a search printed), trained without a search.
@@ -571,8 +562,9 @@ int cmd_nas(const NasFlags& f) {
     }
     const NasSpace space = check(nas_space(given ? given->space : f.space));
     NasOptions o;
-    const double budget_ratio = parse_ratio(f.latency_budget);
-    if (budget_ratio == 0) o.latency_budget_ms = parse_ms(f.latency_budget);
+    const LatencyBudget budget = parse_latency_budget(f.latency_budget);
+    const double budget_ratio = budget.ratio;
+    o.latency_budget_ms = budget.ms;
     o.time_budget_s = parse_duration(f.time_budget);
     o.samples = static_cast<int>(f.samples);
     o.shortlist = static_cast<int>(f.shortlist);

@@ -78,6 +78,20 @@ std::string nas_arch_summary(const NasArch& a) {
     return s;
 }
 
+// a, when its space exists and its stages and width are within range.
+static Result<NasArch> checked(const NasArch& a) {
+    PARE_ASSIGN_OR_RETURN(NasSpace sp, nas_space(a.space));
+    if (a.stages.size() != sp.stages.size())
+        return invalid_argument("the architecture has " + std::to_string(a.stages.size()) +
+                                " stages, the space " + std::to_string(sp.stages.size()));
+    for (const NasStage& s : a.stages)
+        if (s.repeats < 1 || s.repeats > 8 || (s.kernel != 3 && s.kernel != 5 && s.kernel != 7) ||
+            !(s.expansion >= 1 && s.expansion <= 8))
+            return invalid_argument("a stage is out of range: " + nas_arch_summary(a));
+    if (!(a.width > 0 && a.width <= 4)) return invalid_argument("width out of range");
+    return a;
+}
+
 std::string nas_arch_to_json(const NasArch& a) {
     nlohmann::json j = {{"format", "pare-nas-arch-1"}, {"space", a.space}, {"width", a.width}};
     j["stages"] = nlohmann::json::array();
@@ -103,16 +117,7 @@ Result<NasArch> nas_arch_from_json(const std::string& text) {
     } catch (const std::exception& e) {
         return invalid_argument(std::string("malformed architecture: ") + e.what());
     }
-    PARE_ASSIGN_OR_RETURN(NasSpace sp, nas_space(a.space));
-    if (a.stages.size() != sp.stages.size())
-        return invalid_argument("the architecture has " + std::to_string(a.stages.size()) +
-                                " stages, the space " + std::to_string(sp.stages.size()));
-    for (const NasStage& s : a.stages)
-        if (s.repeats < 1 || s.repeats > 8 || (s.kernel != 3 && s.kernel != 5 && s.kernel != 7) ||
-            !(s.expansion >= 1 && s.expansion <= 8))
-            return invalid_argument("a stage is out of range: " + nas_arch_summary(a));
-    if (!(a.width > 0 && a.width <= 4)) return invalid_argument("width out of range");
-    return a;
+    return checked(a);
 }
 
 Result<NasArch> nas_arch_from_summary(const std::string& text) {
@@ -124,24 +129,22 @@ Result<NasArch> nas_arch_from_summary(const std::string& text) {
         "...\": \"" +
         text + "\"";
     if (!std::regex_match(text, m, head)) return invalid_argument(bad);
-    nlohmann::json j = {{"format", "pare-nas-arch-1"}, {"space", m[1].str()}};
+    NasArch a;
+    a.space = m[1].str();
     try {
-        j["width"] = std::stod(m[2].str());
-        j["stages"] = nlohmann::json::array();
+        a.width = std::stod(m[2].str());
         std::string rest = m[3].str();
         while (rest.find_first_not_of(' ') != std::string::npos) {
             std::smatch s;
             if (!std::regex_search(rest, s, stage)) return invalid_argument(bad);
-            j["stages"].push_back({{"repeats", std::stoll(s[1].str())},
-                                   {"expansion", std::stod(s[2].str())},
-                                   {"kernel", std::stoll(s[3].str())},
-                                   {"se", s[4].matched}});
+            a.stages.push_back({std::stoll(s[1].str()), std::stoll(s[3].str()),
+                                std::stod(s[2].str()), s[4].matched});
             rest = s.suffix().str();
         }
     } catch (const std::exception&) {
         return invalid_argument(bad);
     }
-    return nas_arch_from_json(j.dump());
+    return checked(a);
 }
 
 Result<NasSpace> nas_space(const std::string& name) {
