@@ -38,7 +38,7 @@ std::string model_path(const std::string& name) {
 
 const fs::path& inputs_dir() {
     static const fs::path dir = [] {
-        const fs::path d = fs::temp_directory_path() / ("pare-ocr-" + std::to_string(::getpid()));
+        const fs::path d = test::temp_dir("ocr");
         const std::string cmd = "/usr/bin/python3 " + std::string(PARE_SOURCE_DIR) +
                                 "/tools/render_text_lines.py " + d.string() + " 100 4 1";
         EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;

@@ -93,3 +93,32 @@ TEST(TrainedModel, CheckedInModelsKeepTheirRecordedAccuracy) {
     }
     EXPECT_GT(checked, 0) << "models/README.md lists no models";
 }
+
+// Issue 7's distillation target on the checked-in students (`make distill`):
+// students at least 10x smaller than their teacher, trained with and without it
+// (same seeds); distillation gains at least 0.5 points of top-1 on average.
+TEST(TrainedModel, DistilledStudentsBeatTheSameStudentsTrainedWithoutTheTeacher) {
+    const std::string dir = std::string(PARE_SOURCE_DIR) + "/models/";
+    DataSplits d = load_data("fashion-mnist", {}).value();
+    auto weights = [](const Graph& g) {
+        int64_t n = 0;
+        for (const auto& kv : g.initializers) n += kv.second.numel();
+        return n;
+    };
+    const Graph teacher = import_onnx_file(dir + "teacher_resnet20_nols.onnx").value();
+    double gain = 0;
+    for (int seed : {1, 2}) {
+        const std::string s = std::to_string(seed);
+        const Graph distilled =
+            import_onnx_file(dir + "student_resnet8_distilled_seed" + s + ".onnx").value();
+        const Graph plain =
+            import_onnx_file(dir + "student_resnet8_plain_seed" + s + ".onnx").value();
+        EXPECT_GE(weights(teacher), 10 * weights(distilled));
+        EXPECT_EQ(weights(plain), weights(distilled));
+        const double a = 100 * evaluate(distilled, d.test).value().top1;
+        const double b = 100 * evaluate(plain, d.test).value().top1;
+        std::printf("  seed %d: plain %.2f%%, distilled %.2f%% (%+.2f)\n", seed, b, a, a - b);
+        gain += (a - b) / 2;
+    }
+    EXPECT_GE(gain, 0.5);
+}

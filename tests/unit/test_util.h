@@ -20,12 +20,22 @@ inline std::string cached_model(const std::string& rel) {
            rel;
 }
 
-// A fresh, empty folder under the system temp dir, unique to this process.
+// A fresh, empty folder under the system temp dir, unique to this process and
+// removed with everything in it when the process exits.
 inline std::filesystem::path temp_dir(const std::string& name) {
+    struct Folders {
+        std::vector<std::filesystem::path> paths;
+        ~Folders() {
+            std::error_code ec;
+            for (const std::filesystem::path& p : paths) std::filesystem::remove_all(p, ec);
+        }
+    };
+    static Folders folders;
     std::filesystem::path p = std::filesystem::temp_directory_path() /
                               ("pare-test-" + name + "-" + std::to_string(::getpid()));
     std::filesystem::remove_all(p);
     std::filesystem::create_directories(p);
+    folders.paths.push_back(p);
     return p;
 }
 
