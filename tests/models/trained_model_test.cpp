@@ -10,6 +10,7 @@
 #include "toolkit/arch/zoo.h"
 #include "toolkit/oracle/oracle.h"
 #include "toolkit/report/evaluate.h"
+#include "toolkit/report/model_stats.h"
 #include "toolkit/train/trainer.h"
 
 using namespace pare;
@@ -100,11 +101,7 @@ TEST(TrainedModel, CheckedInModelsKeepTheirRecordedAccuracy) {
 TEST(TrainedModel, DistilledStudentsBeatTheSameStudentsTrainedWithoutTheTeacher) {
     const std::string dir = std::string(PARE_SOURCE_DIR) + "/models/";
     DataSplits d = load_data("fashion-mnist", {}).value();
-    auto weights = [](const Graph& g) {
-        int64_t n = 0;
-        for (const auto& kv : g.initializers) n += kv.second.numel();
-        return n;
-    };
+    auto weights = [](const Graph& g) { return compute_stats(g).parameters; };
     const Graph teacher = import_onnx_file(dir + "teacher_resnet20_nols.onnx").value();
     double gain = 0;
     for (int seed : {1, 2}) {
