@@ -210,6 +210,24 @@ using Qu8PackPanelFn = void (*)(const uint8_t* x, const int64_t* koff, int64_t K
 using Qu8ConvTileFn = void (*)(const int32_t* a, const int32_t* panel, int64_t groups, int rows,
                                int64_t np, const int32_t* corr, const float* mult, int32_t zy,
                                int32_t lo, int32_t hi, uint8_t* y, int64_t ldy);
+// The same tile reading the activations in place (G = 4): group g's positions
+// p < np are the int32 at x + goff[g] + p (4 input channels' bytes at one
+// position: the convolution interleaves its input by channel quads once, instead
+// of packing a panel per tile). Entries up to x + goff[g] + 63 must be readable.
+using Qu8ConvTileDirectFn = void (*)(const int32_t* a, const int32_t* x, const int64_t* goff,
+                                     int64_t groups, int rows, int64_t np, const int32_t* corr,
+                                     const float* mult, int32_t zy, int32_t lo, int32_t hi,
+                                     uint8_t* y, int64_t ldy);
+// A run of a tile's positions that are outputs (a convolution's panels run over a
+// grid wider than the output: the columns past its width are dropped).
+struct Qu8Segment {
+    int32_t q = 0, len = 0;  // positions q..q+len-1 of the tile's rows (<= kQu8TileCols)
+    int64_t dst = 0;         // where they go in each output row
+};
+// For r < rows, each segment s, i < s.len: y[r * ldy + s.dst + i] = tile[r *
+// kQu8TileCols + s.q + i].
+using Qu8ScatterFn = void (*)(const uint8_t* tile, int rows, const Qu8Segment* seg, int nseg,
+                              uint8_t* y, int64_t ldy);
 
 // Elementwise uint8 kernels (per-tensor parameters), lane for lane what the
 // reference kernels compute: y = QuantizeLinear(x, scale, zp) to uint8;
@@ -262,6 +280,8 @@ struct KernelTable {
     Qu8PackPanelFn qu8_pack_panel_7bit = nullptr;
     Qu8ConvTileFn qu8_conv_tile_7bit = nullptr;
     const char* qu8_conv_name_7bit = "";
+    Qu8ConvTileDirectFn qu8_conv_tile_direct = nullptr;  // VNNI; null elsewhere
+    Qu8ScatterFn qu8_scatter = nullptr;                  // null: memcpy per segment and row
     Qu8QuantizeFn qu8_quantize = nullptr;
     Qu8DequantizeFn qu8_dequantize = nullptr;
     Qu8AddFn qu8_add = nullptr;
@@ -328,6 +348,8 @@ std::remove_pointer_t<Qu8AddFn> qu8_add_avx512;
 std::remove_pointer_t<Qu8RequantizeFn> qu8_requantize_avx512;
 std::remove_pointer_t<Qu8PackPanelFn> qu8_pack_panel_vnni;
 std::remove_pointer_t<Qu8ConvTileFn> qu8_conv_tile_vnni;
+std::remove_pointer_t<Qu8ConvTileDirectFn> qu8_conv_tile_direct_vnni;
+std::remove_pointer_t<Qu8ScatterFn> qu8_scatter_avx512bw;
 // AVX-512 VNNI (and BW) present and enabled (x86-64; the avx512 table's int8 kernels).
 bool cpu_has_avx512_vnni();
 #endif

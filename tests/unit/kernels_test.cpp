@@ -1058,6 +1058,7 @@ TEST(Kernels, Qu8ConvEqualsTheReferenceQLinearConvByteForByte) {
     };
     ThreadPool pool(3);
     uint64_t seed = 5100;
+    int direct = 0, packed = 0;
     for (const bool seven_bit : {false, true})
         for (const Case& c : cases) {
             SCOPED_TRACE(shape_str(c.x) + " * " + shape_str(c.w) +
@@ -1105,9 +1106,18 @@ TEST(Kernels, Qu8ConvEqualsTheReferenceQLinearConvByteForByte) {
             consts[0] = nullptr;
             auto k = prepare_kernel(n, consts, {}, false, &c.x);
             ASSERT_TRUE(k != nullptr);
-            EXPECT_EQ(k->name(), seven_bit && kernels().qu8_conv_tile_7bit
-                                     ? kernels().qu8_conv_name_7bit
-                                     : kernels().qu8_conv_name);
+            const std::string packed_name = seven_bit && kernels().qu8_conv_tile_7bit
+                                                ? kernels().qu8_conv_name_7bit
+                                                : kernels().qu8_conv_name;
+            // The direct tile (on the input interleaved by channel quads) where the
+            // table has one and the padding of the channels to quads costs less than
+            // packing panels.
+            if (k->name() == packed_name + "_direct") {
+                ++direct;
+            } else {
+                EXPECT_EQ(k->name(), packed_name);
+                ++packed;
+            }
             for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
                 Tensor y = Tensor::create(DType::kUint8, ref[0].shape()).value();
                 ComputeContext ctx{n, in, {&y}, p};
@@ -1119,6 +1129,49 @@ TEST(Kernels, Qu8ConvEqualsTheReferenceQLinearConvByteForByte) {
                                    << " (" << low << " at 0, " << high << " at 255)";
             }
         }
+    // Both ways are exercised where the table has the direct tile.
+    EXPECT_GE(packed, 2);
+    if (kernels().qu8_conv_tile_direct) {
+        EXPECT_GE(direct, 6);
+    }
+    std::printf("int8 convolution cases: %d on the direct tile, %d on packed panels\n", direct,
+                packed);
+    // One prepared kernel on inputs of changing spatial size (its geometry is
+    // worked out again for each): 12x12, 7x9, 12x12, padded 3x3; 5 input channels
+    // (packed panels) and 8 (the direct tile where the table has one).
+    for (const int64_t C : {5, 8}) {
+        SCOPED_TRACE(std::to_string(C) + " input channels");
+        Attributes a;
+        a.set("pads", Attribute::make_ints({1, 1, 1, 1}));
+        Node n = make_node("QLinearConv", {"x", "sx", "zx", "w", "sw", "zw", "sy", "zy"}, {"y"}, a);
+        Tensor w = random_bytes(DType::kInt8, {8, C, 3, 3}, 61);
+        for (int64_t i = 0; i < w.numel(); ++i)
+            if (w.data<int8_t>()[i] == -128) w.data<int8_t>()[i] = -127;
+        Tensor sx = scalar_tensor(DType::kFloat32, 0.02), zx = scalar_tensor(DType::kUint8, 117);
+        Tensor sw = scalar_tensor(DType::kFloat32, 0.01), zw = scalar_tensor(DType::kInt8, 0);
+        Tensor sy = scalar_tensor(DType::kFloat32, 0.5), zy = scalar_tensor(DType::kUint8, 128);
+        const Shape first = {1, C, 12, 12};
+        auto k = prepare_kernel(n, {nullptr, &sx, &zx, &w, &sw, &zw, &sy, &zy}, {}, false, &first);
+        ASSERT_TRUE(k != nullptr);
+        if (kernels().qu8_conv_tile_direct) {
+            EXPECT_EQ(k->name(), kernels().qu8_conv_name + std::string(C == 8 ? "_direct" : ""));
+        }
+        int64_t checked = 0;
+        for (const Shape& xs : {first, Shape{1, C, 7, 9}, first}) {
+            SCOPED_TRACE(shape_str(xs));
+            Tensor x = random_bytes(DType::kUint8, xs, 62 + checked);
+            const std::vector<const Tensor*> in = {&x, &sx, &zx, &w, &sw, &zw, &sy, &zy};
+            std::vector<Tensor> ref;
+            ASSERT_TRUE(run_node(n, in, &ref, true).ok());
+            Tensor y = Tensor::create(DType::kUint8, ref[0].shape()).value();
+            ComputeContext ctx{n, in, {&y}, nullptr};
+            ASSERT_TRUE(k->run(ctx).ok());
+            ASSERT_EQ(0, std::memcmp(y.data<uint8_t>(), ref[0].data<uint8_t>(),
+                                     static_cast<size_t>(y.numel())));
+            checked += y.numel();
+        }
+        EXPECT_EQ(checked, 8 * (144 + 63 + 144));
+    }
     // Not taken: weight zero points other than 0, or a fused float activation.
     Node n = make_node("QLinearConv", {"x", "sx", "zx", "w", "sw", "zw", "sy", "zy"}, {"y"}, {});
     Tensor x = random_bytes(DType::kUint8, {1, 4, 5, 5}, 1);

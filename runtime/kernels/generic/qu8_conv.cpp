@@ -28,29 +28,37 @@ namespace {
 
 constexpr int kR = kQu8TileRows;
 constexpr int kP = kQu8TileCols;
+constexpr bool kLittleEndian = __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__;
 
 // A phase plane of one channel: out[y][x] = plane[y * sh + dy][x * sw + dx], zx
 // outside. A function of its own so that its bounds stay in registers (byte stores
 // may alias a lambda's captures).
 void phase_plane(const uint8_t* plane, int64_t H, int64_t W, int64_t sh, int64_t sw, int64_t dy,
                  int64_t dx, uint8_t zx, uint8_t* out, int64_t Hq, int64_t Wq) {
-    // Columns x0..x1 read inside the row: 0 <= x * sw + dx < W.
+    // Columns x0..x1 read inside the row: 0 <= x * sw + dx < W; rows y0..y1 likewise.
     const int64_t x0 = std::min(Wq, dx >= 0 ? 0 : (-dx + sw - 1) / sw);
     const int64_t x1 = std::max(x0, std::min(Wq, W - dx <= 0 ? 0 : (W - dx + sw - 1) / sw));
-    for (int64_t y = 0; y < Hq; ++y, out += Wq) {
-        const int64_t iy = y * sh + dy;
-        if (iy < 0 || iy >= H) {
-            std::memset(out, zx, static_cast<size_t>(Wq));
-            continue;
-        }
-        const uint8_t* src = plane + iy * W + dx;
-        std::memset(out, zx, static_cast<size_t>(x0));
+    const int64_t y0 = std::min(Hq, dy >= 0 ? 0 : (-dy + sh - 1) / sh);
+    const int64_t y1 = std::max(y0, std::min(Hq, H - dy <= 0 ? 0 : (H - dy + sh - 1) / sh));
+    // The border in one fill (small planes: one call rather than three per row).
+    if (x0 > 0 || x1 < Wq || y0 > 0 || y1 < Hq) std::memset(out, zx, static_cast<size_t>(Hq * Wq));
+    for (int64_t y = y0; y < y1; ++y) {
+        const uint8_t* src = plane + (y * sh + dy) * W + dx;
+        uint8_t* o = out + y * Wq;
         if (sw == 1) {
-            std::memcpy(out + x0, src + x0, static_cast<size_t>(x1 - x0));
+            std::memcpy(o + x0, src + x0, static_cast<size_t>(x1 - x0));
+        } else if (sw == 2 && x1 > x0 && kLittleEndian) {
+            // Every other byte as the low byte of 16-bit loads (vectorized); the
+            // last column alone (its pair may end past the row).
+            for (int64_t x = x0; x < x1 - 1; ++x) {
+                uint16_t v;
+                std::memcpy(&v, src + 2 * x, 2);
+                o[x] = static_cast<uint8_t>(v);  // the even byte
+            }
+            o[x1 - 1] = src[2 * (x1 - 1)];
         } else {
-            for (int64_t x = x0; x < x1; ++x) out[x] = src[x * sw];
+            for (int64_t x = x0; x < x1; ++x) o[x] = src[x * sw];
         }
-        std::memset(out + x1, zx, static_cast<size_t>(Wq - x1));
     }
 }
 
@@ -76,6 +84,21 @@ class Qu8Conv : public PreparedKernel {
         const int kg = tile_ == kt_.qu8_conv_tile_7bit ? 4 : kt_.qu8_k_per_group;  // per int32
         groups_ = (K_ + kg - 1) / kg;
         blocks_ = (M_ + kR - 1) / kR;
+        // In place (the table's direct tile): K ordered tap by tap, each tap's channels
+        // in quads (C padded to a multiple of 4 with zero weights). The input is
+        // interleaved once instead of a panel packed per tile, which saves the
+        // packing of the taps' shifted copies (about 2/3 of a 24-product group per
+        // block per group, the packed tile's cost being 3 such units per block) and
+        // pays for the padding. Not for 1x1 kernels: there the interleaving costs what
+        // the packing did, and packed panels stay in L1 while their tiles run.
+        const int64_t taps = KH_ * KW_, quads = (C_ + 3) / 4;
+        if (kt_.qu8_conv_tile_direct && tile_ == kt_.qu8_conv_tile && kg == 4 && taps > 1 &&
+            taps * quads * blocks_ * 3 <= groups_ * (blocks_ * 3 + 2)) {
+            direct_ = true;
+            quads_ = quads;
+            groups_ = taps * quads;
+            name_ += "_direct";
+        }
         zx_ = c[2]->data<uint8_t>()[0];
         zy_ = c[7]->data<uint8_t>()[0];
         packed_.assign(static_cast<size_t>(blocks_ * groups_ * kR), 0);
@@ -91,7 +114,10 @@ class Qu8Conv : public PreparedKernel {
             for (int64_t k = 0; k < K_; ++k) {
                 const int8_t v = wd[m * K_ + k];
                 sum += v;
-                const int64_t at = ((b * groups_ + k / kg) * kR + r) * kg + k % kg;
+                // k = channel * taps + tap; in place: group tap * quads + channel / 4.
+                const int64_t gk = direct_ ? k % taps * quads + k / taps / 4 : k / kg;
+                const int64_t jk = direct_ ? k / taps % 4 : k % kg;
+                const int64_t at = ((b * groups_ + gk) * kR + r) * kg + jk;
                 if (kg == 4) {
                     bytes[at] = static_cast<uint8_t>(v);
                 } else {
@@ -111,36 +137,29 @@ class Qu8Conv : public PreparedKernel {
         Tensor& Y = *ctx.out[0];
         if (X.rank() != 4 || X.shape()[1] != C_ || X.dtype() != DType::kUint8)
             return internal_error("int8 conv weights do not match the input");
-        Window win;
-        PARE_RETURN_IF_ERROR(window_forward(attrs_, Shape(X.shape().begin() + 2, X.shape().end()),
-                                            {KH_, KW_}, false, &win));
-        const int64_t N = X.shape()[0], H = win.in[0], W = win.in[1];
-        const int64_t OH = win.out[0], OW = win.out[1], P = OH * OW;
+        // The geometry (window, phase planes, row offsets) depends on the input's
+        // spatial size only: worked out at the first run of each size.
+        if (X.shape()[2] != geo_.H || X.shape()[3] != geo_.W)
+            PARE_RETURN_IF_ERROR(set_geometry(X.shape()[2], X.shape()[3]));
+        const Geometry& g = geo_;
+        const int64_t N = X.shape()[0], H = g.H, W = g.W;
+        const int64_t OH = g.OH, OW = g.OW, P = OH * OW;
         if (N == 0 || P <= 0) return Status();
-        const int64_t sh = win.strides[0], sw = win.strides[1];
-        const int64_t dh = win.dilations[0], dw = win.dilations[1];
-        const int64_t pt = win.pad_begin[0], pl = win.pad_begin[1];
-        // The K rows of positions the panels read (row k at rows + koff[k], position
-        // p at p) come from phase planes: for strides sh x sw, plane (c, a, b) holds
-        // the input at rows y * sh + a - pt and columns x * sw + b - pl (zx outside),
-        // Hq x Wq of them. Tap (i, j) of an output (oh, ow) then reads plane (c, i*dh
-        // % sh, j*dw % sw) at (oh + i*dh / sh, ow + j*dw / sw): a stride-1 pattern, so
-        // a row of positions is contiguous once positions run over the plane's width
-        // Wq (columns past OW computed and dropped as the tiles are copied out). With
-        // stride 1 and no padding the input is its own single plane (no copy).
-        const int64_t Hq = OH + (KH_ - 1) * dh / sh, Wq = OW + (KW_ - 1) * dw / sw;
-        const bool copy = sh != 1 || sw != 1 || pt != 0 || pl != 0 || Hq != H || Wq != W;
+        const int64_t sh = g.sh, sw = g.sw, dh = g.dh, dw = g.dw, pt = g.pt, pl = g.pl;
+        const int64_t Hq = g.Hq, Wq = g.Wq;
+        const bool copy = g.copy;
         const int64_t grid = (OH - 1) * Wq + OW;  // positions computed
-        int64_t* koff = reinterpret_cast<int64_t*>(scratch_floats(2, static_cast<size_t>(2 * K_)));
-        for (int64_t c = 0, k = 0; c < C_; ++c)
-            for (int64_t i = 0; i < KH_; ++i)
-                for (int64_t j = 0; j < KW_; ++j, ++k) {
-                    const int64_t plane = (c * sh + i * dh % sh) * sw + j * dw % sw;
-                    koff[k] = (plane * Hq + i * dh / sh) * Wq + j * dw / sw;
-                }
+        const int64_t* koff = g.koff.data();
         uint8_t* buf = copy ? reinterpret_cast<uint8_t*>(scratch_floats(
                                   3, static_cast<size_t>((C_ * sh * sw * Hq * Wq + 3) / 4)))
                             : nullptr;
+        // In place: the planes interleaved by channel quads, each plane's int32 padded
+        // to a multiple of 16 (the pack writes whole vectors), and kP to spare after
+        // the last (the tile reads whole panels).
+        const int64_t qstride = (Hq * Wq + 15) / 16 * 16;
+        int32_t* xq = direct_ ? reinterpret_cast<int32_t*>(scratch_floats(
+                                    4, static_cast<size_t>(quads_ * sh * sw * qstride + kP)))
+                              : nullptr;
         // Only the phases some tap reads are copied: row offset a and column offset b
         // each hit by some kernel row or column.
         auto hit = [](int64_t taps, int64_t d, int64_t s, int64_t offset) {
@@ -156,7 +175,6 @@ class Qu8Conv : public PreparedKernel {
         const int64_t per_run = (blocks_ + runs - 1) / runs;
         runs = (blocks_ + per_run - 1) / per_run;
         const bool scatter = Wq != OW;
-        const int64_t ldw = Wq;
         for (int64_t n = 0; n < N; ++n) {
             const uint8_t* xn = X.data<uint8_t>() + n * C_ * H * W;
             uint8_t* yn = Y.data<uint8_t>() + n * M_ * P;
@@ -169,32 +187,63 @@ class Qu8Conv : public PreparedKernel {
                 });
             }
             const uint8_t* rows = buf ? buf : xn;
+            if (direct_) {
+                // Plane (quad, a, b) from the 4 channels' planes (a, b), 64 positions at
+                // a time by the pack (rows past C zero).
+                const int64_t ps = Hq * Wq, cs = copy ? sh * sw * ps : ps;
+                parallel_runs(ctx.pool, quads_ * sh * sw, [&](int64_t q) {
+                    const int64_t cq = q / (sh * sw), a = q / sw % sh, b = q % sw;
+                    if (!hit(KH_, dh, sh, a) || !hit(KW_, dw, sw, b)) return;
+                    const uint8_t* src = rows + cq * 4 * cs + (a * sw + b) * ps;
+                    const int64_t off[4] = {0, cs, 2 * cs, 3 * cs};
+                    const int64_t nk = std::min<int64_t>(4, C_ - 4 * cq);
+                    for (int64_t p = 0; p < ps; p += kP)
+                        pack_(src + p, off, nk, std::min<int64_t>(kP, ps - p),
+                              xq + q * qstride + p);
+                });
+            }
             auto task = [&](int64_t t) {
                 const int64_t panel = t / runs, run = t % runs;
                 const int64_t p0 = panel * kP, np = std::min<int64_t>(kP, grid - p0);
+                const int64_t pgroups = direct_ ? 0 : groups_;
                 int32_t* pk = reinterpret_cast<int32_t*>(
-                    scratch_floats(5, static_cast<size_t>(groups_ * kP + kR * kP / 4)));
-                uint8_t* tmp = reinterpret_cast<uint8_t*>(pk + groups_ * kP);
-                pack_(rows + p0, koff, K_, np, pk);
+                    scratch_floats(5, static_cast<size_t>(pgroups * kP + kR * kP / 4)));
+                uint8_t* tmp = reinterpret_cast<uint8_t*>(pk + pgroups * kP);
+                if (!direct_) pack_(rows + p0, koff, K_, np, pk);
+                // Positions p0.. of the wide grid that are outputs (ow < OW).
+                Qu8Segment seg[kP];
+                int nseg = 0;
+                if (scatter) {
+                    int64_t oh = p0 / Wq, ow = p0 % Wq;
+                    for (int64_t q = 0; q < np; q += Wq - ow, ++oh, ow = 0)
+                        if (ow < OW)
+                            seg[nseg++] = {static_cast<int32_t>(q),
+                                           static_cast<int32_t>(std::min(np - q, OW - ow)),
+                                           oh * OW + ow};
+                }
                 const int64_t b1 = std::min(blocks_, (run + 1) * per_run);
                 for (int64_t b = run * per_run; b < b1; ++b) {
                     const int64_t m0 = b * kR, mr = std::min<int64_t>(kR, M_ - m0);
-                    tile_(packed_.data() + b * groups_ * kR, pk, groups_, static_cast<int>(mr), np,
-                          corr_.data() + m0, mult_.data() + m0, zy_, 0, 255,
-                          scatter ? tmp : yn + m0 * P + p0, scatter ? kP : P);
-                    if (!scatter) continue;
-                    // Positions p0.. of the wide grid back to (oh, ow < OW).
-                    for (int64_t q = 0; q < np;) {
-                        const int64_t gp = p0 + q, oh = gp / ldw, ow = gp % ldw;
-                        const int64_t len = std::min(np - q, ldw - ow);
-                        if (ow < OW) {
-                            const int64_t keep = std::min(len, OW - ow);
-                            for (int64_t r = 0; r < mr; ++r)
-                                std::memcpy(yn + (m0 + r) * P + oh * OW + ow, tmp + r * kP + q,
-                                            static_cast<size_t>(keep));
-                        }
-                        q += len;
+                    uint8_t* out = scatter ? tmp : yn + m0 * P + p0;
+                    const int64_t ldo = scatter ? kP : P;
+                    if (direct_) {
+                        kt_.qu8_conv_tile_direct(packed_.data() + b * groups_ * kR, xq + p0,
+                                                 g.goff.data(), groups_, static_cast<int>(mr), np,
+                                                 corr_.data() + m0, mult_.data() + m0, zy_, 0, 255,
+                                                 out, ldo);
+                    } else {
+                        tile_(packed_.data() + b * groups_ * kR, pk, groups_, static_cast<int>(mr),
+                              np, corr_.data() + m0, mult_.data() + m0, zy_, 0, 255, out, ldo);
                     }
+                    if (!scatter) continue;
+                    if (kt_.qu8_scatter) {
+                        kt_.qu8_scatter(tmp, static_cast<int>(mr), seg, nseg, yn + m0 * P, P);
+                        continue;
+                    }
+                    for (int s = 0; s < nseg; ++s)
+                        for (int64_t r = 0; r < mr; ++r)
+                            std::memcpy(yn + (m0 + r) * P + seg[s].dst, tmp + r * kP + seg[s].q,
+                                        static_cast<size_t>(seg[s].len));
                 }
             };
             if (ctx.pool) {
@@ -207,15 +256,69 @@ class Qu8Conv : public PreparedKernel {
     }
 
   private:
+    struct Geometry {
+        int64_t H = -1, W = -1;  // the input's spatial size
+        int64_t OH = 0, OW = 0, sh = 1, sw = 1, dh = 1, dw = 1, pt = 0, pl = 0, Hq = 0, Wq = 0;
+        bool copy = false;
+        std::vector<int64_t> koff;  // K_ entries: row k of the panels at rows + koff[k]
+        std::vector<int64_t> goff;  // in place: group (tap, quad) at xq + goff[g]
+    };
+
+    Status set_geometry(int64_t H, int64_t W) const {
+        Window win;
+        PARE_RETURN_IF_ERROR(window_forward(attrs_, Shape{H, W}, {KH_, KW_}, false, &win));
+        Geometry g;
+        g.H = H;
+        g.W = W;
+        g.OH = win.out[0];
+        g.OW = win.out[1];
+        g.sh = win.strides[0];
+        g.sw = win.strides[1];
+        g.dh = win.dilations[0];
+        g.dw = win.dilations[1];
+        g.pt = win.pad_begin[0];
+        g.pl = win.pad_begin[1];
+        // The K rows of positions the panels read (row k at rows + koff[k], position
+        // p at p) come from phase planes: for strides sh x sw, plane (c, a, b) holds
+        // the input at rows y * sh + a - pt and columns x * sw + b - pl (zx outside),
+        // Hq x Wq of them. Tap (i, j) of an output (oh, ow) then reads plane (c, i*dh
+        // % sh, j*dw % sw) at (oh + i*dh / sh, ow + j*dw / sw): a stride-1 pattern, so
+        // a row of positions is contiguous once positions run over the plane's width
+        // Wq (columns past OW computed and dropped as the tiles are copied out). With
+        // stride 1 and no padding the input is its own single plane (no copy).
+        g.Hq = g.OH + (KH_ - 1) * g.dh / g.sh;
+        g.Wq = g.OW + (KW_ - 1) * g.dw / g.sw;
+        g.copy = g.sh != 1 || g.sw != 1 || g.pt != 0 || g.pl != 0 || g.Hq != H || g.Wq != W;
+        // Interleaved by quads (direct_), plane (q, a, b) starts at a multiple of
+        // qstride int32 instead of Hq * Wq bytes.
+        const int64_t ps = direct_ ? (g.Hq * g.Wq + 15) / 16 * 16 : g.Hq * g.Wq;
+        std::vector<int64_t>& offs = direct_ ? g.goff : g.koff;
+        offs.resize(static_cast<size_t>(direct_ ? groups_ : K_));
+        const int64_t taps = KH_ * KW_, nc = direct_ ? quads_ : C_;
+        for (int64_t c = 0; c < nc; ++c)
+            for (int64_t i = 0; i < KH_; ++i)
+                for (int64_t j = 0; j < KW_; ++j) {
+                    const int64_t plane = (c * g.sh + i * g.dh % g.sh) * g.sw + j * g.dw % g.sw;
+                    const int64_t k = direct_ ? (i * KW_ + j) * nc + c : c * taps + i * KW_ + j;
+                    offs[static_cast<size_t>(k)] =
+                        plane * ps + i * g.dh / g.sh * g.Wq + j * g.dw / g.sw;
+                }
+        geo_ = std::move(g);
+        return Status();
+    }
+
     Attributes attrs_;
     const KernelTable& kt_;
     Qu8PackPanelFn pack_ = kt_.qu8_pack_panel;
     Qu8ConvTileFn tile_ = kt_.qu8_conv_tile;
     std::string name_ = kt_.qu8_conv_name;
     int64_t M_ = 0, C_ = 0, KH_ = 0, KW_ = 0, K_ = 0, groups_ = 0, blocks_ = 0;
+    bool direct_ = false;  // the table's direct tile on the interleaved input
+    int64_t quads_ = 0;
     int32_t zx_ = 0, zy_ = 0;
     std::vector<int32_t> packed_, corr_;
     std::vector<float> mult_;
+    mutable Geometry geo_;  // of the last input size (run() is not called concurrently)
 };
 
 bool scalar_of(const Tensor* t, DType type) { return t && t->dtype() == type && t->numel() == 1; }

@@ -18,28 +18,45 @@ namespace {
 constexpr int kRows = kQu8TileRows;  // 6 output channels
 constexpr int kCols = kQu8TileCols;  // 64 positions: 4 zmm
 
-template <int NV>
-void tile(const int32_t* a, const int32_t* panel, int64_t groups, int rows, int64_t np,
-          const int32_t* corr, const float* mult, int32_t zy, int32_t lo, int32_t hi, uint8_t* y,
-          int64_t ldy) {
-    __m512i acc[kRows][NV];
+// The products of R rows (the block's output channels, R <= kRows: a last,
+// partial block computes only its own) with NV zmm of 16 positions, summed over
+// the groups into sums[r][0, 16 NV). Group g's positions at panel + g * kCols, or
+// (kDirect) at panel + goff[g]. A function of its own, and kDirect a template
+// parameter: with the requantization (or a branch) in the same function GCC 12
+// keeps some accumulators in memory throughout the loop (up to twice as slow).
+template <int NV, int R, bool kDirect>
+__attribute__((noinline)) void products(const int32_t* a, const int32_t* panel, const int64_t* goff,
+                                        int64_t groups, int32_t* sums) {
+    __m512i acc[R][NV];
 #pragma GCC unroll 6
-    for (int r = 0; r < kRows; ++r)
+    for (int r = 0; r < R; ++r)
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_si512();
     for (int64_t g = 0; g < groups; ++g) {
-        const int32_t* pg = panel + g * kCols;
+        const int32_t* pg = kDirect ? panel + goff[g] : panel + g * kCols;
         __m512i b[NV];
 #pragma GCC unroll 4
         for (int v = 0; v < NV; ++v) b[v] = _mm512_loadu_si512(pg + 16 * v);
         const int32_t* ag = a + g * kRows;
 #pragma GCC unroll 6
-        for (int r = 0; r < kRows; ++r) {
+        for (int r = 0; r < R; ++r) {
             const __m512i w = _mm512_set1_epi32(ag[r]);
 #pragma GCC unroll 4
             for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], b[v], w);
         }
     }
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; ++v) _mm512_store_si512(sums + (r * 4 + v) * 16, acc[r][v]);
+}
+
+template <int NV, int R, bool kDirect>
+void tile(const int32_t* a, const int32_t* panel, const int64_t* goff, int64_t groups, int64_t np,
+          const int32_t* corr, const float* mult, int32_t zy, int32_t lo, int32_t hi, uint8_t* y,
+          int64_t ldy) {
+    alignas(64) int32_t sums[kRows * 64];
+    products<NV, R, kDirect>(a, panel, goff, groups, sums);
     const __m512 flo = _mm512_set1_ps(static_cast<float>(lo - zy));
     const __m512 fhi = _mm512_set1_ps(static_cast<float>(hi - zy));
     const __m512i z = _mm512_set1_epi32(zy);
@@ -47,9 +64,7 @@ void tile(const int32_t* a, const int32_t* panel, int64_t groups, int rows, int6
     // After packs/packus, dword 4L + j holds row part j's positions 4L..4L+3.
     const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
     const __mmask64 mask = np >= 64 ? ~__mmask64{0} : ((__mmask64{1} << np) - 1);
-#pragma GCC unroll 6
-    for (int r = 0; r < kRows; ++r) {
-        if (r >= rows) break;
+    for (int r = 0; r < R; ++r) {
         const __m512i c = _mm512_set1_epi32(corr[r]);
         const __m512 m = _mm512_set1_ps(mult[r]);
         __m512i q[4];
@@ -59,8 +74,8 @@ void tile(const int32_t* a, const int32_t* panel, int64_t groups, int rows, int6
                 q[v] = _mm512_setzero_si512();
                 continue;
             }
-            __m512 f =
-                _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xffff, _mm512_add_epi32(acc[r][v], c)), m);
+            const __m512i s = _mm512_load_si512(sums + (r * 4 + v) * 16);
+            __m512 f = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xffff, _mm512_add_epi32(s, c)), m);
             // The upper clamp keeps the conversion in range; with the full uint8
             // range the lower one is the saturation of packus (a value below
             // -2^31 converts to INT_MIN, which saturates to 0 as well).
@@ -77,6 +92,47 @@ void tile(const int32_t* a, const int32_t* panel, int64_t groups, int rows, int6
     }
 }
 
+template <int NV, bool kDirect>
+void with_rows(int rows, const int32_t* a, const int32_t* panel, const int64_t* goff,
+               int64_t groups, int64_t np, const int32_t* corr, const float* mult, int32_t zy,
+               int32_t lo, int32_t hi, uint8_t* y, int64_t ldy) {
+    static_assert(kRows == 6, "one case per row count");
+    switch (rows) {
+        case 1:
+            return tile<NV, 1, kDirect>(a, panel, goff, groups, np, corr, mult, zy, lo, hi, y, ldy);
+        case 2:
+            return tile<NV, 2, kDirect>(a, panel, goff, groups, np, corr, mult, zy, lo, hi, y, ldy);
+        case 3:
+            return tile<NV, 3, kDirect>(a, panel, goff, groups, np, corr, mult, zy, lo, hi, y, ldy);
+        case 4:
+            return tile<NV, 4, kDirect>(a, panel, goff, groups, np, corr, mult, zy, lo, hi, y, ldy);
+        case 5:
+            return tile<NV, 5, kDirect>(a, panel, goff, groups, np, corr, mult, zy, lo, hi, y, ldy);
+        default:
+            return tile<NV, 6, kDirect>(a, panel, goff, groups, np, corr, mult, zy, lo, hi, y, ldy);
+    }
+}
+
+template <bool kDirect>
+void tile_any(const int32_t* a, const int32_t* x, const int64_t* goff, int64_t groups, int rows,
+              int64_t np, const int32_t* corr, const float* mult, int32_t zy, int32_t lo,
+              int32_t hi, uint8_t* y, int64_t ldy) {
+    switch ((np + 15) / 16) {
+        case 1:
+            return with_rows<1, kDirect>(rows, a, x, goff, groups, np, corr, mult, zy, lo, hi, y,
+                                         ldy);
+        case 2:
+            return with_rows<2, kDirect>(rows, a, x, goff, groups, np, corr, mult, zy, lo, hi, y,
+                                         ldy);
+        case 3:
+            return with_rows<3, kDirect>(rows, a, x, goff, groups, np, corr, mult, zy, lo, hi, y,
+                                         ldy);
+        default:
+            return with_rows<4, kDirect>(rows, a, x, goff, groups, np, corr, mult, zy, lo, hi, y,
+                                         ldy);
+    }
+}
+
 }  // namespace
 
 void qu8_pack_panel_vnni(const uint8_t* x, const int64_t* koff, int64_t K, int64_t np,
@@ -84,18 +140,30 @@ void qu8_pack_panel_vnni(const uint8_t* x, const int64_t* koff, int64_t K, int64
     qu8_pack_panel_sse2(x, koff, K, np, panel);
 }
 
+void qu8_conv_tile_direct_vnni(const int32_t* a, const int32_t* x, const int64_t* goff,
+                               int64_t groups, int rows, int64_t np, const int32_t* corr,
+                               const float* mult, int32_t zy, int32_t lo, int32_t hi, uint8_t* y,
+                               int64_t ldy) {
+    tile_any<true>(a, x, goff, groups, rows, np, corr, mult, zy, lo, hi, y, ldy);
+}
+
 void qu8_conv_tile_vnni(const int32_t* a, const int32_t* panel, int64_t groups, int rows,
                         int64_t np, const int32_t* corr, const float* mult, int32_t zy, int32_t lo,
                         int32_t hi, uint8_t* y, int64_t ldy) {
-    switch ((np + 15) / 16) {
-        case 1:
-            return tile<1>(a, panel, groups, rows, np, corr, mult, zy, lo, hi, y, ldy);
-        case 2:
-            return tile<2>(a, panel, groups, rows, np, corr, mult, zy, lo, hi, y, ldy);
-        case 3:
-            return tile<3>(a, panel, groups, rows, np, corr, mult, zy, lo, hi, y, ldy);
-        default:
-            return tile<4>(a, panel, groups, rows, np, corr, mult, zy, lo, hi, y, ldy);
+    tile_any<false>(a, panel, nullptr, groups, rows, np, corr, mult, zy, lo, hi, y, ldy);
+}
+
+// Masked byte stores (AVX-512BW): each segment one store per row, addressed so
+// that tile position q lands on s.dst + (q - s.q); the bytes outside the segment
+// are masked off (neither written nor faulted on).
+void qu8_scatter_avx512bw(const uint8_t* tile, int rows, const Qu8Segment* seg, int nseg,
+                          uint8_t* y, int64_t ldy) {
+    for (int s = 0; s < nseg; ++s) {
+        const __mmask64 m = (seg[s].len >= 64 ? ~__mmask64{0} : ((__mmask64{1} << seg[s].len) - 1))
+                            << seg[s].q;
+        uint8_t* ys = y + (seg[s].dst - seg[s].q);
+        for (int r = 0; r < rows; ++r)
+            _mm512_mask_storeu_epi8(ys + r * ldy, m, _mm512_loadu_si512(tile + r * kCols));
     }
 }
 
