@@ -10,6 +10,8 @@
 #  - the hybrid (the pruned teacher cut at stage3.block0 with an XGBoost head,
 #    `make hybrid`) and its int8 version: their latency as a fraction of the
 #    dense teacher's, alternating (`pare check`);
+#  - the automated result (`pare auto`: channels removed, low rank and int8 chosen
+#    per layer): warm and cold, in pare and in ONNX Runtime, against the dense;
 #  - unstructured 90% sparse: the time of the pruned layers (the convolutions
 #    that run on the sparse kernel), summed from `pare bench --profile`, dense
 #    against sparse in alternation, and the whole model.
@@ -27,6 +29,7 @@ sparse=$dir/teacher_resnet20_sparse90.onnx
 lowrank=$dir/teacher_resnet20_lowrank.onnx
 hybrid=$dir/teacher_resnet20_hybrid.onnx
 hybrid8=$dir/teacher_resnet20_hybrid_int8.onnx
+auto=$dir/teacher_resnet20_auto.onnx
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 median() { sort -g | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
@@ -62,6 +65,11 @@ for b in 1 16; do
     read -r _ _ _ hp ho _ < <(check "$hybrid" "$b")
     read -r _ _ _ qp qo _ < <(check "$hybrid8" "$b")
     echo "$dp $do $hp $ho $qp $qo" >> "$tmp/h.$b"
+    read -r _ _ _ dp do _ < <(check "$dense" "$b")
+    read -r _ _ _ ap ao _ < <(check "$auto" "$b")
+    read -r wd < <(warm "$dense" "$b")
+    read -r wa < <(warm "$auto" "$b")
+    echo "$dp $do $ap $ao $wd $wa" >> "$tmp/a.$b"
     read -r dl dm < <(profile "$dense" "$b")
     read -r sl sm < <(profile "$sparse" "$b")
     echo "$dl $dm $sl $sm" >> "$tmp/u.$b"
@@ -85,6 +93,11 @@ for b in 1 16; do
   awk '{print $3 / $1}' "$tmp/h.$b" | median > "$tmp/r"; awk '{print $5 / $1}' "$tmp/h.$b" | median > "$tmp/r8"
   printf "batch %-3s hybrid (pruned, cut at stage3.block0, XGBoost head): dense %7.3f ms, hybrid %7.3f ms (%.2f of dense), int8 hybrid %7.3f ms (%.2f of dense) in pare\n" \
     "$b" "$(cat "$tmp/a")" "$(cat "$tmp/c")" "$(cat "$tmp/r")" "$(cat "$tmp/e")" "$(cat "$tmp/r8")"
+  awk '{print $5}' "$tmp/a.$b" | median > "$tmp/a"; awk '{print $6}' "$tmp/a.$b" | median > "$tmp/c"
+  awk '{print $5 / $6}' "$tmp/a.$b" | median > "$tmp/r"; awk '{print $1 / $3}' "$tmp/a.$b" | median > "$tmp/rc"
+  awk '{print $2}' "$tmp/a.$b" | median > "$tmp/b"; awk '{print $4}' "$tmp/a.$b" | median > "$tmp/d"
+  printf "batch %-3s automated (pare auto): warm, dense %7.3f ms, auto %7.3f ms in pare: %.2fx faster; cold %.2fx (ONNX Runtime: dense %.3f, auto %.3f ms)\n" \
+    "$b" "$(cat "$tmp/a")" "$(cat "$tmp/c")" "$(cat "$tmp/r")" "$(cat "$tmp/rc")" "$(cat "$tmp/b")" "$(cat "$tmp/d")"
   awk '{print $1 / $3}' "$tmp/u.$b" | median > "$tmp/rl"
   awk '{print $2 / $4}' "$tmp/u.$b" | median > "$tmp/rm"
   awk '{print $1}' "$tmp/u.$b" | median > "$tmp/dl"; awk '{print $3}' "$tmp/u.$b" | median > "$tmp/sl"
