@@ -261,6 +261,7 @@ KernelTable make_table(Isa isa) {
             t.qu8_pack_panel = qu8_pack_panel_vnni;
             t.qu8_conv_tile = qu8_conv_tile_vnni;
             t.qu8_conv_tile_direct = qu8_conv_tile_direct_vnni;
+            t.qu8_conv_tile_lanes = qu8_conv_tile_lanes_vnni;
             t.qu8_scatter = qu8_scatter_avx512bw;
             t.qu8_conv_name = "qu8_conv_6x64_vnni";
             t.qu8_k_per_group = 4;

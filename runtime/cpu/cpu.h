@@ -218,6 +218,18 @@ using Qu8ConvTileDirectFn = void (*)(const int32_t* a, const int32_t* x, const i
                                      int64_t groups, int rows, int64_t np, const int32_t* corr,
                                      const float* mult, int32_t zy, int32_t lo, int32_t hi,
                                      uint8_t* y, int64_t ldy);
+// The direct tile transposed, for layers of many channels over few positions:
+// 64 output channels in the vector lanes (w: per group, 64 channels' 4 weights)
+// and rows <= 6 output positions, position r's group g at x + goff[g] + pos[r]
+// (any grid positions: none computed to be dropped). For c < nch, r < rows:
+// y[c * ldy + r] = requantize(corr[c] + the dot products, mult[c], zy, lo, hi);
+// corr and mult hold 64 entries.
+using Qu8ConvTileLanesFn = void (*)(const int32_t* w, const int32_t* x, const int64_t* goff,
+                                    int64_t groups, const int64_t* pos, int rows, int nch,
+                                    const int32_t* corr, const float* mult, int32_t zy, int32_t lo,
+                                    int32_t hi, uint8_t* y, int64_t ldy);
+constexpr int kQu8LaneChannels = 64;
+constexpr int kQu8LaneRows = 6;
 // A run of a tile's positions that are outputs (a convolution's panels run over a
 // grid wider than the output: the columns past its width are dropped).
 struct Qu8Segment {
@@ -281,6 +293,7 @@ struct KernelTable {
     Qu8ConvTileFn qu8_conv_tile_7bit = nullptr;
     const char* qu8_conv_name_7bit = "";
     Qu8ConvTileDirectFn qu8_conv_tile_direct = nullptr;  // VNNI; null elsewhere
+    Qu8ConvTileLanesFn qu8_conv_tile_lanes = nullptr;    // VNNI; null elsewhere
     Qu8ScatterFn qu8_scatter = nullptr;                  // null: memcpy per segment and row
     Qu8QuantizeFn qu8_quantize = nullptr;
     Qu8DequantizeFn qu8_dequantize = nullptr;
@@ -349,6 +362,7 @@ std::remove_pointer_t<Qu8RequantizeFn> qu8_requantize_avx512;
 std::remove_pointer_t<Qu8PackPanelFn> qu8_pack_panel_vnni;
 std::remove_pointer_t<Qu8ConvTileFn> qu8_conv_tile_vnni;
 std::remove_pointer_t<Qu8ConvTileDirectFn> qu8_conv_tile_direct_vnni;
+std::remove_pointer_t<Qu8ConvTileLanesFn> qu8_conv_tile_lanes_vnni;
 std::remove_pointer_t<Qu8ScatterFn> qu8_scatter_avx512bw;
 // AVX-512 VNNI (and BW) present and enabled (x86-64; the avx512 table's int8 kernels).
 bool cpu_has_avx512_vnni();

@@ -115,10 +115,13 @@ std::unique_ptr<PreparedKernel> prepare_f32_conv_direct(const Node& node,
                                                         const Shape* input_shape);
 
 // QLinearConv with uint8 activations and symmetric int8 weights, one group, 2-D, on
-// the table's int8 tile (null when the table has none: the reference runs).
+// the table's int8 tile (null when the table has none: the reference runs). With a
+// static input_shape its geometry is worked out at prepare (and the kernel's name
+// says which tile it takes).
 std::unique_ptr<PreparedKernel> prepare_qu8_conv(const Node& node,
                                                  const std::vector<const Tensor*>& constants,
-                                                 const Activation& act);
+                                                 const Activation& act,
+                                                 const Shape* input_shape = nullptr);
 
 // Depthwise QLinearConv (uint8, int8 weights, strides 1 or 2, dilation 1), exact in
 // float on the float depthwise kernels (null when the table lacks a piece).

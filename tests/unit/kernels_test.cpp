@@ -1055,10 +1055,16 @@ TEST(Kernels, Qu8ConvEqualsTheReferenceQLinearConvByteForByte) {
         {{1, 9, 11, 11}, {10, 9, 3, 3}, {1, 1}, {2, 2, 2, 2}, {2, 2}},    // dilated, wide
         {{1, 4, 9, 20}, {5, 4, 1, 5}, {1, 3}, {0, 2, 0, 1}, {1, 1}},
         {{1, 8, 6, 6}, {9, 8, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}},  // M 9: a block of 3 rows
+        // Many channels over few positions (the transposed tile where the table has
+        // one): 25 positions; 100 channels (a partial block of 36) over 20; 72
+        // positions (two tasks of 48).
+        {{1, 32, 5, 5}, {64, 32, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}},
+        {{1, 16, 4, 5}, {100, 16, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}},
+        {{1, 8, 8, 9}, {64, 8, 3, 3}, {1, 1}, {1, 1, 1, 1}, {1, 1}},
     };
     ThreadPool pool(3);
     uint64_t seed = 5100;
-    int direct = 0, packed = 0;
+    int direct = 0, packed = 0, lanes = 0;
     for (const bool seven_bit : {false, true})
         for (const Case& c : cases) {
             SCOPED_TRACE(shape_str(c.x) + " * " + shape_str(c.w) +
@@ -1114,6 +1120,9 @@ TEST(Kernels, Qu8ConvEqualsTheReferenceQLinearConvByteForByte) {
             // packing panels.
             if (k->name() == packed_name + "_direct") {
                 ++direct;
+            } else if (k->name() == std::string(kernels().qu8_conv_name) + "_lanes") {
+                ++direct;  // the direct tile transposed: channels in the vector lanes
+                ++lanes;
             } else {
                 EXPECT_EQ(k->name(), packed_name);
                 ++packed;
@@ -1134,8 +1143,13 @@ TEST(Kernels, Qu8ConvEqualsTheReferenceQLinearConvByteForByte) {
     if (kernels().qu8_conv_tile_direct) {
         EXPECT_GE(direct, 6);
     }
-    std::printf("int8 convolution cases: %d on the direct tile, %d on packed panels\n", direct,
-                packed);
+    if (kernels().qu8_conv_tile_lanes) {
+        EXPECT_GE(lanes, 6);
+    }
+    std::printf(
+        "int8 convolution cases: %d on the direct tile (%d of them transposed), %d on packed "
+        "panels\n",
+        direct, lanes, packed);
     // One prepared kernel on inputs of changing spatial size (its geometry is
     // worked out again for each): 12x12, 7x9, 12x12, padded 3x3; 5 input channels
     // (packed panels) and 8 (the direct tile where the table has one).

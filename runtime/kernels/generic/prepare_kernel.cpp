@@ -59,7 +59,7 @@ std::unique_ptr<PreparedKernel> prepare_kernel(const Node& node,
             return prepare_f32_conv_gemm(node, constants, act);
         case OpKind::kQLinearConv:
             if (auto k = prepare_qu8_dwconv(node, constants, act)) return k;
-            return prepare_qu8_conv(node, constants, act);
+            return prepare_qu8_conv(node, constants, act, input_shape);
         case OpKind::kQuantizeLinear:
         case OpKind::kDequantizeLinear:
         case OpKind::kQLinearAdd:

@@ -130,7 +130,13 @@ class Qu8Conv : public PreparedKernel {
         }
     }
 
-    std::string name() const override { return name_; }
+    // A static input size's geometry at prepare (run() works it out otherwise).
+    void prepare_geometry(int64_t H, int64_t W) { (void)set_geometry(H, W); }
+
+    // With a geometry that takes the transposed tile: "..._lanes".
+    std::string name() const override {
+        return geo_.lanes ? std::string(kt_.qu8_conv_name) + "_lanes" : name_;
+    }
 
     Status run(ComputeContext& ctx) const override {
         const Tensor& X = *ctx.in[0];
@@ -202,6 +208,10 @@ class Qu8Conv : public PreparedKernel {
                               xq + q * qstride + p);
                 });
             }
+            if (g.lanes) {
+                run_lanes(ctx, xq, yn);
+                continue;
+            }
             auto task = [&](int64_t t) {
                 const int64_t panel = t / runs, run = t % runs;
                 const int64_t p0 = panel * kP, np = std::min<int64_t>(kP, grid - p0);
@@ -260,6 +270,7 @@ class Qu8Conv : public PreparedKernel {
         int64_t H = -1, W = -1;  // the input's spatial size
         int64_t OH = 0, OW = 0, sh = 1, sw = 1, dh = 1, dw = 1, pt = 0, pl = 0, Hq = 0, Wq = 0;
         bool copy = false;
+        bool lanes = false;         // the transposed tile (direct_ only)
         std::vector<int64_t> koff;  // K_ entries: row k of the panels at rows + koff[k]
         std::vector<int64_t> goff;  // in place: group (tap, quad) at xq + goff[g]
     };
@@ -303,8 +314,64 @@ class Qu8Conv : public PreparedKernel {
                     offs[static_cast<size_t>(k)] =
                         plane * ps + i * g.dh / g.sh * g.Wq + j * g.dw / g.sw;
                 }
+        // Channels in the lanes where the direct tile would compute many positions
+        // that are dropped or padding (small outputs: the wide grid's extra columns
+        // and the last panel) and the channels fill the lanes: the products each
+        // computes, with a tenth spared for the transposed tile's byte stores.
+        if (direct_ && kt_.qu8_conv_tile_lanes) {
+            const int64_t P = g.OH * g.OW, grid = (g.OH - 1) * g.Wq + g.OW;
+            constexpr int64_t L = kQu8LaneChannels, LR = kQu8LaneRows;
+            const int64_t by_panels = (grid + kP - 1) / kP * kP * blocks_ * kR;
+            const int64_t by_lanes = (P + LR - 1) / LR * LR * ((M_ + L - 1) / L * L);
+            g.lanes = P > 0 && by_lanes * 10 < by_panels * 9;
+        }
+        if (g.lanes && lanes_w_.empty()) {
+            // From the direct layout: [block of 64 channels][group][channel] int32.
+            constexpr int64_t L = kQu8LaneChannels;
+            const int64_t lb = (M_ + L - 1) / L;
+            lanes_w_.assign(static_cast<size_t>(lb * groups_ * L), 0);
+            lanes_corr_.assign(static_cast<size_t>(lb * L), 0);
+            lanes_mult_.assign(static_cast<size_t>(lb * L), 0.0f);
+            for (int64_t m = 0; m < M_; ++m) {
+                const int64_t b = m / kR, r = m % kR;
+                for (int64_t k = 0; k < groups_; ++k)
+                    lanes_w_[static_cast<size_t>((m / L * groups_ + k) * L + m % L)] =
+                        packed_[static_cast<size_t>((b * groups_ + k) * kR + r)];
+                lanes_corr_[static_cast<size_t>(m)] = corr_[static_cast<size_t>(m)];
+                lanes_mult_[static_cast<size_t>(m)] = mult_[static_cast<size_t>(m)];
+            }
+        }
         geo_ = std::move(g);
         return Status();
+    }
+
+    // The transposed tile over the interleaved input xq: tasks of 8 tiles of 6
+    // consecutive output positions by blocks of 64 channels.
+    void run_lanes(ComputeContext& ctx, const int32_t* xq, uint8_t* yn) const {
+        const Geometry& g = geo_;
+        constexpr int64_t L = kQu8LaneChannels, LR = kQu8LaneRows, per_task = 8 * LR;
+        const int64_t P = g.OH * g.OW, lb = (M_ + L - 1) / L;
+        const int64_t chunks = (P + per_task - 1) / per_task;
+        // Consecutive tasks share a block of weights (the operand streamed from the
+        // cache: a deep layer's are larger than its input).
+        auto task = [&](int64_t t) {
+            const int64_t cb = t / chunks, p1 = std::min(P, (t % chunks + 1) * per_task);
+            const int nch = static_cast<int>(std::min(L, M_ - cb * L));
+            for (int64_t p0 = t % chunks * per_task; p0 < p1; p0 += LR) {
+                const int rows = static_cast<int>(std::min(LR, p1 - p0));
+                int64_t pos[LR];
+                for (int r = 0; r < rows; ++r) pos[r] = (p0 + r) / g.OW * g.Wq + (p0 + r) % g.OW;
+                kt_.qu8_conv_tile_lanes(lanes_w_.data() + cb * groups_ * L, xq, g.goff.data(),
+                                        groups_, pos, rows, nch, lanes_corr_.data() + cb * L,
+                                        lanes_mult_.data() + cb * L, zy_, 0, 255,
+                                        yn + cb * L * P + p0, P);
+            }
+        };
+        if (ctx.pool) {
+            ctx.pool->parallel_for(chunks * lb, task);
+        } else {
+            for (int64_t t = 0; t < chunks * lb; ++t) task(t);
+        }
     }
 
     Attributes attrs_;
@@ -318,7 +385,12 @@ class Qu8Conv : public PreparedKernel {
     int32_t zx_ = 0, zy_ = 0;
     std::vector<int32_t> packed_, corr_;
     std::vector<float> mult_;
-    mutable Geometry geo_;  // of the last input size (run() is not called concurrently)
+    mutable Geometry geo_;
+    // The transposed tile's weights, biases and multipliers, padded to blocks of
+    // kQu8LaneChannels (made at the first geometry that takes it).
+    mutable std::vector<int32_t> lanes_w_, lanes_corr_;
+    mutable std::vector<float>
+        lanes_mult_;  // of the last input size (run() is not called concurrently)
 };
 
 bool scalar_of(const Tensor* t, DType type) { return t && t->dtype() == type && t->numel() == 1; }
@@ -327,7 +399,7 @@ bool scalar_of(const Tensor* t, DType type) { return t && t->dtype() == type && 
 
 std::unique_ptr<PreparedKernel> prepare_qu8_conv(const Node& node,
                                                  const std::vector<const Tensor*>& c,
-                                                 const Activation& act) {
+                                                 const Activation& act, const Shape* input_shape) {
     const KernelTable& kt = kernels();
     if (!kt.qu8_conv_tile || act.kind != Activation::kNone || c.size() < 8) return nullptr;
     for (size_t i = 1; i < c.size(); ++i)
@@ -350,7 +422,10 @@ std::unique_ptr<PreparedKernel> prepare_qu8_conv(const Node& node,
         if (c[5]->data<int8_t>()[i] != 0) return nullptr;
     if (c.size() > 8 && c[8] && (c[8]->dtype() != DType::kInt32 || c[8]->numel() != M))
         return nullptr;
-    return std::make_unique<Qu8Conv>(node, c);
+    auto k = std::make_unique<Qu8Conv>(node, c);
+    if (input_shape && input_shape->size() == 4 && (*input_shape)[2] > 0 && (*input_shape)[3] > 0)
+        k->prepare_geometry((*input_shape)[2], (*input_shape)[3]);
+    return k;
 }
 
 }  // namespace pare

@@ -113,6 +113,38 @@ void with_rows(int rows, const int32_t* a, const int32_t* panel, const int64_t* 
     }
 }
 
+// The transposed products: R positions x 64 channels, sums[r * 64 + c].
+template <int R>
+__attribute__((noinline)) void lane_products(const int32_t* w, const int32_t* x,
+                                             const int64_t* goff, int64_t groups,
+                                             const int64_t* pos, int32_t* sums) {
+    __m512i acc[R][4];
+    int64_t at[R];
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r) {
+        at[r] = pos[r];
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_setzero_si512();
+    }
+    for (int64_t g = 0; g < groups; ++g) {
+        const int32_t* xg = x + goff[g];
+        const int32_t* wg = w + g * 64;
+        __m512i b[4];
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; ++v) b[v] = _mm512_loadu_si512(wg + 16 * v);
+#pragma GCC unroll 6
+        for (int r = 0; r < R; ++r) {
+            const __m512i a = _mm512_set1_epi32(xg[at[r]]);
+#pragma GCC unroll 4
+            for (int v = 0; v < 4; ++v) acc[r][v] = _mm512_dpbusd_epi32(acc[r][v], a, b[v]);
+        }
+    }
+#pragma GCC unroll 6
+    for (int r = 0; r < R; ++r)
+#pragma GCC unroll 4
+        for (int v = 0; v < 4; ++v) _mm512_store_si512(sums + r * 64 + 16 * v, acc[r][v]);
+}
+
 template <bool kDirect>
 void tile_any(const int32_t* a, const int32_t* x, const int64_t* goff, int64_t groups, int rows,
               int64_t np, const int32_t* corr, const float* mult, int32_t zy, int32_t lo,
@@ -151,6 +183,60 @@ void qu8_conv_tile_vnni(const int32_t* a, const int32_t* panel, int64_t groups, 
                         int64_t np, const int32_t* corr, const float* mult, int32_t zy, int32_t lo,
                         int32_t hi, uint8_t* y, int64_t ldy) {
     tile_any<false>(a, panel, nullptr, groups, rows, np, corr, mult, zy, lo, hi, y, ldy);
+}
+
+void qu8_conv_tile_lanes_vnni(const int32_t* w, const int32_t* x, const int64_t* goff,
+                              int64_t groups, const int64_t* pos, int rows, int nch,
+                              const int32_t* corr, const float* mult, int32_t zy, int32_t lo,
+                              int32_t hi, uint8_t* y, int64_t ldy) {
+    alignas(64) int32_t sums[kQu8LaneRows * 64];
+    switch (rows) {
+        case 1:
+            lane_products<1>(w, x, goff, groups, pos, sums);
+            break;
+        case 2:
+            lane_products<2>(w, x, goff, groups, pos, sums);
+            break;
+        case 3:
+            lane_products<3>(w, x, goff, groups, pos, sums);
+            break;
+        case 4:
+            lane_products<4>(w, x, goff, groups, pos, sums);
+            break;
+        case 5:
+            lane_products<5>(w, x, goff, groups, pos, sums);
+            break;
+        default:
+            lane_products<6>(w, x, goff, groups, pos, sums);
+            break;
+    }
+    const __m512 flo = _mm512_set1_ps(static_cast<float>(lo - zy));
+    const __m512 fhi = _mm512_set1_ps(static_cast<float>(hi - zy));
+    const __m512i z = _mm512_set1_epi32(zy);
+    const bool full_range = lo == 0 && hi == 255;
+    const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    // Row r's 64 channels as bytes, then written channel by channel.
+    alignas(64) uint8_t t[kQu8LaneRows][64];
+    for (int r = 0; r < rows; ++r) {
+        __m512i q[4];
+        for (int v = 0; v < 4; ++v) {
+            const __m512i s = _mm512_load_si512(sums + r * 64 + 16 * v);
+            const __m512i c = _mm512_loadu_si512(corr + 16 * v);
+            __m512 f = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xffff, _mm512_add_epi32(s, c)),
+                                     _mm512_loadu_ps(mult + 16 * v));
+            f = _mm512_maskz_min_ps(0xffff, f, fhi);
+            if (!full_range) f = _mm512_maskz_max_ps(0xffff, f, flo);
+            q[v] = _mm512_add_epi32(_mm512_maskz_cvt_roundps_epi32(
+                                        0xffff, f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+                                    z);
+        }
+        _mm512_store_si512(t[r], _mm512_maskz_permutexvar_epi32(
+                                     0xffff, order,
+                                     _mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]),
+                                                         _mm512_packs_epi32(q[2], q[3]))));
+    }
+    for (int c = 0; c < nch; ++c)
+        for (int r = 0; r < rows; ++r) y[c * ldy + r] = t[r][c];
 }
 
 // Masked byte stores (AVX-512BW): each segment one store per row, addressed so
