@@ -104,8 +104,12 @@ class Qu8Conv : public PreparedKernel {
         packed_.assign(static_cast<size_t>(blocks_ * groups_ * kR), 0);
         uint8_t* bytes = reinterpret_cast<uint8_t*>(packed_.data());
         const int8_t* wd = w.data<int8_t>();
-        corr_.assign(static_cast<size_t>(blocks_ * kR), 0);
-        mult_.assign(static_cast<size_t>(blocks_ * kR), 0.0f);
+        // Per channel, zero past M_ up to whole blocks of either tile (the transposed
+        // one reads kQu8LaneChannels at a time).
+        const int64_t padded = std::max(
+            blocks_ * kR, (M_ + kQu8LaneChannels - 1) / kQu8LaneChannels * kQu8LaneChannels);
+        corr_.assign(static_cast<size_t>(padded), 0);
+        mult_.assign(static_cast<size_t>(padded), 0.0f);
         const float sx = c[1]->data<float>()[0], sy = c[6]->data<float>()[0];
         const Tensor& sw = *c[4];
         for (int64_t m = 0; m < M_; ++m) {
@@ -330,15 +334,11 @@ class Qu8Conv : public PreparedKernel {
             constexpr int64_t L = kQu8LaneChannels;
             const int64_t lb = (M_ + L - 1) / L;
             lanes_w_.assign(static_cast<size_t>(lb * groups_ * L), 0);
-            lanes_corr_.assign(static_cast<size_t>(lb * L), 0);
-            lanes_mult_.assign(static_cast<size_t>(lb * L), 0.0f);
             for (int64_t m = 0; m < M_; ++m) {
                 const int64_t b = m / kR, r = m % kR;
                 for (int64_t k = 0; k < groups_; ++k)
                     lanes_w_[static_cast<size_t>((m / L * groups_ + k) * L + m % L)] =
                         packed_[static_cast<size_t>((b * groups_ + k) * kR + r)];
-                lanes_corr_[static_cast<size_t>(m)] = corr_[static_cast<size_t>(m)];
-                lanes_mult_[static_cast<size_t>(m)] = mult_[static_cast<size_t>(m)];
             }
         }
         geo_ = std::move(g);
@@ -362,9 +362,9 @@ class Qu8Conv : public PreparedKernel {
                 int64_t pos[LR];
                 for (int r = 0; r < rows; ++r) pos[r] = (p0 + r) / g.OW * g.Wq + (p0 + r) % g.OW;
                 kt_.qu8_conv_tile_lanes(lanes_w_.data() + cb * groups_ * L, xq, g.goff.data(),
-                                        groups_, pos, rows, nch, lanes_corr_.data() + cb * L,
-                                        lanes_mult_.data() + cb * L, zy_, 0, 255,
-                                        yn + cb * L * P + p0, P);
+                                        groups_, pos, rows, nch, corr_.data() + cb * L,
+                                        mult_.data() + cb * L, zy_, 0, 255, yn + cb * L * P + p0,
+                                        P);
             }
         };
         if (ctx.pool) {
@@ -385,12 +385,10 @@ class Qu8Conv : public PreparedKernel {
     int32_t zx_ = 0, zy_ = 0;
     std::vector<int32_t> packed_, corr_;
     std::vector<float> mult_;
-    mutable Geometry geo_;
-    // The transposed tile's weights, biases and multipliers, padded to blocks of
-    // kQu8LaneChannels (made at the first geometry that takes it).
-    mutable std::vector<int32_t> lanes_w_, lanes_corr_;
-    mutable std::vector<float>
-        lanes_mult_;  // of the last input size (run() is not called concurrently)
+    mutable Geometry geo_;  // of the last input size (run() is not called concurrently)
+    // The transposed tile's weights, padded to blocks of kQu8LaneChannels (made at
+    // the first geometry that takes it).
+    mutable std::vector<int32_t> lanes_w_;
 };
 
 bool scalar_of(const Tensor* t, DType type) { return t && t->dtype() == type && t->numel() == 1; }

@@ -1,12 +1,15 @@
-// qu8_conv_6x64_vnni: the int8 convolution tile for AVX-512 VNNI (vpdpbusd: four
-// uint8 x int8 products summed into each int32 lane, exact, no saturation), and
-// the panel packing it reads. Shapes and layout as Qu8PackPanelFn and
-// Qu8ConvTileFn (runtime/cpu/cpu.h); the requantization is requantize()'s
+// qu8_conv_6x64_vnni: the int8 convolution tiles for AVX-512 VNNI (vpdpbusd: four
+// uint8 x int8 products summed into each int32 lane, exact, no saturation): 6
+// output channels x 64 positions on packed panels or in place, its transpose (64
+// channels x 6 positions), the panel packing and the masked scatter. Shapes and
+// layout as Qu8PackPanelFn, Qu8ConvTileFn, Qu8ConvTileDirectFn,
+// Qu8ConvTileLanesFn and Qu8ScatterFn (runtime/cpu/cpu.h); the requantization is requantize()'s
 // (runtime/ops/requantize.h), lane by lane with the same float operations. (The
 // maskz forms with a full mask: GCC 12 warns on the plain ones' undefined inputs.)
 #include <immintrin.h>
 
 #include <cstring>
+#include <type_traits>
 
 #include "runtime/cpu/cpu.h"
 #include "runtime/kernels/x86/qu8_pack_impl.h"
@@ -17,6 +20,55 @@ namespace {
 
 constexpr int kRows = kQu8TileRows;  // 6 output channels
 constexpr int kCols = kQu8TileCols;  // 64 positions: 4 zmm
+
+// f(std::integral_constant<int, K>) for K = n clamped to [1, N]: a run-time count
+// (rows, vectors) to a template argument.
+template <int N, int K = 1, typename F>
+void with_count(int n, F&& f) {
+    if constexpr (K == N) {
+        f(std::integral_constant<int, K>{});
+    } else if (n <= K) {
+        f(std::integral_constant<int, K>{});
+    } else {
+        with_count<N, K + 1>(n, f);
+    }
+}
+
+// requantize() of int32 sums, 16 lanes at a time, and 4 such packed into 64 bytes.
+struct Requant {
+    Requant(int32_t zy, int32_t lo, int32_t hi)
+        : flo(_mm512_set1_ps(static_cast<float>(lo - zy))),
+          fhi(_mm512_set1_ps(static_cast<float>(hi - zy))),
+          z(_mm512_set1_epi32(zy)),
+          full_range(lo == 0 && hi == 255) {}
+
+    __m512i lanes(__m512i sum, __m512i corr, __m512 mult) const {
+        __m512 f =
+            _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xffff, _mm512_add_epi32(sum, corr)), mult);
+        // The upper clamp keeps the conversion in range; with the full uint8 range
+        // the lower one is the saturation of packus (a value below -2^31 converts to
+        // INT_MIN, which saturates to 0 as well).
+        f = _mm512_maskz_min_ps(0xffff, f, fhi);
+        if (!full_range) f = _mm512_maskz_max_ps(0xffff, f, flo);
+        return _mm512_add_epi32(_mm512_maskz_cvt_roundps_epi32(
+                                    0xffff, f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
+                                z);
+    }
+
+    // Bytes 16v..16v+15 from q[v].
+    __m512i bytes(const __m512i q[4]) const {
+        // After packs/packus, dword 4L + j holds part j's lanes 4L..4L+3.
+        const __m512i order =
+            _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+        return _mm512_maskz_permutexvar_epi32(
+            0xffff, order,
+            _mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3])));
+    }
+
+    __m512 flo, fhi;
+    __m512i z;
+    bool full_range;
+};
 
 // The products of R rows (the block's output channels, R <= kRows: a last,
 // partial block computes only its own) with NV zmm of 16 positions, summed over
@@ -57,59 +109,17 @@ void tile(const int32_t* a, const int32_t* panel, const int64_t* goff, int64_t g
           int64_t ldy) {
     alignas(64) int32_t sums[kRows * 64];
     products<NV, R, kDirect>(a, panel, goff, groups, sums);
-    const __m512 flo = _mm512_set1_ps(static_cast<float>(lo - zy));
-    const __m512 fhi = _mm512_set1_ps(static_cast<float>(hi - zy));
-    const __m512i z = _mm512_set1_epi32(zy);
-    const bool full_range = lo == 0 && hi == 255;
-    // After packs/packus, dword 4L + j holds row part j's positions 4L..4L+3.
-    const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    const Requant rq(zy, lo, hi);
     const __mmask64 mask = np >= 64 ? ~__mmask64{0} : ((__mmask64{1} << np) - 1);
     for (int r = 0; r < R; ++r) {
         const __m512i c = _mm512_set1_epi32(corr[r]);
         const __m512 m = _mm512_set1_ps(mult[r]);
         __m512i q[4];
 #pragma GCC unroll 4
-        for (int v = 0; v < 4; ++v) {
-            if (v >= NV) {
-                q[v] = _mm512_setzero_si512();
-                continue;
-            }
-            const __m512i s = _mm512_load_si512(sums + (r * 4 + v) * 16);
-            __m512 f = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xffff, _mm512_add_epi32(s, c)), m);
-            // The upper clamp keeps the conversion in range; with the full uint8
-            // range the lower one is the saturation of packus (a value below
-            // -2^31 converts to INT_MIN, which saturates to 0 as well).
-            f = _mm512_maskz_min_ps(0xffff, f, fhi);
-            if (!full_range) f = _mm512_maskz_max_ps(0xffff, f, flo);
-            q[v] = _mm512_add_epi32(_mm512_maskz_cvt_roundps_epi32(
-                                        0xffff, f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
-                                    z);
-        }
-        const __m512i u = _mm512_maskz_permutexvar_epi32(
-            0xffff, order,
-            _mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]), _mm512_packs_epi32(q[2], q[3])));
-        _mm512_mask_storeu_epi8(y + r * ldy, mask, u);
-    }
-}
-
-template <int NV, bool kDirect>
-void with_rows(int rows, const int32_t* a, const int32_t* panel, const int64_t* goff,
-               int64_t groups, int64_t np, const int32_t* corr, const float* mult, int32_t zy,
-               int32_t lo, int32_t hi, uint8_t* y, int64_t ldy) {
-    static_assert(kRows == 6, "one case per row count");
-    switch (rows) {
-        case 1:
-            return tile<NV, 1, kDirect>(a, panel, goff, groups, np, corr, mult, zy, lo, hi, y, ldy);
-        case 2:
-            return tile<NV, 2, kDirect>(a, panel, goff, groups, np, corr, mult, zy, lo, hi, y, ldy);
-        case 3:
-            return tile<NV, 3, kDirect>(a, panel, goff, groups, np, corr, mult, zy, lo, hi, y, ldy);
-        case 4:
-            return tile<NV, 4, kDirect>(a, panel, goff, groups, np, corr, mult, zy, lo, hi, y, ldy);
-        case 5:
-            return tile<NV, 5, kDirect>(a, panel, goff, groups, np, corr, mult, zy, lo, hi, y, ldy);
-        default:
-            return tile<NV, 6, kDirect>(a, panel, goff, groups, np, corr, mult, zy, lo, hi, y, ldy);
+        for (int v = 0; v < 4; ++v)
+            q[v] = v < NV ? rq.lanes(_mm512_load_si512(sums + (r * 4 + v) * 16), c, m)
+                          : _mm512_setzero_si512();
+        _mm512_mask_storeu_epi8(y + r * ldy, mask, rq.bytes(q));
     }
 }
 
@@ -149,20 +159,13 @@ template <bool kDirect>
 void tile_any(const int32_t* a, const int32_t* x, const int64_t* goff, int64_t groups, int rows,
               int64_t np, const int32_t* corr, const float* mult, int32_t zy, int32_t lo,
               int32_t hi, uint8_t* y, int64_t ldy) {
-    switch ((np + 15) / 16) {
-        case 1:
-            return with_rows<1, kDirect>(rows, a, x, goff, groups, np, corr, mult, zy, lo, hi, y,
-                                         ldy);
-        case 2:
-            return with_rows<2, kDirect>(rows, a, x, goff, groups, np, corr, mult, zy, lo, hi, y,
-                                         ldy);
-        case 3:
-            return with_rows<3, kDirect>(rows, a, x, goff, groups, np, corr, mult, zy, lo, hi, y,
-                                         ldy);
-        default:
-            return with_rows<4, kDirect>(rows, a, x, goff, groups, np, corr, mult, zy, lo, hi, y,
-                                         ldy);
-    }
+    static_assert(kRows == 6, "rows 1..6");
+    with_count<4>(static_cast<int>((np + 15) / 16), [&](auto nv) {
+        with_count<kRows>(rows, [&](auto r) {
+            tile<decltype(nv)::value, decltype(r)::value, kDirect>(a, x, goff, groups, np, corr,
+                                                                   mult, zy, lo, hi, y, ldy);
+        });
+    });
 }
 
 }  // namespace
@@ -190,50 +193,17 @@ void qu8_conv_tile_lanes_vnni(const int32_t* w, const int32_t* x, const int64_t*
                               const int32_t* corr, const float* mult, int32_t zy, int32_t lo,
                               int32_t hi, uint8_t* y, int64_t ldy) {
     alignas(64) int32_t sums[kQu8LaneRows * 64];
-    switch (rows) {
-        case 1:
-            lane_products<1>(w, x, goff, groups, pos, sums);
-            break;
-        case 2:
-            lane_products<2>(w, x, goff, groups, pos, sums);
-            break;
-        case 3:
-            lane_products<3>(w, x, goff, groups, pos, sums);
-            break;
-        case 4:
-            lane_products<4>(w, x, goff, groups, pos, sums);
-            break;
-        case 5:
-            lane_products<5>(w, x, goff, groups, pos, sums);
-            break;
-        default:
-            lane_products<6>(w, x, goff, groups, pos, sums);
-            break;
-    }
-    const __m512 flo = _mm512_set1_ps(static_cast<float>(lo - zy));
-    const __m512 fhi = _mm512_set1_ps(static_cast<float>(hi - zy));
-    const __m512i z = _mm512_set1_epi32(zy);
-    const bool full_range = lo == 0 && hi == 255;
-    const __m512i order = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    with_count<kQu8LaneRows>(
+        rows, [&](auto r) { lane_products<decltype(r)::value>(w, x, goff, groups, pos, sums); });
+    const Requant rq(zy, lo, hi);
     // Row r's 64 channels as bytes, then written channel by channel.
     alignas(64) uint8_t t[kQu8LaneRows][64];
     for (int r = 0; r < rows; ++r) {
         __m512i q[4];
-        for (int v = 0; v < 4; ++v) {
-            const __m512i s = _mm512_load_si512(sums + r * 64 + 16 * v);
-            const __m512i c = _mm512_loadu_si512(corr + 16 * v);
-            __m512 f = _mm512_mul_ps(_mm512_maskz_cvtepi32_ps(0xffff, _mm512_add_epi32(s, c)),
-                                     _mm512_loadu_ps(mult + 16 * v));
-            f = _mm512_maskz_min_ps(0xffff, f, fhi);
-            if (!full_range) f = _mm512_maskz_max_ps(0xffff, f, flo);
-            q[v] = _mm512_add_epi32(_mm512_maskz_cvt_roundps_epi32(
-                                        0xffff, f, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC),
-                                    z);
-        }
-        _mm512_store_si512(t[r], _mm512_maskz_permutexvar_epi32(
-                                     0xffff, order,
-                                     _mm512_packus_epi16(_mm512_packs_epi32(q[0], q[1]),
-                                                         _mm512_packs_epi32(q[2], q[3]))));
+        for (int v = 0; v < 4; ++v)
+            q[v] = rq.lanes(_mm512_load_si512(sums + r * 64 + 16 * v),
+                            _mm512_loadu_si512(corr + 16 * v), _mm512_loadu_ps(mult + 16 * v));
+        _mm512_store_si512(t[r], rq.bytes(q));
     }
     for (int c = 0; c < nch; ++c)
         for (int r = 0; r < rows; ++r) y[c * ldy + r] = t[r][c];
