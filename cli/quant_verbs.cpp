@@ -119,6 +119,27 @@ QuantOptions static_options(const QuantFlags& f) {
     return o;
 }
 
+// --cle: cross-layer equalization of g in place, and what it changed (the float
+// model's own top-1 too, when ReLU6 became Relu and there is labelled data).
+void equalize(Graph& g, const QuantFlags& f) {
+    const EqualizeReport e = check(equalize_layers(g, true));
+    std::printf("cross-layer equalization: %d layer pairs, %d ReLU6 made Relu, %d sweeps\n",
+                e.pairs, e.relu6_replaced, e.sweeps);
+    std::string spec = f.data;
+    if (spec.empty() && f.calib.find(".npy") == std::string::npos)
+        spec = f.calib.substr(0, f.calib.find(':'));
+    if (e.relu6_replaced == 0 || spec.empty()) return;
+    DataOptions d;
+    d.test_limit = f.test_limit;
+    const DataSplits data = check(load_data(spec, d));
+    if (data.test.size() == 0) return;
+    const Graph original = check(load_model_file(f.model, import_options(f.shapes)));
+    std::printf(
+        "  float top-1 with ReLU6: %.2f%%, equalized with Relu: %.2f%% (%lld test images)\n",
+        100 * check(evaluate(original, data.test)).top1, 100 * check(evaluate(g, data.test)).top1,
+        static_cast<long long>(data.test.size()));
+}
+
 // pare qat: calibrate (or --plan), the post-training model's accuracy as the
 // baseline, then fine-tuning with fake quantization, and the table.
 struct QatFlags {
@@ -133,6 +154,7 @@ int cmd_qat(QatFlags& f) {
     check(quantizable_layers(g, o).status());
     check(g.resolve_ops());
     check(run_default_passes(g).with_context(f.q.model));
+    if (f.q.cle) equalize(g, f.q);
     QuantPlan plan;
     if (!f.q.plan.empty()) {
         plan = check(plan_from_json(check(read_file(f.q.plan))), f.q.plan);
@@ -162,27 +184,6 @@ int cmd_qat(QatFlags& f) {
     std::printf("quantization-aware int8: top-1 %.2f%% (post-training %.2f%%), wrote %s\n",
                 100 * after.top1, 100 * before.top1, f.q.out.c_str());
     return report(f.q, "int8 (QAT)");
-}
-
-// --cle: cross-layer equalization of g in place, and what it changed (the float
-// model's own top-1 too, when ReLU6 became Relu and there is labelled data).
-void equalize(Graph& g, const QuantFlags& f) {
-    const EqualizeReport e = check(equalize_layers(g, true));
-    std::printf("cross-layer equalization: %d layer pairs, %d ReLU6 made Relu, %d sweeps\n",
-                e.pairs, e.relu6_replaced, e.sweeps);
-    std::string spec = f.data;
-    if (spec.empty() && f.calib.find(".npy") == std::string::npos)
-        spec = f.calib.substr(0, f.calib.find(':'));
-    if (e.relu6_replaced == 0 || spec.empty()) return;
-    DataOptions d;
-    d.test_limit = f.test_limit;
-    const DataSplits data = check(load_data(spec, d));
-    if (data.test.size() == 0) return;
-    const Graph original = check(load_model_file(f.model, import_options(f.shapes)));
-    std::printf(
-        "  float top-1 with ReLU6: %.2f%%, equalized with Relu: %.2f%% (%lld test images)\n",
-        100 * check(evaluate(original, data.test)).top1, 100 * check(evaluate(g, data.test)).top1,
-        static_cast<long long>(data.test.size()));
 }
 
 int cmd_quantize(const QuantFlags& f) {
@@ -337,6 +338,8 @@ void add_quant_verbs(CLI::App& app, VerbTable& verbs) {
         ->capture_default_str();
     a->add_flag("--per-tensor", t->q.per_tensor, "One weight scale per layer");
     a->add_flag("--reduce-range", t->q.reduce_range, "Weights in [-64, 64] (see pare quantize)");
+    a->add_flag("--cle", t->q.cle,
+                "Cross-layer equalization before calibrating and fine-tuning (see pare quantize)");
     a->add_option("--plan", t->q.plan, "Start from a saved plan instead of calibrating");
     a->add_flag("--keep-names", t->q.keep_names, "Keep the long value names");
     a->add_option("--data", t->q.data,

@@ -261,6 +261,22 @@ TEST_F(Cli, QatFineTunesAndWritesAQdqModel) {
     int q = 0;
     for (const Node& n : g.nodes) q += n.op_type == "QuantizeLinear";
     EXPECT_EQ(q, 7);
+
+    // --cle --per-tensor on the MobileNetV2 student (the recipe of its 3.8x file):
+    // ReLU6 between equalized layers becomes Relu, every scale is a scalar.
+    const std::string student = std::string(PARE_SOURCE_DIR) + "/models/student_mobilenet_v2.onnx";
+    const CliRun c =
+        pare("qat " + student + " --cle --per-tensor --calib fashion-mnist:128 " +
+             "--limit 256 --epochs 1 --batch 64 --test-limit 100 --repeat 1 -o " + out);
+    ASSERT_EQ(c.code, 0) << c.err;
+    EXPECT_NE(c.out.find("cross-layer equalization: "), std::string::npos) << c.out;
+    Graph h = import_onnx_file(out).value();
+    int relu = 0, float_vectors = 0;
+    for (const Node& n : h.nodes) relu += n.op_type == "Relu";
+    for (const auto& kv : h.initializers)
+        float_vectors += kv.second.dtype() == DType::kFloat32 && kv.second.numel() > 1;
+    EXPECT_GT(relu, 20);
+    EXPECT_EQ(float_vectors, 1);  // the classifier's float bias
 }
 
 TEST_F(Cli, QuantizeWritesAQdqModelAndRejectsBadInput) {

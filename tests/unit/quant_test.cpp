@@ -172,12 +172,16 @@ TEST(Quant, LenetQuantizedToQdqKeepsAccuracyAndRunsInOnnxRuntime) {
                           plan.value().activations[i].range_hi);
             Result<Graph> q = apply_quantization(g, again.value(), qo);
             ASSERT_TRUE(q.ok()) << q.status().message();
-            int quant = 0, int8_weights = 0, int32_biases = 0;
+            int quant = 0, int8_weights = 0, int32_biases = 0, float_vectors = 0;
             for (const Node& n : q.value().nodes) quant += n.op_type == "QuantizeLinear";
             for (const auto& kv : q.value().initializers) {
                 int8_weights += kv.second.dtype() == DType::kInt8 && kv.second.numel() > 1;
                 int32_biases += kv.second.dtype() == DType::kInt32;
+                float_vectors += kv.second.dtype() == DType::kFloat32 && kv.second.numel() > 1;
             }
+            // Float vectors: the 3 Gemm biases and, per channel, the 5 weights' scales
+            // and the 2 Conv biases' (x_scale * w_scale[m]); per tensor both are scalars.
+            EXPECT_EQ(float_vectors, per_tensor ? 3 : 10);
             EXPECT_EQ(quant, 7);  // the layers' inputs (a MaxPool's output shares its input's)
             EXPECT_EQ(int8_weights, 5);  // symmetric: no zero-point tensors
             EXPECT_EQ(int32_biases, 2);  // the Convs' (Gemm biases stay float)

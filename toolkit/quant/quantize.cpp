@@ -711,14 +711,17 @@ Status quantize_bias(Graph& g, Node& n, float x_scale, const Tensor& w_scale,
     const Tensor& b = it->second;
     const int64_t M = b.numel();
     if (w_scale.numel() != 1 && w_scale.numel() != M) return Status();
+    // One scale for a per-tensor weight (a scalar, not M copies of it).
+    const bool per_channel = w_scale.numel() != 1;
     PARE_ASSIGN_OR_RETURN(Tensor q, Tensor::create(DType::kInt32, {M}));
-    PARE_ASSIGN_OR_RETURN(Tensor sc, Tensor::create(DType::kFloat32, {M}));
+    PARE_ASSIGN_OR_RETURN(Tensor sc,
+                          Tensor::create(DType::kFloat32, per_channel ? Shape{M} : Shape{}));
     for (int64_t m = 0; m < M; ++m) {
-        const float s = x_scale * w_scale.data<float>()[w_scale.numel() == 1 ? 0 : m];
+        const float s = x_scale * w_scale.data<float>()[per_channel ? m : 0];
         const double v = std::nearbyint(static_cast<double>(b.data<float>()[m]) / s);
         if (!(s > 0) || !(std::fabs(v) < 2147483647.0)) return Status();
         q.data<int32_t>()[m] = static_cast<int32_t>(v);
-        sc.data<float>()[m] = s;
+        sc.data<float>()[per_channel ? m : 0] = s;
     }
     const std::string qn = g.unique_name(n.inputs[2] + "_quantized");
     g.initializers[qn] = q;
@@ -729,7 +732,7 @@ Status quantize_bias(Graph& g, Node& n, float x_scale, const Tensor& w_scale,
     dq.name = g.unique_name(n.inputs[2] + "_DequantizeLinear");
     dq.inputs = {qn, sn};
     dq.outputs = {g.unique_name(n.inputs[2] + "_dequantized")};
-    dq.attrs.set("axis", Attribute::make_int(0));
+    if (per_channel) dq.attrs.set("axis", Attribute::make_int(0));
     g.initializers[dq.name] = Tensor();
     g.initializers[dq.outputs[0]] = Tensor();
     n.inputs[2] = dq.outputs[0];
