@@ -2,7 +2,10 @@
 """Renders text with Debian's DejaVu fonts (python3-pil, fonts-dejavu-core) into the
 inputs of the PaddleOCR models, as .npy files in OUT_DIR:
 
-  rec.npy   (N, 3, 48, 320)   text lines, PaddleOCR recognizer normalization (x/255-0.5)/0.5
+  rec.npy   (N, 3, 48, W)     text lines, PaddleOCR recognizer normalization (x/255-0.5)/0.5,
+                              each whole at 48 pixels high, padded with 0 (after
+                              normalization, as PaddleOCR pads a batch) to W, the widest
+                              line rounded up to a multiple of 32 (at least 320)
   cls.npy   (2N, 3, 48, 192)  the lines again, upright then turned 180 degrees (cls labels 0, 1)
   det.npy   (P, 3, 640, 640)  pages of several lines, ImageNet normalization (detector)
 
@@ -53,6 +56,16 @@ def to_width(img, width, fill=255):
     return out
 
 
+def rec_batch(lines, height=48):
+    """PaddleOCR's recognizer batching: every line whole (no crop, no squeeze), the batch
+    as wide as its widest line, the rest of each row zeros after normalization."""
+    width = max(320, -(-max(l.width for l in lines) // 32) * 32)
+    out = np.zeros((len(lines), 3, height, width), np.float32)
+    for i, l in enumerate(lines):
+        out[i, :, :, :l.width] = rec_tensor(l)
+    return out
+
+
 def rec_tensor(img):
     a = np.asarray(img.convert("RGB"), np.float32).transpose(2, 0, 1) / 255.0
     return (a - 0.5) / 0.5
@@ -65,7 +78,7 @@ def main():
     rng = random.Random(int(sys.argv[4]) if len(sys.argv) > 4 else 1)
     os.makedirs(out, exist_ok=True)
     lines = [render_line(rng, text_line(rng), 48) for _ in range(n)]
-    rec = np.stack([rec_tensor(to_width(l, 320)) for l in lines])
+    rec = rec_batch(lines)
     up = [rec_tensor(to_width(l, 192)) for l in lines]
     down = [rec_tensor(to_width(l, 192).rotate(180)) for l in lines]
     cls = np.stack(up + down)
