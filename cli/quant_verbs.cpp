@@ -32,13 +32,14 @@ struct QuantFlags {
     bool dynamic = false, keep_names = false, cle = false;
     std::vector<std::string> shapes;
     double budget = 0.02;
-    int64_t test_limit = 0;
+    int64_t test_limit = 0, block_size = 32;
     int repeat = 10;
 };
 
 const char* kind_of(const QuantOptions& o) {
     if (o.weights_only == WeightsOnly::kFloat16) return "float16 weights";
     if (o.weights_only == WeightsOnly::kInt8) return "int8 weights";
+    if (o.weights_only == WeightsOnly::kInt4) return "int4 weights";
     return "int8 (QDQ)";
 }
 
@@ -194,6 +195,10 @@ int cmd_quantize(const QuantFlags& f) {
         throw Failure{invalid_argument("--percentile must be in (0, 100], got " +
                                        std::to_string(o.percentile))};
     if (!f.weights_only.empty()) o.weights_only = check(parse_weights_only(f.weights_only));
+    if (f.block_size < 1)
+        throw Failure{invalid_argument("--block-size must be at least 1, got " +
+                                       std::to_string(f.block_size))};
+    o.block_size = f.block_size;
     if (f.dynamic && (o.weights_only != WeightsOnly::kNone || !f.plan.empty() || f.auto_keep ||
                       o.bias_correction))
         throw Failure{invalid_argument(
@@ -304,7 +309,11 @@ void add_quant_verbs(CLI::App& app, VerbTable& verbs) {
     q->add_option("--input-shape", f->shapes,
                   "Bind an input's shape for the latency and error rows, e.g. x=1,3,48,320");
     q->add_option("--weights-only", f->weights_only,
-                  "Only the weights, no calibration: int8 (DequantizeLinear) or float16 (Cast)");
+                  "Only the weights, no calibration: int8 (DequantizeLinear), int4 (grouped, "
+                  "one scale per --block-size weights; ONNX opset 21) or float16 (Cast)");
+    q->add_option("--block-size", f->block_size,
+                  "For --weights-only int4: weights per scale along the reduction axis")
+        ->capture_default_str();
     q->add_flag("--keep-names", f->keep_names,
                 "Keep the long value names (default: short ones, a smaller file; node names "
                 "stay)");

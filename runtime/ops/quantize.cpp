@@ -6,6 +6,9 @@
 // scale (and zero_point) are scalars (per tensor) or 1-D along `axis` (per
 // channel, default axis 1). Quantize's output type is zero_point's (uint8 when
 // absent); Dequantize reads uint8, int8 or int32 (int32 with zero point 0: biases).
+// DequantizeLinear's block_size (opset 21: grouped weights, 4-bit values imported
+// as int8/uint8): scale has x's rank and shape but ceil(d / block_size) along axis,
+// element j of a block along axis reading the scale of index j / block_size.
 #include <algorithm>
 #include <cmath>
 
@@ -21,6 +24,27 @@ Status quant_axis(const InferContext& ctx, int64_t* axis) {
     const ValueMeta& x = ctx.in[0];
     const ValueMeta& s = ctx.in[1];
     if (s.dtype != DType::kFloat32) return unsupported("scale must be float32");
+    const int64_t block = ctx.node.attrs.get_int("block_size", 0);
+    if (block != 0) {
+        if (ctx.node.op != OpKind::kDequantizeLinear || block < 0)
+            return invalid_argument("block_size must be positive (DequantizeLinear only)");
+        if (ctx.has(2) && ctx.in[2].has_shape && s.has_shape && ctx.in[2].shape != s.shape)
+            return invalid_argument("zero_point's shape differs from scale's");
+        if (!s.has_shape || !x.has_shape) return Status();
+        if (s.shape.size() != x.shape.size())
+            return invalid_argument("a blocked scale must have the input's rank");
+        PARE_RETURN_IF_ERROR(normalize_axis(ctx.node.attrs.get_int("axis", 1),
+                                            static_cast<int64_t>(x.shape.size()), axis));
+        for (size_t d = 0; d < x.shape.size(); ++d) {
+            const int64_t want =
+                static_cast<int64_t>(d) == *axis ? (x.shape[d] + block - 1) / block : x.shape[d];
+            if (x.shape[d] >= 0 && s.shape[d] >= 0 && s.shape[d] != want)
+                return invalid_argument("blocked scale has shape " + shape_str(s.shape) +
+                                        " for input " + shape_str(x.shape) + " and block_size " +
+                                        std::to_string(block));
+        }
+        return Status();
+    }
     if (!s.has_shape) return Status();
     if (s.shape.size() > 1) return invalid_argument("scale must be a scalar or 1-D");
     if (ctx.has(2)) {
@@ -40,8 +64,15 @@ Status quant_axis(const InferContext& ctx, int64_t* axis) {
 
 // Index of the scale for element i: 0 per tensor, else its coordinate on axis.
 struct ChannelOf {
-    int64_t inner = 1, count = 1;  // elements after axis; scales
-    int64_t operator()(int64_t i) const { return count == 1 ? 0 : i / inner % count; }
+    int64_t inner = 1, count = 1;            // elements after axis; scales
+    int64_t dim = 0, block = 0, blocks = 0;  // blocked: axis length, block size, blocks on it
+    int64_t operator()(int64_t i) const {
+        if (block > 0) {
+            const int64_t r = i % inner, a = i / inner % dim, o = i / inner / dim;
+            return (o * blocks + a / block) * inner + r;
+        }
+        return count == 1 ? 0 : i / inner % count;
+    }
 };
 
 Result<ChannelOf> channel_of(const ComputeContext& ctx) {
@@ -50,6 +81,23 @@ Result<ChannelOf> channel_of(const ComputeContext& ctx) {
     ChannelOf c;
     c.count = S.numel();
     if (c.count <= 0) return invalid_argument("scale is empty");
+    const int64_t block = ctx.node.attrs.get_int("block_size", 0);
+    if (block > 0) {
+        int64_t axis;
+        PARE_RETURN_IF_ERROR(normalize_axis(ctx.node.attrs.get_int("axis", 1), X.rank(), &axis));
+        if (S.rank() != X.rank())
+            return invalid_argument("a blocked scale must have the input's rank");
+        for (int64_t d = 0; d < X.rank(); ++d) {
+            const int64_t want = d == axis ? (X.shape()[d] + block - 1) / block : X.shape()[d];
+            if (S.shape()[d] != want)
+                return invalid_argument("blocked scale does not match the input");
+        }
+        for (int64_t d = axis + 1; d < X.rank(); ++d) c.inner *= X.shape()[d];
+        c.dim = X.shape()[axis];
+        c.block = block;
+        c.blocks = S.shape()[axis];
+        return c;
+    }
     if (c.count == 1) return c;
     int64_t axis;
     PARE_RETURN_IF_ERROR(normalize_axis(ctx.node.attrs.get_int("axis", 1), X.rank(), &axis));

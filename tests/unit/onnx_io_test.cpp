@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 #include <onnx/onnx_pb.h>
+#include <unistd.h>
 
 #include <cstdlib>
 #include <filesystem>
@@ -9,6 +10,7 @@
 
 #include "runtime/ir/passes/passes.h"
 #include "test_util.h"
+#include "toolkit/oracle/oracle.h"
 
 using namespace pare;
 using namespace pare::test;
@@ -298,4 +300,156 @@ TEST(OnnxIo, CheckerRejectsAnInvalidExport) {
     Result<std::string> bad = export_onnx_bytes(g);
     ASSERT_FALSE(bad.ok());
     EXPECT_NE(bad.status().message().find("onnx::checker"), std::string::npos);
+}
+
+namespace {
+
+// Opset 21: y = x (2, 5) @ DequantizeLinear(w: INT4 (5, 3), scale (3, 3), axis 0,
+// block_size 2), and r = ReduceMean(y, axes input [1]) (the opset-18 form). The 15
+// 4-bit values are packed two per byte (8 bytes, the last nibble unused).
+onnx::ModelProto grouped_int4_model(const std::string& packed, int opset = 21) {
+    onnx::ModelProto m;
+    m.set_ir_version(10);
+    m.add_opset_import()->set_version(opset);
+    auto* g = m.mutable_graph();
+    g->set_name("int4");
+    auto* in = g->add_input();
+    in->set_name("x");
+    auto* tt = in->mutable_type()->mutable_tensor_type();
+    tt->set_elem_type(1);
+    tt->mutable_shape()->add_dim()->set_dim_value(2);
+    tt->mutable_shape()->add_dim()->set_dim_value(5);
+    for (const char* name : {"y", "r"}) {
+        auto* out = g->add_output();
+        out->set_name(name);
+        out->mutable_type()->mutable_tensor_type()->set_elem_type(1);
+    }
+    auto* w = g->add_initializer();
+    w->set_name("w");
+    w->set_data_type(22);  // INT4
+    w->add_dims(5);
+    w->add_dims(3);
+    w->set_raw_data(packed);
+    auto* s = g->add_initializer();
+    s->set_name("s");
+    s->set_data_type(1);
+    s->add_dims(3);
+    s->add_dims(3);
+    for (int i = 0; i < 9; ++i) s->add_float_data(0.05f * static_cast<float>(i + 1));
+    auto* axes = g->add_initializer();
+    axes->set_name("axes");
+    axes->set_data_type(7);
+    axes->add_dims(1);
+    axes->add_int64_data(1);
+    auto* dq = g->add_node();
+    dq->set_op_type("DequantizeLinear");
+    dq->set_name("dq");
+    dq->add_input("w");
+    dq->add_input("s");
+    dq->add_output("wf");
+    auto* ax = dq->add_attribute();
+    ax->set_name("axis");
+    ax->set_type(onnx::AttributeProto::INT);
+    ax->set_i(0);
+    auto* bs = dq->add_attribute();
+    bs->set_name("block_size");
+    bs->set_type(onnx::AttributeProto::INT);
+    bs->set_i(2);
+    auto* mm = g->add_node();
+    mm->set_op_type("MatMul");
+    mm->set_name("mm");
+    mm->add_input("x");
+    mm->add_input("wf");
+    mm->add_output("y");
+    auto* rm = g->add_node();
+    rm->set_op_type("ReduceMean");
+    rm->set_name("rm");
+    rm->add_input("y");
+    rm->add_input("axes");
+    rm->add_output("r");
+    return m;
+}
+
+}  // namespace
+
+// Opsets 18-21: 4-bit weights unpacked on import, DequantizeLinear's block_size
+// run, ReduceMean's axes input read; pare's outputs equal ONNX Runtime's on the same
+// file. Written back, the weight is INT4 with the same packed bytes (opset 21). Bad
+// 4-bit data, an opset above 21 and a blocked QuantizeLinear fail by name.
+TEST(OnnxIo, Opset21GroupedInt4WeightsMatchOnnxRuntime) {
+    std::string packed(8, '\0');
+    uint64_t state = 12345;
+    for (auto& c : packed) {
+        state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+        c = static_cast<char>(state >> 56);
+    }
+    packed[7] = static_cast<char>(packed[7] & 15);  // the unused high nibble: 0
+    const onnx::ModelProto m = grouped_int4_model(packed);
+    Result<Graph> g = import_onnx_bytes(m.SerializeAsString(), "int4.onnx", "");
+    ASSERT_TRUE(g.ok()) << g.status().message();
+    const Tensor& w = g.value().initializers.at("w");
+    ASSERT_EQ(w.dtype(), DType::kInt8);
+    int negatives = 0;
+    for (int64_t i = 0; i < w.numel(); ++i) {
+        const int nibble =
+            (static_cast<uint8_t>(packed[static_cast<size_t>(i / 2)]) >> (i % 2 * 4)) & 15;
+        EXPECT_EQ(w.data<int8_t>()[i], nibble >= 8 ? nibble - 16 : nibble) << i;
+        negatives += w.data<int8_t>()[i] < 0;
+    }
+    EXPECT_GT(negatives, 0);
+    const Tensor x = random_tensor({2, 5}, 3);
+    TensorMap out = run_graph(g.value(), {{"x", x}});
+    const fs::path path =
+        fs::temp_directory_path() / ("pare-int4-" + std::to_string(::getpid()) + ".onnx");
+    {
+        std::ofstream f(path, std::ios::binary);
+        f << m.SerializeAsString();
+    }
+    Result<std::vector<Tensor>> ort = run_onnxruntime(path.string(), {{"x", x}});
+    ASSERT_TRUE(ort.ok()) << ort.status().message();
+    ASSERT_EQ(ort.value().size(), 2u);
+    EXPECT_LT(max_abs_diff(out.at("y"), ort.value()[0]), 1e-5);
+    EXPECT_LT(max_abs_diff(out.at("r"), ort.value()[1]), 1e-5);
+    EXPECT_GT(max_abs_diff(out.at("y"), Tensor::create(DType::kFloat32, {2, 3}).value()), 0.01);
+
+    // Written back: opset 21, the weight INT4 with the same bytes; it reads back equal.
+    Result<std::string> bytes = export_onnx_bytes(g.value());
+    ASSERT_TRUE(bytes.ok()) << bytes.status().message();
+    onnx::ModelProto back;
+    ASSERT_TRUE(back.ParseFromString(bytes.value()));
+    EXPECT_EQ(back.opset_import(0).version(), 21);
+    bool found = false;
+    for (const auto& t : back.graph().initializer()) {
+        if (t.name() != "w") continue;
+        found = true;
+        EXPECT_EQ(t.data_type(), 22);
+        EXPECT_EQ(t.raw_data(), packed);
+    }
+    EXPECT_TRUE(found);
+    fs::remove(path);
+
+    onnx::ModelProto bad = m;
+    bad.mutable_graph()->mutable_initializer(0)->set_raw_data(packed.substr(0, 7));
+    Result<Graph> r = import_onnx_bytes(bad.SerializeAsString(), "cut.onnx", "");
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("4-bit"), std::string::npos) << r.status().message();
+    EXPECT_NE(r.status().message().find("needs 8"), std::string::npos) << r.status().message();
+    r = import_onnx_bytes(grouped_int4_model(packed, 22).SerializeAsString(), "new.onnx", "");
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("opset 22"), std::string::npos) << r.status().message();
+    onnx::ModelProto q = m;
+    auto* qn = q.mutable_graph()->add_node();
+    qn->set_op_type("QuantizeLinear");
+    qn->set_name("ql");
+    qn->add_input("y");
+    qn->add_input("s");
+    qn->add_output("yq");
+    auto* qb = qn->add_attribute();
+    qb->set_name("block_size");
+    qb->set_type(onnx::AttributeProto::INT);
+    qb->set_i(2);
+    r = import_onnx_bytes(q.SerializeAsString(), "q.onnx", "");
+    ASSERT_FALSE(r.ok());
+    EXPECT_NE(r.status().message().find("QuantizeLinear block_size"), std::string::npos)
+        << r.status().message();
 }

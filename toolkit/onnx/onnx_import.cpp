@@ -19,7 +19,14 @@ namespace pare {
 namespace {
 
 constexpr int64_t kMinOpset = 6;
-constexpr int64_t kMaxOpset = 17;
+// Opsets 18-21 are read into opset-17 forms (normalize()): what changed for the ops
+// pare runs is either rewritten (Reduce axes inputs, Split num_outputs), ignored
+// where it only concerns types pare has no use for (Cast/QuantizeLinear saturate:
+// float8), run (DequantizeLinear block_size: grouped int4 weights) or refused by
+// name (Pad axes, Resize antialias/axes/keep_aspect_ratio_policy, AveragePool
+// dilations, QuantizeLinear block_size/output_dtype).
+constexpr int64_t kMaxOpset = 21;
+constexpr int64_t kWrittenOpset = 17;  // the IR's semantics (and what pare writes)
 
 struct Importer {
     std::string label;
@@ -34,6 +41,7 @@ struct Importer {
     Result<Tensor> read_external(const onnx::TensorProto& t, DType dtype, const Shape& shape,
                                  int64_t numel);
     Result<Tensor> tensor(const onnx::TensorProto& t, const std::string& what);
+    Result<Tensor> four_bit(const onnx::TensorProto& t, const std::string& what);
     Status attribute(const onnx::AttributeProto& a, const Node& node, Attributes* out);
     // An If branch: its graph, with the enclosing values it reads listed as its inputs.
     Result<Graph> branch(const onnx::GraphProto& gp, const std::string& where);
@@ -97,7 +105,12 @@ Result<Tensor> Importer::read_external(const onnx::TensorProto& t, DType dtype, 
     return out;
 }
 
+// ONNX's 4-bit types (opset 21): UINT4 = 21, INT4 = 22, two values per byte, the first
+// in the low nibble. Read into uint8 / int8 tensors holding the 4-bit values.
+constexpr int32_t kOnnxUint4 = 21, kOnnxInt4 = 22;
+
 Result<Tensor> Importer::tensor(const onnx::TensorProto& t, const std::string& what) {
+    if (t.data_type() == kOnnxInt4 || t.data_type() == kOnnxUint4) return four_bit(t, what);
     if (!dtype_is_supported(t.data_type())) {
         return unsupported(label + ": " + what + " has unsupported data type " +
                            std::to_string(t.data_type()) +
@@ -172,6 +185,37 @@ Result<Tensor> Importer::tensor(const onnx::TensorProto& t, const std::string& w
             case DType::kUndefined:
                 break;
         }
+    }
+    return out;
+}
+
+Result<Tensor> Importer::four_bit(const onnx::TensorProto& t, const std::string& what) {
+    const bool is_signed = t.data_type() == kOnnxInt4;
+    if (t.dims_size() > 32) return unsupported(label + ": " + what + " has rank above 32");
+    Shape shape(t.dims().begin(), t.dims().end());
+    Result<int64_t> n = shape_numel(shape);
+    if (!n.ok()) return fail(what + ": " + n.status().message());
+    const int64_t numel = n.value(), bytes = (numel + 1) / 2;
+    if (numel > tensor_byte_limit()) return out_of_range(label + ": " + what + " is too large");
+    if (t.data_location() == onnx::TensorProto::EXTERNAL)
+        return unsupported(label + ": " + what + ": external data of 4-bit type");
+    const int64_t have = t.has_raw_data() ? static_cast<int64_t>(t.raw_data().size())
+                                          : static_cast<int64_t>(t.int32_data_size());
+    if (have != bytes)
+        return fail(what + " has " + std::to_string(have) +
+                    " bytes of 4-bit values but its shape " + shape_str(shape) + " needs " +
+                    std::to_string(bytes));
+    PARE_ASSIGN_OR_RETURN(Tensor out,
+                          Tensor::create(is_signed ? DType::kInt8 : DType::kUint8, shape));
+    for (int64_t i = 0; i < numel; ++i) {
+        const uint8_t byte = t.has_raw_data()
+                                 ? static_cast<uint8_t>(t.raw_data()[static_cast<size_t>(i / 2)])
+                                 : static_cast<uint8_t>(t.int32_data(static_cast<int>(i / 2)));
+        const int v = (i % 2 ? byte >> 4 : byte) & 15;
+        if (is_signed)
+            out.data<int8_t>()[i] = static_cast<int8_t>(v >= 8 ? v - 16 : v);
+        else
+            out.data<uint8_t>()[i] = static_cast<uint8_t>(v);
     }
     return out;
 }
@@ -325,11 +369,43 @@ Status Importer::normalize(Node& n) {
         }
     } else if (op == "Dropout" && opset < 12) {
         n.attrs.erase("ratio");
+    } else if (opset >= 18 && (op == "ReduceMax" || op == "ReduceMean" || op == "ReduceMin") &&
+               n.inputs.size() > 1 && !n.inputs[1].empty()) {
+        // Opset 18: axes became an input; back to the attribute when constant.
+        auto it = g.initializers.find(n.inputs[1]);
+        if (it == g.initializers.end() || it->second.dtype() != DType::kInt64 ||
+            it->second.rank() > 1)
+            return unsupported(label + ": " + n.where() +
+                               ": axes must be a constant 1-D int64 tensor (opset 18 input)");
+        const Tensor& a = it->second;
+        n.attrs.set("axes", Attribute::make_ints(std::vector<int64_t>(
+                                a.data<int64_t>(), a.data<int64_t>() + a.numel())));
+        n.inputs.resize(1);
     } else if ((op == "Softmax" || op == "LogSoftmax") && opset < 13) {
         // Legacy semantics: flatten to 2-D at `axis` (default 1). Marked here,
         // rewritten by lower_legacy_softmax once ranks are known.
         n.attrs.set("axis", Attribute::make_int(n.attrs.get_int("axis", 1)));
         n.attrs.set("_pare_legacy_softmax", Attribute::make_int(1));
+    }
+    if (opset >= 18) {
+        auto refuse = [&](const std::string& what) {
+            return unsupported(label + ": " + n.where() + ": " + what + " (opset " +
+                               std::to_string(opset) + ") is not supported");
+        };
+        // Split: num_outputs says what the output count says (parts of ceil(d / n)).
+        if (op == "Split") n.attrs.erase("num_outputs");
+        if (op == "Cast") n.attrs.erase("saturate");  // float8 only
+        if (op == "Resize" &&
+            n.attrs.get_string("keep_aspect_ratio_policy", "stretch") != "stretch")
+            return refuse("Resize keep_aspect_ratio_policy");
+        if (op == "QuantizeLinear") {
+            n.attrs.erase("saturate");
+            if (n.attrs.get_int("block_size", 0) != 0 || n.attrs.has("output_dtype"))
+                return refuse("QuantizeLinear block_size or output_dtype");
+            n.attrs.erase("block_size");
+        }
+        if (op == "DequantizeLinear" && n.attrs.get_int("block_size", 0) == 0)
+            n.attrs.erase("block_size");
     }
     return Status();
 }
@@ -693,7 +769,7 @@ Result<Graph> import_onnx_bytes(const std::string& bytes, const std::string& lab
     PARE_RETURN_IF_ERROR(lower_legacy_forms(g).with_context(label));
     PARE_RETURN_IF_ERROR(g.resolve_ops().with_context(label));
     PARE_RETURN_IF_ERROR(g.topo_sort().with_context(label));
-    g.opset = kMaxOpset;
+    g.opset = kWrittenOpset;
     return std::move(im.g);
 }
 
@@ -735,7 +811,8 @@ Result<OnnxSummary> scan_onnx_model(const std::string& bytes, const std::string&
         }
     }
     for (int32_t t : types) {
-        if (!dtype_is_supported(t)) r.unsupported_types.push_back(t);
+        if (!dtype_is_supported(t) && t != kOnnxInt4 && t != kOnnxUint4)
+            r.unsupported_types.push_back(t);
     }
     return r;
 }

@@ -1,13 +1,15 @@
 // ONNX import and export, with Debian's libonnx protobuf classes.
 //
-// Import accepts opsets 6 to 17 of the default domain and normalizes every node
+// Import accepts opsets 6 to 21 of the default domain and normalizes every node
 // to its opset-17 form (attributes that later opsets moved to inputs become
-// initializer inputs; legacy 2-D Softmax is rewritten), so the IR has one
-// semantics. Constant nodes become initializers; initializers that are also
+// initializer inputs; legacy 2-D Softmax is rewritten; opset-18 Reduce axes
+// inputs become attributes again; 4-bit tensors are read as int8/uint8 and
+// DequantizeLinear keeps opset 21's block_size), so the IR has one semantics. Constant nodes become initializers; initializers that are also
 // listed as graph inputs stay initializers; external data is read relative to the
 // model's folder and checked against the file. Named dynamic dimensions can be
 // bound to sizes. Export writes opset 17, checked by onnx::checker, through a
-// temporary file renamed into place.
+// temporary file renamed into place (opset 21 when the graph has grouped weights,
+// a blocked DequantizeLinear: checked by reading it back with the importer).
 #pragma once
 
 #include <map>
@@ -55,7 +57,8 @@ Result<OnnxSummary> scan_onnx_model(const std::string& bytes, const std::string&
 int64_t min_supported_opset();
 int64_t max_supported_opset();
 
-// Serializes g as an ONNX model (opset 17) and checks it with onnx::checker.
+// Serializes g as an ONNX model (opset 17) and checks it with onnx::checker (opset
+// 21 and the importer for grouped weights).
 Result<std::string> export_onnx_bytes(const Graph& g);
 // Writes atomically: a temporary file in the same folder, renamed into place.
 Status export_onnx_file(const Graph& g, const std::string& path);

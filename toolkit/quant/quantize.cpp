@@ -264,11 +264,8 @@ float threshold_from_histogram(const std::vector<double>& hist, float top, Calib
 Result<WeightsOnly> parse_weights_only(const std::string& name) {
     if (name == "int8") return WeightsOnly::kInt8;
     if (name == "float16" || name == "fp16") return WeightsOnly::kFloat16;
-    if (name == "int4")
-        return unsupported(
-            "int4 weights need ONNX opset 21 (DequantizeLinear of int4), and pare writes opset "
-            "17; use int8 or float16");
-    return invalid_argument("unknown weight-only scheme \"" + name + "\" (int8 or float16)");
+    if (name == "int4") return WeightsOnly::kInt4;
+    return invalid_argument("unknown weight-only scheme \"" + name + "\" (int8, int4 or float16)");
 }
 
 Result<QuantPlan> weights_only_plan(const Graph& g, const QuantOptions& options) {
@@ -777,6 +774,73 @@ Result<ActivationParams> activation_params(const Graph& g, const QuantPlan& plan
     return params;
 }
 
+// Grouped int4 (WeightsOnly::kInt4): layer n's weight as a matrix with the reduction
+// along one axis (a Conv's (M, C*kh*kw), axis 1; a Gemm/MatMul's as stored, the
+// axis that is not the output channels'), one scale per `block` consecutive values
+// on that axis (amax / 7, symmetric), the values in [-7, 7] as int8, read through
+// an opset-21 DequantizeLinear with block_size (and a Reshape back for a Conv).
+// Returns the float weight's name, or "" for a weight that is not such a matrix.
+Result<std::string> grouped_int4_weight(Graph& g, const Node& n, const std::string& wname,
+                                        int64_t block, std::vector<Node>& added) {
+    if (block < 1) return invalid_argument("--block-size must be at least 1");
+    const Tensor w = g.initializers.at(wname);
+    const bool conv = n.op_type == "Conv";
+    if (w.rank() < 2 || (!conv && w.rank() != 2)) return std::string();
+    const Shape view = conv ? Shape{w.shape()[0], w.numel() / w.shape()[0]} : w.shape();
+    const int64_t axis = conv ? 1 : 1 - weight_axis(n);
+    const int64_t rows = view[0], cols = view[1];
+    const int64_t dim = view[axis], blocks = (dim + block - 1) / block;
+    Shape sshape = view;
+    sshape[axis] = blocks;
+    PARE_ASSIGN_OR_RETURN(Tensor q, Tensor::create(DType::kInt8, view));
+    PARE_ASSIGN_OR_RETURN(Tensor sc, Tensor::create(DType::kFloat32, sshape));
+    auto scale_index = [&](int64_t r, int64_t c) {
+        return axis == 1 ? r * blocks + c / block : (r / block) * cols + c;
+    };
+    float* s = sc.data<float>();
+    std::fill(s, s + sc.numel(), 0.0f);
+    const float* wd = w.data<float>();
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) {
+            float& m = s[scale_index(r, c)];
+            m = std::max(m, std::fabs(wd[r * cols + c]));
+        }
+    for (int64_t i = 0; i < sc.numel(); ++i) s[i] = s[i] > 0 ? s[i] / 7.0f : 1.0f;
+    for (int64_t r = 0; r < rows; ++r)
+        for (int64_t c = 0; c < cols; ++c) {
+            const double v =
+                std::nearbyint(static_cast<double>(wd[r * cols + c] / s[scale_index(r, c)]));
+            q.data<int8_t>()[r * cols + c] = static_cast<int8_t>(std::max(-7.0, std::min(7.0, v)));
+        }
+    const std::string qn = g.unique_name(wname + "_int4");
+    g.initializers[qn] = q;
+    const std::string sn = g.unique_name(wname + "_scale");
+    g.initializers[sn] = sc;
+    Node dq;
+    dq.op_type = "DequantizeLinear";
+    dq.name = g.unique_name(wname + "_DequantizeLinear");
+    dq.inputs = {qn, sn};
+    dq.outputs = {g.unique_name(wname + "_dequantized")};
+    dq.attrs.set("axis", Attribute::make_int(axis));
+    dq.attrs.set("block_size", Attribute::make_int(block));
+    g.initializers[dq.name] = Tensor();
+    g.initializers[dq.outputs[0]] = Tensor();
+    added.push_back(dq);
+    if (!conv) return dq.outputs[0];
+    const std::string shape = g.unique_name(wname + "_shape");
+    g.initializers[shape] =
+        Tensor::from_vector<int64_t>(w.shape(), {static_cast<int64_t>(w.rank())});
+    Node reshape;
+    reshape.op_type = "Reshape";
+    reshape.name = g.unique_name(wname + "_Reshape");
+    reshape.inputs = {dq.outputs[0], shape};
+    reshape.outputs = {g.unique_name(wname + "_reshaped")};
+    g.initializers[reshape.name] = Tensor();
+    g.initializers[reshape.outputs[0]] = Tensor();
+    added.push_back(reshape);
+    return reshape.outputs[0];
+}
+
 }  // namespace
 
 Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
@@ -877,6 +941,12 @@ Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
             weight_dq[wname] = cast.outputs[0];
             added.push_back(cast);
         }
+        if (options.weights_only == WeightsOnly::kInt4 && !weight_dq.count(wname)) {
+            PARE_ASSIGN_OR_RETURN(std::string dq,
+                                  grouped_int4_weight(g, n, wname, options.block_size, added));
+            if (dq.empty()) continue;  // not a matrix: left float
+            weight_dq[wname] = dq;
+        }
         // The weight: int8, symmetric, per output channel (or per tensor).
         if (!weight_dq.count(wname)) {
             const Tensor w = g.initializers.at(wname);
@@ -932,7 +1002,9 @@ Result<FakeQuant> fake_quant_of(const Graph& g, const QuantPlan& plan,
     const std::set<std::string> layers(plan.layers.begin(), plan.layers.end());
     for (const Node& n : g.nodes) {
         if (!layers.count(n.name)) continue;
-        if (!is_quantizable_op(n) || options.weights_only == WeightsOnly::kFloat16) continue;
+        if (!is_quantizable_op(n) || options.weights_only == WeightsOnly::kFloat16 ||
+            options.weights_only == WeightsOnly::kInt4)
+            continue;
         fq.weights[n.inputs[1]] = options.per_tensor_weights ? -1 : weight_axis(n);
     }
     return fq;

@@ -28,10 +28,14 @@ Result<CalibMethod> parse_calib_method(const std::string& name);
 const char* calib_method_name(CalibMethod m);
 
 // Weight-only schemes (for size; activations stay float, no calibration):
-// int8 weights behind a DequantizeLinear, or float16 weights behind a Cast.
-enum class WeightsOnly { kNone, kInt8, kFloat16 };
+// int8 weights behind a DequantizeLinear, grouped int4 weights (each block of
+// block_size consecutive weights along the reduction axis -- a Conv's C x kh x kw,
+// a Gemm/MatMul's K -- with its own float scale, symmetric in [-7, 7]) behind an
+// opset-21 DequantizeLinear with block_size (a Conv's weight dequantized as a
+// (M, C*kh*kw) matrix, then reshaped), or float16 weights behind a Cast.
+enum class WeightsOnly { kNone, kInt8, kInt4, kFloat16 };
 
-// "int8", "float16" ("int4" is refused: it needs ONNX opset 21, pare writes 17).
+// "int8", "int4", "float16".
 Result<WeightsOnly> parse_weights_only(const std::string& name);
 
 struct QuantOptions {
@@ -49,7 +53,8 @@ struct QuantOptions {
     // Weights in [-64, 64] (7 bits and the sign): on CPUs without VNNI the runtime's
     // faster int8 tile (vpmaddubsw, whose int16 pair sums then cannot saturate).
     bool reduce_range = false;
-    int64_t batch = 64;  // calibration batch size
+    int64_t block_size = 32;  // kInt4: weights per scale
+    int64_t batch = 64;       // calibration batch size
 };
 
 // An activation's chosen range: quantized as round(x / scale) + zero_point.
