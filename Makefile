@@ -92,6 +92,7 @@ test-arm: deps
 	  -DCMAKE_BUILD_TYPE=Release > $(BUILD_ARM).cmake.log 2>&1 || { cat $(BUILD_ARM).cmake.log; exit 1; }
 	@cmake --build $(BUILD_ARM) -j $(JOBS)
 	$(QEMU_ARM) $(BUILD_ARM)/runtime_selftest
+	$(QEMU_ARM) -cpu cortex-a72 $(BUILD_ARM)/runtime_selftest
 	PARE_ISA=scalar $(QEMU_ARM) $(BUILD_ARM)/runtime_selftest
 
 # The main job: import every real model and run it in pare and in ONNX Runtime

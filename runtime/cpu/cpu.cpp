@@ -51,6 +51,17 @@ Isa detect_isa() {
 #endif
 }
 
+#if defined(__aarch64__)
+bool cpu_has_neon_dotprod() {
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+    return detect_isa() == Isa::kNeon && (getauxval(AT_HWCAP) & HWCAP_ASIMDDP);
+}
+#else
+bool cpu_has_neon_dotprod() { return false; }
+#endif
+
 #if defined(__x86_64__)
 bool cpu_has_avx512_vnni() {
     if (detect_isa() != Isa::kAvx512) return false;
@@ -290,6 +301,12 @@ KernelTable make_table(Isa isa) {
         t.qu8_conv_tile = qu8_conv_tile_neon;
         t.qu8_conv_name = "qu8_conv_6x8_neon";
         t.qu8_k_per_group = 2;
+        if (cpu_has_neon_dotprod()) {  // sdot: 4 products per lane instead of 2 vmlal
+            t.qu8_pack_panel = qu8_pack_panel_sdot;
+            t.qu8_conv_tile = qu8_conv_tile_sdot;
+            t.qu8_conv_name = "qu8_conv_6x8_sdot";
+            t.qu8_k_per_group = 4;
+        }
         t.f32_dwconv_group = f32_dwconv_group_neon;
         t.f32_dwconv_lanes = 4;
         t.f32_maxpool = f32_maxpool_neon;

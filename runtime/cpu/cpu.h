@@ -340,6 +340,8 @@ PARE_DECLARE_KERNELS(scalar, scalar)
 PARE_DECLARE_KERNELS(8x8_neon, neon)
 std::remove_pointer_t<Qu8PackPanelFn> qu8_pack_panel_neon;
 std::remove_pointer_t<Qu8ConvTileFn> qu8_conv_tile_neon;
+std::remove_pointer_t<Qu8PackPanelFn> qu8_pack_panel_sdot;  // dot-product extension
+std::remove_pointer_t<Qu8ConvTileFn> qu8_conv_tile_sdot;
 #endif
 #if defined(__x86_64__)
 PARE_DECLARE_KERNELS(6x16_avx2, avx2)
@@ -366,6 +368,7 @@ std::remove_pointer_t<Qu8ConvTileLanesFn> qu8_conv_tile_lanes_vnni;
 std::remove_pointer_t<Qu8ScatterFn> qu8_scatter_avx512bw;
 // AVX-512 VNNI (and BW) present and enabled (x86-64; the avx512 table's int8 kernels).
 bool cpu_has_avx512_vnni();
+bool cpu_has_neon_dotprod();  // aarch64 hwcap ASIMDDP (sdot/udot)
 #endif
 #undef PARE_DECLARE_KERNELS
 

@@ -306,8 +306,10 @@ int main() {
     sparse_conv_sweep();
     qconv_sweep();
     executor();
-    std::printf("runtime selftest (ISA %s, detected %s, GEMM %s): %d of %d checks passed\n",
-                isa_name(kernels().isa), isa_name(detect_isa()), kernels().f32_gemm_name,
-                g_checks - g_failures, g_checks);
+    std::printf(
+        "runtime selftest (ISA %s, detected %s, GEMM %s, int8 %s): %d of %d checks passed\n",
+        isa_name(kernels().isa), isa_name(detect_isa()), kernels().f32_gemm_name,
+        kernels().qu8_conv_tile ? kernels().qu8_conv_name : "reference", g_checks - g_failures,
+        g_checks);
     return g_failures == 0 ? 0 : 1;
 }
