@@ -13,6 +13,19 @@
 namespace pare {
 namespace {
 
+// x's lanes picked by the lane indices i (GCC's __builtin_shuffle: vpermps, tbl);
+// clang has no run-time-index form, so lane by lane there (the fuzz build).
+template <typename Vec, typename IVec>
+inline Vec permute(Vec x, IVec i) {
+#if defined(__clang__)
+    Vec r = x;
+    for (int l = 0; l < static_cast<int>(sizeof(Vec) / sizeof(float)); ++l) r[l] = x[i[l]];
+    return r;
+#else
+    return __builtin_shuffle(x, i);
+#endif
+}
+
 template <int V>
 void gemv_rows(const float* x, int64_t K, const float* W, int64_t ldw, int64_t n, float* y) {
     using vec = typename FloatVec<V>::type;
@@ -81,7 +94,7 @@ void gemv_nm_blocks(const float* x, int64_t groups, int keep, const float* val, 
                     vp += V;
                     ip += kWordBytes;
                     const ivec iv = (((ivec{} + static_cast<int32_t>(word)) >> shift) & 3) + off;
-                    acc[(g & 1) * 2 + (j & 1)] += w * __builtin_shuffle(xv, iv);
+                    acc[(g & 1) * 2 + (j & 1)] += w * permute(xv, iv);
                 }
             }
         }

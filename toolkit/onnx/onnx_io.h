@@ -4,12 +4,13 @@
 // to its opset-17 form (attributes that later opsets moved to inputs become
 // initializer inputs; legacy 2-D Softmax is rewritten; opset-18 Reduce axes
 // inputs become attributes again; 4-bit tensors are read as int8/uint8 and
-// DequantizeLinear keeps opset 21's block_size), so the IR has one semantics. Constant nodes become initializers; initializers that are also
-// listed as graph inputs stay initializers; external data is read relative to the
-// model's folder and checked against the file. Named dynamic dimensions can be
-// bound to sizes. Export writes opset 17, checked by onnx::checker, through a
-// temporary file renamed into place (opset 21 when the graph has grouped weights,
-// a blocked DequantizeLinear: checked by reading it back with the importer).
+// DequantizeLinear keeps opset 21's block_size), so the IR has one semantics.
+// Constant nodes become initializers; initializers that are also listed as graph
+// inputs stay initializers; external data is read relative to the model's folder
+// and checked against the file. Named dynamic dimensions can be bound to sizes.
+// Export writes opset 17, checked by onnx::checker, through a temporary file
+// renamed into place (opset 21 when the graph has grouped weights, a blocked
+// DequantizeLinear: checked by reading it back with the importer).
 #pragma once
 
 #include <map>
