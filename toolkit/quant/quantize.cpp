@@ -695,6 +695,30 @@ Result<QuantPlan> plan_from_json(const std::string& text) {
 
 namespace {
 
+// A constant stored quantized: q and its scale as initializers named after base,
+// read through a DequantizeLinear (no zero point: symmetric, and its default is 0
+// of q's type) with `axis` when >= 0 and `block_size` when > 0; the new names are
+// reserved. Returns the dequantized value's name.
+std::string dequantized_constant(Graph& g, const std::string& base, const char* q_suffix, Tensor q,
+                                 Tensor scale, int64_t axis, int64_t block,
+                                 std::vector<Node>& added) {
+    const std::string qn = g.unique_name(base + q_suffix);
+    g.initializers[qn] = std::move(q);
+    const std::string sn = g.unique_name(base + "_scale");
+    g.initializers[sn] = std::move(scale);
+    Node dq;
+    dq.op_type = "DequantizeLinear";
+    dq.name = g.unique_name(base + "_DequantizeLinear");
+    dq.inputs = {qn, sn};
+    dq.outputs = {g.unique_name(base + "_dequantized")};
+    if (axis >= 0) dq.attrs.set("axis", Attribute::make_int(axis));
+    if (block > 0) dq.attrs.set("block_size", Attribute::make_int(block));
+    g.initializers[dq.name] = Tensor();
+    g.initializers[dq.outputs[0]] = Tensor();
+    added.push_back(dq);
+    return dq.outputs[0];
+}
+
 // A Conv's float bias as int32 with scale x_scale * w_scale[c] and zero point 0,
 // read through DequantizeLinear: the form ONNX Runtime's QDQ fusion wants and
 // QLinearConv takes. Left in float when a value would not fit in int32.
@@ -720,20 +744,8 @@ Status quantize_bias(Graph& g, Node& n, float x_scale, const Tensor& w_scale,
         q.data<int32_t>()[m] = static_cast<int32_t>(v);
         sc.data<float>()[per_channel ? m : 0] = s;
     }
-    const std::string qn = g.unique_name(n.inputs[2] + "_quantized");
-    g.initializers[qn] = q;
-    const std::string sn = g.unique_name(n.inputs[2] + "_scale");
-    g.initializers[sn] = sc;
-    Node dq;
-    dq.op_type = "DequantizeLinear";
-    dq.name = g.unique_name(n.inputs[2] + "_DequantizeLinear");
-    dq.inputs = {qn, sn};
-    dq.outputs = {g.unique_name(n.inputs[2] + "_dequantized")};
-    if (per_channel) dq.attrs.set("axis", Attribute::make_int(0));
-    g.initializers[dq.name] = Tensor();
-    g.initializers[dq.outputs[0]] = Tensor();
-    n.inputs[2] = dq.outputs[0];
-    added.push_back(dq);
+    n.inputs[2] = dequantized_constant(g, n.inputs[2], "_quantized", std::move(q), std::move(sc),
+                                       per_channel ? 0 : -1, 0, added);
     return Status();
 }
 
@@ -812,28 +824,16 @@ Result<std::string> grouped_int4_weight(Graph& g, const Node& n, const std::stri
                 std::nearbyint(static_cast<double>(wd[r * cols + c] / s[scale_index(r, c)]));
             q.data<int8_t>()[r * cols + c] = static_cast<int8_t>(std::max(-7.0, std::min(7.0, v)));
         }
-    const std::string qn = g.unique_name(wname + "_int4");
-    g.initializers[qn] = q;
-    const std::string sn = g.unique_name(wname + "_scale");
-    g.initializers[sn] = sc;
-    Node dq;
-    dq.op_type = "DequantizeLinear";
-    dq.name = g.unique_name(wname + "_DequantizeLinear");
-    dq.inputs = {qn, sn};
-    dq.outputs = {g.unique_name(wname + "_dequantized")};
-    dq.attrs.set("axis", Attribute::make_int(axis));
-    dq.attrs.set("block_size", Attribute::make_int(block));
-    g.initializers[dq.name] = Tensor();
-    g.initializers[dq.outputs[0]] = Tensor();
-    added.push_back(dq);
-    if (!conv) return dq.outputs[0];
+    const std::string dq =
+        dequantized_constant(g, wname, "_int4", std::move(q), std::move(sc), axis, block, added);
+    if (!conv) return dq;
     const std::string shape = g.unique_name(wname + "_shape");
     g.initializers[shape] =
         Tensor::from_vector<int64_t>(w.shape(), {static_cast<int64_t>(w.rank())});
     Node reshape;
     reshape.op_type = "Reshape";
     reshape.name = g.unique_name(wname + "_Reshape");
-    reshape.inputs = {dq.outputs[0], shape};
+    reshape.inputs = {dq, shape};
     reshape.outputs = {g.unique_name(wname + "_reshaped")};
     g.initializers[reshape.name] = Tensor();
     g.initializers[reshape.outputs[0]] = Tensor();
@@ -952,25 +952,10 @@ Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
             const Tensor w = g.initializers.at(wname);
             PARE_ASSIGN_OR_RETURN(Int8Weight qw, quantize_weight(n, w, options.per_tensor_weights,
                                                                  weight_qmax(options)));
-            const Tensor& wq = qw.q;
-            const Tensor& sc = qw.scale;
-            weight_scale[wname] = sc;
-            const int64_t channels = sc.numel(), axis = qw.axis;
-            const std::string qn = g.unique_name(wname + "_quantized");
-            g.initializers[qn] = wq;
-            const std::string sn = g.unique_name(wname + "_scale");
-            g.initializers[sn] = sc;
-            // No zero point: symmetric, and DequantizeLinear's default is 0 of x's type.
-            Node dq;
-            dq.op_type = "DequantizeLinear";
-            dq.name = g.unique_name(wname + "_DequantizeLinear");
-            dq.inputs = {qn, sn};
-            dq.outputs = {g.unique_name(wname + "_dequantized")};
-            if (channels > 1) dq.attrs.set("axis", Attribute::make_int(axis));
-            g.initializers[dq.name] = Tensor();
-            g.initializers[dq.outputs[0]] = Tensor();
-            weight_dq[wname] = dq.outputs[0];
-            added.push_back(dq);
+            weight_scale[wname] = qw.scale;
+            const int64_t axis = qw.scale.numel() > 1 ? qw.axis : -1;
+            weight_dq[wname] = dequantized_constant(g, wname, "_quantized", std::move(qw.q),
+                                                    qw.scale, axis, 0, added);
         }
         n.inputs[1] = weight_dq[wname];
         auto bc = plan.bias_correction.find(n.name);

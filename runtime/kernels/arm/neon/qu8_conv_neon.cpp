@@ -9,6 +9,7 @@
 #include <cstring>
 
 #include "runtime/cpu/cpu.h"
+#include "runtime/kernels/arm/qu8_requant_neon.h"
 
 namespace pare {
 
@@ -59,9 +60,7 @@ void qu8_pack_panel_neon(const uint8_t* x, const int64_t* koff, int64_t K, int64
 void qu8_conv_tile_neon(const int32_t* a, const int32_t* panel, int64_t groups, int rows,
                         int64_t np, const int32_t* corr, const float* mult, int32_t zy, int32_t lo,
                         int32_t hi, uint8_t* y, int64_t ldy) {
-    const float32x4_t flo = vdupq_n_f32(static_cast<float>(lo - zy));
-    const float32x4_t fhi = vdupq_n_f32(static_cast<float>(hi - zy));
-    const int32x4_t z = vdupq_n_s32(zy);
+    const RequantNeon rq(zy, lo, hi);
     for (int64_t p0 = 0; p0 < np; p0 += 8) {
         int32x4_t acc[kRows][2];
         for (int r = 0; r < kRows; ++r) acc[r][0] = acc[r][1] = vdupq_n_s32(0);
@@ -80,19 +79,7 @@ void qu8_conv_tile_neon(const int32_t* a, const int32_t* panel, int64_t groups, 
             mac<1>(&acc[5][0], &acc[5][1], x.val[0], x.val[1], w45);
         }
         const int64_t n = np - p0 < 8 ? np - p0 : 8;
-        for (int r = 0; r < rows; ++r) {
-            const int32x4_t c = vdupq_n_s32(corr[r]);
-            const float32x4_t m = vdupq_n_f32(mult[r]);
-            int16x4_t half[2];
-            for (int v = 0; v < 2; ++v) {
-                float32x4_t f = vmulq_f32(vcvtq_f32_s32(vaddq_s32(acc[r][v], c)), m);
-                f = vminq_f32(vmaxq_f32(f, flo), fhi);
-                half[v] = vqmovn_s32(vaddq_s32(vcvtnq_s32_f32(f), z));
-            }
-            uint8_t out[8];
-            vst1_u8(out, vqmovun_s16(vcombine_s16(half[0], half[1])));
-            std::memcpy(y + r * ldy + p0, out, static_cast<size_t>(n));
-        }
+        for (int r = 0; r < rows; ++r) rq.store(acc[r], corr[r], mult[r], y + r * ldy + p0, n);
     }
 }
 
