@@ -104,9 +104,9 @@ int report(const QuantFlags& f, const char* kind) {
                     r0.worst_rel_l2, r1.worst_rel_l2);
     }
     std::printf(
-        "\npare fuses the QDQ patterns into integer kernels (QLinearConv, QLinearAdd, uint8\n"
-        "MaxPool: `pare info --plan` lists them); ONNX Runtime fuses the same file into its "
-        "own.\n");
+        "\npare fuses the QDQ patterns into integer kernels (QLinearConv, QLinearAdd,\n"
+        "QLinearConcat, QGemm, QLinearMatMul, MatMulIntegerToFloat, uint8 MaxPool: `pare info\n"
+        "--plan` lists them); ONNX Runtime fuses the same file into its own.\n");
     return 0;
 }
 

@@ -307,6 +307,10 @@ KernelTable make_table(Isa isa) {
             t.qu8_conv_name = "qu8_conv_6x8_sdot";
             t.qu8_k_per_group = 4;
         }
+        t.qu8_quantize = qu8_quantize_neon;
+        t.qu8_dequantize = qu8_dequantize_neon;
+        t.qu8_add = qu8_add_neon;
+        t.qu8_requantize = qu8_requantize_neon;  // depthwise int8 on f32_dwconv_neon
         t.f32_dwconv_group = f32_dwconv_group_neon;
         t.f32_dwconv_lanes = 4;
         t.f32_maxpool = f32_maxpool_neon;

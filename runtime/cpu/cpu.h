@@ -207,6 +207,8 @@ using Qu8PackPanelFn = void (*)(const uint8_t* x, const int64_t* koff, int64_t K
 // product of a[g * kQu8TileRows + r] (G weights) with panel[g * kQu8TileCols + p]
 // (G activations), then y[r * ldy + p] = requantize(acc, mult[r], zy, lo, hi)
 // (runtime/ops/requantize.h). a holds all kQu8TileRows rows (zero past `rows`).
+// mult null: no requantization, the int32 acc itself is stored, y taken as an
+// int32_t* and ldy counted in int32 (the int8 GEMM's MatMulInteger and float outputs).
 using Qu8ConvTileFn = void (*)(const int32_t* a, const int32_t* panel, int64_t groups, int rows,
                                int64_t np, const int32_t* corr, const float* mult, int32_t zy,
                                int32_t lo, int32_t hi, uint8_t* y, int64_t ldy);
@@ -342,6 +344,10 @@ std::remove_pointer_t<Qu8PackPanelFn> qu8_pack_panel_neon;
 std::remove_pointer_t<Qu8ConvTileFn> qu8_conv_tile_neon;
 std::remove_pointer_t<Qu8PackPanelFn> qu8_pack_panel_sdot;  // dot-product extension
 std::remove_pointer_t<Qu8ConvTileFn> qu8_conv_tile_sdot;
+std::remove_pointer_t<Qu8QuantizeFn> qu8_quantize_neon;
+std::remove_pointer_t<Qu8DequantizeFn> qu8_dequantize_neon;
+std::remove_pointer_t<Qu8AddFn> qu8_add_neon;
+std::remove_pointer_t<Qu8RequantizeFn> qu8_requantize_neon;
 #endif
 #if defined(__x86_64__)
 PARE_DECLARE_KERNELS(6x16_avx2, avx2)

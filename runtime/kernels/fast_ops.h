@@ -123,6 +123,14 @@ std::unique_ptr<PreparedKernel> prepare_qu8_conv(const Node& node,
                                                  const Activation& act,
                                                  const Shape* input_shape = nullptr);
 
+// MatMulInteger, QLinearMatMul and QGemm (alpha 1, transA 0) of uint8 a (input_dtype
+// for MatMulInteger) and a constant 2-D int8 weight with zero points 0, on the
+// table's int8 tile; out uint8 (y's zero point uint8), int32 or float32 (QGemm
+// without y_scale). Null when the table has no int8 tile.
+std::unique_ptr<PreparedKernel> prepare_qu8_gemm(const Node& node,
+                                                 const std::vector<const Tensor*>& constants,
+                                                 const Activation& act, DType input_dtype);
+
 // Depthwise QLinearConv (uint8, int8 weights, strides 1 or 2, dilation 1), exact in
 // float on the float depthwise kernels (null when the table lacks a piece).
 std::unique_ptr<PreparedKernel> prepare_qu8_dwconv(const Node& node,

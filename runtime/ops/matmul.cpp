@@ -240,4 +240,198 @@ Status compute_qlinear_matmul(ComputeContext& ctx) {
     return Status();
 }
 
+// QGemm (com.microsoft, as ONNX Runtime defines it): A, a_scale, a_zero_point, B,
+// b_scale, b_zero_point[, C[, y_scale, y_zero_point]]; A and B 2-D, uint8 or int8;
+// a's scale and zero point scalars, b's scalars or one per column (N); C int32,
+// broadcastable to (M, N), at scale alpha * a_scale * b_scale. acc = sum (a - za)(b
+// - zb) + C in int32; with y_scale, requantize(acc, alpha * a_scale * b_scale /
+// y_scale, zy) into y_zero_point's type; without, float(acc) * (alpha * a_scale *
+// b_scale) in float32. Attributes alpha, transA, transB.
+Status infer_qgemm(InferContext& ctx) {
+    PARE_RETURN_IF_ERROR(require_inputs(ctx, 6));
+    for (size_t i : {0, 3}) {
+        const DType t = ctx.in[i].dtype;
+        if (t != DType::kUint8 && t != DType::kInt8)
+            return unsupported(std::string("QGemm of ") + dtype_name(t) +
+                               " is not supported (uint8 and int8 are)");
+        if (ctx.in[i + 2].dtype != t)
+            return invalid_argument("a zero point's type differs from its operand's");
+        if (ctx.in[i + 1].dtype != DType::kFloat32)
+            return invalid_argument("scales must be float32");
+    }
+    if (ctx.has(6) && ctx.in[6].dtype != DType::kInt32) return invalid_argument("C must be int32");
+    if (ctx.has(7) != ctx.has(8))
+        return invalid_argument("y_scale and y_zero_point come together or not at all");
+    DType yt = DType::kFloat32;
+    if (ctx.has(7)) {
+        if (ctx.in[7].dtype != DType::kFloat32) return invalid_argument("y_scale must be float32");
+        yt = ctx.in[8].dtype;
+        if (yt != DType::kUint8 && yt != DType::kInt8)
+            return invalid_argument("y_zero_point must be uint8 or int8");
+    }
+    if (!ctx.in[0].has_shape || !ctx.in[3].has_shape) {
+        ctx.out[0] = meta_rank_unknown(yt);
+        return Status();
+    }
+    const Shape& a = ctx.in[0].shape;
+    const Shape& b = ctx.in[3].shape;
+    if (a.size() != 2 || b.size() != 2)
+        return invalid_argument("QGemm takes 2-D A and B, got " + shape_str(a) + " and " +
+                                shape_str(b));
+    const bool ta = ctx.node.attrs.get_int("transA", 0) != 0;
+    const bool tb = ctx.node.attrs.get_int("transB", 0) != 0;
+    const int64_t M = ta ? a[1] : a[0], K = ta ? a[0] : a[1];
+    const int64_t kb = tb ? b[1] : b[0], N = tb ? b[0] : b[1];
+    if (K >= 0 && kb >= 0 && K != kb)
+        return invalid_argument("inner dimensions differ: " + shape_str(a) + " x " + shape_str(b));
+    ctx.out[0] = meta(yt, {M, N});
+    return Status();
+}
+
+Status compute_qgemm(ComputeContext& ctx) {
+    const Tensor& A = *ctx.in[0];
+    const Tensor& B = *ctx.in[3];
+    const Tensor& SA = *ctx.in[1];
+    const Tensor& SB = *ctx.in[4];
+    const Tensor& ZA = *ctx.in[2];
+    const Tensor& ZB = *ctx.in[5];
+    const Tensor* C = ctx.in.size() > 6 ? ctx.in[6] : nullptr;
+    const Tensor* SY = ctx.in.size() > 7 ? ctx.in[7] : nullptr;
+    const Tensor* ZY = ctx.in.size() > 8 ? ctx.in[8] : nullptr;
+    Tensor& Y = *ctx.out[0];
+    const bool ta = ctx.node.attrs.get_int("transA", 0) != 0;
+    const bool tb = ctx.node.attrs.get_int("transB", 0) != 0;
+    const float alpha = ctx.node.attrs.get_float("alpha", 1.0f);
+    const int64_t M = Y.shape()[0], N = Y.shape()[1], K = ta ? A.shape()[0] : A.shape()[1];
+    if (SA.numel() != 1 || ZA.numel() != 1 || (SY && (SY->numel() != 1 || !ZY || ZY->numel() != 1)))
+        return invalid_argument("a's and y's scales and zero points must be scalars");
+    if ((SB.numel() != 1 && SB.numel() != N) || (ZB.numel() != 1 && ZB.numel() != N))
+        return invalid_argument("b's scale and zero point must be scalars or one per column");
+    for (const Tensor* s : {&SA, &SB, SY})
+        for (int64_t i = 0; s && i < s->numel(); ++i)
+            if (!(s->data<float>()[i] > 0) || !std::isfinite(s->data<float>()[i]))
+                return invalid_argument("scales must be finite and positive");
+    if (!(alpha > 0) || !std::isfinite(alpha))
+        return invalid_argument("alpha must be finite and positive");
+    std::vector<int64_t> cst;
+    if (C) {
+        Shape out;
+        if (!broadcast_shapes(C->shape(), Y.shape(), &out).ok() || out != Y.shape())
+            return invalid_argument("C's shape " + shape_str(C->shape()) +
+                                    " does not broadcast to " + shape_str(Y.shape()));
+        cst = broadcast_strides(C->shape(), Y.shape());
+    }
+    auto value = [](const Tensor& t, int64_t i) -> int32_t {
+        return t.dtype() == DType::kUint8 ? static_cast<int32_t>(t.data<uint8_t>()[i])
+                                          : static_cast<int32_t>(t.data<int8_t>()[i]);
+    };
+    const int32_t za = value(ZA, 0), zy = ZY ? value(*ZY, 0) : 0;
+    const int32_t lo = Y.dtype() == DType::kInt8 ? -128 : 0,
+                  hi = Y.dtype() == DType::kInt8 ? 127 : 255;
+    for (int64_t m = 0; m < M; ++m) {
+        for (int64_t n = 0; n < N; ++n) {
+            const int64_t c = SB.numel() == 1 ? 0 : n;
+            const int32_t zb = value(ZB, ZB.numel() == 1 ? 0 : n);
+            int32_t acc = C ? C->data<int32_t>()[m * cst[0] + n * cst[1]] : 0;
+            for (int64_t k = 0; k < K; ++k)
+                acc += (value(A, ta ? k * M + m : m * K + k) - za) *
+                       (value(B, tb ? n * K + k : k * N + n) - zb);
+            const float scale = alpha * SA.data<float>()[0] * SB.data<float>()[c];
+            const int64_t o = m * N + n;
+            if (!SY) {
+                Y.data<float>()[o] = static_cast<float>(acc) * scale;
+                continue;
+            }
+            const int32_t q = requantize(acc, scale / SY->data<float>()[0], zy, lo, hi);
+            if (Y.dtype() == DType::kUint8) {
+                Y.data<uint8_t>()[o] = static_cast<uint8_t>(q);
+            } else {
+                Y.data<int8_t>()[o] = static_cast<int8_t>(q);
+            }
+        }
+    }
+    return Status();
+}
+
+// MatMulIntegerToFloat (com.microsoft, as ONNX Runtime defines it): A, B, a_scale,
+// b_scale[, a_zero_point[, b_zero_point[, bias]]]; numpy matmul of A and B (uint8
+// or int8); a's scale and zero point scalars, b's scalars or one per column (N);
+// bias float32 of N values. y = float(sum (a - za)(b - zb)) * (a_scale * b_scale)
+// + bias, float32.
+Status infer_matmul_integer_to_float(InferContext& ctx) {
+    PARE_RETURN_IF_ERROR(require_inputs(ctx, 4));
+    for (size_t i = 0; i < 2; ++i) {
+        const DType t = ctx.in[i].dtype;
+        if (t != DType::kUint8 && t != DType::kInt8)
+            return unsupported(std::string("MatMulIntegerToFloat of ") + dtype_name(t) +
+                               " is not supported (uint8 and int8 are)");
+        if (ctx.has(i + 4) && ctx.in[i + 4].dtype != t)
+            return invalid_argument("zero point type differs from its operand's");
+        if (ctx.in[i + 2].dtype != DType::kFloat32)
+            return invalid_argument("scales must be float32");
+    }
+    if (ctx.has(6) && ctx.in[6].dtype != DType::kFloat32)
+        return invalid_argument("bias must be float32");
+    if (!ctx.in[0].has_shape || !ctx.in[1].has_shape) {
+        ctx.out[0] = meta_rank_unknown(DType::kFloat32);
+        return Status();
+    }
+    MatMulShape r;
+    PARE_RETURN_IF_ERROR(matmul_shape(ctx.in[0].shape, ctx.in[1].shape, &r));
+    ctx.out[0] = meta(DType::kFloat32, r.out);
+    return Status();
+}
+
+Status compute_matmul_integer_to_float(ComputeContext& ctx) {
+    const Tensor& A = *ctx.in[0];
+    const Tensor& B = *ctx.in[1];
+    const Tensor& SA = *ctx.in[2];
+    const Tensor& SB = *ctx.in[3];
+    const Tensor* ZA = ctx.in.size() > 4 ? ctx.in[4] : nullptr;
+    const Tensor* ZB = ctx.in.size() > 5 ? ctx.in[5] : nullptr;
+    const Tensor* bias = ctx.in.size() > 6 ? ctx.in[6] : nullptr;
+    Tensor& Y = *ctx.out[0];
+    MatMulShape r;
+    PARE_RETURN_IF_ERROR(matmul_shape(A.shape(), B.shape(), &r));
+    const int64_t M = r.M, K = r.K, N = r.N;
+    if (SA.numel() != 1 || (ZA && ZA->numel() != 1))
+        return invalid_argument("a's scale and zero point must be scalars");
+    if ((SB.numel() != 1 && SB.numel() != N) || (ZB && ZB->numel() != SB.numel()))
+        return invalid_argument("b's scale and zero point must be scalars or one per column");
+    if (bias && bias->numel() != N)
+        return invalid_argument("bias must hold one value per column (" + std::to_string(N) + ")");
+    for (const Tensor* s : {&SA, &SB})
+        for (int64_t i = 0; i < s->numel(); ++i)
+            if (!(s->data<float>()[i] > 0) || !std::isfinite(s->data<float>()[i]))
+                return invalid_argument("scales must be finite and positive");
+    auto value = [](const Tensor& t, int64_t i) -> int32_t {
+        return t.dtype() == DType::kUint8 ? static_cast<int32_t>(t.data<uint8_t>()[i])
+                                          : static_cast<int32_t>(t.data<int8_t>()[i]);
+    };
+    const int32_t za = ZA ? value(*ZA, 0) : 0;
+    Shape ba(r.a.begin(), r.a.end() - 2), bb(r.b.begin(), r.b.end() - 2);
+    std::vector<int64_t> st[2] = {broadcast_strides(ba, r.batch), broadcast_strides(bb, r.batch)};
+    Shape batch = r.batch.empty() ? Shape{1} : r.batch;
+    if (r.batch.empty()) {
+        st[0] = {0};
+        st[1] = {0};
+    }
+    for_each_broadcast<2>(batch, st, [&](int64_t bi, const int64_t* off) {
+        for (int64_t m = 0; m < M; ++m) {
+            for (int64_t n = 0; n < N; ++n) {
+                const int64_t c = SB.numel() == 1 ? 0 : n;
+                const int32_t zb = ZB ? value(*ZB, c) : 0;
+                int32_t acc = 0;
+                for (int64_t k = 0; k < K; ++k)
+                    acc += (value(A, off[0] * M * K + m * K + k) - za) *
+                           (value(B, off[1] * K * N + k * N + n) - zb);
+                const float scale = SA.data<float>()[0] * SB.data<float>()[c];
+                Y.data<float>()[bi * M * N + m * N + n] =
+                    static_cast<float>(acc) * scale + (bias ? bias->data<float>()[n] : 0.0f);
+            }
+        }
+    });
+    return Status();
+}
+
 }  // namespace pare

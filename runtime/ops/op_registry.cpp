@@ -23,6 +23,9 @@ const char* op_name(OpKind op) {
 const char* op_domain(OpKind op) {
     switch (op) {
         case OpKind::kQLinearAdd:
+        case OpKind::kQGemm:
+        case OpKind::kQLinearConcat:
+        case OpKind::kMatMulIntegerToFloat:
             return kMicrosoftDomain;
         case OpKind::kTreeEnsembleClassifier:
         case OpKind::kTreeEnsembleRegressor:

@@ -10,11 +10,21 @@
 // QLinearAdd (com.microsoft, as ONNX Runtime defines it): A, A_scale, A_zero_point,
 //   B, B_scale, B_zero_point, C_scale, C_zero_point; C = A's type; numpy
 //   broadcasting; requantize_add.
+// QLinearConcat (com.microsoft, as ONNX Runtime defines it): Y_scale, Y_zero_point,
+//   then (X, X_scale, X_zero_point) per input; Concat along `axis` of each input
+//   requantized to y's parameters as DequantizeLinear then QuantizeLinear would:
+//   saturate(round_half_to_even(float(x - zx) * sx / sy) + zy); a copy where the
+//   parameters are y's.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 
 #include "runtime/ops/conv_util.h"
 #include "runtime/ops/requantize.h"
+
+namespace pare {
+Status infer_concat(InferContext& ctx);
+}  // namespace pare
 
 namespace pare {
 
@@ -240,6 +250,77 @@ Status compute_qlinear_add(ComputeContext& ctx) {
             Y.data<int8_t>()[i] = static_cast<int8_t>(q);
         }
     });
+    return Status();
+}
+
+Status infer_qlinear_concat(InferContext& ctx) {
+    if (ctx.in.size() < 5 || (ctx.in.size() - 2) % 3 != 0)
+        return invalid_argument(
+            "QLinearConcat takes Y_scale, Y_zero_point and (X, X_scale, "
+            "X_zero_point) per input");
+    PARE_RETURN_IF_ERROR(require_inputs(ctx, ctx.in.size()));
+    const DType t = ctx.in[1].dtype;
+    if (!is_8bit(t)) return unsupported("QLinearConcat of uint8 or int8 only");
+    InferContext xs{ctx.node, {}, {ValueMeta()}};
+    for (size_t i = 2; i < ctx.in.size(); i += 3) {
+        if (ctx.in[i].dtype != t || ctx.in[i + 2].dtype != t)
+            return invalid_argument("input " + std::to_string((i - 2) / 3) +
+                                    "'s type or zero point type differs from Y_zero_point's");
+        if (ctx.in[i + 1].dtype != DType::kFloat32 || ctx.in[0].dtype != DType::kFloat32)
+            return invalid_argument("scales must be float32");
+        xs.in.push_back(ctx.in[i]);
+    }
+    PARE_RETURN_IF_ERROR(infer_concat(xs));
+    ctx.out[0] = xs.out[0];
+    return Status();
+}
+
+Status compute_qlinear_concat(ComputeContext& ctx) {
+    Tensor& Y = *ctx.out[0];
+    const size_t n = (ctx.in.size() - 2) / 3;
+    PARE_RETURN_IF_ERROR(check_scale(ctx.in[0], "Y_scale", 1));
+    PARE_RETURN_IF_ERROR(check_zero_point(ctx.in[1], Y.dtype(), "Y_zero_point", 1));
+    int64_t axis;
+    PARE_RETURN_IF_ERROR(normalize_axis(ctx.node.attrs.get_int("axis", 0), Y.rank(), &axis));
+    int64_t outer = 1;
+    for (int64_t i = 0; i < axis; ++i) outer *= Y.shape()[i];
+    const int64_t out_row = outer ? Y.numel() / outer : 0;
+    const float sy = ctx.in[0]->data<float>()[0];
+    const int32_t zy = zero_at(ctx.in[1], 0);
+    int32_t lo, hi;
+    type_range(Y.dtype(), &lo, &hi);
+    const int32_t off = Y.dtype() == DType::kInt8 ? 128 : 0;  // a byte's value: b - off
+    uint8_t* y = static_cast<uint8_t*>(Y.raw());
+    int64_t col = 0;
+    for (size_t j = 0; j < n; ++j) {
+        const Tensor& X = *ctx.in[2 + 3 * j];
+        PARE_RETURN_IF_ERROR(check_scale(ctx.in[3 + 3 * j], "X_scale", 1));
+        PARE_RETURN_IF_ERROR(check_zero_point(ctx.in[4 + 3 * j], Y.dtype(), "X_zero_point", 1));
+        if (X.rank() != Y.rank()) return invalid_argument("inputs have different ranks");
+        const float sx = ctx.in[3 + 3 * j]->data<float>()[0];
+        const int32_t zx = zero_at(ctx.in[4 + 3 * j], 0);
+        // Each of the 256 byte values once: as DequantizeLinear then QuantizeLinear.
+        uint8_t table[256];
+        bool same = sx == sy && zx == zy;
+        for (int b = 0; b < 256; ++b) {
+            const float v = static_cast<float>(b - off - zx) * sx;
+            const double q = std::nearbyint(static_cast<double>(v / sy)) + zy;
+            table[b] = static_cast<uint8_t>(
+                static_cast<int32_t>(std::min<double>(hi, std::max<double>(lo, q))) + off);
+        }
+        const int64_t row = outer ? X.numel() / outer : 0;
+        const uint8_t* x = static_cast<const uint8_t*>(X.raw());
+        for (int64_t o = 0; o < outer; ++o) {
+            uint8_t* dst = y + o * out_row + col;
+            const uint8_t* src = x + o * row;
+            if (same) {
+                std::memcpy(dst, src, static_cast<size_t>(row));
+            } else {
+                for (int64_t i = 0; i < row; ++i) dst[i] = table[src[i]];
+            }
+        }
+        col += row;
+    }
     return Status();
 }
 

@@ -5,6 +5,7 @@
 // trip. Prints one line per failure and a summary; exits non-zero on any failure.
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <random>
 #include <string>
 #include <vector>
@@ -232,6 +233,153 @@ void qconv_sweep() {
     }
 }
 
+// Depthwise QLinearConv (exact in float on the float depthwise kernel, then the
+// table's requantization) and the elementwise int8 ops equal the reference.
+void q8_depthwise_and_elementwise_sweep() {
+    std::mt19937_64 rng(13);
+    auto bytes = [&](DType t, const Shape& shape) {
+        Tensor r = Tensor::create(t, shape).value();
+        for (int64_t i = 0; i < r.numel(); ++i) static_cast<uint8_t*>(r.raw())[i] = rng() & 0xff;
+        return r;
+    };
+    auto scalar = [](DType t, float v) {
+        Tensor r = Tensor::create(t, {}).value();
+        if (t == DType::kFloat32) {
+            r.data<float>()[0] = v;
+        } else {
+            static_cast<uint8_t*>(r.raw())[0] = static_cast<uint8_t>(static_cast<int>(v));
+        }
+        return r;
+    };
+    auto same = [](const Tensor& a, const Tensor& b) {
+        return a.shape() == b.shape() &&
+               std::memcmp(a.raw(), b.raw(),
+                           static_cast<size_t>(a.numel()) * dtype_size(a.dtype())) == 0;
+    };
+    const bool vector = kernels().qu8_requantize != nullptr;
+    for (const int64_t stride : {1, 2}) {
+        const int64_t C = 9;
+        Attributes a;
+        a.set("group", Attribute::make_int(C));
+        a.set("strides", Attribute::make_ints({stride, stride}));
+        a.set("pads", Attribute::make_ints({1, 1, 1, 1}));
+        Node n = node("QLinearConv", {"x", "sx", "zx", "w", "sw", "zw", "sy", "zy", "b"}, {"y"}, a);
+        Tensor x = bytes(DType::kUint8, {1, C, 13, 11}), w = bytes(DType::kInt8, {C, 1, 3, 3});
+        for (int64_t i = 0; i < w.numel(); ++i)
+            if (w.data<int8_t>()[i] == -128) w.data<int8_t>()[i] = -127;
+        Tensor sx = scalar(DType::kFloat32, 0.02f), zx = scalar(DType::kUint8, 117);
+        Tensor sw = scalar(DType::kFloat32, 0.01f), zw = scalar(DType::kInt8, 0);
+        Tensor sy = scalar(DType::kFloat32, 0.4f), zy = scalar(DType::kUint8, 131);
+        Tensor b = Tensor::create(DType::kInt32, {C}).value();
+        for (int64_t m = 0; m < C; ++m)
+            b.data<int32_t>()[m] = static_cast<int32_t>(rng() % 2001) - 1000;
+        const std::vector<const Tensor*> in = {&x, &sx, &zx, &w, &sw, &zw, &sy, &zy, &b};
+        std::vector<Tensor> ref;
+        check(run_node(n, in, &ref, true).ok(), "reference depthwise QLinearConv");
+        std::vector<const Tensor*> consts = in;
+        consts[0] = nullptr;
+        const Shape xs = x.shape();
+        auto k = prepare_kernel(n, consts, {}, false, &xs);
+        if (!vector) continue;
+        check(k != nullptr && k->name().rfind("qu8_dwconv", 0) == 0,
+              "depthwise int8 kernel chosen");
+        if (!k || ref.empty()) continue;
+        Tensor y = Tensor::create(DType::kUint8, ref[0].shape()).value();
+        ComputeContext ctx{n, in, {&y}, nullptr};
+        check(k->run(ctx).ok() && same(y, ref[0]),
+              "depthwise int8 stride " + std::to_string(stride) + " byte-exact");
+    }
+    // QuantizeLinear (values past both ends of the range), DequantizeLinear, QLinearAdd.
+    const int64_t count = 203;
+    Tensor f = random_tensor({count}, 17, -3.0f, 3.0f);
+    Tensor u = bytes(DType::kUint8, {count}), v = bytes(DType::kUint8, {count});
+    Tensor s = scalar(DType::kFloat32, 0.013f), z = scalar(DType::kUint8, 100);
+    Tensor s2 = scalar(DType::kFloat32, 0.021f), z2 = scalar(DType::kUint8, 7);
+    Tensor s3 = scalar(DType::kFloat32, 0.03f), z3 = scalar(DType::kUint8, 140);
+    Node qadd = node("QLinearAdd", {"a", "s", "z", "b", "s2", "z2", "s3", "z3"}, {"y"});
+    qadd.domain = "com.microsoft";
+    qadd.op = op_from_name("QLinearAdd", qadd.domain);
+    const std::vector<std::pair<Node, std::vector<const Tensor*>>> ops = {
+        {node("QuantizeLinear", {"x", "s", "z"}, {"y"}), {&f, &s, &z}},
+        {node("DequantizeLinear", {"x", "s", "z"}, {"y"}), {&u, &s, &z}},
+        {qadd, {&u, &s, &z, &v, &s2, &z2, &s3, &z3}}};
+    for (const auto& op : ops) {
+        std::vector<Tensor> ref;
+        check(run_node(op.first, op.second, &ref, true).ok(), "reference " + op.first.op_type);
+        std::vector<const Tensor*> consts = op.second;
+        consts[0] = nullptr;
+        if (op.first.op == OpKind::kQLinearAdd) consts[3] = nullptr;
+        auto k = prepare_kernel(op.first, consts, {});
+        if (!vector) continue;
+        check(k != nullptr, "int8 vector kernel chosen for " + op.first.op_type);
+        if (!k || ref.empty()) continue;
+        Tensor y = Tensor::create(ref[0].dtype(), ref[0].shape()).value();
+        ComputeContext ctx{op.first, op.second, {&y}, nullptr};
+        check(k->run(ctx).ok() && same(y, ref[0]), op.first.op_type + " exact");
+    }
+}
+
+// MatMulInteger (int32 out), QLinearMatMul (uint8) and QGemm without y_scale
+// (float) on the table's int8 tile equal the reference exactly.
+void qgemm_sweep() {
+    std::mt19937_64 rng(11);
+    auto bytes = [&](DType t, const Shape& shape) {
+        Tensor r = Tensor::create(t, shape).value();
+        for (int64_t i = 0; i < r.numel(); ++i) static_cast<uint8_t*>(r.raw())[i] = rng() & 0xff;
+        return r;
+    };
+    auto scalar = [](DType t, float v) {
+        Tensor r = Tensor::create(t, {}).value();
+        if (t == DType::kFloat32) {
+            r.data<float>()[0] = v;
+        } else {
+            static_cast<uint8_t*>(r.raw())[0] = static_cast<uint8_t>(static_cast<int>(v));
+        }
+        return r;
+    };
+    const int64_t sizes[][3] = {{1, 1, 1}, {9, 5, 7}, {65, 17, 13}, {70, 67, 64}};
+    for (const auto& sz : sizes) {
+        const int64_t N = sz[0], K = sz[1], Mo = sz[2];
+        Tensor a = bytes(DType::kUint8, {N, K}), w = bytes(DType::kInt8, {K, Mo});
+        for (int64_t i = 0; i < w.numel(); ++i)
+            if (w.data<int8_t>()[i] == -128) w.data<int8_t>()[i] = -127;
+        Tensor sa = scalar(DType::kFloat32, 0.03f), za = scalar(DType::kUint8, 121);
+        Tensor sb = scalar(DType::kFloat32, 0.01f), zb = scalar(DType::kInt8, 0);
+        Tensor sy = scalar(DType::kFloat32, 0.05f * static_cast<float>(K)),
+               zy = scalar(DType::kUint8, 125);
+        Node mmi = node("MatMulInteger", {"a", "b", "za", "zb"}, {"y"});
+        Node qlm = node("QLinearMatMul", {"a", "sa", "za", "b", "sb", "zb", "sy", "zy"}, {"y"});
+        Node qg = node("QGemm", {"a", "sa", "za", "b", "sb", "zb"}, {"y"});
+        qg.domain = "com.microsoft";
+        qg.op = op_from_name("QGemm", qg.domain);
+        const std::vector<std::pair<Node, std::vector<const Tensor*>>> ops = {
+            {mmi, {&a, &w, &za, &zb}},
+            {qlm, {&a, &sa, &za, &w, &sb, &zb, &sy, &zy}},
+            {qg, {&a, &sa, &za, &w, &sb, &zb}}};
+        for (const auto& op : ops) {
+            const std::string what = op.first.op_type + " " + std::to_string(N) + "x" +
+                                     std::to_string(K) + "x" + std::to_string(Mo);
+            std::vector<Tensor> ref;
+            check(run_node(op.first, op.second, &ref, true).ok(), "reference " + what);
+            std::vector<const Tensor*> consts = op.second;
+            consts[0] = nullptr;
+            auto k = prepare_kernel(op.first, consts, {}, false, nullptr, DType::kUint8);
+            if (!kernels().qu8_conv_tile) {
+                check(k == nullptr, "no int8 tile, no int8 gemm");
+                continue;
+            }
+            check(k != nullptr, "int8 gemm chosen for " + what);
+            if (!k || ref.empty()) continue;
+            Tensor y = Tensor::create(ref[0].dtype(), ref[0].shape()).value();
+            ComputeContext ctx{op.first, op.second, {&y}, nullptr};
+            check(k->run(ctx).ok(), "int8 gemm runs");
+            check(std::memcmp(y.raw(), ref[0].raw(),
+                              static_cast<size_t>(y.numel()) * dtype_size(y.dtype())) == 0,
+                  "int8 gemm " + what + " exact");
+        }
+    }
+}
+
 Graph small_net() {
     Graph g;
     ValueInfo x;
@@ -305,6 +453,8 @@ int main() {
     conv_sweep();
     sparse_conv_sweep();
     qconv_sweep();
+    qgemm_sweep();
+    q8_depthwise_and_elementwise_sweep();
     executor();
     std::printf(
         "runtime selftest (ISA %s, detected %s, GEMM %s, int8 %s): %d of %d checks passed\n",

@@ -1200,6 +1200,136 @@ TEST(Kernels, Qu8ConvEqualsTheReferenceQLinearConvByteForByte) {
     EXPECT_NE(prepare_kernel(n, {nullptr, &s, &z, &w, &s, &zw0, &s, &z}, {}, false, &xs), nullptr);
 }
 
+// MatMulInteger (int32 out), QLinearMatMul (uint8), QGemm (uint8, or float32
+// without y_scale) and MatMulIntegerToFloat (float32 plus a float bias) on the int8
+// tile equal the reference to the last bit (float outputs: the same float product
+// and sum per output in both).
+// Rows of a around the 64-row panel, K around groups of 4, output columns around
+// the 6-column tile; batched a, a zero point known at prepare or read at run time
+// (dynamic quantization), weights in [-64, 64] (the 7-bit tile where the table has
+// one), 1 and 3 threads.
+TEST(Kernels, Qu8GemmEqualsTheReferenceIntegerMatMulsAndQGemm) {
+    if (!kernels().qu8_conv_tile) GTEST_SKIP() << "no int8 tile on this CPU";
+    struct Case {
+        Shape a;
+        int64_t Mo;
+    };
+    const std::vector<Case> cases = {{{1, 1}, 1},     {{5, 3}, 7},      {{63, 4}, 6},
+                                     {{64, 5}, 5},    {{65, 17}, 13},   {{131, 67}, 64},
+                                     {{2, 3, 9}, 11}, {{40, 120}, 1105}};
+    ThreadPool pool(3);
+    uint64_t seed = 7300;
+    int checked = 0;
+    for (const bool seven_bit : {false, true})
+        for (const Case& c : cases)
+            for (const char* op :
+                 {"MatMulInteger", "QLinearMatMul", "QGemm", "QGemm ", "MatMulIntegerToFloat"})
+                for (const bool dynamic_za : {false, true}) {
+                    const std::string kind = op;
+                    const bool mmi = kind == "MatMulInteger", qgemm = kind.rfind("QGemm", 0) == 0;
+                    const bool float_out = kind == "QGemm ";  // no y_scale
+                    if (dynamic_za && !mmi) continue;
+                    if (qgemm && c.a.size() != 2) continue;
+                    SCOPED_TRACE(kind + " " + shape_str(c.a) + " x " + std::to_string(c.Mo) +
+                                 (seven_bit ? ", 7-bit" : "") + (dynamic_za ? ", dynamic" : ""));
+                    const int64_t K = c.a.back();
+                    const bool trans_b = qgemm && c.Mo % 2 == 1;  // both layouts
+                    Tensor a = random_bytes(DType::kUint8, c.a, ++seed);
+                    Tensor w = random_bytes(DType::kInt8, trans_b ? Shape{c.Mo, K} : Shape{K, c.Mo},
+                                            ++seed);
+                    for (int64_t i = 0; i < w.numel(); ++i) {
+                        int8_t& v = w.data<int8_t>()[i];
+                        if (v == -128) v = -127;
+                        if (seven_bit) v = static_cast<int8_t>(v / 2);
+                    }
+                    if (seven_bit) w.data<int8_t>()[0] = -64;
+                    Tensor sa = scalar_tensor(DType::kFloat32, 0.03),
+                           za = scalar_tensor(DType::kUint8, 121);
+                    Tensor sb = random_tensor({c.Mo}, ++seed, 0.002f, 0.02f);
+                    Tensor zb = Tensor::create(DType::kInt8, {c.Mo}).value();
+                    std::memset(zb.raw(), 0, static_cast<size_t>(c.Mo));
+                    // y's scale: the outputs spread over the range.
+                    Tensor sy = scalar_tensor(DType::kFloat32,
+                                              0.03 * 0.011 * 5400.0 * std::sqrt(double(K)) / 50.0);
+                    Tensor zy = scalar_tensor(DType::kUint8, 125);
+                    Tensor bias = Tensor::create(DType::kInt32, {c.Mo}).value();
+                    std::mt19937_64 rng(++seed);
+                    for (int64_t m = 0; m < c.Mo; ++m)
+                        bias.data<int32_t>()[m] = static_cast<int32_t>(rng() % 4001) - 2000;
+                    Tensor fbias = random_tensor({c.Mo}, ++seed, -3.0f, 3.0f);
+                    Node n;
+                    std::vector<const Tensor*> in;
+                    if (mmi) {
+                        n = make_node("MatMulInteger", {"a", "b", "za", "zb"}, {"y"});
+                        in = {&a, &w, &za, &zb};
+                    } else if (kind == "MatMulIntegerToFloat") {
+                        n = make_node(kind, {"a", "b", "sa", "sb", "za", "zb", "fb"}, {"y"});
+                        in = {&a, &w, &sa, &sb, &za, &zb, &fbias};
+                    } else if (!qgemm) {
+                        n = make_node("QLinearMatMul",
+                                      {"a", "sa", "za", "b", "sb", "zb", "sy", "zy"}, {"y"});
+                        in = {&a, &sa, &za, &w, &sb, &zb, &sy, &zy};
+                    } else {
+                        Attributes at;
+                        at.set("transB", Attribute::make_int(trans_b ? 1 : 0));
+                        std::vector<std::string> names = {"a", "sa", "za", "b", "sb", "zb", "c"};
+                        in = {&a, &sa, &za, &w, &sb, &zb, &bias};
+                        if (!float_out) {
+                            names.insert(names.end(), {"sy", "zy"});
+                            in.insert(in.end(), {&sy, &zy});
+                        }
+                        n = make_node("QGemm", names, {"y"}, at);
+                    }
+                    std::vector<Tensor> ref;
+                    ASSERT_TRUE(run_node(n, in, &ref, true).ok());
+                    std::vector<const Tensor*> consts = in;
+                    consts[0] = nullptr;
+                    if (dynamic_za) consts[2] = nullptr;
+                    auto k = prepare_kernel(n, consts, {}, false, nullptr, DType::kUint8);
+                    ASSERT_TRUE(k != nullptr);
+                    EXPECT_EQ(k->name().rfind("qu8_gemm+", 0), 0u) << k->name();
+                    if (!float_out && !mmi) {  // outputs spread: not mostly clamped
+                        int64_t ends = 0;
+                        for (int64_t i = 0; i < ref[0].numel(); ++i)
+                            ends +=
+                                ref[0].data<uint8_t>()[i] == 0 || ref[0].data<uint8_t>()[i] == 255;
+                        EXPECT_LT(ends, ref[0].numel() / 2 + 1) << "mostly saturated";
+                    }
+                    for (ThreadPool* p : {static_cast<ThreadPool*>(nullptr), &pool}) {
+                        Tensor y = Tensor::create(ref[0].dtype(), ref[0].shape()).value();
+                        ComputeContext ctx{n, in, {&y}, p};
+                        ASSERT_TRUE(k->run(ctx).ok());
+                        EXPECT_EQ(
+                            0, std::memcmp(y.raw(), ref[0].raw(),
+                                           static_cast<size_t>(y.numel()) * dtype_size(y.dtype())))
+                            << (p ? "3 threads" : "1 thread");
+                        ++checked;
+                    }
+                }
+    EXPECT_EQ(checked, 2 * 2 * (8 * 2 + 8 + 7 * 2 + 8));
+    // Not taken: weight zero points other than 0, QGemm's alpha, a fused activation.
+    Tensor a = random_bytes(DType::kUint8, {4, 8}, 1), w = random_bytes(DType::kInt8, {8, 6}, 2);
+    Tensor zb1 = scalar_tensor(DType::kInt8, 1), zb0 = scalar_tensor(DType::kInt8, 0);
+    Tensor s = scalar_tensor(DType::kFloat32, 0.1), z = scalar_tensor(DType::kUint8, 3);
+    Node mmi = make_node("MatMulInteger", {"a", "b", "za", "zb"}, {"y"});
+    EXPECT_EQ(prepare_kernel(mmi, {nullptr, &w, &z, &zb1}, {}, false, nullptr, DType::kUint8),
+              nullptr);
+    EXPECT_EQ(prepare_kernel(mmi, {nullptr, &w, &z, &zb0}, {}, false, nullptr, DType::kInt8),
+              nullptr);
+    EXPECT_NE(prepare_kernel(mmi, {nullptr, &w, &z, &zb0}, {}, false, nullptr, DType::kUint8),
+              nullptr);
+    Attributes alpha;
+    alpha.set("alpha", Attribute::make_float(0.5f));
+    Node qg = make_node("QGemm", {"a", "sa", "za", "b", "sb", "zb"}, {"y"}, alpha);
+    EXPECT_EQ(
+        prepare_kernel(qg, {nullptr, &s, &z, &w, &s, &zb0}, {}, false, nullptr, DType::kUint8),
+        nullptr);
+    Node qm = make_node("QLinearMatMul", {"a", "sa", "za", "b", "sb", "zb", "sy", "zy"}, {"y"});
+    EXPECT_EQ(prepare_kernel(qm, {nullptr, &s, &z, &w, &s, &zb0, &s, &z}, {Activation::kRelu},
+                             false, nullptr, DType::kUint8),
+              nullptr);
+}
+
 // QuantizeLinear, DequantizeLinear and QLinearAdd on the vector kernels equal the
 // reference exactly: lengths around the vector width and the chunk, values past
 // the range at both ends, halves (rounding to even), NaN and infinities; 1 and 3

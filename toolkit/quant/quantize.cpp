@@ -48,9 +48,27 @@ bool is_quantizable_pool(const Graph& g, const Node& n) {
     return p >= 0 && (g.nodes[p].op_type == "Conv" || g.nodes[p].op_type == "Add");
 }
 
-// The activations a quantized layer reads: input 0, and input 1 of an Add.
+// A Concat of computed float tensors (a SqueezeNet fire module's two expand
+// branches, a feature pyramid's levels): its inputs quantized with one shared
+// scale and zero point, also its output's, so that the producers' outputs stay in
+// integers and the integer Concat (fuse_qdq: QLinearConcat) copies bytes. Float
+// inputs only (shape arithmetic concatenates int64 tensors): known from shape
+// inference.
+bool is_quantizable_concat(const Graph& g, const Node& n) {
+    if (n.op_type != "Concat" || n.inputs.size() < 2 || n.outputs.size() != 1) return false;
+    for (const std::string& x : n.inputs) {
+        auto vi = g.value_info.find(x);
+        if (g.is_initializer(x) || vi == g.value_info.end() || vi->second.dtype != DType::kFloat32)
+            return false;
+    }
+    return true;
+}
+
+// The activations a quantized layer reads: input 0, both inputs of an Add, every
+// input of a Concat.
 std::vector<std::string> quantized_inputs(const Node& n) {
     if (n.op_type == "Add") return {n.inputs[0], n.inputs[1]};
+    if (n.op_type == "Concat") return n.inputs;
     return {n.inputs[0]};
 }
 
@@ -291,7 +309,7 @@ Result<std::vector<std::string>> quantizable_layers(const Graph& g, const QuantO
     std::vector<std::string> layers;
     for (const Node& n : g.nodes) {
         if (keep.count(n.name)) continue;
-        if (is_quantizable_add(g, n) || is_quantizable_pool(g, n)) {
+        if (is_quantizable_add(g, n) || is_quantizable_pool(g, n) || is_quantizable_concat(g, n)) {
             if (options.weights_only == WeightsOnly::kNone) layers.push_back(n.name);
             continue;
         }
@@ -766,20 +784,44 @@ Result<ActivationParams> activation_params(const Graph& g, const QuantPlan& plan
     std::map<std::string, std::string> range_of;  // a quantized MaxPool's output -> its input
     for (const Node& n : g.nodes)
         if (layers.count(n.name) && n.op_type == "MaxPool") range_of[n.outputs[0]] = n.inputs[0];
+    // A tensor's range: a quantized Concat's inputs and output take the union of
+    // the inputs' (in graph order, so that nested ones see their inputs' unions);
+    // a quantized MaxPool's output its input's; others their calibrated one.
+    std::map<std::string, std::pair<float, float>> shared;
+    auto range = [&](const std::string& x, const Node& n, std::pair<float, float>* r) -> Status {
+        std::string from = x;
+        for (int hops = 0; !shared.count(from) && range_of.count(from) && hops < 1000; ++hops)
+            from = range_of[from];
+        if (shared.count(from)) {
+            *r = shared[from];
+            return Status();
+        }
+        auto it = ranges.find(from);
+        if (it == ranges.end())
+            return invalid_argument("the plan has no range for \"" + x + "\" (" + n.where() +
+                                    "): calibrate this model again");
+        *r = {it->second->range_lo, it->second->range_hi};
+        return Status();
+    };
+    for (const Node& n : g.nodes) {
+        if (!layers.count(n.name) || n.op_type != "Concat") continue;
+        std::pair<float, float> u{0.0f, 0.0f}, r;
+        for (const std::string& x : n.inputs) {
+            PARE_RETURN_IF_ERROR(range(x, n, &r));
+            u = {std::min(u.first, r.first), std::max(u.second, r.second)};
+        }
+        for (const std::string& x : n.inputs) shared[x] = u;
+        shared[n.outputs[0]] = u;
+    }
     ActivationParams params;
     for (const Node& n : g.nodes) {
         if (!layers.count(n.name)) continue;
         for (const std::string& x : quantized_inputs(n)) {
-            std::string from = x;
-            for (int hops = 0; range_of.count(from) && hops < 1000; ++hops) from = range_of[from];
-            auto r = ranges.find(from);
-            if (r == ranges.end())
-                return invalid_argument("the plan has no range for \"" + x + "\" (" + n.where() +
-                                        "): calibrate this model again");
+            std::pair<float, float> r;
+            PARE_RETURN_IF_ERROR(range(x, n, &r));
             float scale;
             int32_t zp;
-            range_to_affine(r->second->range_lo, r->second->range_hi, options.signed_activations,
-                            &scale, &zp);
+            range_to_affine(r.first, r.second, options.signed_activations, &scale, &zp);
             params[x] = {scale, zp};
         }
     }
@@ -911,8 +953,9 @@ Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
     };
     for (Node& n : g.nodes) {
         if (!layers.count(n.name)) continue;
-        if (n.op_type == "Add" || n.op_type == "MaxPool" || n.op_type == "GlobalAveragePool") {
-            for (size_t i = 0; i < (n.op_type == "Add" ? 2u : 1u); ++i) {
+        if (n.op_type == "Add" || n.op_type == "MaxPool" || n.op_type == "GlobalAveragePool" ||
+            n.op_type == "Concat") {
+            for (size_t i = 0; i < quantized_inputs(n).size(); ++i) {
                 PARE_ASSIGN_OR_RETURN(n.inputs[i], quantize_activation(n.inputs[i]));
             }
             continue;

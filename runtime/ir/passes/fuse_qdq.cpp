@@ -5,9 +5,16 @@
 //   DQ(x) -> Conv(., DQ(w)[, bias]) [-> Relu | Clip] -> Q   =>  QLinearConv
 //   DQ(a), DQ(b) -> Add [-> Relu | Clip] -> Q                =>  QLinearAdd (com.microsoft)
 //   DQ(x) -> MaxPool -> Q, Q with x's scale and zero point    =>  MaxPool of x (8-bit)
+//   DQ(x1), DQ(x2).. -> Concat -> Q                           =>  QLinearConcat
+//                                                   (com.microsoft)
+//   DQ(x) -> Gemm(., DQ(w)[, bias]) [-> Relu | Clip -> Q]      =>  QGemm (com.microsoft;
+//                                                   float32 out when no Q follows)
+//   DQ(x) -> MatMul(., DQ(w)) [-> Relu | Clip] -> Q           =>  QLinearMatMul
+//   DQ(x) -> MatMul(., DQ(w)) [-> Add(., bias)], no Q         =>  MatMulIntegerToFloat
+//                                                   (com.microsoft)
 //
 // x, a, b are 8-bit activations with constant scalar scales and zero points; w a
-// constant 8-bit weight (per tensor or per output channel); the bias a float
+// constant 8-bit weight (per tensor or per output channel or column); the bias a float
 // constant or an int32 one through DequantizeLinear, requantized to int32 at
 // x_scale * w_scale (exact when it already has that scale, as pare writes it). The
 // activation is absorbed only when quantizing makes it a no-op: Relu when the
@@ -15,6 +22,7 @@
 // the type's range. The DequantizeLinear nodes left without consumers go with the
 // dead-code pass.
 #include <cmath>
+#include <cstring>
 #include <set>
 
 #include "runtime/ir/passes/passes.h"
@@ -62,6 +70,9 @@ class Fuser {
             if (op == OpKind::kConv) fused += fuse_conv(static_cast<int>(n));
             if (op == OpKind::kAdd) fused += fuse_add(static_cast<int>(n));
             if (op == OpKind::kMaxPool) fused += fuse_max_pool(static_cast<int>(n));
+            if (op == OpKind::kGemm || op == OpKind::kMatMul)
+                fused += fuse_dense(static_cast<int>(n));
+            if (op == OpKind::kConcat) fused += fuse_concat(static_cast<int>(n));
         }
         std::vector<Node> kept;
         for (size_t n = 0; n < g_.nodes.size(); ++n)
@@ -262,6 +273,157 @@ class Fuser {
         g_.nodes[n] = f;
         passed.push_back(q);
         remove(passed);
+        return 1;
+    }
+
+    // v = DequantizeLinear(w) of a constant 8-bit matrix w (rank 2) with scales per
+    // tensor or one per output (along axis `out_axis` of w), all finite and positive.
+    bool weight_dq(const std::string& v, int out_axis, const Node** wd) const {
+        const Node* d = producer(v);
+        if (!d || d->op != OpKind::kDequantizeLinear) return false;
+        const Tensor* w = constant(g_, d->input(0));
+        const Tensor* ws = constant(g_, d->input(1));
+        const Tensor* wz = d->input(2).empty() ? nullptr : constant(g_, d->input(2));
+        if (!w || !ws || (w->dtype() != DType::kInt8 && w->dtype() != DType::kUint8) ||
+            w->rank() != 2 || ws->dtype() != DType::kFloat32)
+            return false;
+        const int64_t M = w->shape()[out_axis];
+        if (ws->numel() != 1 &&
+            (ws->numel() != M || ws->rank() != 1 || d->attrs.get_int("axis", 1) != out_axis))
+            return false;
+        if (!d->input(2).empty() &&
+            (!wz || wz->dtype() != w->dtype() || wz->numel() != ws->numel()))
+            return false;
+        for (int64_t m = 0; m < ws->numel(); ++m)
+            if (!(ws->data<float>()[m] > 0) || !std::isfinite(ws->data<float>()[m])) return false;
+        *wd = d;
+        return true;
+    }
+
+    // A constant bias of one value per output column: shape [M] or [1, M].
+    bool row_vector(const std::string& v, int64_t M) const {
+        const Node* d = producer(v);
+        const Tensor* t = constant(g_, d && d->op == OpKind::kDequantizeLinear ? d->input(0) : v);
+        return t && t->numel() == M && (t->rank() == 1 || (t->rank() == 2 && t->shape()[0] == 1));
+    }
+
+    // Gemm (alpha 1, beta 1, transA 0) or MatMul of a quantized activation and a
+    // quantized constant matrix: QGemm (Gemm), QLinearMatMul (MatMul then Q) or
+    // MatMulIntegerToFloat (MatMul with a float result, a following Add of a
+    // constant vector taken as its bias).
+    int fuse_dense(int n) {
+        const Node mm = g_.nodes[n];
+        const bool gemm = mm.op == OpKind::kGemm;
+        if (mm.outputs.size() != 1 || mm.inputs.size() < 2) return 0;
+        if (gemm &&
+            (mm.attrs.get_int("transA", 0) != 0 || mm.attrs.get_float("alpha", 1.0f) != 1.0f ||
+             mm.attrs.get_float("beta", 1.0f) != 1.0f))
+            return 0;
+        std::string xq;
+        QParams xp, yp;
+        if (!activation_dq(mm.input(0), &xq, &xp)) return 0;
+        const bool trans_b = gemm && mm.attrs.get_int("transB", 0) != 0;
+        const Node* wd = nullptr;
+        if (!weight_dq(mm.input(1), trans_b ? 0 : 1, &wd)) return 0;
+        const Tensor& w = *constant(g_, wd->input(0));
+        const Tensor& ws = *constant(g_, wd->input(1));
+        const int64_t M = w.shape()[trans_b ? 0 : 1];
+        // A zero point of the scale's shape (ONNX Runtime's QGemm wants them alike).
+        std::string wzp = wd->input(2);
+        if (wzp.empty()) {
+            wzp = g_.unique_name(mm.name + "_w_zero_point");
+            Tensor z = Tensor::create(w.dtype(), ws.shape()).value();
+            std::memset(z.raw(), 0, static_cast<size_t>(z.numel()));
+            g_.initializers[wzp] = z;
+        }
+        int q = -1;
+        std::vector<int> passed;
+        const bool quantized = quantized_output(mm.outputs[0], &q, &yp, &passed);
+        if (!quantized) passed.clear();
+        Node f;
+        f.name = mm.name;
+        f.outputs = quantized ? g_.nodes[q].outputs : mm.outputs;
+        if (gemm) {
+            // The bias as int32 at scale x_scale * w_scale[m].
+            std::string bias;
+            if (!mm.input(2).empty()) {
+                Tensor t;
+                if (!row_vector(mm.input(2), M) || !int32_bias(mm.input(2), xp.s, ws, M, &t))
+                    return 0;
+                bias = g_.unique_name(mm.name + "_bias_int32");
+                g_.initializers[bias] = t;
+            }
+            f.op_type = "QGemm";
+            f.domain = kMicrosoftDomain;
+            f.op = OpKind::kQGemm;
+            if (trans_b) f.attrs.set("transB", Attribute::make_int(1));
+            f.inputs = {xq, xp.scale, xp.zero_point, wd->input(0), wd->input(1), wzp};
+            if (quantized) {
+                f.inputs.insert(f.inputs.end(), {bias, yp.scale, yp.zero_point});
+            } else if (!bias.empty()) {
+                f.inputs.push_back(bias);
+            }
+        } else if (quantized) {
+            f.op_type = "QLinearMatMul";
+            f.op = OpKind::kQLinearMatMul;
+            f.inputs = {xq,           xp.scale, xp.zero_point, wd->input(0),
+                        wd->input(1), wzp,      yp.scale,      yp.zero_point};
+        } else {
+            f.op_type = "MatMulIntegerToFloat";
+            f.domain = kMicrosoftDomain;
+            f.op = OpKind::kMatMulIntegerToFloat;
+            f.inputs = {xq, wd->input(0), xp.scale, wd->input(1), xp.zero_point, wzp};
+            // Add(y, bias) with a constant float vector of M values: the op's bias.
+            const int add = only_consumer(mm.outputs[0]);
+            if (add >= 0 && g_.nodes[add].op == OpKind::kAdd && g_.nodes[add].inputs.size() == 2) {
+                const Node& a = g_.nodes[add];
+                const std::string other = a.input(0) == mm.outputs[0] ? a.input(1) : a.input(0);
+                const Tensor* b = constant(g_, other);
+                if (b && b->dtype() == DType::kFloat32 && other != mm.outputs[0] &&
+                    b->rank() == 1 && b->numel() == M) {
+                    f.inputs.push_back(other);
+                    f.outputs = a.outputs;
+                    passed.push_back(add);
+                }
+            }
+        }
+        g_.nodes[n] = f;
+        if (quantized) passed.push_back(q);
+        remove(passed);
+        return 1;
+    }
+
+    // DQ(x1), DQ(x2), ... -> Concat -> Q, every input of the output's type.
+    int fuse_concat(int n) {
+        const Node cat = g_.nodes[n];
+        if (cat.outputs.size() != 1 || cat.inputs.empty()) return 0;
+        std::vector<std::string> xs;
+        std::vector<QParams> ps;
+        for (const std::string& v : cat.inputs) {
+            std::string x;
+            QParams p;
+            if (!activation_dq(v, &x, &p)) return 0;
+            xs.push_back(x);
+            ps.push_back(p);
+        }
+        int q = -1;
+        QParams yp;
+        std::vector<int> passed;
+        if (!quantized_output(cat.outputs[0], &q, &yp, &passed) || !passed.empty()) return 0;
+        for (const QParams& p : ps)
+            if (p.type != yp.type) return 0;
+        Node f;
+        f.name = cat.name;
+        f.op_type = "QLinearConcat";
+        f.domain = kMicrosoftDomain;
+        f.op = OpKind::kQLinearConcat;
+        f.attrs = cat.attrs;
+        f.inputs = {yp.scale, yp.zero_point};
+        for (size_t i = 0; i < xs.size(); ++i)
+            f.inputs.insert(f.inputs.end(), {xs[i], ps[i].scale, ps[i].zero_point});
+        f.outputs = g_.nodes[q].outputs;
+        g_.nodes[n] = f;
+        remove({q});
         return 1;
     }
 

@@ -33,6 +33,23 @@ struct RequantNeon {
         vst1_u8(out, vqmovun_s16(vcombine_s16(half[0], half[1])));
         std::memcpy(y, out, static_cast<size_t>(n));
     }
+    // The tile's row with mult null (Qu8ConvTileFn): acc + corr as int32.
+    static void store_int32(const int32x4_t acc[2], int32_t corr, int32_t* y, int64_t n) {
+        int32_t out[8];
+        const int32x4_t c = vdupq_n_s32(corr);
+        vst1q_s32(out, vaddq_s32(acc[0], c));
+        vst1q_s32(out + 4, vaddq_s32(acc[1], c));
+        std::memcpy(y, out, static_cast<size_t>(n) * sizeof(int32_t));
+    }
+    // Row r of a tile: requantized bytes, or int32 when mult is null.
+    void store_row(const int32x4_t acc[2], int32_t corr, const float* mult, int r, uint8_t* y,
+                   int64_t ldy, int64_t p0, int64_t n) const {
+        if (mult) {
+            store(acc, corr, mult[r], y + r * ldy + p0, n);
+        } else {
+            store_int32(acc, corr, reinterpret_cast<int32_t*>(y) + r * ldy + p0, n);
+        }
+    }
 };
 
 }  // namespace

@@ -60,6 +60,11 @@ std::unique_ptr<PreparedKernel> prepare_kernel(const Node& node,
         case OpKind::kQLinearConv:
             if (auto k = prepare_qu8_dwconv(node, constants, act)) return k;
             return prepare_qu8_conv(node, constants, act, input_shape);
+        case OpKind::kMatMulInteger:
+        case OpKind::kQLinearMatMul:
+        case OpKind::kQGemm:
+        case OpKind::kMatMulIntegerToFloat:
+            return prepare_qu8_gemm(node, constants, act, input_dtype);
         case OpKind::kQuantizeLinear:
         case OpKind::kDequantizeLinear:
         case OpKind::kQLinearAdd:

@@ -79,7 +79,7 @@ void qu8_conv_tile_neon(const int32_t* a, const int32_t* panel, int64_t groups, 
             mac<1>(&acc[5][0], &acc[5][1], x.val[0], x.val[1], w45);
         }
         const int64_t n = np - p0 < 8 ? np - p0 : 8;
-        for (int r = 0; r < rows; ++r) rq.store(acc[r], corr[r], mult[r], y + r * ldy + p0, n);
+        for (int r = 0; r < rows; ++r) rq.store_row(acc[r], corr[r], mult, r, y, ldy, p0, n);
     }
 }
 

@@ -100,7 +100,7 @@ void qu8_conv_tile_sdot(const int32_t* a, const int32_t* panel, int64_t groups, 
         }
         const int64_t n = np - p0 < 8 ? np - p0 : 8;
         for (int r = 0; r < rows; ++r)
-            rq.store(acc[r], corr[r] + back[r], mult[r], y + r * ldy + p0, n);
+            rq.store_row(acc[r], corr[r] + back[r], mult, r, y, ldy, p0, n);
     }
 }
 

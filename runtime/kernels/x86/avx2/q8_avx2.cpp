@@ -109,6 +109,19 @@ void tile_avx2(const int32_t* a, const int32_t* panel, int64_t groups, int rows,
                 acc[r][1] = _mm256_add_epi32(acc[r][1], product(x1, w));
             }
         }
+        const int64_t n = np - p0 < 16 ? np - p0 : 16;
+        if (!mult) {  // int32 out (Qu8ConvTileFn)
+            for (int r = 0; r < rows; ++r) {
+                const __m256i c = _mm256_set1_epi32(corr[r]);
+                alignas(32) int32_t out[16];
+                _mm256_store_si256(reinterpret_cast<__m256i*>(out), _mm256_add_epi32(acc[r][0], c));
+                _mm256_store_si256(reinterpret_cast<__m256i*>(out + 8),
+                                   _mm256_add_epi32(acc[r][1], c));
+                std::memcpy(reinterpret_cast<int32_t*>(y) + r * ldy + p0, out,
+                            static_cast<size_t>(n) * sizeof(int32_t));
+            }
+            continue;
+        }
         for (int r = 0; r < rows; ++r) {
             const __m256i c = _mm256_set1_epi32(corr[r]);
             const __m256 m = _mm256_set1_ps(mult[r]);
@@ -119,7 +132,6 @@ void tile_avx2(const int32_t* a, const int32_t* panel, int64_t groups, int rows,
                 _mm_storel_epi64(reinterpret_cast<__m128i*>(out + 8 * v),
                                  to_u8(clamp(f, flo, fhi), z));
             }
-            const int64_t n = np - p0 < 16 ? np - p0 : 16;
             std::memcpy(y + r * ldy + p0, out, static_cast<size_t>(n));
         }
     }

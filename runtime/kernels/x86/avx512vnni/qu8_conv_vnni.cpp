@@ -109,6 +109,21 @@ void tile(const int32_t* a, const int32_t* panel, const int64_t* goff, int64_t g
           int64_t ldy) {
     alignas(64) int32_t sums[kRows * 64];
     products<NV, R, kDirect>(a, panel, goff, groups, sums);
+    if (!mult) {  // int32 out (Qu8ConvTileFn)
+        for (int r = 0; r < R; ++r) {
+            const __m512i c = _mm512_set1_epi32(corr[r]);
+            int32_t* yr = reinterpret_cast<int32_t*>(y) + r * ldy;
+            for (int v = 0; v < NV; ++v) {
+                const int64_t left = np - 16 * v;
+                const __mmask16 m16 =
+                    left >= 16 ? __mmask16(0xffff) : static_cast<__mmask16>((1u << left) - 1);
+                _mm512_mask_storeu_epi32(
+                    yr + 16 * v, m16,
+                    _mm512_add_epi32(_mm512_load_si512(sums + (r * 4 + v) * 16), c));
+            }
+        }
+        return;
+    }
     const Requant rq(zy, lo, hi);
     const __mmask64 mask = np >= 64 ? ~__mmask64{0} : ((__mmask64{1} << np) - 1);
     for (int r = 0; r < R; ++r) {
