@@ -25,6 +25,7 @@ const char* op_domain(OpKind op) {
         case OpKind::kQLinearAdd:
         case OpKind::kQGemm:
         case OpKind::kQLinearConcat:
+        case OpKind::kQLinearGlobalAveragePool:
         case OpKind::kMatMulIntegerToFloat:
             return kMicrosoftDomain;
         case OpKind::kTreeEnsembleClassifier:

@@ -15,6 +15,10 @@
 //   requantized to y's parameters as DequantizeLinear then QuantizeLinear would:
 //   saturate(round_half_to_even(float(x - zx) * sx / sy) + zy); a copy where the
 //   parameters are y's.
+// QLinearGlobalAveragePool (com.microsoft, as ONNX Runtime defines it): X, x_scale,
+//   x_zero_point, y_scale, y_zero_point; NCHW... (channels_last 0); per channel
+//   requantize(sum of x - zx * HW, x_scale / (y_scale * HW), zy): the mean in y's
+//   steps, rounded half to even.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -320,6 +324,64 @@ Status compute_qlinear_concat(ComputeContext& ctx) {
             }
         }
         col += row;
+    }
+    return Status();
+}
+
+Status infer_qlinear_global_average_pool(InferContext& ctx) {
+    PARE_RETURN_IF_ERROR(require_inputs(ctx, 5));
+    const ValueMeta& x = ctx.in[0];
+    if (!is_8bit(x.dtype)) return unsupported("QLinearGlobalAveragePool of uint8 or int8 only");
+    if (ctx.node.attrs.get_int("channels_last", 0) != 0)
+        return unsupported("QLinearGlobalAveragePool with channels_last (NCHW only)");
+    if (ctx.in[1].dtype != DType::kFloat32 || ctx.in[3].dtype != DType::kFloat32)
+        return invalid_argument("scales must be float32");
+    if (ctx.in[2].dtype != x.dtype || ctx.in[4].dtype != x.dtype)
+        return invalid_argument("a zero point's type differs from X's");
+    if (!x.has_shape) {
+        ctx.out[0] = meta_rank_unknown(x.dtype);
+        return Status();
+    }
+    if (x.shape.size() < 3)
+        return invalid_argument("input " + shape_str(x.shape) + " must be N, C, spatial...");
+    Shape out(x.shape.begin(), x.shape.begin() + 2);
+    out.resize(x.shape.size(), 1);
+    ctx.out[0] = meta(x.dtype, out);
+    return Status();
+}
+
+Status compute_qlinear_global_average_pool(ComputeContext& ctx) {
+    const Tensor& X = *ctx.in[0];
+    Tensor& Y = *ctx.out[0];
+    PARE_RETURN_IF_ERROR(check_scale(ctx.in[1], "x_scale", 1));
+    PARE_RETURN_IF_ERROR(check_scale(ctx.in[3], "y_scale", 1));
+    PARE_RETURN_IF_ERROR(check_zero_point(ctx.in[2], X.dtype(), "x_zero_point", 1));
+    PARE_RETURN_IF_ERROR(check_zero_point(ctx.in[4], X.dtype(), "y_zero_point", 1));
+    const int64_t NC = X.shape()[0] * X.shape()[1];
+    const int64_t HW = NC ? X.numel() / NC : 0;
+    if (HW <= 0 || HW > (int64_t{1} << 23))
+        return invalid_argument("the plane size must be in [1, 2^23]");
+    const int32_t zx = zero_at(ctx.in[2], 0), zy = zero_at(ctx.in[4], 0);
+    const float mult =
+        ctx.in[1]->data<float>()[0] / (ctx.in[3]->data<float>()[0] * static_cast<float>(HW));
+    int32_t lo, hi;
+    type_range(Y.dtype(), &lo, &hi);
+    const bool u8 = X.dtype() == DType::kUint8;
+    for (int64_t c = 0; c < NC; ++c) {
+        int32_t sum = 0;
+        if (u8) {
+            const uint8_t* x = X.data<uint8_t>() + c * HW;
+            for (int64_t i = 0; i < HW; ++i) sum += x[i];
+        } else {
+            const int8_t* x = X.data<int8_t>() + c * HW;
+            for (int64_t i = 0; i < HW; ++i) sum += x[i];
+        }
+        const int32_t q = requantize(sum - zx * static_cast<int32_t>(HW), mult, zy, lo, hi);
+        if (u8) {
+            Y.data<uint8_t>()[c] = static_cast<uint8_t>(q);
+        } else {
+            Y.data<int8_t>()[c] = static_cast<int8_t>(q);
+        }
     }
     return Status();
 }

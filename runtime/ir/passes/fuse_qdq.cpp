@@ -7,6 +7,8 @@
 //   DQ(x) -> MaxPool -> Q, Q with x's scale and zero point    =>  MaxPool of x (8-bit)
 //   DQ(x1), DQ(x2).. -> Concat -> Q                           =>  QLinearConcat
 //                                                   (com.microsoft)
+//   DQ(x) -> GlobalAveragePool [-> Flatten] -> Q              =>  QLinearGlobalAveragePool
+//                                                   (com.microsoft) [-> Flatten]
 //   DQ(x) -> Gemm(., DQ(w)[, bias]) [-> Relu | Clip -> Q]      =>  QGemm (com.microsoft;
 //                                                   float32 out when no Q follows)
 //   DQ(x) -> MatMul(., DQ(w)) [-> Relu | Clip] -> Q           =>  QLinearMatMul
@@ -73,6 +75,7 @@ class Fuser {
             if (op == OpKind::kGemm || op == OpKind::kMatMul)
                 fused += fuse_dense(static_cast<int>(n));
             if (op == OpKind::kConcat) fused += fuse_concat(static_cast<int>(n));
+            if (op == OpKind::kGlobalAveragePool) fused += fuse_global_pool(static_cast<int>(n));
         }
         std::vector<Node> kept;
         for (size_t n = 0; n < g_.nodes.size(); ++n)
@@ -422,6 +425,40 @@ class Fuser {
         for (size_t i = 0; i < xs.size(); ++i)
             f.inputs.insert(f.inputs.end(), {xs[i], ps[i].scale, ps[i].zero_point});
         f.outputs = g_.nodes[q].outputs;
+        g_.nodes[n] = f;
+        remove({q});
+        return 1;
+    }
+
+    // DQ(x) -> GlobalAveragePool [-> Flatten] -> Q: the mean in integers, then the
+    // Flatten (a reshape: it commutes with the quantization) of its 8-bit result.
+    int fuse_global_pool(int n) {
+        const Node pool = g_.nodes[n];
+        if (pool.outputs.size() != 1) return 0;
+        std::string xq;
+        QParams xp, yp;
+        if (!activation_dq(pool.input(0), &xq, &xp)) return 0;
+        int flatten = only_consumer(pool.outputs[0]);
+        if (flatten >= 0 && g_.nodes[flatten].op != OpKind::kFlatten) flatten = -1;
+        int q = -1;
+        std::vector<int> passed;
+        const std::string& out = flatten >= 0 ? g_.nodes[flatten].outputs[0] : pool.outputs[0];
+        if (!quantized_output(out, &q, &yp, &passed) || !passed.empty()) return 0;
+        if (xp.type != yp.type) return 0;
+        Node f;
+        f.name = pool.name;
+        f.op_type = "QLinearGlobalAveragePool";
+        f.domain = kMicrosoftDomain;
+        f.op = OpKind::kQLinearGlobalAveragePool;
+        f.inputs = {xq, xp.scale, xp.zero_point, yp.scale, yp.zero_point};
+        if (flatten < 0) {
+            f.outputs = g_.nodes[q].outputs;
+        } else {
+            f.outputs = {g_.unique_name(pool.outputs[0] + "_quantized")};
+            Node& fl = g_.nodes[flatten];
+            fl.inputs[0] = f.outputs[0];
+            fl.outputs = g_.nodes[q].outputs;
+        }
         g_.nodes[n] = f;
         remove({q});
         return 1;

@@ -90,7 +90,8 @@ class Qu8Gemm : public PreparedKernel {
     // C (QGemm, one value per column or one for all), y's multipliers or scales, and
     // a constant zero point of a (absent: read at each run).
     void set_bias(const Tensor* c) {
-        for (int64_t m = 0; c && m < Mo_; ++m) bias_[m] = c->data<int32_t>()[c->numel() == 1 ? 0 : m];
+        for (int64_t m = 0; c && m < Mo_; ++m)
+            bias_[m] = c->data<int32_t>()[c->numel() == 1 ? 0 : m];
     }
     // MatMulIntegerToFloat's float bias, added after the scale (float out).
     void set_float_bias(const Tensor* b) {
@@ -158,8 +159,7 @@ class Qu8Gemm : public PreparedKernel {
                 const int64_t m0 = b * kR;
                 const int mr = static_cast<int>(std::min<int64_t>(kR, Mo_ - m0));
                 tile_(packed_.data() + b * groups_ * kR, pk, groups_, mr, np, corr + m0,
-                      mult ? mult + m0 : nullptr, zy_, 0, 255, reinterpret_cast<uint8_t*>(tmp),
-                      kP);
+                      mult ? mult + m0 : nullptr, zy_, 0, 255, reinterpret_cast<uint8_t*>(tmp), kP);
                 store(tmp, mr, np, m0, p0, Y);
             }
         };
@@ -197,8 +197,8 @@ class Qu8Gemm : public PreparedKernel {
                 case GemmOut::kFloat: {
                     float* y = Y.data<float>() + o;
                     for (int r = 0; r < mr; ++r)
-                        y[r] = static_cast<float>(tmp[r * kP + p]) * scale_[m0 + r] +
-                               fbias_[m0 + r];
+                        y[r] =
+                            static_cast<float>(tmp[r * kP + p]) * scale_[m0 + r] + fbias_[m0 + r];
                     break;
                 }
             }
@@ -252,7 +252,8 @@ std::unique_ptr<PreparedKernel> prepare_qu8_gemm(const Node& node,
     const Tensor* w = in(at.w);
     if (!w || w->dtype() != DType::kInt8 || w->rank() != 2 || w->numel() == 0) return nullptr;
     const bool qgemm = node.op == OpKind::kQGemm;
-    if (qgemm && (node.attrs.get_int("transA", 0) != 0 || node.attrs.get_float("alpha", 1.0f) != 1.0f))
+    if (qgemm &&
+        (node.attrs.get_int("transA", 0) != 0 || node.attrs.get_float("alpha", 1.0f) != 1.0f))
         return nullptr;
     const bool by_rows = qgemm && node.attrs.get_int("transB", 0) != 0;
     const int64_t Mo = by_rows ? w->shape()[0] : w->shape()[1];
@@ -263,7 +264,8 @@ std::unique_ptr<PreparedKernel> prepare_qu8_gemm(const Node& node,
         return nullptr;
     if (given(at.za) && in(at.za) && !scalar_of(in(at.za), DType::kUint8)) return nullptr;
     if (given(at.za) && !in(at.za) && node.op != OpKind::kMatMulInteger) return nullptr;
-    if (given(at.zb) && (!all_zero(in(at.zb)) || (in(at.zb)->numel() != 1 && in(at.zb)->numel() != Mo)))
+    if (given(at.zb) &&
+        (!all_zero(in(at.zb)) || (in(at.zb)->numel() != 1 && in(at.zb)->numel() != Mo)))
         return nullptr;
     // Scales: constant, finite, positive; a's and y's scalars, b's one or one per column.
     if (at.sa != kNone && !(scalar_of(in(at.sa), DType::kFloat32) && positive_finite(in(at.sa))))
@@ -294,8 +296,8 @@ std::unique_ptr<PreparedKernel> prepare_qu8_gemm(const Node& node,
         const float sa = in(at.sa)->data<float>()[0];
         for (int64_t m = 0; m < Mo; ++m) {
             const float s = sb->data<float>()[sb->numel() == 1 ? 0 : m];
-            k->set_scale(m, y_given ? requant_multiplier(sa, s, in(at.sy)->data<float>()[0])
-                                    : sa * s);
+            k->set_scale(m,
+                         y_given ? requant_multiplier(sa, s, in(at.sy)->data<float>()[0]) : sa * s);
         }
     }
     const bool za_known = !given(at.za) || in(at.za);
