@@ -201,8 +201,8 @@ TEST(Quant, LenetQuantizedToQdqKeepsAccuracyAndRunsInOnnxRuntime) {
 }
 
 // The QDQ model runs in integers: fuse_qdq turns LeNet-5's DQ -> Conv -> Relu -> Q
-// into QLinearConv, DQ -> MaxPool -> Q into a MaxPool of uint8 and the three Gemm
-// layers into QGemm (the last with a float output); pare's integer
+// into QLinearConv, DQ -> MaxPool [-> Flatten] -> Q into a MaxPool of uint8 and the
+// three Gemm layers into QGemm (the last with a float output); pare's integer
 // execution keeps top-1 within a point on 1,000 test images and equals the
 // unfused QDQ graph's predictions in ONNX Runtime on at least 99% of them; the
 // fused graph itself, exported, runs in ONNX Runtime (its QLinearConv and QGemm)
@@ -219,10 +219,10 @@ TEST(Quant, QdqModelRunsInIntegersAndMatchesOnnxRuntime) {
     ASSERT_TRUE(fused.resolve_ops().ok());
     const Result<int> n = fuse_qdq(fused);
     ASSERT_TRUE(n.ok()) << n.status().message();
-    // 2 Conv (+Relu), the first MaxPool, the 3 Gemm (+Relu: QGemm, the last with a
-    // float output); the second MaxPool feeds a Flatten whose output has the Q (the
-    // Gemm's input), so it stays DQ -> MaxPool (float).
-    EXPECT_EQ(n.value(), 6);
+    // 2 Conv (+Relu), both MaxPools (the second through the Flatten before the first
+    // Gemm: its output takes the pool's parameters), the 3 Gemm (+Relu: QGemm, the
+    // last with a float output).
+    EXPECT_EQ(n.value(), 7);
     EXPECT_EQ(count_op(fused, OpKind::kQLinearConv), 2);
     EXPECT_EQ(count_op(fused, OpKind::kConv), 0);
     EXPECT_EQ(count_op(fused, OpKind::kQGemm), 3);
@@ -235,8 +235,9 @@ TEST(Quant, QdqModelRunsInIntegersAndMatchesOnnxRuntime) {
             pools += fused.value_info.at(node.inputs[0]).dtype == DType::kUint8;
         }
     }
-    EXPECT_EQ(pools, 1);
-    const EvalReport r = evaluate(q, d.test).value();  // runs the default passes: fused
+    EXPECT_EQ(pools, 2);
+    EXPECT_EQ(count_op(fused, OpKind::kDequantizeLinear), 0);  // nothing float between layers
+    const EvalReport r = evaluate(q, d.test).value();          // runs the default passes: fused
     EXPECT_GT(r.top1, base.top1 - 0.01) << r.top1 << " vs " << base.top1;
     const fs::path path =
         fs::temp_directory_path() / ("pare-fused-" + std::to_string(::getpid()) + ".onnx");
@@ -822,7 +823,8 @@ TEST(Quant, ConcatSharesParametersAndRunsAsQLinearConcatLikeOnnxRuntime) {
 
 // Dynamic quantization of a Gemm (transB, bias) and a MatMul: DynamicQuantizeLinear
 // + MatMulInteger + rescale in place of each; outputs within 2% of float in pare,
-// and ONNX Runtime computes the same integers (relative difference below 1e-5).
+// and ONNX Runtime computes the same integers (relative difference below 1e-5);
+// fused into MatMulIntegerToFloat (the int8 kernel), the same outputs to the bit.
 TEST(Quant, DynamicQuantizationOfGemmAndMatMul) {
     Graph g;
     g.inputs.push_back(ValueInfo{"input", DType::kFloat32, true, {-1, 1, 4, 4}, {"N", "", "", ""}});
@@ -869,6 +871,22 @@ TEST(Quant, DynamicQuantizationOfGemmAndMatMul) {
     fs::remove(path);
     ASSERT_TRUE(ort.ok()) << ort.status().message();
     EXPECT_LT(relative_l2(ort.value()[0], yq).value(), 1e-5);
+    // fuse_qdq (run() prepares a graph as it is, unfused) makes each
+    // DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul [-> Add] one
+    // MatMulIntegerToFloat on the int8 kernel, with the same float products: the
+    // same outputs to the bit; the fused graph runs in ONNX Runtime too.
+    Graph fused = q.value();
+    ASSERT_TRUE(fuse_qdq(fused).ok());
+    EXPECT_EQ(count_op(fused, OpKind::kMatMulIntegerToFloat), 2);
+    EXPECT_EQ(count_op(fused, OpKind::kMatMulInteger), 0);
+    EXPECT_EQ(count_op(fused, OpKind::kCast), 0);
+    EXPECT_EQ(count_op(fused, OpKind::kAdd), 0);  // the Gemm's bias taken in
+    EXPECT_EQ(max_abs_diff(run(fused), yq), 0.0);
+    ASSERT_TRUE(export_onnx_file(fused, path.string()).ok());
+    Result<std::vector<Tensor>> ort_fused = run_onnxruntime(path.string(), {{"input", x}});
+    fs::remove(path);
+    ASSERT_TRUE(ort_fused.ok()) << ort_fused.status().message();
+    EXPECT_LT(relative_l2(ort_fused.value()[0], yq).value(), 1e-5);
     // Nothing to quantize dynamically: an error.
     Graph conv_only;
     conv_only.inputs = g.inputs;

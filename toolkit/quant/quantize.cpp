@@ -781,9 +781,14 @@ Result<ActivationParams> activation_params(const Graph& g, const QuantPlan& plan
     std::map<std::string, const ActivationRange*> ranges;
     for (const ActivationRange& r : plan.activations) ranges[r.tensor] = &r;
     const std::set<std::string> layers(plan.layers.begin(), plan.layers.end());
-    std::map<std::string, std::string> range_of;  // a quantized MaxPool's output -> its input
-    for (const Node& n : g.nodes)
+    // A quantized MaxPool's output -> its input, and a Flatten's output after one ->
+    // the Flatten's input (so that a MaxPool -> Flatten -> Gemm stays in integers).
+    std::map<std::string, std::string> range_of;
+    for (const Node& n : g.nodes) {
         if (layers.count(n.name) && n.op_type == "MaxPool") range_of[n.outputs[0]] = n.inputs[0];
+        if (n.op_type == "Flatten" && !n.inputs.empty() && range_of.count(n.inputs[0]))
+            range_of[n.outputs[0]] = n.inputs[0];
+    }
     // A tensor's range: a quantized Concat's inputs and output take the union of
     // the inputs' (in graph order, so that nested ones see their inputs' unions);
     // a quantized MaxPool's output its input's; others their calibrated one.

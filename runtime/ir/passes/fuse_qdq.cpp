@@ -4,7 +4,8 @@
 //
 //   DQ(x) -> Conv(., DQ(w)[, bias]) [-> Relu | Clip] -> Q   =>  QLinearConv
 //   DQ(a), DQ(b) -> Add [-> Relu | Clip] -> Q                =>  QLinearAdd (com.microsoft)
-//   DQ(x) -> MaxPool -> Q, Q with x's scale and zero point    =>  MaxPool of x (8-bit)
+//   DQ(x) -> MaxPool [-> Flatten] -> Q, Q with x's parameters =>  MaxPool of x (8-bit)
+//                                                   [-> Flatten]
 //   DQ(x1), DQ(x2).. -> Concat -> Q                           =>  QLinearConcat
 //                                                   (com.microsoft)
 //   DQ(x) -> GlobalAveragePool [-> Flatten] -> Q              =>  QLinearGlobalAveragePool
@@ -14,6 +15,8 @@
 //   DQ(x) -> MatMul(., DQ(w)) [-> Relu | Clip] -> Q           =>  QLinearMatMul
 //   DQ(x) -> MatMul(., DQ(w)) [-> Add(., bias)], no Q         =>  MatMulIntegerToFloat
 //                                                   (com.microsoft)
+//   DynamicQuantizeLinear -> MatMulInteger -> Cast -> Mul(., Mul(a_scale, w_scale))
+//   [-> Add(., bias)]                                        =>  MatMulIntegerToFloat
 //
 // x, a, b are 8-bit activations with constant scalar scales and zero points; w a
 // constant 8-bit weight (per tensor or per output channel or column); the bias a float
@@ -75,6 +78,7 @@ class Fuser {
             if (op == OpKind::kGemm || op == OpKind::kMatMul)
                 fused += fuse_dense(static_cast<int>(n));
             if (op == OpKind::kConcat) fused += fuse_concat(static_cast<int>(n));
+            if (op == OpKind::kMatMulInteger) fused += fuse_dynamic(static_cast<int>(n));
             if (op == OpKind::kGlobalAveragePool) fused += fuse_global_pool(static_cast<int>(n));
         }
         std::vector<Node> kept;
@@ -376,22 +380,87 @@ class Fuser {
             f.domain = kMicrosoftDomain;
             f.op = OpKind::kMatMulIntegerToFloat;
             f.inputs = {xq, wd->input(0), xp.scale, wd->input(1), xp.zero_point, wzp};
-            // Add(y, bias) with a constant float vector of M values: the op's bias.
-            const int add = only_consumer(mm.outputs[0]);
-            if (add >= 0 && g_.nodes[add].op == OpKind::kAdd && g_.nodes[add].inputs.size() == 2) {
-                const Node& a = g_.nodes[add];
-                const std::string other = a.input(0) == mm.outputs[0] ? a.input(1) : a.input(0);
-                const Tensor* b = constant(g_, other);
-                if (b && b->dtype() == DType::kFloat32 && other != mm.outputs[0] &&
-                    b->rank() == 1 && b->numel() == M) {
-                    f.inputs.push_back(other);
-                    f.outputs = a.outputs;
-                    passed.push_back(add);
-                }
-            }
+            absorb_bias(f, M, &passed);
         }
         g_.nodes[n] = f;
         if (quantized) passed.push_back(q);
+        remove(passed);
+        return 1;
+    }
+
+    // f, a MatMulIntegerToFloat of M columns writing f.outputs[0]: when its only
+    // consumer is an Add of a constant float vector of M values, that vector becomes
+    // f's bias and f writes the Add's output (the Add added to passed).
+    void absorb_bias(Node& f, int64_t M, std::vector<int>* passed) {
+        const std::string y = f.outputs[0];
+        const int add = only_consumer(y);
+        if (add < 0 || g_.nodes[add].op != OpKind::kAdd || g_.nodes[add].inputs.size() != 2) return;
+        const Node& a = g_.nodes[add];
+        const std::string other = a.input(0) == y ? a.input(1) : a.input(0);
+        const Tensor* b = constant(g_, other);
+        if (!b || b->dtype() != DType::kFloat32 || other == y || b->rank() != 1 || b->numel() != M)
+            return;
+        f.inputs.push_back(other);
+        f.outputs = a.outputs;
+        passed->push_back(add);
+    }
+
+    // Dynamic quantization as pare quantize --dynamic and ONNX Runtime's tools write
+    // it: (a, a_scale, a_zero_point) = DynamicQuantizeLinear(x); MatMulInteger(a, w,
+    // a_zero_point[, 0]) -> Cast to float -> Mul by Mul(a_scale, w_scale) [-> Add of
+    // a constant bias]: one MatMulIntegerToFloat (the same float products, so the
+    // same outputs), w constant int8, w_scale constant per tensor or per column.
+    int fuse_dynamic(int n) {
+        const Node mm = g_.nodes[n];
+        if (mm.outputs.size() != 1 || mm.inputs.size() < 3 || mm.input(2).empty()) return 0;
+        const Node* dq = producer(mm.input(0));
+        if (!dq || dq->op != OpKind::kDynamicQuantizeLinear || dq->outputs.size() != 3 ||
+            dq->outputs[2] != mm.input(2))
+            return 0;
+        const Tensor* w = constant(g_, mm.input(1));
+        if (!w || w->dtype() != DType::kInt8 || w->rank() != 2) return 0;
+        const int64_t M = w->shape()[1];
+        if (mm.inputs.size() > 3 && !mm.input(3).empty()) {
+            const Tensor* z = constant(g_, mm.input(3));
+            if (!z || z->dtype() != DType::kInt8) return 0;
+            for (int64_t i = 0; i < z->numel(); ++i)
+                if (z->data<int8_t>()[i] != 0) return 0;
+        }
+        const int cast = only_consumer(mm.outputs[0]);
+        if (cast < 0 || g_.nodes[cast].op != OpKind::kCast ||
+            g_.nodes[cast].attrs.get_int("to", 0) != 1)
+            return 0;
+        const int mul = only_consumer(g_.nodes[cast].outputs[0]);
+        if (mul < 0 || g_.nodes[mul].op != OpKind::kMul || g_.nodes[mul].inputs.size() != 2)
+            return 0;
+        const Node& m2 = g_.nodes[mul];
+        const std::string yf = g_.nodes[cast].outputs[0];
+        const std::string sc = m2.input(0) == yf ? m2.input(1) : m2.input(0);
+        const Node* m1 = producer(sc);
+        if (sc == yf || !m1 || m1->op != OpKind::kMul || m1->inputs.size() != 2) return 0;
+        // Mul(a_scale, w_scale) in that order (a float product is commutative anyway).
+        const std::string ws = m1->input(0) == dq->outputs[1] ? m1->input(1) : m1->input(0);
+        const Tensor* wst = constant(g_, ws);
+        if ((m1->input(0) != dq->outputs[1] && m1->input(1) != dq->outputs[1]) || !wst ||
+            wst->dtype() != DType::kFloat32 || wst->rank() > 1 ||
+            (wst->numel() != 1 && wst->numel() != M))
+            return 0;
+        for (int64_t i = 0; i < wst->numel(); ++i)
+            if (!(wst->data<float>()[i] > 0) || !std::isfinite(wst->data<float>()[i])) return 0;
+        // b's zero point of the scale's shape (zeros).
+        const std::string wz = g_.unique_name(mm.name + "_w_zero_point");
+        Tensor z = Tensor::create(DType::kInt8, wst->shape()).value();
+        g_.initializers[wz] = z;
+        Node f;
+        f.name = mm.name;
+        f.op_type = "MatMulIntegerToFloat";
+        f.domain = kMicrosoftDomain;
+        f.op = OpKind::kMatMulIntegerToFloat;
+        f.inputs = {mm.input(0), mm.input(1), dq->outputs[1], ws, mm.input(2), wz};
+        f.outputs = m2.outputs;
+        std::vector<int> passed = {cast, mul};
+        absorb_bias(f, M, &passed);
+        g_.nodes[n] = f;
         remove(passed);
         return 1;
     }
@@ -430,16 +499,35 @@ class Fuser {
         return 1;
     }
 
+    // The Flatten that is v's only consumer, or -1: a reshape commutes with the
+    // quantization, so an 8-bit result can go through it to the Q after it.
+    int flatten_after(const std::string& v) const {
+        const int c = only_consumer(v);
+        return c >= 0 && g_.nodes[c].op == OpKind::kFlatten ? c : -1;
+    }
+
+    // f (the rewritten node) writes what Q node q wrote: directly, or through the
+    // Flatten between them (flatten >= 0), which then reshapes f's 8-bit result.
+    void output_through(Node& f, int flatten, int q) {
+        if (flatten < 0) {
+            f.outputs = g_.nodes[q].outputs;
+            return;
+        }
+        Node& fl = g_.nodes[flatten];
+        f.outputs = {g_.unique_name(fl.inputs[0] + "_quantized")};
+        fl.inputs[0] = f.outputs[0];
+        fl.outputs = g_.nodes[q].outputs;
+    }
+
     // DQ(x) -> GlobalAveragePool [-> Flatten] -> Q: the mean in integers, then the
-    // Flatten (a reshape: it commutes with the quantization) of its 8-bit result.
+    // Flatten of its 8-bit result.
     int fuse_global_pool(int n) {
         const Node pool = g_.nodes[n];
         if (pool.outputs.size() != 1) return 0;
         std::string xq;
         QParams xp, yp;
         if (!activation_dq(pool.input(0), &xq, &xp)) return 0;
-        int flatten = only_consumer(pool.outputs[0]);
-        if (flatten >= 0 && g_.nodes[flatten].op != OpKind::kFlatten) flatten = -1;
+        const int flatten = flatten_after(pool.outputs[0]);
         int q = -1;
         std::vector<int> passed;
         const std::string& out = flatten >= 0 ? g_.nodes[flatten].outputs[0] : pool.outputs[0];
@@ -451,20 +539,14 @@ class Fuser {
         f.domain = kMicrosoftDomain;
         f.op = OpKind::kQLinearGlobalAveragePool;
         f.inputs = {xq, xp.scale, xp.zero_point, yp.scale, yp.zero_point};
-        if (flatten < 0) {
-            f.outputs = g_.nodes[q].outputs;
-        } else {
-            f.outputs = {g_.unique_name(pool.outputs[0] + "_quantized")};
-            Node& fl = g_.nodes[flatten];
-            fl.inputs[0] = f.outputs[0];
-            fl.outputs = g_.nodes[q].outputs;
-        }
+        output_through(f, flatten, q);
         g_.nodes[n] = f;
         remove({q});
         return 1;
     }
 
-    // DQ(x) -> MaxPool -> Q with the same scale and zero point: MaxPool of x itself
+    // DQ(x) -> MaxPool [-> Flatten] -> Q with the same scale and zero point: MaxPool
+    // of x itself
     // (quantization keeps order, so the maximum commutes with it exactly).
     int fuse_max_pool(int n) {
         const Node pool = g_.nodes[n];
@@ -472,13 +554,15 @@ class Fuser {
         std::string xq;
         QParams xp, yp;
         if (!activation_dq(pool.input(0), &xq, &xp)) return 0;
+        const int flatten = flatten_after(pool.outputs[0]);
+        const std::string& out = flatten >= 0 ? g_.nodes[flatten].outputs[0] : pool.outputs[0];
         int q = -1;
         std::vector<int> passed;
-        if (!quantized_output(pool.outputs[0], &q, &yp, &passed) || !passed.empty()) return 0;
+        if (!quantized_output(out, &q, &yp, &passed) || !passed.empty()) return 0;
         if (xp.s != yp.s || xp.z != yp.z || xp.type != yp.type) return 0;
         Node f = pool;
         f.inputs = {xq};
-        f.outputs = g_.nodes[q].outputs;
+        output_through(f, flatten, q);
         g_.nodes[n] = f;
         remove({q});
         return 1;

@@ -100,6 +100,14 @@ class Qu8Gemm : public PreparedKernel {
     }
     // Per column: the requantization multiplier (uint8 out) or scale (float out).
     void set_scale(int64_t m, float s) { scale_[m] = s; }
+    // MatMulIntegerToFloat with a's scale computed at run time (dynamic
+    // quantization's): the float scale of column m is a_scale * b_scale[m] per run.
+    void set_dynamic_a_scale(int input, const Tensor& b_scale) {
+        sa_input_ = input;
+        sb_.resize(static_cast<size_t>(Mo_));
+        for (int64_t m = 0; m < Mo_; ++m)
+            sb_[m] = b_scale.data<float>()[b_scale.numel() == 1 ? 0 : m];
+    }
     // a's zero point known at prepare (za) or read from input za_input at each run.
     void set_zero_points(bool za_known, int32_t za, int za_input, int32_t zy) {
         za_const_ = za_known;
@@ -148,6 +156,17 @@ class Qu8Gemm : public PreparedKernel {
         const int64_t per_run = (blocks_ + runs - 1) / runs;
         runs = (blocks_ + per_run - 1) / per_run;
         const float* mult = out_ == GemmOut::kUint8 ? scale_.data() : nullptr;
+        const float* scale = scale_.data();
+        std::vector<float> dyn_scale;
+        if (sa_input_ >= 0) {
+            const Tensor* sa =
+                sa_input_ < static_cast<int>(ctx.in.size()) ? ctx.in[sa_input_] : nullptr;
+            if (!sa || sa->dtype() != DType::kFloat32 || sa->numel() != 1)
+                return invalid_argument("a_scale must be a float32 scalar");
+            dyn_scale.assign(scale_.size(), 0.0f);
+            for (int64_t m = 0; m < Mo_; ++m) dyn_scale[m] = sa->data<float>()[0] * sb_[m];
+            scale = dyn_scale.data();
+        }
         auto task = [&](int64_t t) {
             const int64_t p0 = t / runs * kP, np = std::min<int64_t>(kP, N - p0), run = t % runs;
             int32_t* pk = reinterpret_cast<int32_t*>(
@@ -160,7 +179,7 @@ class Qu8Gemm : public PreparedKernel {
                 const int mr = static_cast<int>(std::min<int64_t>(kR, Mo_ - m0));
                 tile_(packed_.data() + b * groups_ * kR, pk, groups_, mr, np, corr + m0,
                       mult ? mult + m0 : nullptr, zy_, 0, 255, reinterpret_cast<uint8_t*>(tmp), kP);
-                store(tmp, mr, np, m0, p0, Y);
+                store(tmp, mr, np, m0, p0, scale, Y);
             }
         };
         if (ctx.pool) {
@@ -179,7 +198,8 @@ class Qu8Gemm : public PreparedKernel {
     }
 
     // The tile's mr x np results (row r = column m0 + r) into y's rows p0...
-    void store(const int32_t* tmp, int mr, int64_t np, int64_t m0, int64_t p0, Tensor& Y) const {
+    void store(const int32_t* tmp, int mr, int64_t np, int64_t m0, int64_t p0, const float* scale,
+               Tensor& Y) const {
         for (int64_t p = 0; p < np; ++p) {
             const int64_t o = (p0 + p) * Mo_ + m0;
             switch (out_) {
@@ -197,8 +217,7 @@ class Qu8Gemm : public PreparedKernel {
                 case GemmOut::kFloat: {
                     float* y = Y.data<float>() + o;
                     for (int r = 0; r < mr; ++r)
-                        y[r] =
-                            static_cast<float>(tmp[r * kP + p]) * scale_[m0 + r] + fbias_[m0 + r];
+                        y[r] = static_cast<float>(tmp[r * kP + p]) * scale[m0 + r] + fbias_[m0 + r];
                     break;
                 }
             }
@@ -212,7 +231,8 @@ class Qu8Gemm : public PreparedKernel {
     const char* tile_name_ = kt_.qu8_conv_name;
     int64_t K_ = 0, Mo_ = 0, groups_ = 0, blocks_ = 0;
     std::vector<int32_t> packed_, wsum_, bias_, corr_;
-    std::vector<float> scale_, fbias_;
+    std::vector<float> scale_, fbias_, sb_;
+    int sa_input_ = -1;  // a's scale read at run time from this input (else in scale_)
     bool za_const_ = false;
     int za_input_ = 2;
     int32_t zy_ = 0;
@@ -263,12 +283,17 @@ std::unique_ptr<PreparedKernel> prepare_qu8_gemm(const Node& node,
         (input_dtype != DType::kUndefined || !scalar_of(in(at.za), DType::kUint8)))
         return nullptr;
     if (given(at.za) && in(at.za) && !scalar_of(in(at.za), DType::kUint8)) return nullptr;
-    if (given(at.za) && !in(at.za) && node.op != OpKind::kMatMulInteger) return nullptr;
+    // Dynamic quantization computes a's zero point (and scale) at run time.
+    const bool dynamic_ok =
+        node.op == OpKind::kMatMulInteger || node.op == OpKind::kMatMulIntegerToFloat;
+    if (given(at.za) && !in(at.za) && !dynamic_ok) return nullptr;
     if (given(at.zb) &&
         (!all_zero(in(at.zb)) || (in(at.zb)->numel() != 1 && in(at.zb)->numel() != Mo)))
         return nullptr;
     // Scales: constant, finite, positive; a's and y's scalars, b's one or one per column.
-    if (at.sa != kNone && !(scalar_of(in(at.sa), DType::kFloat32) && positive_finite(in(at.sa))))
+    const bool sa_dynamic = at.sa != kNone && given(at.sa) && !in(at.sa) && dynamic_ok;
+    if (at.sa != kNone && !sa_dynamic &&
+        !(scalar_of(in(at.sa), DType::kFloat32) && positive_finite(in(at.sa))))
         return nullptr;
     const Tensor* sb = at.sb == kNone ? nullptr : in(at.sb);
     if (at.sb != kNone && (!sb || sb->dtype() != DType::kFloat32 ||
@@ -292,7 +317,9 @@ std::unique_ptr<PreparedKernel> prepare_qu8_gemm(const Node& node,
     auto k = std::make_unique<Qu8Gemm>(*w, by_rows, out, kt);
     if (qgemm) k->set_bias(bias);
     if (node.op == OpKind::kMatMulIntegerToFloat) k->set_float_bias(bias);
-    if (sb) {
+    if (sa_dynamic) {
+        k->set_dynamic_a_scale(static_cast<int>(at.sa), *sb);
+    } else if (sb) {
         const float sa = in(at.sa)->data<float>()[0];
         for (int64_t m = 0; m < Mo; ++m) {
             const float s = sb->data<float>()[sb->numel() == 1 ? 0 : m];
