@@ -87,6 +87,8 @@ const char* activation_name(const Activation& act) {
             return "silu";
         case Activation::kHardSigmoid:
             return "hardsigmoid";
+        case Activation::kExp:
+            return "exp";
     }
     return "";
 }
@@ -107,6 +109,8 @@ float apply_activation(const Activation& act, float x) {
             return x / (1.0f + std::exp(-x));
         case Activation::kHardSigmoid:
             return std::max(0.0f, std::min(1.0f, act.alpha * x + act.beta));
+        case Activation::kExp:
+            return std::exp(x);
     }
     return x;
 }

@@ -30,8 +30,9 @@ struct Activation {
         kHardSwish,
         kSigmoid,
         kSiLU,
-        kHardSigmoid
-    };  // SiLU: x * sigmoid(x); HardSigmoid: max(0, min(1, alpha * x + beta))
+        kHardSigmoid,
+        kExp  // not fused into kernels: the Softmax kernel's exponentials (vexp)
+    };        // SiLU: x * sigmoid(x); HardSigmoid: max(0, min(1, alpha * x + beta))
     Kind kind = kNone;
     float lo = 0.0f, hi = 0.0f;       // kClip bounds
     float alpha = 0.0f, beta = 0.0f;  // kHardSigmoid

@@ -187,6 +187,8 @@ inline typename FloatVec<V>::type vactivate(const Activation& act, typename Floa
             t = t < zero ? zero : t;
             return t > zero + 1.0f ? zero + 1.0f : t;
         }
+        case Activation::kExp:
+            return vexp<V>(x);
     }
     return x;
 }
@@ -237,6 +239,9 @@ inline void activate_span(const Activation& act, float* x, int64_t n) {
             return;
         case Activation::kSiLU:
             map_span<V>(x, n, [&](vec v) { return v * vrecip<V>(1.0f + vexp<V>(zero - v)); });
+            return;
+        case Activation::kExp:
+            map_span<V>(x, n, [&](vec v) { return vexp<V>(v); });
             return;
         default:
             map_span<V>(x, n, [&](vec v) { return vactivate<V>(act, v); });
