@@ -45,7 +45,27 @@ const char* kind_of(const QuantOptions& o) {
 
 // The before/after table: size, top-1 in both runtimes (with labelled data),
 // latency side by side, output error.
+int report_table(const QuantFlags& f, const char* kind);
+
+// The table after the quantized model is written: when it cannot be computed
+// without flags the user did not give (a model whose dynamic input dimensions
+// need --input-shape to run), the file stays written and complete, so the verb
+// says why there is no table and succeeds. A failure with --data or
+// --input-shape given is the user's to fix: an error.
 int report(const QuantFlags& f, const char* kind) {
+    try {
+        return report_table(f, kind);
+    } catch (const Failure& e) {
+        if (!f.data.empty() || !f.shapes.empty()) throw;
+        std::fprintf(stderr,
+                     "pare: %s is written; no before/after table: %s (bind the model's dynamic "
+                     "input dimensions with --input-shape)\n",
+                     f.out.c_str(), e.status.message().c_str());
+        return 0;
+    }
+}
+
+int report_table(const QuantFlags& f, const char* kind) {
     // Accuracy on a labelled test split: the --data set, or the calibration set's.
     CompareSpec spec;
     spec.models = {{"float32", f.model}, {kind, f.out}};

@@ -279,6 +279,39 @@ TEST_F(Cli, QatFineTunesAndWritesAQdqModel) {
     EXPECT_EQ(float_vectors, 1);  // the classifier's float bias
 }
 
+// pare quantize --dynamic of a model whose input has a dynamic dimension that the
+// before/after table cannot run at size 1 (an AveragePool over it, as in the
+// PaddleOCR recognizer): the quantized file is written whole, the verb says why
+// there is no table and succeeds; with --input-shape the table is there.
+TEST_F(Cli, QuantizeWithoutInputShapeWritesTheModelAndExplainsTheMissingTable) {
+    Graph g;
+    g.inputs.push_back(ValueInfo{"x", DType::kFloat32, true, {1, 1, -1, 8}, {"", "", "H", ""}});
+    g.outputs.push_back(ValueInfo{"y", DType::kFloat32, true, {1, 1, -1, 4}, {"", "", "H1", ""}});
+    g.initializers["w"] = test::random_tensor({8, 4}, 5);
+    Attributes a;
+    a.set("kernel_shape", Attribute::make_ints({2, 1}));
+    g.nodes.push_back(test::make_node("AveragePool", {"x"}, {"p"}, a));
+    g.nodes.push_back(test::make_node("MatMul", {"p", "w"}, {"y"}));
+    g.nodes[0].name = "pool";
+    g.nodes[1].name = "mm";
+    ASSERT_TRUE(g.resolve_ops().ok());
+    const std::string in = (dir_ / "seq.onnx").string(), out = (dir_ / "seq_q.onnx").string();
+    const Status saved = export_onnx_file(g, in);
+    ASSERT_TRUE(saved.ok()) << saved.message();
+    const CliRun r = pare("quantize " + in + " --dynamic --repeat 1 -o " + out);
+    EXPECT_EQ(r.code, 0) << r.err;
+    EXPECT_NE(r.err.find("is written; no before/after table"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("--input-shape"), std::string::npos) << r.err;
+    Result<Graph> q = import_onnx_file(out);
+    ASSERT_TRUE(q.ok()) << q.status().message();
+    EXPECT_EQ(test::count_op(q.value(), OpKind::kMatMulInteger), 1);
+    const CliRun bound =
+        pare("quantize " + in + " --dynamic --repeat 1 --input-shape x=1,1,5,8 -o " + out);
+    EXPECT_EQ(bound.code, 0) << bound.err;
+    EXPECT_NE(bound.out.find("latency"), std::string::npos) << bound.out;
+    EXPECT_EQ(bound.err.find("no before/after table"), std::string::npos) << bound.err;
+}
+
 TEST_F(Cli, QuantizeWritesAQdqModelAndRejectsBadInput) {
     const std::string lenet = std::string(PARE_SOURCE_DIR) + "/models/lenet5.onnx";
     const std::string out = (dir_ / "out").string() + ".onnx";
