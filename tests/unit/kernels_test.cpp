@@ -1337,6 +1337,30 @@ TEST(Kernels, Qu8GemmEqualsTheReferenceIntegerMatMulsAndQGemm) {
                     }
                 }
     EXPECT_EQ(checked, 2 * 2 * (8 * 2 + 8 + 7 * 2 + 8));
+    // One prepared kernel on inputs of changing row counts (the offsets it keeps
+    // between runs are made again) and zero points: 5, 70, 5 rows.
+    {
+        Node mm = make_node("MatMulInteger", {"a", "b", "za"}, {"y"});
+        Tensor w = random_bytes(DType::kInt8, {19, 9}, 81);
+        for (int64_t i = 0; i < w.numel(); ++i)
+            if (w.data<int8_t>()[i] == -128) w.data<int8_t>()[i] = -127;
+        auto k = prepare_kernel(mm, {nullptr, &w, nullptr}, {}, false, nullptr, DType::kUint8);
+        ASSERT_TRUE(k != nullptr);
+        int64_t seen = 0;
+        for (const int64_t rows : {5, 70, 5}) {
+            Tensor a = random_bytes(DType::kUint8, {rows, 19}, 82 + rows + seen);
+            Tensor za = scalar_tensor(DType::kUint8, 100 + rows);
+            std::vector<Tensor> ref;
+            ASSERT_TRUE(run_node(mm, {&a, &w, &za}, &ref, true).ok());
+            Tensor y = Tensor::create(DType::kInt32, ref[0].shape()).value();
+            ComputeContext ctx{mm, {&a, &w, &za}, {&y}, nullptr};
+            ASSERT_TRUE(k->run(ctx).ok());
+            EXPECT_EQ(0, std::memcmp(y.raw(), ref[0].raw(), static_cast<size_t>(y.nbytes())))
+                << rows << " rows";
+            seen += y.numel();
+        }
+        EXPECT_EQ(seen, (5 + 70 + 5) * 9);
+    }
     // Not taken: weight zero points other than 0, QGemm's alpha, a fused activation.
     Tensor a = random_bytes(DType::kUint8, {4, 8}, 1), w = random_bytes(DType::kInt8, {8, 6}, 2);
     Tensor zb1 = scalar_tensor(DType::kInt8, 1), zb0 = scalar_tensor(DType::kInt8, 0);

@@ -113,7 +113,7 @@ class Qu8Gemm : public PreparedKernel {
         za_const_ = za_known;
         za_input_ = za_input;
         zy_ = zy;
-        if (za_const_) corr_ = correction(za);
+        if (za_const_) correction(za, &corr_);
     }
     int64_t K() const { return K_; }
     int64_t columns() const { return Mo_; }
@@ -128,15 +128,14 @@ class Qu8Gemm : public PreparedKernel {
         const int64_t N = A.numel() / K_;
         if (Y.numel() != N * Mo_) return internal_error("int8 gemm output does not match");
         if (N == 0) return Status();
-        std::vector<int32_t> dyn;
         const int32_t* corr = corr_.data();
         if (!za_const_) {
             const Tensor* za =
                 za_input_ < static_cast<int>(ctx.in.size()) ? ctx.in[za_input_] : nullptr;
             if (za && (za->dtype() != DType::kUint8 || za->numel() != 1))
                 return invalid_argument("a_zero_point must be a uint8 scalar");
-            dyn = correction(za ? za->data<uint8_t>()[0] : 0);
-            corr = dyn.data();
+            correction(za ? za->data<uint8_t>()[0] : 0, &dyn_corr_);
+            corr = dyn_corr_.data();
         }
         // a transposed: row k holds a[., k] over the N rows (positions).
         uint8_t* at =
@@ -147,8 +146,11 @@ class Qu8Gemm : public PreparedKernel {
             for (int64_t k = 0; k < K_; ++k)
                 for (int64_t n = n0; n < n1; ++n) at[k * N + n] = a[n * K_ + k];
         }
-        std::vector<int64_t> koff(static_cast<size_t>(K_));
-        for (int64_t k = 0; k < K_; ++k) koff[k] = k * N;
+        if (koff_n_ != N) {  // row k of the transposed a at k * N (kept for the next run)
+            koff_.resize(static_cast<size_t>(K_));
+            for (int64_t k = 0; k < K_; ++k) koff_[k] = k * N;
+            koff_n_ = N;
+        }
         const int64_t panels = (N + kP - 1) / kP;
         const int64_t T = ctx.pool ? ctx.pool->size() : 1;
         int64_t runs = 1;
@@ -157,22 +159,21 @@ class Qu8Gemm : public PreparedKernel {
         runs = (blocks_ + per_run - 1) / per_run;
         const float* mult = out_ == GemmOut::kUint8 ? scale_.data() : nullptr;
         const float* scale = scale_.data();
-        std::vector<float> dyn_scale;
         if (sa_input_ >= 0) {
             const Tensor* sa =
                 sa_input_ < static_cast<int>(ctx.in.size()) ? ctx.in[sa_input_] : nullptr;
             if (!sa || sa->dtype() != DType::kFloat32 || sa->numel() != 1)
                 return invalid_argument("a_scale must be a float32 scalar");
-            dyn_scale.assign(scale_.size(), 0.0f);
-            for (int64_t m = 0; m < Mo_; ++m) dyn_scale[m] = sa->data<float>()[0] * sb_[m];
-            scale = dyn_scale.data();
+            dyn_scale_.resize(scale_.size());
+            for (int64_t m = 0; m < Mo_; ++m) dyn_scale_[m] = sa->data<float>()[0] * sb_[m];
+            scale = dyn_scale_.data();
         }
         auto task = [&](int64_t t) {
             const int64_t p0 = t / runs * kP, np = std::min<int64_t>(kP, N - p0), run = t % runs;
             int32_t* pk = reinterpret_cast<int32_t*>(
                 scratch_floats(5, static_cast<size_t>(groups_ * kP + kR * kP)));
             int32_t* tmp = pk + groups_ * kP;  // kR x kP int32, or bytes
-            pack_(at + p0, koff.data(), K_, np, pk);
+            pack_(at + p0, koff_.data(), K_, np, pk);
             const int64_t b1 = std::min(blocks_, (run + 1) * per_run);
             for (int64_t b = run * per_run; b < b1; ++b) {
                 const int64_t m0 = b * kR;
@@ -191,10 +192,10 @@ class Qu8Gemm : public PreparedKernel {
     }
 
   private:
-    std::vector<int32_t> correction(int32_t za) const {
-        std::vector<int32_t> c(wsum_.size());
-        for (size_t m = 0; m < c.size(); ++m) c[m] = bias_[m] - za * wsum_[m];
-        return c;
+    // corr = bias - za * sum_k w per column, into *c (sized once: no allocation per run).
+    void correction(int32_t za, std::vector<int32_t>* c) const {
+        c->resize(wsum_.size());
+        for (size_t m = 0; m < c->size(); ++m) (*c)[m] = bias_[m] - za * wsum_[m];
     }
 
     // The tile's mr x np results (row r = column m0 + r) into y's rows p0...
@@ -233,6 +234,13 @@ class Qu8Gemm : public PreparedKernel {
     std::vector<int32_t> packed_, wsum_, bias_, corr_;
     std::vector<float> scale_, fbias_, sb_;
     int sa_input_ = -1;  // a's scale read at run time from this input (else in scale_)
+    // Per-run state kept between runs (run() is not called concurrently, as for
+    // qu8_conv's geometry): the transposed rows' offsets for the last row count, and
+    // a dynamic zero point's corrections and a dynamic scale's products.
+    mutable std::vector<int64_t> koff_;
+    mutable int64_t koff_n_ = -1;
+    mutable std::vector<int32_t> dyn_corr_;
+    mutable std::vector<float> dyn_scale_;
     bool za_const_ = false;
     int za_input_ = 2;
     int32_t zy_ = 0;
