@@ -5,11 +5,13 @@
 // against the reference kernels (tests/unit/kernels_test.cpp).
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "runtime/core/thread_pool.h"
 #include "runtime/cpu/cpu.h"
 #include "runtime/ops/op.h"
 
@@ -130,6 +132,19 @@ std::unique_ptr<PreparedKernel> prepare_qu8_conv(const Node& node,
 std::unique_ptr<PreparedKernel> prepare_qu8_gemm(const Node& node,
                                                  const std::vector<const Tensor*>& constants,
                                                  const Activation& act, DType input_dtype);
+
+// How the int8 tile kernels (qu8_conv, qu8_gemm) split their work: tasks of one
+// panel of positions by one run of consecutive blocks of output channels, with
+// enough runs that few panels still give about 4 tasks per thread. Returns the
+// number of runs; *per_run gets the blocks of each (the last may have fewer).
+inline int64_t qu8_block_runs(int64_t panels, int64_t blocks, const ThreadPool* pool,
+                              int64_t* per_run) {
+    const int64_t T = pool ? pool->size() : 1;
+    int64_t runs = 1;
+    if (T > 1 && panels < 4 * T) runs = std::min(blocks, (4 * T + panels - 1) / panels);
+    *per_run = (blocks + runs - 1) / runs;
+    return (blocks + *per_run - 1) / *per_run;
+}
 
 // Depthwise QLinearConv (uint8, int8 weights, strides 1 or 2, dilation 1), exact in
 // float on the float depthwise kernels (null when the table lacks a piece).

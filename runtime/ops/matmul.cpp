@@ -1,6 +1,9 @@
 // MatMul (reference): numpy matmul semantics. 1-D operands are promoted (a
 // leading or trailing 1 added, then removed); leading batch dims broadcast.
 // a (..., M, K) f32, b (..., K, N) f32 -> y (..., M, N).
+#include <cmath>
+#include <initializer_list>
+
 #include "runtime/ops/op_util.h"
 #include "runtime/ops/requantize.h"
 
@@ -34,6 +37,44 @@ Status matmul_shape(const Shape& sa, const Shape& sb, MatMulShape* r) {
     r->out = r->batch;
     if (sa.size() != 1) r->out.push_back(r->M);
     if (sb.size() != 1) r->out.push_back(r->N);
+    return Status();
+}
+
+// The numpy matmul of 8-bit a and b (shape r) in int32: fn(o, m, n, acc) for every
+// output, o its index, m and n its row and column in its batch's matrix, acc the
+// sum over k of (a - za(m)) (b - zb(n)). MatMulInteger, QLinearMatMul and
+// MatMulIntegerToFloat differ only in the zero points and what fn makes of acc.
+template <class Za, class Zb, class F>
+void integer_matmul(const Tensor& A, const Tensor& B, const MatMulShape& r, Za za, Zb zb, F fn) {
+    const int64_t M = r.M, K = r.K, N = r.N;
+    Shape ba(r.a.begin(), r.a.end() - 2), bb(r.b.begin(), r.b.end() - 2);
+    std::vector<int64_t> st[2] = {broadcast_strides(ba, r.batch), broadcast_strides(bb, r.batch)};
+    Shape batch = r.batch.empty() ? Shape{1} : r.batch;
+    if (r.batch.empty()) {
+        st[0] = {0};
+        st[1] = {0};
+    }
+    for_each_broadcast<2>(batch, st, [&](int64_t bi, const int64_t* off) {
+        for (int64_t m = 0; m < M; ++m) {
+            const int32_t zam = za(m);
+            for (int64_t n = 0; n < N; ++n) {
+                const int32_t zbn = zb(n);
+                int32_t acc = 0;
+                for (int64_t k = 0; k < K; ++k)
+                    acc += (int_at(A, off[0] * M * K + m * K + k) - zam) *
+                           (int_at(B, off[1] * K * N + k * N + n) - zbn);
+                fn(bi * M * N + m * N + n, m, n, acc);
+            }
+        }
+    });
+}
+
+// Every value of the given scale tensors (null ones skipped) finite and positive.
+Status check_scales(std::initializer_list<const Tensor*> scales) {
+    for (const Tensor* s : scales)
+        for (int64_t i = 0; s && i < s->numel(); ++i)
+            if (!(s->data<float>()[i] > 0) || !std::isfinite(s->data<float>()[i]))
+                return invalid_argument("scales must be finite and positive");
     return Status();
 }
 
@@ -119,36 +160,17 @@ Status compute_matmul_integer(ComputeContext& ctx) {
     Tensor& Y = *ctx.out[0];
     MatMulShape r;
     PARE_RETURN_IF_ERROR(matmul_shape(A.shape(), B.shape(), &r));
-    const int64_t M = r.M, K = r.K, N = r.N;
-    auto value = [](const Tensor& t, int64_t i) -> int32_t {
-        return t.dtype() == DType::kUint8 ? static_cast<int32_t>(t.data<uint8_t>()[i])
-                                          : static_cast<int32_t>(t.data<int8_t>()[i]);
-    };
-    if (ZA && ZA->numel() != 1 && ZA->numel() != M)
+    if (ZA && ZA->numel() != 1 && ZA->numel() != r.M)
         return invalid_argument("a_zero_point must be a scalar or one per row");
-    if (ZB && ZB->numel() != 1 && ZB->numel() != N)
+    if (ZB && ZB->numel() != 1 && ZB->numel() != r.N)
         return invalid_argument("b_zero_point must be a scalar or one per column");
-    Shape ba(r.a.begin(), r.a.end() - 2), bb(r.b.begin(), r.b.end() - 2);
-    std::vector<int64_t> st[2] = {broadcast_strides(ba, r.batch), broadcast_strides(bb, r.batch)};
-    Shape batch = r.batch.empty() ? Shape{1} : r.batch;
-    if (r.batch.empty()) {
-        st[0] = {0};
-        st[1] = {0};
-    }
+    auto zero = [](const Tensor* z, int64_t i) {
+        return z ? int_at(*z, z->numel() == 1 ? 0 : i) : 0;
+    };
     int32_t* y = Y.data<int32_t>();
-    for_each_broadcast<2>(batch, st, [&](int64_t bi, const int64_t* off) {
-        for (int64_t m = 0; m < M; ++m) {
-            const int32_t za = ZA ? value(*ZA, ZA->numel() == 1 ? 0 : m) : 0;
-            for (int64_t n = 0; n < N; ++n) {
-                const int32_t zb = ZB ? value(*ZB, ZB->numel() == 1 ? 0 : n) : 0;
-                int32_t acc = 0;
-                for (int64_t k = 0; k < K; ++k)
-                    acc += (value(A, off[0] * M * K + m * K + k) - za) *
-                           (value(B, off[1] * K * N + k * N + n) - zb);
-                y[bi * M * N + m * N + n] = acc;
-            }
-        }
-    });
+    integer_matmul(
+        A, B, r, [&](int64_t m) { return zero(ZA, m); }, [&](int64_t n) { return zero(ZB, n); },
+        [&](int64_t o, int64_t, int64_t, int32_t acc) { y[o] = acc; });
     return Status();
 }
 
@@ -193,50 +215,22 @@ Status compute_qlinear_matmul(ComputeContext& ctx) {
     Tensor& Y = *ctx.out[0];
     MatMulShape r;
     PARE_RETURN_IF_ERROR(matmul_shape(A.shape(), B.shape(), &r));
-    const int64_t M = r.M, K = r.K, N = r.N;
     if (SA.numel() != 1 || ZA.numel() != 1 || SY.numel() != 1 || ZY.numel() != 1)
         return invalid_argument("a's and y's scales and zero points must be scalars");
-    if ((SB.numel() != 1 && SB.numel() != N) || ZB.numel() != SB.numel())
+    if ((SB.numel() != 1 && SB.numel() != r.N) || ZB.numel() != SB.numel())
         return invalid_argument("b's scale and zero point must be scalars or one per column");
-    for (const Tensor* s : {&SA, &SB, &SY})
-        for (int64_t i = 0; i < s->numel(); ++i)
-            if (!(s->data<float>()[i] > 0) || !std::isfinite(s->data<float>()[i]))
-                return invalid_argument("scales must be finite and positive");
-    auto value = [](const Tensor& t, int64_t i) -> int32_t {
-        return t.dtype() == DType::kUint8 ? static_cast<int32_t>(t.data<uint8_t>()[i])
-                                          : static_cast<int32_t>(t.data<int8_t>()[i]);
-    };
-    const int32_t za = value(ZA, 0), zy = value(ZY, 0);
-    const int32_t lo = Y.dtype() == DType::kInt8 ? -128 : 0,
-                  hi = Y.dtype() == DType::kInt8 ? 127 : 255;
-    Shape ba(r.a.begin(), r.a.end() - 2), bb(r.b.begin(), r.b.end() - 2);
-    std::vector<int64_t> st[2] = {broadcast_strides(ba, r.batch), broadcast_strides(bb, r.batch)};
-    Shape batch = r.batch.empty() ? Shape{1} : r.batch;
-    if (r.batch.empty()) {
-        st[0] = {0};
-        st[1] = {0};
-    }
-    for_each_broadcast<2>(batch, st, [&](int64_t bi, const int64_t* off) {
-        for (int64_t m = 0; m < M; ++m) {
-            for (int64_t n = 0; n < N; ++n) {
-                const int64_t c = SB.numel() == 1 ? 0 : n;
-                const int32_t zb = value(ZB, c);
-                int32_t acc = 0;
-                for (int64_t k = 0; k < K; ++k)
-                    acc += (value(A, off[0] * M * K + m * K + k) - za) *
-                           (value(B, off[1] * K * N + k * N + n) - zb);
-                const float mult = requant_multiplier(SA.data<float>()[0], SB.data<float>()[c],
-                                                      SY.data<float>()[0]);
-                const int32_t q = requantize(acc, mult, zy, lo, hi);
-                const int64_t o = bi * M * N + m * N + n;
-                if (Y.dtype() == DType::kUint8) {
-                    Y.data<uint8_t>()[o] = static_cast<uint8_t>(q);
-                } else {
-                    Y.data<int8_t>()[o] = static_cast<int8_t>(q);
-                }
-            }
-        }
-    });
+    PARE_RETURN_IF_ERROR(check_scales({&SA, &SB, &SY}));
+    const int32_t za = int_at(ZA, 0), zy = int_at(ZY, 0);
+    int32_t lo, hi;
+    type_range(Y.dtype(), &lo, &hi);
+    auto column = [&](int64_t n) { return SB.numel() == 1 ? 0 : n; };
+    integer_matmul(
+        A, B, r, [&](int64_t) { return za; }, [&](int64_t n) { return int_at(ZB, column(n)); },
+        [&](int64_t o, int64_t, int64_t n, int32_t acc) {
+            const float mult = requant_multiplier(SA.data<float>()[0], SB.data<float>()[column(n)],
+                                                  SY.data<float>()[0]);
+            store_8bit(Y, o, requantize(acc, mult, zy, lo, hi));
+        });
     return Status();
 }
 
@@ -307,10 +301,7 @@ Status compute_qgemm(ComputeContext& ctx) {
         return invalid_argument("a's and y's scales and zero points must be scalars");
     if ((SB.numel() != 1 && SB.numel() != N) || (ZB.numel() != 1 && ZB.numel() != N))
         return invalid_argument("b's scale and zero point must be scalars or one per column");
-    for (const Tensor* s : {&SA, &SB, SY})
-        for (int64_t i = 0; s && i < s->numel(); ++i)
-            if (!(s->data<float>()[i] > 0) || !std::isfinite(s->data<float>()[i]))
-                return invalid_argument("scales must be finite and positive");
+    PARE_RETURN_IF_ERROR(check_scales({&SA, &SB, SY}));
     if (!(alpha > 0) || !std::isfinite(alpha))
         return invalid_argument("alpha must be finite and positive");
     std::vector<int64_t> cst;
@@ -321,33 +312,24 @@ Status compute_qgemm(ComputeContext& ctx) {
                                     " does not broadcast to " + shape_str(Y.shape()));
         cst = broadcast_strides(C->shape(), Y.shape());
     }
-    auto value = [](const Tensor& t, int64_t i) -> int32_t {
-        return t.dtype() == DType::kUint8 ? static_cast<int32_t>(t.data<uint8_t>()[i])
-                                          : static_cast<int32_t>(t.data<int8_t>()[i]);
-    };
-    const int32_t za = value(ZA, 0), zy = ZY ? value(*ZY, 0) : 0;
-    const int32_t lo = Y.dtype() == DType::kInt8 ? -128 : 0,
-                  hi = Y.dtype() == DType::kInt8 ? 127 : 255;
+    const int32_t za = int_at(ZA, 0), zy = ZY ? int_at(*ZY, 0) : 0;
+    int32_t lo, hi;
+    type_range(Y.dtype(), &lo, &hi);
     for (int64_t m = 0; m < M; ++m) {
         for (int64_t n = 0; n < N; ++n) {
             const int64_t c = SB.numel() == 1 ? 0 : n;
-            const int32_t zb = value(ZB, ZB.numel() == 1 ? 0 : n);
+            const int32_t zb = int_at(ZB, ZB.numel() == 1 ? 0 : n);
             int32_t acc = C ? C->data<int32_t>()[m * cst[0] + n * cst[1]] : 0;
             for (int64_t k = 0; k < K; ++k)
-                acc += (value(A, ta ? k * M + m : m * K + k) - za) *
-                       (value(B, tb ? n * K + k : k * N + n) - zb);
+                acc += (int_at(A, ta ? k * M + m : m * K + k) - za) *
+                       (int_at(B, tb ? n * K + k : k * N + n) - zb);
             const float scale = alpha * SA.data<float>()[0] * SB.data<float>()[c];
             const int64_t o = m * N + n;
             if (!SY) {
                 Y.data<float>()[o] = static_cast<float>(acc) * scale;
                 continue;
             }
-            const int32_t q = requantize(acc, scale / SY->data<float>()[0], zy, lo, hi);
-            if (Y.dtype() == DType::kUint8) {
-                Y.data<uint8_t>()[o] = static_cast<uint8_t>(q);
-            } else {
-                Y.data<int8_t>()[o] = static_cast<int8_t>(q);
-            }
+            store_8bit(Y, o, requantize(acc, scale / SY->data<float>()[0], zy, lo, hi));
         }
     }
     return Status();
@@ -393,44 +375,24 @@ Status compute_matmul_integer_to_float(ComputeContext& ctx) {
     Tensor& Y = *ctx.out[0];
     MatMulShape r;
     PARE_RETURN_IF_ERROR(matmul_shape(A.shape(), B.shape(), &r));
-    const int64_t M = r.M, K = r.K, N = r.N;
+    const int64_t N = r.N;
     if (SA.numel() != 1 || (ZA && ZA->numel() != 1))
         return invalid_argument("a's scale and zero point must be scalars");
     if ((SB.numel() != 1 && SB.numel() != N) || (ZB && ZB->numel() != SB.numel()))
         return invalid_argument("b's scale and zero point must be scalars or one per column");
     if (bias && bias->numel() != N)
         return invalid_argument("bias must hold one value per column (" + std::to_string(N) + ")");
-    for (const Tensor* s : {&SA, &SB})
-        for (int64_t i = 0; i < s->numel(); ++i)
-            if (!(s->data<float>()[i] > 0) || !std::isfinite(s->data<float>()[i]))
-                return invalid_argument("scales must be finite and positive");
-    auto value = [](const Tensor& t, int64_t i) -> int32_t {
-        return t.dtype() == DType::kUint8 ? static_cast<int32_t>(t.data<uint8_t>()[i])
-                                          : static_cast<int32_t>(t.data<int8_t>()[i]);
-    };
-    const int32_t za = ZA ? value(*ZA, 0) : 0;
-    Shape ba(r.a.begin(), r.a.end() - 2), bb(r.b.begin(), r.b.end() - 2);
-    std::vector<int64_t> st[2] = {broadcast_strides(ba, r.batch), broadcast_strides(bb, r.batch)};
-    Shape batch = r.batch.empty() ? Shape{1} : r.batch;
-    if (r.batch.empty()) {
-        st[0] = {0};
-        st[1] = {0};
-    }
-    for_each_broadcast<2>(batch, st, [&](int64_t bi, const int64_t* off) {
-        for (int64_t m = 0; m < M; ++m) {
-            for (int64_t n = 0; n < N; ++n) {
-                const int64_t c = SB.numel() == 1 ? 0 : n;
-                const int32_t zb = ZB ? value(*ZB, c) : 0;
-                int32_t acc = 0;
-                for (int64_t k = 0; k < K; ++k)
-                    acc += (value(A, off[0] * M * K + m * K + k) - za) *
-                           (value(B, off[1] * K * N + k * N + n) - zb);
-                const float scale = SA.data<float>()[0] * SB.data<float>()[c];
-                Y.data<float>()[bi * M * N + m * N + n] =
-                    static_cast<float>(acc) * scale + (bias ? bias->data<float>()[n] : 0.0f);
-            }
-        }
-    });
+    PARE_RETURN_IF_ERROR(check_scales({&SA, &SB}));
+    const int32_t za = ZA ? int_at(*ZA, 0) : 0;
+    auto column = [&](int64_t n) { return SB.numel() == 1 ? 0 : n; };
+    integer_matmul(
+        A, B, r, [&](int64_t) { return za; },
+        [&](int64_t n) { return ZB ? int_at(*ZB, column(n)) : 0; },
+        [&](int64_t o, int64_t, int64_t n, int32_t acc) {
+            const float scale = SA.data<float>()[0] * SB.data<float>()[column(n)];
+            Y.data<float>()[o] =
+                static_cast<float>(acc) * scale + (bias ? bias->data<float>()[n] : 0.0f);
+        });
     return Status();
 }
 

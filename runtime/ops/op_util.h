@@ -38,6 +38,31 @@ Status require_inputs(const InferContext& ctx, size_t min_count);
 // The [begin, end) range of dims a Shape node outputs (its start/end attributes, clamped).
 void shape_op_range(const Node& node, int64_t rank, int64_t* begin, int64_t* end);
 
+// The quantized ops' integers: element i of a uint8, int8 or int32 tensor.
+inline int32_t int_at(const Tensor& t, int64_t i) {
+    switch (t.dtype()) {
+        case DType::kUint8:
+            return t.data<uint8_t>()[i];
+        case DType::kInt8:
+            return t.data<int8_t>()[i];
+        default:
+            return t.data<int32_t>()[i];
+    }
+}
+// The range of an 8-bit type: [-128, 127] for int8, [0, 255] for uint8.
+inline void type_range(DType t, int32_t* lo, int32_t* hi) {
+    *lo = t == DType::kInt8 ? -128 : 0;
+    *hi = t == DType::kInt8 ? 127 : 255;
+}
+// q (within type_range) stored at element i of a uint8 or int8 tensor.
+inline void store_8bit(Tensor& t, int64_t i, int32_t q) {
+    if (t.dtype() == DType::kUint8) {
+        t.data<uint8_t>()[i] = static_cast<uint8_t>(q);
+    } else {
+        t.data<int8_t>()[i] = static_cast<int8_t>(q);
+    }
+}
+
 // Calls f(T{}) for the element type T of dtype (bool as uint8_t; float16 is not
 // included: float16 is handled by Cast and by initializers). Use a generic lambda:
 // [&](auto tag) { using T = decltype(tag); ... }.

@@ -27,25 +27,10 @@
 #include "runtime/ops/requantize.h"
 
 namespace pare {
-Status infer_concat(InferContext& ctx);
-}  // namespace pare
-
-namespace pare {
 
 namespace {
 
 bool is_8bit(DType t) { return t == DType::kUint8 || t == DType::kInt8; }
-
-int32_t int_at(const Tensor& t, int64_t i) {
-    switch (t.dtype()) {
-        case DType::kUint8:
-            return t.data<uint8_t>()[i];
-        case DType::kInt8:
-            return t.data<int8_t>()[i];
-        default:
-            return t.data<int32_t>()[i];
-    }
-}
 
 // A scale input: float32, every value finite and positive; count 1 or `per`.
 Status check_scale(const Tensor* s, const char* what, int64_t per) {
@@ -74,11 +59,6 @@ Status check_zero_point(const Tensor* z, DType t, const char* what, int64_t per)
 }
 
 int32_t zero_at(const Tensor* z, int64_t i) { return z ? int_at(*z, z->numel() == 1 ? 0 : i) : 0; }
-
-void type_range(DType t, int32_t* lo, int32_t* hi) {
-    *lo = t == DType::kInt8 ? -128 : 0;
-    *hi = t == DType::kInt8 ? 127 : 255;
-}
 
 const Tensor* input(const ComputeContext& ctx, size_t i) {
     return i < ctx.in.size() ? ctx.in[i] : nullptr;
@@ -192,11 +172,7 @@ Status compute_qlinear_conv(ComputeContext& ctx) {
             const int64_t yo = (n * M + m) * out_sz;
             for (int64_t i = 0; i < out_sz; ++i) {
                 const int32_t q = requantize(acc[i], mult, zy, lo, hi);
-                if (Y.dtype() == DType::kUint8) {
-                    Y.data<uint8_t>()[yo + i] = static_cast<uint8_t>(q);
-                } else {
-                    Y.data<int8_t>()[yo + i] = static_cast<int8_t>(q);
-                }
+                store_8bit(Y, yo + i, q);
             }
         }
     }
@@ -248,11 +224,7 @@ Status compute_qlinear_add(ComputeContext& ctx) {
     for_each_broadcast<2>(Y.shape(), st, [&](int64_t i, const int64_t* off) {
         const int32_t q =
             requantize_add(int_at(A, off[0]) - za, int_at(B, off[1]) - zb, ka, kb, zc, lo, hi);
-        if (Y.dtype() == DType::kUint8) {
-            Y.data<uint8_t>()[i] = static_cast<uint8_t>(q);
-        } else {
-            Y.data<int8_t>()[i] = static_cast<int8_t>(q);
-        }
+        store_8bit(Y, i, q);
     });
     return Status();
 }
@@ -305,8 +277,8 @@ Status compute_qlinear_concat(ComputeContext& ctx) {
         const int32_t zx = zero_at(ctx.in[4 + 3 * j], 0);
         // Each of the 256 byte values once: as DequantizeLinear then QuantizeLinear.
         uint8_t table[256];
-        bool same = sx == sy && zx == zy;
-        for (int b = 0; b < 256; ++b) {
+        const bool same = sx == sy && zx == zy;
+        for (int b = 0; b < 256 && !same; ++b) {
             const float v = static_cast<float>(b - off - zx) * sx;
             const double q = std::nearbyint(static_cast<double>(v / sy)) + zy;
             table[b] = static_cast<uint8_t>(
@@ -376,12 +348,7 @@ Status compute_qlinear_global_average_pool(ComputeContext& ctx) {
             const int8_t* x = X.data<int8_t>() + c * HW;
             for (int64_t i = 0; i < HW; ++i) sum += x[i];
         }
-        const int32_t q = requantize(sum - zx * static_cast<int32_t>(HW), mult, zy, lo, hi);
-        if (u8) {
-            Y.data<uint8_t>()[c] = static_cast<uint8_t>(q);
-        } else {
-            Y.data<int8_t>()[c] = static_cast<int8_t>(q);
-        }
+        store_8bit(Y, c, requantize(sum - zx * static_cast<int32_t>(HW), mult, zy, lo, hi));
     }
     return Status();
 }

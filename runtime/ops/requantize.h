@@ -20,14 +20,19 @@ inline float requant_multiplier(float x_scale, float w_scale, float y_scale) {
     return x_scale * w_scale / y_scale;
 }
 
+// v, in output steps relative to the zero point, clamped to [lo - zp, hi - zp] (a
+// NaN to the lower end), rounded half to even and offset by zp: the last step of
+// every requantization below, and what the vector kernels' scalar tails compute.
+inline int32_t clamp_round(float v, int32_t zp, int32_t lo, int32_t hi) {
+    const float flo = static_cast<float>(lo - zp), fhi = static_cast<float>(hi - zp);
+    v = v > flo ? v : flo;
+    v = v < fhi ? v : fhi;
+    return static_cast<int32_t>(std::nearbyint(v)) + zp;
+}
+
 inline int32_t requantize(int32_t acc, float multiplier, int32_t zero_point, int32_t lo,
                           int32_t hi) {
-    float v = static_cast<float>(acc) * multiplier;
-    const float flo = static_cast<float>(lo - zero_point),
-                fhi = static_cast<float>(hi - zero_point);
-    v = v < flo ? flo : v;  // NaN stays NaN: only from a NaN multiplier, refused at prepare
-    v = v > fhi ? fhi : v;
-    return static_cast<int32_t>(std::nearbyint(v)) + zero_point;
+    return clamp_round(static_cast<float>(acc) * multiplier, zero_point, lo, hi);
 }
 
 // QLinearAdd's sum of two dequantized inputs in output steps: (a - za) * ka +
@@ -35,11 +40,7 @@ inline int32_t requantize(int32_t acc, float multiplier, int32_t zero_point, int
 // product fused (one rounding), then requantized as above with multiplier 1.
 inline int32_t requantize_add(int32_t a, int32_t b, float ka, float kb, int32_t zc, int32_t lo,
                               int32_t hi) {
-    float v = std::fma(static_cast<float>(a), ka, static_cast<float>(b) * kb);
-    const float flo = static_cast<float>(lo - zc), fhi = static_cast<float>(hi - zc);
-    v = v < flo ? flo : v;
-    v = v > fhi ? fhi : v;
-    return static_cast<int32_t>(std::nearbyint(v)) + zc;
+    return clamp_round(std::fma(static_cast<float>(a), ka, static_cast<float>(b) * kb), zc, lo, hi);
 }
 
 }  // namespace pare

@@ -37,6 +37,24 @@ Tensor random_tensor(const Shape& s, uint64_t seed, float lo = -1, float hi = 1)
     return t;
 }
 
+// A tensor of random bytes from rng (any 8-bit dtype).
+Tensor random_bytes(DType t, const Shape& shape, std::mt19937_64& rng) {
+    Tensor r = Tensor::create(t, shape).value();
+    for (int64_t i = 0; i < r.numel(); ++i) static_cast<uint8_t*>(r.raw())[i] = rng() & 0xff;
+    return r;
+}
+
+// A scalar of type t (float32, or an 8-bit type holding v's integer).
+Tensor scalar_tensor(DType t, double v) {
+    Tensor r = Tensor::create(t, {}).value();
+    if (t == DType::kFloat32) {
+        r.data<float>()[0] = static_cast<float>(v);
+    } else {
+        static_cast<uint8_t*>(r.raw())[0] = static_cast<uint8_t>(static_cast<int>(v));
+    }
+    return r;
+}
+
 double rel_err(const float* got, const float* want, int64_t n) {
     double num = 0, den = 0;
     for (int64_t i = 0; i < n; ++i) {
@@ -183,31 +201,17 @@ void qconv_sweep() {
         {{1, 9, 12, 11}, {6, 9, 3, 3}, 1, 0},
     };
     std::mt19937_64 rng(7);
-    auto bytes = [&](DType t, const Shape& shape) {
-        Tensor r = Tensor::create(t, shape).value();
-        for (int64_t i = 0; i < r.numel(); ++i) static_cast<uint8_t*>(r.raw())[i] = rng() & 0xff;
-        return r;
-    };
-    auto scalar = [](DType t, double v) {
-        Tensor r = Tensor::create(t, {}).value();
-        if (t == DType::kFloat32) {
-            r.data<float>()[0] = static_cast<float>(v);
-        } else {
-            static_cast<uint8_t*>(r.raw())[0] = static_cast<uint8_t>(static_cast<int>(v));
-        }
-        return r;
-    };
     for (const Case& c : cases) {
         Attributes a;
         a.set("strides", Attribute::make_ints({c.stride, c.stride}));
         a.set("pads", Attribute::make_ints({c.pad, c.pad, c.pad, c.pad}));
         Node n = node("QLinearConv", {"x", "sx", "zx", "w", "sw", "zw", "sy", "zy", "b"}, {"y"}, a);
-        Tensor x = bytes(DType::kUint8, c.x), w = bytes(DType::kInt8, c.w);
+        Tensor x = random_bytes(DType::kUint8, c.x, rng), w = random_bytes(DType::kInt8, c.w, rng);
         for (int64_t i = 0; i < w.numel(); ++i)
             if (w.data<int8_t>()[i] == -128) w.data<int8_t>()[i] = -127;
-        Tensor sx = scalar(DType::kFloat32, 0.02), zx = scalar(DType::kUint8, 117);
-        Tensor sw = scalar(DType::kFloat32, 0.01), zw = scalar(DType::kInt8, 0);
-        Tensor sy = scalar(DType::kFloat32, 0.5), zy = scalar(DType::kUint8, 131);
+        Tensor sx = scalar_tensor(DType::kFloat32, 0.02), zx = scalar_tensor(DType::kUint8, 117);
+        Tensor sw = scalar_tensor(DType::kFloat32, 0.01), zw = scalar_tensor(DType::kInt8, 0);
+        Tensor sy = scalar_tensor(DType::kFloat32, 0.5), zy = scalar_tensor(DType::kUint8, 131);
         Tensor b = Tensor::create(DType::kInt32, {c.w[0]}).value();
         for (int64_t m = 0; m < c.w[0]; ++m)
             b.data<int32_t>()[m] = static_cast<int32_t>(rng() % 2001) - 1000;
@@ -237,20 +241,6 @@ void qconv_sweep() {
 // table's requantization) and the elementwise int8 ops equal the reference.
 void q8_depthwise_and_elementwise_sweep() {
     std::mt19937_64 rng(13);
-    auto bytes = [&](DType t, const Shape& shape) {
-        Tensor r = Tensor::create(t, shape).value();
-        for (int64_t i = 0; i < r.numel(); ++i) static_cast<uint8_t*>(r.raw())[i] = rng() & 0xff;
-        return r;
-    };
-    auto scalar = [](DType t, float v) {
-        Tensor r = Tensor::create(t, {}).value();
-        if (t == DType::kFloat32) {
-            r.data<float>()[0] = v;
-        } else {
-            static_cast<uint8_t*>(r.raw())[0] = static_cast<uint8_t>(static_cast<int>(v));
-        }
-        return r;
-    };
     auto same = [](const Tensor& a, const Tensor& b) {
         return a.shape() == b.shape() &&
                std::memcmp(a.raw(), b.raw(),
@@ -264,12 +254,13 @@ void q8_depthwise_and_elementwise_sweep() {
         a.set("strides", Attribute::make_ints({stride, stride}));
         a.set("pads", Attribute::make_ints({1, 1, 1, 1}));
         Node n = node("QLinearConv", {"x", "sx", "zx", "w", "sw", "zw", "sy", "zy", "b"}, {"y"}, a);
-        Tensor x = bytes(DType::kUint8, {1, C, 13, 11}), w = bytes(DType::kInt8, {C, 1, 3, 3});
+        Tensor x = random_bytes(DType::kUint8, {1, C, 13, 11}, rng),
+               w = random_bytes(DType::kInt8, {C, 1, 3, 3}, rng);
         for (int64_t i = 0; i < w.numel(); ++i)
             if (w.data<int8_t>()[i] == -128) w.data<int8_t>()[i] = -127;
-        Tensor sx = scalar(DType::kFloat32, 0.02f), zx = scalar(DType::kUint8, 117);
-        Tensor sw = scalar(DType::kFloat32, 0.01f), zw = scalar(DType::kInt8, 0);
-        Tensor sy = scalar(DType::kFloat32, 0.4f), zy = scalar(DType::kUint8, 131);
+        Tensor sx = scalar_tensor(DType::kFloat32, 0.02f), zx = scalar_tensor(DType::kUint8, 117);
+        Tensor sw = scalar_tensor(DType::kFloat32, 0.01f), zw = scalar_tensor(DType::kInt8, 0);
+        Tensor sy = scalar_tensor(DType::kFloat32, 0.4f), zy = scalar_tensor(DType::kUint8, 131);
         Tensor b = Tensor::create(DType::kInt32, {C}).value();
         for (int64_t m = 0; m < C; ++m)
             b.data<int32_t>()[m] = static_cast<int32_t>(rng() % 2001) - 1000;
@@ -292,10 +283,11 @@ void q8_depthwise_and_elementwise_sweep() {
     // QuantizeLinear (values past both ends of the range), DequantizeLinear, QLinearAdd.
     const int64_t count = 203;
     Tensor f = random_tensor({count}, 17, -3.0f, 3.0f);
-    Tensor u = bytes(DType::kUint8, {count}), v = bytes(DType::kUint8, {count});
-    Tensor s = scalar(DType::kFloat32, 0.013f), z = scalar(DType::kUint8, 100);
-    Tensor s2 = scalar(DType::kFloat32, 0.021f), z2 = scalar(DType::kUint8, 7);
-    Tensor s3 = scalar(DType::kFloat32, 0.03f), z3 = scalar(DType::kUint8, 140);
+    Tensor u = random_bytes(DType::kUint8, {count}, rng),
+           v = random_bytes(DType::kUint8, {count}, rng);
+    Tensor s = scalar_tensor(DType::kFloat32, 0.013f), z = scalar_tensor(DType::kUint8, 100);
+    Tensor s2 = scalar_tensor(DType::kFloat32, 0.021f), z2 = scalar_tensor(DType::kUint8, 7);
+    Tensor s3 = scalar_tensor(DType::kFloat32, 0.03f), z3 = scalar_tensor(DType::kUint8, 140);
     Node qadd = node("QLinearAdd", {"a", "s", "z", "b", "s2", "z2", "s3", "z3"}, {"y"});
     qadd.domain = "com.microsoft";
     qadd.op = op_from_name("QLinearAdd", qadd.domain);
@@ -323,30 +315,17 @@ void q8_depthwise_and_elementwise_sweep() {
 // (float) on the table's int8 tile equal the reference exactly.
 void qgemm_sweep() {
     std::mt19937_64 rng(11);
-    auto bytes = [&](DType t, const Shape& shape) {
-        Tensor r = Tensor::create(t, shape).value();
-        for (int64_t i = 0; i < r.numel(); ++i) static_cast<uint8_t*>(r.raw())[i] = rng() & 0xff;
-        return r;
-    };
-    auto scalar = [](DType t, float v) {
-        Tensor r = Tensor::create(t, {}).value();
-        if (t == DType::kFloat32) {
-            r.data<float>()[0] = v;
-        } else {
-            static_cast<uint8_t*>(r.raw())[0] = static_cast<uint8_t>(static_cast<int>(v));
-        }
-        return r;
-    };
     const int64_t sizes[][3] = {{1, 1, 1}, {9, 5, 7}, {65, 17, 13}, {70, 67, 64}};
     for (const auto& sz : sizes) {
         const int64_t N = sz[0], K = sz[1], Mo = sz[2];
-        Tensor a = bytes(DType::kUint8, {N, K}), w = bytes(DType::kInt8, {K, Mo});
+        Tensor a = random_bytes(DType::kUint8, {N, K}, rng),
+               w = random_bytes(DType::kInt8, {K, Mo}, rng);
         for (int64_t i = 0; i < w.numel(); ++i)
             if (w.data<int8_t>()[i] == -128) w.data<int8_t>()[i] = -127;
-        Tensor sa = scalar(DType::kFloat32, 0.03f), za = scalar(DType::kUint8, 121);
-        Tensor sb = scalar(DType::kFloat32, 0.01f), zb = scalar(DType::kInt8, 0);
-        Tensor sy = scalar(DType::kFloat32, 0.05f * static_cast<float>(K)),
-               zy = scalar(DType::kUint8, 125);
+        Tensor sa = scalar_tensor(DType::kFloat32, 0.03f), za = scalar_tensor(DType::kUint8, 121);
+        Tensor sb = scalar_tensor(DType::kFloat32, 0.01f), zb = scalar_tensor(DType::kInt8, 0);
+        Tensor sy = scalar_tensor(DType::kFloat32, 0.05f * static_cast<float>(K)),
+               zy = scalar_tensor(DType::kUint8, 125);
         Node mmi = node("MatMulInteger", {"a", "b", "za", "zb"}, {"y"});
         Node qlm = node("QLinearMatMul", {"a", "sa", "za", "b", "sb", "zb", "sy", "zy"}, {"y"});
         Node qg = node("QGemm", {"a", "sa", "za", "b", "sb", "zb"}, {"y"});

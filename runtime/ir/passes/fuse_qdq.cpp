@@ -27,7 +27,6 @@
 // the type's range. The DequantizeLinear nodes left without consumers go with the
 // dead-code pass.
 #include <cmath>
-#include <cstring>
 #include <set>
 
 #include "runtime/ir/passes/passes.h"
@@ -154,15 +153,11 @@ class Fuser {
         for (int n : nodes) removed_.insert(n);
     }
 
-    std::string add_scalar(const std::string& base, DType t, int32_t v) {
+    // A new initializer of zeros of type t and shape s (a weight's zero points
+    // where its DequantizeLinear had none); returns its name.
+    std::string add_zeros(const std::string& base, DType t, const Shape& s) {
         const std::string name = g_.unique_name(base);
-        Tensor z = Tensor::create(t, {}).value();
-        if (t == DType::kInt8) {
-            z.data<int8_t>()[0] = static_cast<int8_t>(v);
-        } else {
-            z.data<uint8_t>()[0] = static_cast<uint8_t>(v);
-        }
-        g_.initializers[name] = z;
+        g_.initializers[name] = Tensor::create(t, s).value();  // zero-filled
         return name;
     }
 
@@ -246,7 +241,7 @@ class Fuser {
         f.op = OpKind::kQLinearConv;
         f.attrs = conv.attrs;
         const std::string wzp = wd->input(2).empty()
-                                    ? add_scalar(conv.name + "_w_zero_point", w->dtype(), 0)
+                                    ? add_zeros(conv.name + "_w_zero_point", w->dtype(), {})
                                     : wd->input(2);
         f.inputs = {xq,           xp.scale, xp.zero_point, wd->input(0),
                     wd->input(1), wzp,      yp.scale,      yp.zero_point};
@@ -336,13 +331,9 @@ class Fuser {
         const Tensor& ws = *constant(g_, wd->input(1));
         const int64_t M = w.shape()[trans_b ? 0 : 1];
         // A zero point of the scale's shape (ONNX Runtime's QGemm wants them alike).
-        std::string wzp = wd->input(2);
-        if (wzp.empty()) {
-            wzp = g_.unique_name(mm.name + "_w_zero_point");
-            Tensor z = Tensor::create(w.dtype(), ws.shape()).value();
-            std::memset(z.raw(), 0, static_cast<size_t>(z.numel()));
-            g_.initializers[wzp] = z;
-        }
+        const std::string wzp = wd->input(2).empty()
+                                    ? add_zeros(mm.name + "_w_zero_point", w.dtype(), ws.shape())
+                                    : wd->input(2);
         int q = -1;
         std::vector<int> passed;
         const bool quantized = quantized_output(mm.outputs[0], &q, &yp, &passed);
@@ -448,9 +439,7 @@ class Fuser {
         for (int64_t i = 0; i < wst->numel(); ++i)
             if (!(wst->data<float>()[i] > 0) || !std::isfinite(wst->data<float>()[i])) return 0;
         // b's zero point of the scale's shape (zeros).
-        const std::string wz = g_.unique_name(mm.name + "_w_zero_point");
-        Tensor z = Tensor::create(DType::kInt8, wst->shape()).value();
-        g_.initializers[wz] = z;
+        const std::string wz = add_zeros(mm.name + "_w_zero_point", DType::kInt8, wst->shape());
         Node f;
         f.name = mm.name;
         f.op_type = "MatMulIntegerToFloat";
@@ -519,53 +508,53 @@ class Fuser {
         fl.outputs = g_.nodes[q].outputs;
     }
 
-    // DQ(x) -> GlobalAveragePool [-> Flatten] -> Q: the mean in integers, then the
-    // Flatten of its 8-bit result.
-    int fuse_global_pool(int n) {
-        const Node pool = g_.nodes[n];
-        if (pool.outputs.size() != 1) return 0;
-        std::string xq;
-        QParams xp, yp;
-        if (!activation_dq(pool.input(0), &xq, &xp)) return 0;
-        const int flatten = flatten_after(pool.outputs[0]);
-        int q = -1;
+    // DQ(x) -> pool (one output) [-> Flatten] -> Q with nothing else between.
+    struct PoolPattern {
+        std::string xq;  // x
+        QParams xp, yp;  // x's and the Q's parameters
+        int flatten = -1, q = -1;
+    };
+    bool pool_pattern(const Node& pool, PoolPattern* p) const {
+        if (pool.outputs.size() != 1 || !activation_dq(pool.input(0), &p->xq, &p->xp)) return false;
+        p->flatten = flatten_after(pool.outputs[0]);
+        const std::string& out =
+            p->flatten >= 0 ? g_.nodes[p->flatten].outputs[0] : pool.outputs[0];
         std::vector<int> passed;
-        const std::string& out = flatten >= 0 ? g_.nodes[flatten].outputs[0] : pool.outputs[0];
-        if (!quantized_output(out, &q, &yp, &passed) || !passed.empty()) return 0;
-        if (xp.type != yp.type) return 0;
-        Node f;
-        f.name = pool.name;
-        f.op_type = "QLinearGlobalAveragePool";
-        f.domain = kMicrosoftDomain;
-        f.op = OpKind::kQLinearGlobalAveragePool;
-        f.inputs = {xq, xp.scale, xp.zero_point, yp.scale, yp.zero_point};
-        output_through(f, flatten, q);
+        return quantized_output(out, &p->q, &p->yp, &passed) && passed.empty();
+    }
+
+    // Node n replaced by f, which writes what the pattern's Q wrote (through its
+    // Flatten); the Q removed.
+    int replace_pool(int n, Node f, const PoolPattern& p) {
+        output_through(f, p.flatten, p.q);
         g_.nodes[n] = f;
-        remove({q});
+        remove({p.q});
         return 1;
     }
 
+    // DQ(x) -> GlobalAveragePool [-> Flatten] -> Q: the mean in integers, then the
+    // Flatten of its 8-bit result.
+    int fuse_global_pool(int n) {
+        PoolPattern p;
+        if (!pool_pattern(g_.nodes[n], &p) || p.xp.type != p.yp.type) return 0;
+        Node f;
+        f.name = g_.nodes[n].name;
+        f.op_type = "QLinearGlobalAveragePool";
+        f.domain = kMicrosoftDomain;
+        f.op = OpKind::kQLinearGlobalAveragePool;
+        f.inputs = {p.xq, p.xp.scale, p.xp.zero_point, p.yp.scale, p.yp.zero_point};
+        return replace_pool(n, f, p);
+    }
+
     // DQ(x) -> MaxPool [-> Flatten] -> Q with the same scale and zero point: MaxPool
-    // of x itself
-    // (quantization keeps order, so the maximum commutes with it exactly).
+    // of x itself (quantization keeps order, so the maximum commutes with it exactly).
     int fuse_max_pool(int n) {
-        const Node pool = g_.nodes[n];
-        if (pool.outputs.size() != 1) return 0;
-        std::string xq;
-        QParams xp, yp;
-        if (!activation_dq(pool.input(0), &xq, &xp)) return 0;
-        const int flatten = flatten_after(pool.outputs[0]);
-        const std::string& out = flatten >= 0 ? g_.nodes[flatten].outputs[0] : pool.outputs[0];
-        int q = -1;
-        std::vector<int> passed;
-        if (!quantized_output(out, &q, &yp, &passed) || !passed.empty()) return 0;
-        if (xp.s != yp.s || xp.z != yp.z || xp.type != yp.type) return 0;
-        Node f = pool;
-        f.inputs = {xq};
-        output_through(f, flatten, q);
-        g_.nodes[n] = f;
-        remove({q});
-        return 1;
+        PoolPattern p;
+        if (!pool_pattern(g_.nodes[n], &p)) return 0;
+        if (p.xp.s != p.yp.s || p.xp.z != p.yp.z || p.xp.type != p.yp.type) return 0;
+        Node f = g_.nodes[n];
+        f.inputs = {p.xq};
+        return replace_pool(n, f, p);
     }
 
     Graph& g_;

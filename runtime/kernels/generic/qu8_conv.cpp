@@ -179,11 +179,8 @@ class Qu8Conv : public PreparedKernel {
         };
         // Tasks: panels x runs of channel blocks, at least about 4 per thread.
         const int64_t panels = (grid + kP - 1) / kP;
-        const int64_t T = ctx.pool ? ctx.pool->size() : 1;
-        int64_t runs = 1;
-        if (T > 1 && panels < 4 * T) runs = std::min(blocks_, (4 * T + panels - 1) / panels);
-        const int64_t per_run = (blocks_ + runs - 1) / runs;
-        runs = (blocks_ + per_run - 1) / per_run;
+        int64_t per_run;
+        const int64_t runs = qu8_block_runs(panels, blocks_, ctx.pool, &per_run);
         const bool scatter = Wq != OW;
         for (int64_t n = 0; n < N; ++n) {
             const uint8_t* xn = X.data<uint8_t>() + n * C_ * H * W;

@@ -152,11 +152,8 @@ class Qu8Gemm : public PreparedKernel {
             koff_n_ = N;
         }
         const int64_t panels = (N + kP - 1) / kP;
-        const int64_t T = ctx.pool ? ctx.pool->size() : 1;
-        int64_t runs = 1;
-        if (T > 1 && panels < 4 * T) runs = std::min(blocks_, (4 * T + panels - 1) / panels);
-        const int64_t per_run = (blocks_ + runs - 1) / runs;
-        runs = (blocks_ + per_run - 1) / per_run;
+        int64_t per_run;
+        const int64_t runs = qu8_block_runs(panels, blocks_, ctx.pool, &per_run);
         const float* mult = out_ == GemmOut::kUint8 ? scale_.data() : nullptr;
         const float* scale = scale_.data();
         if (sa_input_ >= 0) {

@@ -9,6 +9,7 @@
 #include <cmath>
 
 #include "runtime/cpu/cpu.h"
+#include "runtime/ops/requantize.h"
 
 namespace pare {
 
@@ -33,13 +34,6 @@ inline void widen(const uint8_t* p, int32x4_t z, float32x4_t* a, float32x4_t* b)
     *b = vcvtq_f32_s32(vsubq_s32(vreinterpretq_s32_u32(vmovl_high_u16(w)), z));
 }
 
-int32_t scalar_clamp_round(float v, int32_t zp, int32_t lo, int32_t hi) {
-    const float flo = static_cast<float>(lo - zp), fhi = static_cast<float>(hi - zp);
-    v = v > flo ? v : flo;  // NaN -> flo
-    v = v < fhi ? v : fhi;
-    return static_cast<int32_t>(std::nearbyint(v)) + zp;
-}
-
 }  // namespace
 
 void qu8_quantize_neon(const float* x, int64_t n, float scale, int32_t zp, uint8_t* y) {
@@ -53,7 +47,7 @@ void qu8_quantize_neon(const float* x, int64_t n, float scale, int32_t zp, uint8
         const float32x4_t b = vdivq_f32(vld1q_f32(x + i + 4), s);
         vst1_u8(y + i, to_u8(clamp(a, lo, hi), clamp(b, lo, hi), z));
     }
-    for (; i < n; ++i) y[i] = static_cast<uint8_t>(scalar_clamp_round(x[i] / scale, zp, 0, 255));
+    for (; i < n; ++i) y[i] = static_cast<uint8_t>(clamp_round(x[i] / scale, zp, 0, 255));
 }
 
 void qu8_dequantize_neon(const uint8_t* x, int64_t n, float scale, int32_t zp, float* y) {
@@ -88,7 +82,7 @@ void qu8_add_neon(const uint8_t* a, const uint8_t* b, int64_t n, float ka, float
     for (; i < n; ++i) {
         const float v =
             std::fma(static_cast<float>(a[i] - za), ka, static_cast<float>(b[i] - zb) * kb);
-        y[i] = static_cast<uint8_t>(scalar_clamp_round(v, zc, lo, hi));
+        y[i] = static_cast<uint8_t>(clamp_round(v, zc, lo, hi));
     }
 }
 
@@ -109,7 +103,7 @@ void qu8_requantize_neon(const float* acc, int64_t n, int32_t corr, float mult, 
     }
     for (; i < n; ++i) {
         const float v = static_cast<float>(static_cast<int32_t>(acc[i]) + corr) * mult;
-        y[i] = static_cast<uint8_t>(scalar_clamp_round(v, zy, lo, hi));
+        y[i] = static_cast<uint8_t>(clamp_round(v, zy, lo, hi));
     }
 }
 

@@ -12,6 +12,7 @@
 
 #include "runtime/cpu/cpu.h"
 #include "runtime/kernels/x86/qu8_pack_impl.h"
+#include "runtime/ops/requantize.h"
 
 namespace pare {
 
@@ -34,13 +35,6 @@ inline __m256 clamp(__m256 v, __m256 lo, __m256 hi) {
 
 inline __m256i load_u8x8(const uint8_t* p) {
     return _mm256_cvtepu8_epi32(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-}
-
-int32_t scalar_clamp_round(float v, int32_t zp, int32_t lo, int32_t hi) {
-    const float flo = static_cast<float>(lo - zp), fhi = static_cast<float>(hi - zp);
-    v = v > flo ? v : flo;  // NaN -> flo
-    v = v < fhi ? v : fhi;
-    return static_cast<int32_t>(std::nearbyint(v)) + zp;
 }
 
 }  // namespace
@@ -166,7 +160,7 @@ void qu8_quantize_avx2(const float* x, int64_t n, float scale, int32_t zp, uint8
         const __m256 v = _mm256_div_ps(_mm256_loadu_ps(x + i), s);
         _mm_storel_epi64(reinterpret_cast<__m128i*>(y + i), to_u8(clamp(v, lo, hi), z));
     }
-    for (; i < n; ++i) y[i] = static_cast<uint8_t>(scalar_clamp_round(x[i] / scale, zp, 0, 255));
+    for (; i < n; ++i) y[i] = static_cast<uint8_t>(clamp_round(x[i] / scale, zp, 0, 255));
 }
 
 void qu8_dequantize_avx2(const uint8_t* x, int64_t n, float scale, int32_t zp, float* y) {
@@ -196,7 +190,7 @@ void qu8_add_avx2(const uint8_t* a, const uint8_t* b, int64_t n, float ka, float
     for (; i < n; ++i) {
         const float v =
             std::fma(static_cast<float>(a[i] - za), ka, static_cast<float>(b[i] - zb) * kb);
-        y[i] = static_cast<uint8_t>(scalar_clamp_round(v, zc, lo, hi));
+        y[i] = static_cast<uint8_t>(clamp_round(v, zc, lo, hi));
     }
 }
 
@@ -214,7 +208,7 @@ void qu8_requantize_avx2(const float* acc, int64_t n, int32_t corr, float mult, 
     }
     for (; i < n; ++i) {
         const float v = static_cast<float>(static_cast<int32_t>(acc[i]) + corr) * mult;
-        y[i] = static_cast<uint8_t>(scalar_clamp_round(v, zy, lo, hi));
+        y[i] = static_cast<uint8_t>(clamp_round(v, zy, lo, hi));
     }
 }
 

@@ -10,6 +10,7 @@
 #include <cmath>
 
 #include "runtime/cpu/cpu.h"
+#include "runtime/ops/requantize.h"
 
 namespace pare {
 
@@ -33,13 +34,6 @@ inline __m512 clamp(__m512 v, __m512 lo, __m512 hi) {
     return _mm512_maskz_min_ps(0xffff, _mm512_maskz_max_ps(0xffff, v, lo), hi);
 }
 
-int32_t scalar_clamp_round(float v, int32_t zp, int32_t lo, int32_t hi) {
-    const float flo = static_cast<float>(lo - zp), fhi = static_cast<float>(hi - zp);
-    v = v > flo ? v : flo;  // NaN -> flo
-    v = v < fhi ? v : fhi;
-    return static_cast<int32_t>(std::nearbyint(v)) + zp;
-}
-
 }  // namespace
 
 void qu8_quantize_avx512(const float* x, int64_t n, float scale, int32_t zp, uint8_t* y) {
@@ -52,7 +46,7 @@ void qu8_quantize_avx512(const float* x, int64_t n, float scale, int32_t zp, uin
         const __m512 v = _mm512_div_ps(_mm512_loadu_ps(x + i), s);
         _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), to_u8(clamp(v, lo, hi), z));
     }
-    for (; i < n; ++i) y[i] = static_cast<uint8_t>(scalar_clamp_round(x[i] / scale, zp, 0, 255));
+    for (; i < n; ++i) y[i] = static_cast<uint8_t>(clamp_round(x[i] / scale, zp, 0, 255));
 }
 
 void qu8_dequantize_avx512(const uint8_t* x, int64_t n, float scale, int32_t zp, float* y) {
@@ -83,7 +77,7 @@ void qu8_add_avx512(const uint8_t* a, const uint8_t* b, int64_t n, float ka, flo
     for (; i < n; ++i) {
         const float v =
             std::fma(static_cast<float>(a[i] - za), ka, static_cast<float>(b[i] - zb) * kb);
-        y[i] = static_cast<uint8_t>(scalar_clamp_round(v, zc, lo, hi));
+        y[i] = static_cast<uint8_t>(clamp_round(v, zc, lo, hi));
     }
 }
 
@@ -103,7 +97,7 @@ void qu8_requantize_avx512(const float* acc, int64_t n, int32_t corr, float mult
     }
     for (; i < n; ++i) {
         const float v = static_cast<float>(static_cast<int32_t>(acc[i]) + corr) * mult;
-        y[i] = static_cast<uint8_t>(scalar_clamp_round(v, zy, lo, hi));
+        y[i] = static_cast<uint8_t>(clamp_round(v, zy, lo, hi));
     }
 }
 
