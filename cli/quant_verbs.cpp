@@ -65,6 +65,14 @@ int report(const QuantFlags& f, const char* kind) {
     }
 }
 
+// The model to quantize, with its own input dimensions: --input-shape binds them for
+// the table's runs only, so the written file takes any size the original takes. The
+// flags are checked against the model first (a bad one: an error, nothing written).
+Graph model_to_quantize(const std::string& file, const std::vector<std::string>& shapes) {
+    if (!shapes.empty()) check(load_model_file(file, import_options(shapes)).status());
+    return check(load_model_file(file, ImportOptions{}));
+}
+
 int report_table(const QuantFlags& f, const char* kind) {
     // Accuracy on a labelled test split: the --data set, or the calibration set's.
     CompareSpec spec;
@@ -171,7 +179,7 @@ struct QatFlags {
 
 int cmd_qat(QatFlags& f) {
     const QuantOptions o = static_options(f.q);
-    Graph g = check(load_model_file(f.q.model, import_options(f.q.shapes)));
+    Graph g = model_to_quantize(f.q.model, f.q.shapes);
     check(quantizable_layers(g, o).status());
     check(g.resolve_ops());
     check(run_default_passes(g).with_context(f.q.model));
@@ -224,7 +232,7 @@ int cmd_quantize(const QuantFlags& f) {
         throw Failure{invalid_argument(
             "--dynamic quantizes at run time: no --weights-only, --plan, --auto-keep or "
             "--bias-correction")};
-    Graph g = check(load_model_file(f.model, import_options(f.shapes)));
+    Graph g = model_to_quantize(f.model, f.shapes);
     check(quantizable_layers(g, o).status());  // bad --keep-float, quantized models: fail early
     // Quantize the model as pare runs it: BatchNormalization and other affine layers
     // folded into the weights first (the integer weights are then the real ones).

@@ -6,6 +6,9 @@ inputs of the PaddleOCR models, as .npy files in OUT_DIR:
                               each whole at 48 pixels high, padded with 0 (after
                               normalization, as PaddleOCR pads a batch) to W, the widest
                               line rounded up to a multiple of 32 (at least 320)
+  rec_widths.npy (N,) int64   each line's own width, rounded up the same way: row i cut
+                              to rec_widths[i] columns is the line alone, as PaddleOCR
+                              recognizes a single line (or a batch of lines of one width)
   cls.npy   (2N, 3, 48, 192)  the lines again, upright then turned 180 degrees (cls labels 0, 1)
   det.npy   (P, 3, 640, 640)  pages of several lines, ImageNet normalization (detector)
 
@@ -56,10 +59,14 @@ def to_width(img, width, fill=255):
     return out
 
 
+def rec_width(img):
+    return max(320, -(-img.width // 32) * 32)
+
+
 def rec_batch(lines, height=48):
     """PaddleOCR's recognizer batching: every line whole (no crop, no squeeze), the batch
     as wide as its widest line, the rest of each row zeros after normalization."""
-    width = max(320, -(-max(l.width for l in lines) // 32) * 32)
+    width = max(rec_width(l) for l in lines)
     out = np.zeros((len(lines), 3, height, width), np.float32)
     for i, l in enumerate(lines):
         out[i, :, :, :l.width] = rec_tensor(l)
@@ -95,6 +102,7 @@ def main():
         a = np.asarray(page.convert("RGB"), np.float32).transpose(2, 0, 1) / 255.0
         det.append((a - mean) / std)
     np.save(os.path.join(out, "rec.npy"), rec.astype(np.float32))
+    np.save(os.path.join(out, "rec_widths.npy"), np.array([rec_width(l) for l in lines], np.int64))
     np.save(os.path.join(out, "cls.npy"), cls.astype(np.float32))
     np.save(os.path.join(out, "det.npy"), np.stack(det).astype(np.float32))
 

@@ -5,10 +5,10 @@
 //   - the orientation classifier decides the same (upright or turned) on >= 99% of
 //     100 lines, each shown upright and turned 180 degrees;
 //   - the recognizer, every layer int8, reads the same text (greedy CTC: the argmax
-//     per step, repeats merged, blanks dropped; compared as character indices) on
-//     100% of them with spaces ignored, as PaddleOCR's own metric compares (65% with
-//     the spaces counted; each line whole, the batch as wide as its widest line, as
-//     PaddleOCR batches lines);
+//     per step, repeats merged, blanks dropped; compared as character indices, the
+//     spaces the line's margins give trimmed) on >= 95% of them, each line read alone
+//     at its own width as PaddleOCR recognizes a line; the float model's own
+//     readings of the same lines plus half a grey level of noise are printed beside;
 //   - the detector's probability map thresholded at 0.3 has IoU 0.96 with the
 //     float map on 4 pages, with --auto-keep (0.74 without; guarded at 0.93).
 // The figures are printed for the closing notes. The classifier's 99% holds
@@ -20,6 +20,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <random>
 
 #include "runtime/exec/session.h"
 #include "runtime/ir/passes/passes.h"
@@ -138,12 +139,30 @@ TEST(OcrInt8, OrientationClassifierDecidesTheSame) {
 TEST(OcrInt8, RecognizerReadsTheSameText) {
     const std::string file = model_path("ch_PP-OCRv4_rec_infer.onnx");
     ASSERT_TRUE(fs::exists(file)) << file << " is missing: run make models";
+    // Calibrated on the batch (every line padded to the widest); each line then read
+    // alone at its own width, as PaddleOCR recognizes a line.
     const Tensor x = read_npy((inputs_dir() / "rec.npy").string()).value();
-    const Shape shape = {1, 3, 48, x.shape()[3]};  // the batch's width (widest line)
-    // Every layer int8 (no --auto-keep).
-    Session f = prepare(file, nullptr, shape), q = prepare(file, &x, shape);
-    EXPECT_GT(count_quantized(q), 20);
-    const std::vector<Tensor> a = run_rows(f, x), b = run_rows(q, x);
+    const Tensor widths = read_npy((inputs_dir() / "rec_widths.npy").string()).value();
+    const int64_t n = x.shape()[0], height = x.shape()[2], full = x.shape()[3];
+    ASSERT_EQ(widths.numel(), n);
+    ImportOptions imp;
+    Graph g = load_model_file(file, imp).value();
+    ASSERT_TRUE(g.resolve_ops().ok());
+    ASSERT_TRUE(run_default_passes(g).ok());
+    QuantOptions o;
+    const QuantPlan plan = calibrate(g, x, o).value();
+    const Graph qg = apply_quantization(g, plan, o).value();
+    // Row i cut to w columns, plus Gaussian noise of standard deviation `noise`.
+    auto line = [&](int64_t i, int64_t w, float noise, std::mt19937* rng) {
+        Tensor t = Tensor::create(DType::kFloat32, {1, 3, height, w}).value();
+        std::normal_distribution<float> d(0.0f, noise);
+        for (int64_t r = 0; r < 3 * height; ++r)
+            for (int64_t c = 0; c < w; ++c)
+                t.data<float>()[r * w + c] =
+                    x.data<float>()[(i * 3 * height + r) * full + c] + (noise > 0 ? d(*rng) : 0.0f);
+        return t;
+    };
+    // Greedy CTC: the argmax per step, repeats merged, blanks dropped.
     auto decode = [](const Tensor& t) {
         const int64_t T = t.shape()[1], C = t.shape()[2];
         std::vector<int64_t> s;
@@ -156,35 +175,88 @@ TEST(OcrInt8, RecognizerReadsTheSameText) {
         }
         return s;
     };
-    // The last class is the space (PaddleOCR's use_space_char). PaddleOCR's own
-    // recognition metric (ppocr/metrics/rec_metric.py, RecMetric) compares texts with
-    // their spaces removed by default (ignore_space=True); both are counted.
-    const int64_t space = a[0].shape()[2] - 1;
+    // Float32, int8, and float32 on the line plus noise of half a grey level (1/255
+    // after PaddleOCR's normalization to [-1, 1]): how firm the float model's own
+    // readings are.
+    std::vector<std::vector<int64_t>> fa(n), qa(n), na(n);
+    std::mt19937 rng(7);
+    int quantized = 0;
+    int64_t classes = 0;
+    for (int64_t w = 320; w <= full; w += 32) {
+        std::vector<int64_t> at;
+        for (int64_t i = 0; i < n; ++i)
+            if (widths.data<int64_t>()[i] == w) at.push_back(i);
+        if (at.empty()) continue;
+        auto session = [&](Graph m) {
+            m.inputs[0].shape = {1, 3, height, w};
+            m.inputs[0].dim_params.assign(4, "");
+            EXPECT_TRUE(run_default_passes(m).ok());
+            return Session::prepare(std::move(m)).value();
+        };
+        Session f = session(g), q = session(qg);
+        quantized = count_quantized(q);
+        for (int64_t i : at) {
+            for (int k = 0; k < 3; ++k) {
+                Session& s = k == 1 ? q : f;
+                TensorMap out;
+                ASSERT_TRUE(
+                    s.run({{s.graph().inputs[0].name, line(i, w, k == 2 ? 1.0f / 255 : 0, &rng)}},
+                          &out)
+                        .ok());
+                const Tensor& y = out.at(s.graph().outputs[0].name);
+                classes = y.shape()[2];
+                (k == 0 ? fa : k == 1 ? qa : na)[i] = decode(y);
+            }
+        }
+    }
+    EXPECT_GT(quantized, 20);
+    // The last class is the space (PaddleOCR's use_space_char). Texts compared three
+    // ways: exactly; with the spaces before the first and after the last character
+    // trimmed (the line's margins read as spaces or not); with every space removed, as
+    // PaddleOCR's own recognition metric compares (ppocr/metrics/rec_metric.py,
+    // RecMetric, ignore_space=True by default).
+    const int64_t space = classes - 1;
+    auto trimmed = [space](std::vector<int64_t> s) {
+        while (!s.empty() && s.back() == space) s.pop_back();
+        s.erase(s.begin(), std::find_if(s.begin(), s.end(), [&](int64_t c) { return c != space; }));
+        return s;
+    };
     auto without_spaces = [space](std::vector<int64_t> s) {
         s.erase(std::remove(s.begin(), s.end(), space), s.end());
         return s;
     };
-    int64_t same = 0, same_ignoring_spaces = 0, chars = 0;
-    for (size_t i = 0; i < a.size(); ++i) {
-        const std::vector<int64_t> sa = decode(a[i]), sb = decode(b[i]);
-        same += sa == sb;
-        same_ignoring_spaces += without_spaces(sa) == without_spaces(sb);
-        chars += static_cast<int64_t>(sa.size());
-    }
-    const int64_t n = x.shape()[0];
+    struct Same {
+        int64_t exact = 0, trim = 0, no_space = 0;
+    };
+    auto compare = [&](const std::vector<std::vector<int64_t>>& b) {
+        Same r;
+        for (int64_t i = 0; i < n; ++i) {
+            r.exact += fa[i] == b[i];
+            r.trim += trimmed(fa[i]) == trimmed(b[i]);
+            r.no_space += without_spaces(fa[i]) == without_spaces(b[i]);
+        }
+        return r;
+    };
+    const Same q = compare(qa), z = compare(na);
+    int64_t chars = 0;
+    for (const auto& s : fa) chars += static_cast<int64_t>(s.size());
     std::printf(
-        "  rec: int8 reads the same text as float32 on %lld of %lld lines, %lld ignoring "
-        "spaces (%.1f chars/line)\n",
-        static_cast<long long>(same), static_cast<long long>(n),
-        static_cast<long long>(same_ignoring_spaces),
-        static_cast<double>(chars) / static_cast<double>(n));
+        "  rec: int8 reads the same text as float32 on %lld of %lld lines (margins' spaces "
+        "trimmed), %lld exactly, %lld ignoring spaces (%.1f chars/line)\n"
+        "  rec: float32 on the lines plus noise of half a grey level: %lld trimmed, %lld "
+        "exactly, %lld ignoring spaces\n",
+        static_cast<long long>(q.trim), static_cast<long long>(n), static_cast<long long>(q.exact),
+        static_cast<long long>(q.no_space), static_cast<double>(chars) / static_cast<double>(n),
+        static_cast<long long>(z.trim), static_cast<long long>(z.exact),
+        static_cast<long long>(z.no_space));
     EXPECT_GT(chars, 10 * n) << "the float model reads almost nothing: a weak test";
-    // The issue asks 95%. Ignoring spaces, as PaddleOCR's metric does: 100 of 100 as
-    // measured here. With spaces: 65 (70 with --auto-keep's 5 float layers): int8
-    // moves the model's weak space-or-blank decisions between words and digit groups
-    // ("83279 city" read "83279city"); guarded at 55.
-    EXPECT_GE(same_ignoring_spaces * 100, n * 95);
-    EXPECT_GE(same * 100, n * 55);
+    EXPECT_GT(plan.layers.size(), 50u) << "not every layer int8";
+    // The issue asks 95%: 99 of 100 trimmed and ignoring spaces as measured here (the
+    // one line: float32 reads "5266l order", int8 "52661 order", the rendered text).
+    // Exactly, 76: the spaces the margins give, which half a grey level of noise moves
+    // for float32 itself (90 exactly, 100 trimmed).
+    EXPECT_GE(q.trim * 100, n * 95);
+    EXPECT_GE(q.no_space * 100, n * 95);
 }
 
 TEST(OcrInt8, DetectorMapMatches) {

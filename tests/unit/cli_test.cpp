@@ -310,6 +310,16 @@ TEST_F(Cli, QuantizeWithoutInputShapeWritesTheModelAndExplainsTheMissingTable) {
     EXPECT_EQ(bound.code, 0) << bound.err;
     EXPECT_NE(bound.out.find("latency"), std::string::npos) << bound.out;
     EXPECT_EQ(bound.err.find("no before/after table"), std::string::npos) << bound.err;
+    // --input-shape binds the table's runs, not the file: H stays dynamic.
+    Result<Graph> kept = import_onnx_file(out);
+    ASSERT_TRUE(kept.ok()) << kept.status().message();
+    EXPECT_EQ(kept.value().inputs[0].shape[2], -1);
+    EXPECT_EQ(kept.value().inputs[0].dim_params[2], "H");
+    // A binding the model refuses fails before anything is written.
+    fs::remove(out);
+    expect_clean_failure(
+        pare("quantize " + in + " --dynamic --repeat 1 --input-shape x=1,2,5,8 -o " + out), {"x"});
+    EXPECT_FALSE(fs::exists(out));
 }
 
 TEST_F(Cli, QuantizeWritesAQdqModelAndRejectsBadInput) {
