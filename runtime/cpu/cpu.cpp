@@ -98,19 +98,19 @@ float apply_activation(const Activation& act, float x) {
         case Activation::kNone:
             return x;
         case Activation::kRelu:
-            return x > 0.0f ? x : 0.0f;
+            return activate<Activation::kRelu>(act, x);
         case Activation::kClip:
-            return std::min(std::max(x, act.lo), act.hi);
+            return activate<Activation::kClip>(act, x);
         case Activation::kHardSwish:
-            return x * std::min(std::max(x + 3.0f, 0.0f), 6.0f) / 6.0f;
+            return activate<Activation::kHardSwish>(act, x);
         case Activation::kSigmoid:
-            return 1.0f / (1.0f + std::exp(-x));
+            return activate<Activation::kSigmoid>(act, x);
         case Activation::kSiLU:
-            return x / (1.0f + std::exp(-x));
+            return activate<Activation::kSiLU>(act, x);
         case Activation::kHardSigmoid:
-            return std::max(0.0f, std::min(1.0f, act.alpha * x + act.beta));
+            return activate<Activation::kHardSigmoid>(act, x);
         case Activation::kExp:
-            return std::exp(x);
+            return activate<Activation::kExp>(act, x);
     }
     return x;
 }

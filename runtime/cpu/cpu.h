@@ -8,6 +8,8 @@
 // runtime/ops/ are always compiled and are the oracle for every entry here.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstddef>
 #include <cstdint>
 #include <type_traits>
@@ -38,7 +40,30 @@ struct Activation {
     float alpha = 0.0f, beta = 0.0f;  // kHardSigmoid
 };
 const char* activation_name(const Activation& act);
-// The scalar definition every fused epilogue follows.
+// The scalar definition every fused epilogue follows: activate<K> for an activation
+// of kind K (inline, so that loops over it vectorize), apply_activation for any.
+template <Activation::Kind K>
+inline float activate(const Activation& act, float x) {
+    switch (K) {
+        case Activation::kNone:
+            return x;
+        case Activation::kRelu:
+            return x > 0.0f ? x : 0.0f;
+        case Activation::kClip:
+            return std::min(std::max(x, act.lo), act.hi);
+        case Activation::kHardSwish:
+            return x * std::min(std::max(x + 3.0f, 0.0f), 6.0f) / 6.0f;
+        case Activation::kSigmoid:
+            return 1.0f / (1.0f + std::exp(-x));
+        case Activation::kSiLU:
+            return x / (1.0f + std::exp(-x));
+        case Activation::kHardSigmoid:
+            return std::max(0.0f, std::min(1.0f, act.alpha * x + act.beta));
+        case Activation::kExp:
+            return std::exp(x);
+    }
+    return x;
+}
 float apply_activation(const Activation& act, float x);
 
 // A per-thread scratch buffer of at least n floats (64-byte aligned), one per

@@ -304,6 +304,10 @@ Result<Session> Session::prepare(Graph graph, const SessionOptions& options) {
     PARE_RETURN_IF_ERROR(verify(graph));
     PARE_RETURN_IF_ERROR(graph.topo_sort());
     PARE_RETURN_IF_ERROR(infer_shapes(graph));
+    // Quantized convolutions with a float activation between them and their
+    // QuantizeLinear: one integer kernel each (the session's own graph only).
+    if (options.fuse)
+        PARE_RETURN_IF_ERROR(fuse_qdq_activations(graph, fusable_activation).status());
     Session s;
     s.run_mu_ = std::make_unique<std::mutex>();
     if (options.threads > 1) s.pool_ = std::make_unique<ThreadPool>(options.threads);

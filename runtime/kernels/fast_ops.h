@@ -152,8 +152,9 @@ std::unique_ptr<PreparedKernel> prepare_qu8_dwconv(const Node& node,
                                                    const std::vector<const Tensor*>& constants,
                                                    const Activation& act);
 
-// QuantizeLinear to uint8, DequantizeLinear of uint8 and QLinearAdd (uint8), with
-// constant per-tensor parameters, on the table's vector kernels (null when none).
+// QuantizeLinear to uint8, DequantizeLinear of uint8, QLinearAdd and QLinearMul
+// (uint8), with constant per-tensor parameters, on the table's vector kernels
+// (null when none; QLinearMul by a generic loop).
 std::unique_ptr<PreparedKernel> prepare_q8_elementwise(const Node& node,
                                                        const std::vector<const Tensor*>& constants,
                                                        const Activation& act);

@@ -15,7 +15,7 @@ enum class OpKind : int {
 constexpr int kOpCount = static_cast<int>(OpKind::kUnknown);
 
 // ONNX Runtime's contrib domain: the few of its ops pare runs (QLinearAdd,
-// QLinearConcat, QLinearGlobalAveragePool, QGemm, MatMulIntegerToFloat), which its
+// QLinearMul, QLinearConcat, QLinearGlobalAveragePool, QGemm, MatMulIntegerToFloat), which its
 // fuse_qdq pass writes and ONNX Runtime also executes.
 constexpr const char* kMicrosoftDomain = "com.microsoft";
 // The classical machine-learning domain (tree ensembles, linear models, scalers).

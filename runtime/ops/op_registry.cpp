@@ -23,6 +23,7 @@ const char* op_name(OpKind op) {
 const char* op_domain(OpKind op) {
     switch (op) {
         case OpKind::kQLinearAdd:
+        case OpKind::kQLinearMul:
         case OpKind::kQGemm:
         case OpKind::kQLinearConcat:
         case OpKind::kQLinearGlobalAveragePool:

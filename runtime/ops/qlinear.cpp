@@ -6,10 +6,13 @@
 //   one per output channel; B int32 with scale x_scale * w_scale; y takes
 //   y_zero_point's type. acc = sum (x - zx)(w - zw) + B in int32, then
 //   requantize(acc, x_scale * w_scale / y_scale, zy) (runtime/ops/requantize.h).
-//   Attributes as Conv's.
+//   Attributes as Conv's; in a session's own graph also pare's fused float
+//   activation and affine (activated_row, quantize_value).
 // QLinearAdd (com.microsoft, as ONNX Runtime defines it): A, A_scale, A_zero_point,
 //   B, B_scale, B_zero_point, C_scale, C_zero_point; C = A's type; numpy
 //   broadcasting; requantize_add.
+// QLinearMul (com.microsoft, as ONNX Runtime defines it): QLinearAdd's inputs; C =
+//   A's type; numpy broadcasting; requantize_mul (a squeeze-excitation's scaling).
 // QLinearConcat (com.microsoft, as ONNX Runtime defines it): Y_scale, Y_zero_point,
 //   then (X, X_scale, X_zero_point) per input; Concat along `axis` of each input
 //   requantized to y's parameters as DequantizeLinear then QuantizeLinear would:
@@ -136,7 +139,9 @@ Status compute_qlinear_conv(ComputeContext& ctx) {
     const float sx = ctx.in[1]->data<float>()[0], sy = ctx.in[6]->data<float>()[0];
     int32_t lo, hi;
     type_range(Y.dtype(), &lo, &hi);
+    const FusedActivation act = fused_activation(ctx.node.attrs);
     std::vector<int32_t> acc(static_cast<size_t>(out_sz));
+    std::vector<float> real(act.act.kind != Activation::kNone ? static_cast<size_t>(out_sz) : 0);
     for (int64_t n = 0; n < N; ++n) {
         for (int64_t m = 0; m < M; ++m) {
             const int32_t zw = zero_at(ctx.in[5], m);
@@ -167,24 +172,31 @@ Status compute_qlinear_conv(ComputeContext& ctx) {
                             }
                         }
             }
-            const float mult = requant_multiplier(
-                sx, ctx.in[4]->data<float>()[ctx.in[4]->numel() == 1 ? 0 : m], sy);
+            const float swm = ctx.in[4]->data<float>()[ctx.in[4]->numel() == 1 ? 0 : m];
+            const float mult = requant_multiplier(sx, swm, sy);
             const int64_t yo = (n * M + m) * out_sz;
-            for (int64_t i = 0; i < out_sz; ++i) {
-                const int32_t q = requantize(acc[i], mult, zy, lo, hi);
-                store_8bit(Y, yo + i, q);
+            if (act.act.kind != Activation::kNone) {
+                activated_row(acc.data(), out_sz, sx * swm, act, real.data());
+                for (int64_t i = 0; i < out_sz; ++i)
+                    store_8bit(Y, yo + i, quantize_value(real[i], sy, zy, lo, hi));
+                continue;
             }
+            for (int64_t i = 0; i < out_sz; ++i)
+                store_8bit(Y, yo + i, requantize(acc[i], mult, zy, lo, hi));
         }
     }
     return Status();
 }
 
-Status infer_qlinear_add(InferContext& ctx) {
+namespace {
+
+// QLinearAdd's and QLinearMul's inputs and broadcast output.
+Status infer_qlinear_binary(InferContext& ctx, const char* op) {
     PARE_RETURN_IF_ERROR(require_inputs(ctx, 7));
     const ValueMeta& a = ctx.in[0];
     const ValueMeta& b = ctx.in[3];
     if (!is_8bit(a.dtype) || b.dtype != a.dtype)
-        return unsupported(std::string("QLinearAdd of ") + dtype_name(a.dtype) + " and " +
+        return unsupported(std::string(op) + " of " + dtype_name(a.dtype) + " and " +
                            dtype_name(b.dtype) + " is not supported (two uint8 or two int8)");
     for (size_t i : {1, 4, 6})
         if (ctx.in[i].dtype != DType::kFloat32) return invalid_argument("scales must be float32");
@@ -201,7 +213,15 @@ Status infer_qlinear_add(InferContext& ctx) {
     return Status();
 }
 
-Status compute_qlinear_add(ComputeContext& ctx) {
+}  // namespace
+
+Status infer_qlinear_add(InferContext& ctx) { return infer_qlinear_binary(ctx, "QLinearAdd"); }
+Status infer_qlinear_mul(InferContext& ctx) { return infer_qlinear_binary(ctx, "QLinearMul"); }
+
+namespace {
+
+// QLinearAdd (is_mul false) or QLinearMul of A and B, broadcast.
+Status compute_qlinear_binary(ComputeContext& ctx, bool is_mul) {
     const Tensor& A = *ctx.in[0];
     const Tensor& B = *ctx.in[3];
     Tensor& Y = *ctx.out[0];
@@ -214,20 +234,27 @@ Status compute_qlinear_add(ComputeContext& ctx) {
     PARE_RETURN_IF_ERROR(check_zero_point(ZA, A.dtype(), "A_zero_point", 1));
     PARE_RETURN_IF_ERROR(check_zero_point(ZB, A.dtype(), "B_zero_point", 1));
     PARE_RETURN_IF_ERROR(check_zero_point(ZC, A.dtype(), "C_zero_point", 1));
+    const float sa = ctx.in[1]->data<float>()[0], sb = ctx.in[4]->data<float>()[0];
     const float sc = ctx.in[6]->data<float>()[0];
-    const float ka = ctx.in[1]->data<float>()[0] / sc, kb = ctx.in[4]->data<float>()[0] / sc;
+    const float ka = sa / sc, kb = sb / sc, mult = sa * sb / sc;
     const int32_t za = zero_at(ZA, 0), zb = zero_at(ZB, 0), zc = zero_at(ZC, 0);
     int32_t lo, hi;
     type_range(Y.dtype(), &lo, &hi);
     std::vector<int64_t> st[2] = {broadcast_strides(A.shape(), Y.shape()),
                                   broadcast_strides(B.shape(), Y.shape())};
     for_each_broadcast<2>(Y.shape(), st, [&](int64_t i, const int64_t* off) {
-        const int32_t q =
-            requantize_add(int_at(A, off[0]) - za, int_at(B, off[1]) - zb, ka, kb, zc, lo, hi);
-        store_8bit(Y, i, q);
+        const int32_t a = int_at(A, off[0]) - za, b = int_at(B, off[1]) - zb;
+        store_8bit(Y, i,
+                   is_mul ? requantize_mul(a, b, mult, zc, lo, hi)
+                          : requantize_add(a, b, ka, kb, zc, lo, hi));
     });
     return Status();
 }
+
+}  // namespace
+
+Status compute_qlinear_add(ComputeContext& ctx) { return compute_qlinear_binary(ctx, false); }
+Status compute_qlinear_mul(ComputeContext& ctx) { return compute_qlinear_binary(ctx, true); }
 
 Status infer_qlinear_concat(InferContext& ctx) {
     if (ctx.in.size() < 5 || (ctx.in.size() - 2) % 3 != 0)

@@ -14,6 +14,7 @@
 #include "runtime/exec/session.h"
 #include "runtime/format/pare_format.h"
 #include "runtime/kernels/fast_ops.h"
+#include "runtime/ops/requantize.h"
 
 using namespace pare;
 
@@ -188,7 +189,18 @@ void sparse_conv_sweep() {
     }
 }
 
-// QLinearConv on the table's int8 tile equals the reference byte for byte.
+// A session's fused float activation on a QLinearConv (HardSwish, then * 1.3 -
+// 0.2): activated_row, quantize_value, in the kernels and the reference alike.
+void set_hardswish_affine(Attributes* a) {
+    FusedActivation f;
+    f.act.kind = Activation::kHardSwish;
+    f.scale = 1.3f;
+    f.bias = -0.2f;
+    set_fused_activation(a, f);
+}
+
+// QLinearConv on the table's int8 tile equals the reference byte for byte, also
+// with a fused float activation (the tile's int32 output, then the epilogue).
 void qconv_sweep() {
     struct Case {
         Shape x, w;
@@ -201,40 +213,48 @@ void qconv_sweep() {
         {{1, 9, 12, 11}, {6, 9, 3, 3}, 1, 0},
     };
     std::mt19937_64 rng(7);
-    for (const Case& c : cases) {
-        Attributes a;
-        a.set("strides", Attribute::make_ints({c.stride, c.stride}));
-        a.set("pads", Attribute::make_ints({c.pad, c.pad, c.pad, c.pad}));
-        Node n = node("QLinearConv", {"x", "sx", "zx", "w", "sw", "zw", "sy", "zy", "b"}, {"y"}, a);
-        Tensor x = random_bytes(DType::kUint8, c.x, rng), w = random_bytes(DType::kInt8, c.w, rng);
-        for (int64_t i = 0; i < w.numel(); ++i)
-            if (w.data<int8_t>()[i] == -128) w.data<int8_t>()[i] = -127;
-        Tensor sx = scalar_tensor(DType::kFloat32, 0.02), zx = scalar_tensor(DType::kUint8, 117);
-        Tensor sw = scalar_tensor(DType::kFloat32, 0.01), zw = scalar_tensor(DType::kInt8, 0);
-        Tensor sy = scalar_tensor(DType::kFloat32, 0.5), zy = scalar_tensor(DType::kUint8, 131);
-        Tensor b = Tensor::create(DType::kInt32, {c.w[0]}).value();
-        for (int64_t m = 0; m < c.w[0]; ++m)
-            b.data<int32_t>()[m] = static_cast<int32_t>(rng() % 2001) - 1000;
-        const std::vector<const Tensor*> in = {&x, &sx, &zx, &w, &sw, &zw, &sy, &zy, &b};
-        std::vector<Tensor> ref;
-        check(run_node(n, in, &ref, true).ok(), "reference QLinearConv");
-        std::vector<const Tensor*> consts = in;
-        consts[0] = nullptr;
-        auto k = prepare_kernel(n, consts, {}, false, &c.x);
-        if (!kernels().qu8_conv_tile) {
-            check(k == nullptr, "no int8 tile, no int8 kernel");
-            continue;
+    for (const bool act : {false, true})
+        for (const Case& c : cases) {
+            Attributes a;
+            a.set("strides", Attribute::make_ints({c.stride, c.stride}));
+            a.set("pads", Attribute::make_ints({c.pad, c.pad, c.pad, c.pad}));
+            if (act) set_hardswish_affine(&a);
+            Node n =
+                node("QLinearConv", {"x", "sx", "zx", "w", "sw", "zw", "sy", "zy", "b"}, {"y"}, a);
+            Tensor x = random_bytes(DType::kUint8, c.x, rng),
+                   w = random_bytes(DType::kInt8, c.w, rng);
+            for (int64_t i = 0; i < w.numel(); ++i)
+                if (w.data<int8_t>()[i] == -128) w.data<int8_t>()[i] = -127;
+            Tensor sx = scalar_tensor(DType::kFloat32, 0.02),
+                   zx = scalar_tensor(DType::kUint8, 117);
+            Tensor sw = scalar_tensor(DType::kFloat32, 0.01), zw = scalar_tensor(DType::kInt8, 0);
+            Tensor sy = scalar_tensor(DType::kFloat32, 0.5), zy = scalar_tensor(DType::kUint8, 131);
+            Tensor b = Tensor::create(DType::kInt32, {c.w[0]}).value();
+            for (int64_t m = 0; m < c.w[0]; ++m)
+                b.data<int32_t>()[m] = static_cast<int32_t>(rng() % 2001) - 1000;
+            const std::vector<const Tensor*> in = {&x, &sx, &zx, &w, &sw, &zw, &sy, &zy, &b};
+            std::vector<Tensor> ref;
+            check(run_node(n, in, &ref, true).ok(), "reference QLinearConv");
+            std::vector<const Tensor*> consts = in;
+            consts[0] = nullptr;
+            auto k = prepare_kernel(n, consts, {}, false, &c.x);
+            if (!kernels().qu8_conv_tile) {
+                check(k == nullptr, "no int8 tile, no int8 kernel");
+                continue;
+            }
+            check(k != nullptr && k->name().rfind(kernels().qu8_conv_name, 0) == 0 &&
+                      (k->name().find("+hardswish+affine") != std::string::npos) == act,
+                  "int8 conv kernel chosen");
+            if (!k) continue;
+            Tensor y = Tensor::create(DType::kUint8, ref[0].shape()).value();
+            ComputeContext ctx{n, in, {&y}, nullptr};
+            check(k->run(ctx).ok(), "int8 conv runs");
+            int64_t diff = 0;
+            for (int64_t i = 0; i < y.numel(); ++i)
+                diff += y.data<uint8_t>()[i] != ref[0].data<uint8_t>()[i];
+            check(diff == 0, std::string("int8 conv ") + (act ? "(hard-swish) " : "") +
+                                 shape_str(c.x) + " * " + shape_str(c.w) + " byte-exact");
         }
-        check(k != nullptr && k->name() == kernels().qu8_conv_name, "int8 conv kernel chosen");
-        if (!k) continue;
-        Tensor y = Tensor::create(DType::kUint8, ref[0].shape()).value();
-        ComputeContext ctx{n, in, {&y}, nullptr};
-        check(k->run(ctx).ok(), "int8 conv runs");
-        int64_t diff = 0;
-        for (int64_t i = 0; i < y.numel(); ++i)
-            diff += y.data<uint8_t>()[i] != ref[0].data<uint8_t>()[i];
-        check(diff == 0, "int8 conv " + shape_str(c.x) + " * " + shape_str(c.w) + " byte-exact");
-    }
 }
 
 // Depthwise QLinearConv (exact in float on the float depthwise kernel, then the
@@ -247,39 +267,44 @@ void q8_depthwise_and_elementwise_sweep() {
                            static_cast<size_t>(a.numel()) * dtype_size(a.dtype())) == 0;
     };
     const bool vector = kernels().qu8_requantize != nullptr;
-    for (const int64_t stride : {1, 2}) {
-        const int64_t C = 9;
-        Attributes a;
-        a.set("group", Attribute::make_int(C));
-        a.set("strides", Attribute::make_ints({stride, stride}));
-        a.set("pads", Attribute::make_ints({1, 1, 1, 1}));
-        Node n = node("QLinearConv", {"x", "sx", "zx", "w", "sw", "zw", "sy", "zy", "b"}, {"y"}, a);
-        Tensor x = random_bytes(DType::kUint8, {1, C, 13, 11}, rng),
-               w = random_bytes(DType::kInt8, {C, 1, 3, 3}, rng);
-        for (int64_t i = 0; i < w.numel(); ++i)
-            if (w.data<int8_t>()[i] == -128) w.data<int8_t>()[i] = -127;
-        Tensor sx = scalar_tensor(DType::kFloat32, 0.02f), zx = scalar_tensor(DType::kUint8, 117);
-        Tensor sw = scalar_tensor(DType::kFloat32, 0.01f), zw = scalar_tensor(DType::kInt8, 0);
-        Tensor sy = scalar_tensor(DType::kFloat32, 0.4f), zy = scalar_tensor(DType::kUint8, 131);
-        Tensor b = Tensor::create(DType::kInt32, {C}).value();
-        for (int64_t m = 0; m < C; ++m)
-            b.data<int32_t>()[m] = static_cast<int32_t>(rng() % 2001) - 1000;
-        const std::vector<const Tensor*> in = {&x, &sx, &zx, &w, &sw, &zw, &sy, &zy, &b};
-        std::vector<Tensor> ref;
-        check(run_node(n, in, &ref, true).ok(), "reference depthwise QLinearConv");
-        std::vector<const Tensor*> consts = in;
-        consts[0] = nullptr;
-        const Shape xs = x.shape();
-        auto k = prepare_kernel(n, consts, {}, false, &xs);
-        if (!vector) continue;
-        check(k != nullptr && k->name().rfind("qu8_dwconv", 0) == 0,
-              "depthwise int8 kernel chosen");
-        if (!k || ref.empty()) continue;
-        Tensor y = Tensor::create(DType::kUint8, ref[0].shape()).value();
-        ComputeContext ctx{n, in, {&y}, nullptr};
-        check(k->run(ctx).ok() && same(y, ref[0]),
-              "depthwise int8 stride " + std::to_string(stride) + " byte-exact");
-    }
+    for (const bool act : {false, true})
+        for (const int64_t stride : {1, 2}) {
+            const int64_t C = 9;
+            Attributes a;
+            if (act) set_hardswish_affine(&a);
+            a.set("group", Attribute::make_int(C));
+            a.set("strides", Attribute::make_ints({stride, stride}));
+            a.set("pads", Attribute::make_ints({1, 1, 1, 1}));
+            Node n =
+                node("QLinearConv", {"x", "sx", "zx", "w", "sw", "zw", "sy", "zy", "b"}, {"y"}, a);
+            Tensor x = random_bytes(DType::kUint8, {1, C, 13, 11}, rng),
+                   w = random_bytes(DType::kInt8, {C, 1, 3, 3}, rng);
+            for (int64_t i = 0; i < w.numel(); ++i)
+                if (w.data<int8_t>()[i] == -128) w.data<int8_t>()[i] = -127;
+            Tensor sx = scalar_tensor(DType::kFloat32, 0.02f),
+                   zx = scalar_tensor(DType::kUint8, 117);
+            Tensor sw = scalar_tensor(DType::kFloat32, 0.01f), zw = scalar_tensor(DType::kInt8, 0);
+            Tensor sy = scalar_tensor(DType::kFloat32, 0.4f),
+                   zy = scalar_tensor(DType::kUint8, 131);
+            Tensor b = Tensor::create(DType::kInt32, {C}).value();
+            for (int64_t m = 0; m < C; ++m)
+                b.data<int32_t>()[m] = static_cast<int32_t>(rng() % 2001) - 1000;
+            const std::vector<const Tensor*> in = {&x, &sx, &zx, &w, &sw, &zw, &sy, &zy, &b};
+            std::vector<Tensor> ref;
+            check(run_node(n, in, &ref, true).ok(), "reference depthwise QLinearConv");
+            std::vector<const Tensor*> consts = in;
+            consts[0] = nullptr;
+            const Shape xs = x.shape();
+            auto k = prepare_kernel(n, consts, {}, false, &xs);
+            if (!vector) continue;
+            check(k != nullptr && k->name().rfind("qu8_dwconv", 0) == 0,
+                  "depthwise int8 kernel chosen");
+            if (!k || ref.empty()) continue;
+            Tensor y = Tensor::create(DType::kUint8, ref[0].shape()).value();
+            ComputeContext ctx{n, in, {&y}, nullptr};
+            check(k->run(ctx).ok() && same(y, ref[0]),
+                  "depthwise int8 stride " + std::to_string(stride) + " byte-exact");
+        }
     // QuantizeLinear (values past both ends of the range), DequantizeLinear, QLinearAdd.
     const int64_t count = 203;
     Tensor f = random_tensor({count}, 17, -3.0f, 3.0f);

@@ -31,10 +31,34 @@ bool is_quantizable_add(const Graph& g, const Node& n) {
            !g.is_initializer(n.inputs[1]);
 }
 
+// A Mul of two computed tensors that is not an activation written out (x *
+// Sigmoid(x), x * HardSigmoid(x), x * Clip(x + 3, 0, 6): neither input computed from
+// the other within two nodes): a squeeze-excitation's scaling of x by its gate.
+// Both inputs quantized (fuse_qdq: QLinearMul), so that the layers computing x and
+// the gate, and the pool reading x, stay in integers.
+bool is_quantizable_mul(const Graph& g, const Node& n) {
+    if (n.op_type != "Mul" || n.inputs.size() != 2 || n.outputs.size() != 1) return false;
+    for (int k = 0; k < 2; ++k) {
+        const std::string &x = n.inputs[k], &other = n.inputs[1 - k];
+        if (g.is_initializer(x)) return false;
+        auto vi = g.value_info.find(x);
+        if (vi == g.value_info.end() || vi->second.dtype != DType::kFloat32) return false;
+        // other computed from x within two nodes?
+        int p = g.producer_of(other);
+        for (int depth = 0; depth < 2 && p >= 0; ++depth) {
+            const Node& pn = g.nodes[p];
+            if (std::find(pn.inputs.begin(), pn.inputs.end(), x) != pn.inputs.end()) return false;
+            p = pn.inputs.empty() ? -1 : g.producer_of(pn.inputs[0]);
+        }
+    }
+    return true;
+}
+
 // A MaxPool of a computed tensor: its input quantized and its output given the
 // same parameters (a pool's output range lies inside its input's), so that it runs
 // on the integers (fuse_qdq). A GlobalAveragePool's input quantized (its output
-// stays float) when a Conv or an Add computes it, through a Relu or Clip at most:
+// stays float) when a Conv or an Add computes it, through a Relu, Clip or HardSwish
+// at most (the session runs a Conv's HardSwish in its requantization):
 // that layer, a network's last and often its largest, then has a quantized output
 // and runs in integers too (after other producers, a SiLU's Mul, the rounding
 // would buy nothing).
@@ -43,7 +67,8 @@ bool is_quantizable_pool(const Graph& g, const Node& n) {
     if (n.op_type == "MaxPool") return true;
     if (n.op_type != "GlobalAveragePool") return false;
     int p = g.producer_of(n.inputs[0]);
-    if (p >= 0 && (g.nodes[p].op_type == "Relu" || g.nodes[p].op_type == "Clip"))
+    if (p >= 0 && (g.nodes[p].op_type == "Relu" || g.nodes[p].op_type == "Clip" ||
+                   g.nodes[p].op_type == "HardSwish"))
         p = g.producer_of(g.nodes[p].inputs[0]);
     return p >= 0 && (g.nodes[p].op_type == "Conv" || g.nodes[p].op_type == "Add");
 }
@@ -64,10 +89,10 @@ bool is_quantizable_concat(const Graph& g, const Node& n) {
     return true;
 }
 
-// The activations a quantized layer reads: input 0, both inputs of an Add, every
-// input of a Concat.
+// The activations a quantized layer reads: input 0, both inputs of an Add or a Mul,
+// every input of a Concat.
 std::vector<std::string> quantized_inputs(const Node& n) {
-    if (n.op_type == "Add") return {n.inputs[0], n.inputs[1]};
+    if (n.op_type == "Add" || n.op_type == "Mul") return {n.inputs[0], n.inputs[1]};
     if (n.op_type == "Concat") return n.inputs;
     return {n.inputs[0]};
 }
@@ -309,7 +334,8 @@ Result<std::vector<std::string>> quantizable_layers(const Graph& g, const QuantO
     std::vector<std::string> layers;
     for (const Node& n : g.nodes) {
         if (keep.count(n.name)) continue;
-        if (is_quantizable_add(g, n) || is_quantizable_pool(g, n) || is_quantizable_concat(g, n)) {
+        if (is_quantizable_add(g, n) || is_quantizable_mul(g, n) || is_quantizable_pool(g, n) ||
+            is_quantizable_concat(g, n)) {
             if (options.weights_only == WeightsOnly::kNone) layers.push_back(n.name);
             continue;
         }
@@ -958,8 +984,8 @@ Result<Graph> apply_quantization(const Graph& g_in, const QuantPlan& plan,
     };
     for (Node& n : g.nodes) {
         if (!layers.count(n.name)) continue;
-        if (n.op_type == "Add" || n.op_type == "MaxPool" || n.op_type == "GlobalAveragePool" ||
-            n.op_type == "Concat") {
+        if (n.op_type == "Add" || n.op_type == "Mul" || n.op_type == "MaxPool" ||
+            n.op_type == "GlobalAveragePool" || n.op_type == "Concat") {
             for (size_t i = 0; i < quantized_inputs(n).size(); ++i) {
                 PARE_ASSIGN_OR_RETURN(n.inputs[i], quantize_activation(n.inputs[i]));
             }

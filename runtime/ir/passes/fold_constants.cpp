@@ -8,7 +8,8 @@ namespace {
 
 // Ops whose folded output can be far larger than their inputs: folding them would
 // bloat the model file, so they are folded only when the result is small. A
-// weight's DequantizeLinear stays a node unless tiny: the file keeps its 8-bit
+// weight's DequantizeLinear stays a node unless tiny (and always when it feeds a
+// Conv, Gemm or MatMul as their weight, see weight_dq): the file keeps its 8-bit
 // bytes, and the session computes it once at prepare.
 int64_t max_fold(OpKind op) {
     if (op == OpKind::kDequantizeLinear) return 1024;
@@ -40,11 +41,33 @@ const Shape& known_shape(const Graph& g, const std::string& v) {
     return g.value_info.at(v).shape;
 }
 
+// A DequantizeLinear giving a Conv's, Gemm's or MatMul's weight (input 1): the
+// session's integer fusions read its 8-bit tensor and scales (fuse_qdq_activations),
+// so it stays a node at any size.
+bool weight_dq(const Graph& g, const Node& n,
+               const std::map<std::string, std::vector<int>>& consumers) {
+    if (n.op != OpKind::kDequantizeLinear || n.outputs.size() != 1) return false;
+    auto it = consumers.find(n.outputs[0]);
+    if (it == consumers.end()) return false;
+    for (int c : it->second) {
+        const Node& u = g.nodes[c];
+        if ((u.op == OpKind::kConv || u.op == OpKind::kGemm || u.op == OpKind::kMatMul) &&
+            u.input(1) == n.outputs[0])
+            return true;
+    }
+    return false;
+}
+
 // One sweep in topological order; returns the number of nodes folded.
 Result<int> fold_sweep(Graph& g) {
     int folded = 0;
     std::vector<Node> kept;
+    const auto consumers = g.consumers();
     for (auto& n : g.nodes) {
+        if (weight_dq(g, n, consumers)) {
+            kept.push_back(std::move(n));
+            continue;
+        }
         std::vector<Tensor> outs;
         bool done = false;
         if (n.op == OpKind::kShape && !g.is_initializer(n.input(0)) &&

@@ -4,6 +4,7 @@
 //
 //   DQ(x) -> Conv(., DQ(w)[, bias]) [-> Relu | Clip] -> Q   =>  QLinearConv
 //   DQ(a), DQ(b) -> Add [-> Relu | Clip] -> Q                =>  QLinearAdd (com.microsoft)
+//   DQ(a), DQ(b) -> Mul [-> Relu | Clip] -> Q                =>  QLinearMul (com.microsoft)
 //   DQ(x) -> MaxPool [-> Flatten] -> Q, Q with x's parameters =>  MaxPool of x (8-bit)
 //                                                   [-> Flatten]
 //   DQ(x1), DQ(x2).. -> Concat -> Q                           =>  QLinearConcat
@@ -30,6 +31,7 @@
 #include <set>
 
 #include "runtime/ir/passes/passes.h"
+#include "runtime/ops/requantize.h"
 
 namespace pare {
 
@@ -64,7 +66,10 @@ bool scalar_params(const Graph& g, const Node& n, QParams* p) {
 
 class Fuser {
   public:
-    explicit Fuser(Graph& g) : g_(g), consumers_(g.consumers()) {}
+    // With `chain`: the session-only form, Conv -> activation -> Q alone
+    // (fuse_qdq_activations).
+    explicit Fuser(Graph& g, const ActivationChainFn* chain = nullptr)
+        : g_(g), consumers_(g.consumers()), chain_(chain) {}
 
     int run() {
         int fused = 0;
@@ -72,7 +77,8 @@ class Fuser {
             if (removed_.count(static_cast<int>(n))) continue;
             const OpKind op = g_.nodes[n].op;
             if (op == OpKind::kConv) fused += fuse_conv(static_cast<int>(n));
-            if (op == OpKind::kAdd) fused += fuse_add(static_cast<int>(n));
+            if (chain_) continue;
+            if (op == OpKind::kAdd || op == OpKind::kMul) fused += fuse_binary(static_cast<int>(n));
             if (op == OpKind::kMaxPool) fused += fuse_max_pool(static_cast<int>(n));
             if (op == OpKind::kGemm || op == OpKind::kMatMul)
                 fused += fuse_dense(static_cast<int>(n));
@@ -147,6 +153,17 @@ class Fuser {
         if (act.attrs.has("min")) mn = act.attrs.get_float("min", mn);
         if (act.attrs.has("max")) mx = act.attrs.get_float("max", mx);
         return (mn == -INFINITY || q(mn) <= lo) && (mx == INFINITY || q(mx) >= hi);
+    }
+
+    // n is a binary op of v and a constant float scalar: *value.
+    bool scalar_operand(const Node& n, const std::string& v, float* value) const {
+        if (n.inputs.size() != 2 || n.outputs.size() != 1) return false;
+        const std::string& other = n.input(0) == v ? n.input(1) : n.input(0);
+        if (n.input(0) != v && n.input(1) != v) return false;
+        const Tensor* t = constant(g_, other);
+        if (!t || t->dtype() != DType::kFloat32 || t->numel() != 1) return false;
+        *value = t->data<float>()[0];
+        return std::isfinite(*value);
     }
 
     void remove(const std::vector<int>& nodes) {
@@ -226,7 +243,30 @@ class Fuser {
             if (!(ws->data<float>()[m] > 0) || !std::isfinite(ws->data<float>()[m])) return 0;
         int q = -1;
         std::vector<int> passed;
-        if (!quantized_output(conv.outputs[0], &q, &yp, &passed)) return 0;
+        FusedActivation act;
+        if (!chain_) {
+            if (!quantized_output(conv.outputs[0], &q, &yp, &passed)) return 0;
+        } else {
+            // The session-only form: what fuse_qdq fuses is left to it.
+            if (quantized_output(conv.outputs[0], &q, &yp, &passed)) return 0;
+            passed = (*chain_)(g_, consumers_, conv.outputs[0], &act.act);
+            if (passed.empty() || act.act.kind == Activation::kNone) return 0;
+            std::string last = g_.nodes[passed.back()].outputs[0];
+            // Then Mul by a constant scalar, Add of one (each optional).
+            for (const OpKind k : {OpKind::kMul, OpKind::kAdd}) {
+                const int c = only_consumer(last);
+                float v = 0;
+                if (c < 0 || g_.nodes[c].op != k || !scalar_operand(g_.nodes[c], last, &v))
+                    continue;
+                (k == OpKind::kMul ? act.scale : act.bias) = v;
+                passed.push_back(c);
+                last = g_.nodes[c].outputs[0];
+            }
+            q = only_consumer(last);
+            if (q < 0 || g_.nodes[q].op != OpKind::kQuantizeLinear ||
+                g_.nodes[q].input(0) != last || !scalar_params(g_, g_.nodes[q], &yp))
+                return 0;
+        }
         // The bias as int32 at scale x_scale * w_scale[m].
         std::string bias;
         if (!conv.input(2).empty()) {
@@ -240,6 +280,7 @@ class Fuser {
         f.op_type = "QLinearConv";
         f.op = OpKind::kQLinearConv;
         f.attrs = conv.attrs;
+        if (act.act.kind != Activation::kNone) set_fused_activation(&f.attrs, act);
         const std::string wzp = wd->input(2).empty()
                                     ? add_zeros(conv.name + "_w_zero_point", w->dtype(), {})
                                     : wd->input(2);
@@ -253,8 +294,10 @@ class Fuser {
         return 1;
     }
 
-    int fuse_add(int n) {
+    // Add or Mul of two quantized activations.
+    int fuse_binary(int n) {
         const Node add = g_.nodes[n];
+        const bool mul = add.op == OpKind::kMul;
         if (add.inputs.size() != 2 || add.outputs.size() != 1) return 0;
         std::string aq, bq;
         QParams ap, bp, cp;
@@ -266,9 +309,9 @@ class Fuser {
         if (ap.type != cp.type || bp.type != cp.type) return 0;
         Node f;
         f.name = add.name;
-        f.op_type = "QLinearAdd";
+        f.op_type = mul ? "QLinearMul" : "QLinearAdd";
         f.domain = kMicrosoftDomain;
-        f.op = OpKind::kQLinearAdd;
+        f.op = mul ? OpKind::kQLinearMul : OpKind::kQLinearAdd;
         f.inputs = {aq,       ap.scale,      ap.zero_point, bq,
                     bp.scale, bp.zero_point, cp.scale,      cp.zero_point};
         f.outputs = g_.nodes[q].outputs;
@@ -559,6 +602,7 @@ class Fuser {
 
     Graph& g_;
     std::map<std::string, std::vector<int>> consumers_;
+    const ActivationChainFn* chain_ = nullptr;
     std::set<int> removed_;
 };
 
@@ -568,6 +612,14 @@ Result<int> fuse_qdq(Graph& g) {
     for (const Node& n : g.nodes)
         if (n.op == OpKind::kUnknown) return invalid_argument("fuse_qdq needs resolved ops");
     const int fused = Fuser(g).run();
+    if (fused > 0) PARE_RETURN_IF_ERROR(eliminate_dead_code(g).status());
+    return fused;
+}
+
+Result<int> fuse_qdq_activations(Graph& g, const ActivationChainFn& chain) {
+    for (const Node& n : g.nodes)
+        if (n.op == OpKind::kUnknown) return invalid_argument("fuse_qdq needs resolved ops");
+    const int fused = Fuser(g, &chain).run();
     if (fused > 0) PARE_RETURN_IF_ERROR(eliminate_dead_code(g).status());
     return fused;
 }

@@ -4,6 +4,12 @@
 // graph before and after.
 #pragma once
 
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "runtime/cpu/cpu.h"
 #include "runtime/ir/graph.h"
 
 namespace pare {
@@ -30,12 +36,30 @@ Result<int> remove_identity(Graph& g);
 Result<int> fold_affine(Graph& g);
 
 // Rewrites QDQ patterns into integer ops: DequantizeLinear -> Conv -> [Relu|Clip]
-// -> QuantizeLinear into QLinearConv, and the same around an Add of two dequantized
-// inputs into QLinearAdd, when the parameters are constant scalars (per-channel
-// weight scales) and the activation is a no-op after quantization. Runs before
-// constant folding (which would turn the weights' DequantizeLinear into float
-// weights). Returns nodes fused.
+// -> QuantizeLinear into QLinearConv, and the same around an Add or a Mul of two
+// dequantized inputs into QLinearAdd or QLinearMul (and more: fuse_qdq.cpp), when the parameters
+// are constant scalars (per-channel weight scales) and the activation is a no-op after
+// quantization. Runs before constant folding (which would turn the weights' DequantizeLinear into
+// float weights). Returns nodes fused.
 Result<int> fuse_qdq(Graph& g);
+
+// The nodes computing act(v) from v alone (the executor's fusable activations: the
+// last one gives the result) and the activation; empty when v's consumers are
+// anything else.
+using ActivationChainFn = std::function<std::vector<int>(
+    const Graph& g, const std::map<std::string, std::vector<int>>& consumers, const std::string& v,
+    Activation* act)>;
+
+// Session-only: DequantizeLinear -> Conv -> activation [-> Mul -> Add by constant
+// scalars] -> QuantizeLinear, with an activation that quantizing does not absorb
+// (HardSwish, HardSigmoid, SiLU, Sigmoid, a Clip or Relu narrower than the output's
+// range) found by `chain`, into a
+// QLinearConv whose requantization applies it (activated_row, quantize_value,
+// runtime/ops/requantize.h) and that carries it as the attribute "pare_activation".
+// Not ONNX: Session::prepare runs it on its own copy of the graph, never written
+// to a file. Otherwise as fuse_qdq's Conv (parameters, the bias as int32 at
+// x_scale * w_scale). Returns nodes fused.
+Result<int> fuse_qdq_activations(Graph& g, const ActivationChainFn& chain);
 
 // Makes a graph exported with a fixed batch size run with any batch: after folding
 // constants (so shape chains become constant), Reshape nodes

@@ -68,6 +68,7 @@ std::unique_ptr<PreparedKernel> prepare_kernel(const Node& node,
         case OpKind::kQuantizeLinear:
         case OpKind::kDequantizeLinear:
         case OpKind::kQLinearAdd:
+        case OpKind::kQLinearMul:
             return prepare_q8_elementwise(node, constants, act);
         case OpKind::kConvTranspose:
             return prepare_f32_conv_transpose(node, constants, act);

@@ -65,7 +65,7 @@ void phase_plane(const uint8_t* plane, int64_t H, int64_t W, int64_t sh, int64_t
 class Qu8Conv : public PreparedKernel {
   public:
     Qu8Conv(const Node& node, const std::vector<const Tensor*>& c)
-        : attrs_(node.attrs), kt_(kernels()) {
+        : attrs_(node.attrs), kt_(kernels()), act_(fused_activation(node.attrs)) {
         const Tensor& w = *c[3];
         M_ = w.shape()[0];
         C_ = w.shape()[1];
@@ -92,7 +92,10 @@ class Qu8Conv : public PreparedKernel {
         // pays for the padding. Not for 1x1 kernels: there the interleaving costs what
         // the packing did, and packed panels stay in L1 while their tiles run.
         const int64_t taps = KH_ * KW_, quads = (C_ + 3) / 4;
-        if (kt_.qu8_conv_tile_direct && tile_ == kt_.qu8_conv_tile && kg == 4 && taps > 1 &&
+        // A fused float activation takes the packed tile's int32 output (requantized
+        // by activated_row, quantize_value as the tasks copy it out).
+        if (act_.act.kind == Activation::kNone && kt_.qu8_conv_tile_direct &&
+            tile_ == kt_.qu8_conv_tile && kg == 4 && taps > 1 &&
             taps * quads * blocks_ * 3 <= groups_ * (blocks_ * 3 + 2)) {
             direct_ = true;
             quads_ = quads;
@@ -110,6 +113,7 @@ class Qu8Conv : public PreparedKernel {
             blocks_ * kR, (M_ + kQu8LaneChannels - 1) / kQu8LaneChannels * kQu8LaneChannels);
         corr_.assign(static_cast<size_t>(padded), 0);
         mult_.assign(static_cast<size_t>(padded), 0.0f);
+        acc_scale_.assign(static_cast<size_t>(padded), 0.0f);
         const float sx = c[1]->data<float>()[0], sy = c[6]->data<float>()[0];
         const Tensor& sw = *c[4];
         for (int64_t m = 0; m < M_; ++m) {
@@ -131,7 +135,9 @@ class Qu8Conv : public PreparedKernel {
             const int32_t bias = c.size() > 8 && c[8] ? c[8]->data<int32_t>()[m] : 0;
             corr_[m] = bias - zx_ * sum;
             mult_[m] = requant_multiplier(sx, sw.data<float>()[sw.numel() == 1 ? 0 : m], sy);
+            acc_scale_[m] = sx * sw.data<float>()[sw.numel() == 1 ? 0 : m];
         }
+        sy_ = sy;
     }
 
     // A static input size's geometry at prepare (run() works it out otherwise).
@@ -139,7 +145,12 @@ class Qu8Conv : public PreparedKernel {
 
     // With a geometry that takes the transposed tile: "..._lanes".
     std::string name() const override {
-        return geo_.lanes ? std::string(kt_.qu8_conv_name) + "_lanes" : name_;
+        const std::string act =
+            act_.act.kind == Activation::kNone
+                ? std::string()
+                : std::string("+") + activation_name(act_.act) +
+                      (act_.scale != 1.0f || act_.bias != 0.0f ? "+affine" : "");
+        return (geo_.lanes ? std::string(kt_.qu8_conv_name) + "_lanes" : name_) + act;
     }
 
     Status run(ComputeContext& ctx) const override {
@@ -217,8 +228,10 @@ class Qu8Conv : public PreparedKernel {
                 const int64_t panel = t / runs, run = t % runs;
                 const int64_t p0 = panel * kP, np = std::min<int64_t>(kP, grid - p0);
                 const int64_t pgroups = direct_ ? 0 : groups_;
+                // After the panel: the tile's bytes to scatter, or its int32 (a fused
+                // activation).
                 int32_t* pk = reinterpret_cast<int32_t*>(
-                    scratch_floats(5, static_cast<size_t>(pgroups * kP + kR * kP / 4)));
+                    scratch_floats(5, static_cast<size_t>(pgroups * kP + kR * kP)));
                 uint8_t* tmp = reinterpret_cast<uint8_t*>(pk + pgroups * kP);
                 if (!direct_) pack_(rows + p0, koff, K_, np, pk);
                 // Positions p0.. of the wide grid that are outputs (ow < OW).
@@ -235,6 +248,15 @@ class Qu8Conv : public PreparedKernel {
                 const int64_t b1 = std::min(blocks_, (run + 1) * per_run);
                 for (int64_t b = run * per_run; b < b1; ++b) {
                     const int64_t m0 = b * kR, mr = std::min<int64_t>(kR, M_ - m0);
+                    if (act_.act.kind != Activation::kNone) {
+                        int32_t* acc = pk + pgroups * kP;
+                        tile_(packed_.data() + b * groups_ * kR, pk, groups_, static_cast<int>(mr),
+                              np, corr_.data() + m0, nullptr, 0, 0, 0,
+                              reinterpret_cast<uint8_t*>(acc), kP);
+                        store_activated(acc, m0, mr, scatter ? seg : nullptr, nseg, np,
+                                        yn + m0 * P + p0, yn + m0 * P, P);
+                        continue;
+                    }
                     uint8_t* out = scatter ? tmp : yn + m0 * P + p0;
                     const int64_t ldo = scatter ? kP : P;
                     if (direct_) {
@@ -267,6 +289,38 @@ class Qu8Conv : public PreparedKernel {
     }
 
   private:
+    // The tile's int32 accumulators (rows of kP) through the fused activation into
+    // the output: positions 0..np-1 of each row to y + r * P, or the segments'
+    // positions to row + r * P + dst.
+    void store_activated(const int32_t* acc, int64_t m0, int64_t mr, const Qu8Segment* seg,
+                         int nseg, int64_t np, uint8_t* y, uint8_t* row, int64_t P) const {
+        float v[kP];
+        for (int64_t r = 0; r < mr; ++r) {
+            const float as = acc_scale_[static_cast<size_t>(m0 + r)];
+            const int32_t* a = acc + r * kP;
+            if (!seg) {
+                activated_row(a, np, as, act_, v);
+                quantize_row(v, np, y + r * P);
+                continue;
+            }
+            for (int s = 0; s < nseg; ++s) {
+                activated_row(a + seg[s].q, seg[s].len, as, act_, v);
+                quantize_row(v, seg[s].len, row + r * P + seg[s].dst);
+            }
+        }
+    }
+
+    // QuantizeLinear of n values to y: the table's vector kernel, or the reference's
+    // scalar step.
+    void quantize_row(const float* v, int64_t n, uint8_t* y) const {
+        if (kt_.qu8_quantize) {
+            kt_.qu8_quantize(v, n, sy_, zy_, y);
+            return;
+        }
+        for (int64_t i = 0; i < n; ++i)
+            y[i] = static_cast<uint8_t>(quantize_value(v[i], sy_, zy_, 0, 255));
+    }
+
     struct Geometry {
         int64_t H = -1, W = -1;  // the input's spatial size
         int64_t OH = 0, OW = 0, sh = 1, sw = 1, dh = 1, dw = 1, pt = 0, pl = 0, Hq = 0, Wq = 0;
@@ -380,8 +434,10 @@ class Qu8Conv : public PreparedKernel {
     bool direct_ = false;  // the table's direct tile on the interleaved input
     int64_t quads_ = 0;
     int32_t zx_ = 0, zy_ = 0;
+    FusedActivation act_;  // fused_activation: kNone, or applied by store_activated
     std::vector<int32_t> packed_, corr_;
-    std::vector<float> mult_;
+    std::vector<float> mult_, acc_scale_;
+    float sy_ = 1;
     mutable Geometry geo_;  // of the last input size (run() is not called concurrently)
     // The transposed tile's weights, padded to blocks of kQu8LaneChannels (made at
     // the first geometry that takes it).

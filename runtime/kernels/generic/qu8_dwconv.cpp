@@ -24,7 +24,7 @@ namespace {
 class Qu8DwConv : public PreparedKernel {
   public:
     Qu8DwConv(const Node& node, const std::vector<const Tensor*>& c)
-        : attrs_(node.attrs), kt_(kernels()) {
+        : attrs_(node.attrs), kt_(kernels()), act_(fused_activation(node.attrs)) {
         const Tensor& w = *c[3];
         C_ = w.shape()[0];
         kshape_.assign(w.shape().begin() + 2, w.shape().end());
@@ -35,14 +35,17 @@ class Qu8DwConv : public PreparedKernel {
         w_.resize(static_cast<size_t>(w.numel()));
         corr_.resize(static_cast<size_t>(C_));
         mult_.resize(static_cast<size_t>(C_));
+        acc_scale_.resize(static_cast<size_t>(C_));
         for (int64_t ch = 0; ch < C_; ++ch) {
             const int32_t zw = c[5]->data<int8_t>()[c[5]->numel() == 1 ? 0 : ch];
             for (int64_t t = 0; t < taps; ++t)
                 w_[ch * taps + t] = static_cast<float>(w.data<int8_t>()[ch * taps + t] - zw);
             corr_[ch] = c.size() > 8 && c[8] ? c[8]->data<int32_t>()[ch] : 0;
-            mult_[ch] =
-                requant_multiplier(sx, c[4]->data<float>()[c[4]->numel() == 1 ? 0 : ch], sy);
+            const float swc = c[4]->data<float>()[c[4]->numel() == 1 ? 0 : ch];
+            mult_[ch] = requant_multiplier(sx, swc, sy);
+            acc_scale_[ch] = sx * swc;
         }
+        sy_ = sy;
         // Each whole group of V channels: its taps' weights, V per tap (transposed).
         const int64_t V = kt_.f32_dwconv_lanes;
         wg_.resize(static_cast<size_t>(C_ / V * V * taps));
@@ -53,7 +56,12 @@ class Qu8DwConv : public PreparedKernel {
         zeros_.assign(static_cast<size_t>(std::max<int64_t>(V, 1)), 0.0f);
     }
 
-    std::string name() const override { return std::string("qu8_dwconv+") + kt_.f32_dwconv_name; }
+    std::string name() const override {
+        return std::string("qu8_dwconv+") + kt_.f32_dwconv_name +
+               (act_.act.kind == Activation::kNone ? ""
+                                                   : std::string("+") + activation_name(act_.act)) +
+               (act_.scale != 1.0f || act_.bias != 0.0f ? "+affine" : "");
+    }
 
     Status run(ComputeContext& ctx) const override {
         const Tensor& X = *ctx.in[0];
@@ -86,9 +94,32 @@ class Qu8DwConv : public PreparedKernel {
                                w.strides[1], w.pad_begin[0], w.pad_begin[1], 0.0f, yf, OH, OW,
                                Activation{});
             }
-            for (int64_t v = 0; v < nc; ++v)
-                kt_.qu8_requantize(yf + v * OH * OW, OH * OW, corr_[c0 + v], mult_[c0 + v], zy_, 0,
-                                   255, y + (n * C_ + c0 + v) * OH * OW);
+            for (int64_t v = 0; v < nc; ++v) {
+                uint8_t* yc = y + (n * C_ + c0 + v) * OH * OW;
+                if (act_.act.kind == Activation::kNone) {
+                    kt_.qu8_requantize(yf + v * OH * OW, OH * OW, corr_[c0 + v], mult_[c0 + v], zy_,
+                                       0, 255, yc);
+                    continue;
+                }
+                // The fused float activation (the accumulators are exact integers), 64
+                // values at a time.
+                const float as = acc_scale_[c0 + v];
+                int32_t acc[64];
+                float real[64];
+                for (int64_t i0 = 0; i0 < OH * OW; i0 += 64) {
+                    const int64_t m = std::min<int64_t>(64, OH * OW - i0);
+                    for (int64_t i = 0; i < m; ++i)
+                        acc[i] = static_cast<int32_t>(yf[v * OH * OW + i0 + i]) + corr_[c0 + v];
+                    activated_row(acc, m, as, act_, real);
+                    if (kt_.qu8_quantize) {
+                        kt_.qu8_quantize(real, m, sy_, zy_, yc + i0);
+                    } else {
+                        for (int64_t i = 0; i < m; ++i)
+                            yc[i0 + i] =
+                                static_cast<uint8_t>(quantize_value(real[i], sy_, zy_, 0, 255));
+                    }
+                }
+            }
         };
         parallel_runs(ctx.pool, N * per, task);
         return Status();
@@ -99,8 +130,10 @@ class Qu8DwConv : public PreparedKernel {
     const KernelTable& kt_;
     int64_t C_ = 0;
     Shape kshape_;
+    FusedActivation act_;  // fused_activation: kNone, or applied as the outputs are stored
     int32_t zx_ = 0, zy_ = 0;
-    std::vector<float> w_, wg_, mult_, zeros_;
+    float sy_ = 1;
+    std::vector<float> w_, wg_, mult_, acc_scale_, zeros_;
     std::vector<int32_t> corr_;
 };
 
