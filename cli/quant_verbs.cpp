@@ -132,7 +132,8 @@ int report_table(const QuantFlags& f, const char* kind) {
                     r0.worst_rel_l2, r1.worst_rel_l2);
     }
     std::printf(
-        "\npare fuses the QDQ patterns into integer kernels (QLinearConv, QLinearAdd,\n"
+        "\npare fuses the QDQ patterns into integer kernels (QLinearConv, also with a\n"
+        "HardSwish or HardSigmoid in its requantization, QLinearAdd, QLinearMul,\n"
         "QLinearConcat, QGemm, QLinearMatMul, MatMulIntegerToFloat, uint8 MaxPool: `pare info\n"
         "--plan` lists them); ONNX Runtime fuses the same file into its own.\n");
     return 0;

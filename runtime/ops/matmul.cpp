@@ -315,6 +315,8 @@ Status compute_qgemm(ComputeContext& ctx) {
     const int32_t za = int_at(ZA, 0), zy = ZY ? int_at(*ZY, 0) : 0;
     int32_t lo, hi;
     type_range(Y.dtype(), &lo, &hi);
+    // In a session's own graph: a fused float activation (requantize.h).
+    const FusedActivation act = fused_activation(ctx.node.attrs);
     for (int64_t m = 0; m < M; ++m) {
         for (int64_t n = 0; n < N; ++n) {
             const int64_t c = SB.numel() == 1 ? 0 : n;
@@ -327,6 +329,12 @@ Status compute_qgemm(ComputeContext& ctx) {
             const int64_t o = m * N + n;
             if (!SY) {
                 Y.data<float>()[o] = static_cast<float>(acc) * scale;
+                continue;
+            }
+            if (act.act.kind != Activation::kNone) {
+                float v;
+                activated_row(&acc, 1, scale, act, &v);
+                store_8bit(Y, o, quantize_value(v, SY->data<float>()[0], zy, lo, hi));
                 continue;
             }
             store_8bit(Y, o, requantize(acc, scale / SY->data<float>()[0], zy, lo, hi));

@@ -356,13 +356,20 @@ void qgemm_sweep() {
         Node qg = node("QGemm", {"a", "sa", "za", "b", "sb", "zb"}, {"y"});
         qg.domain = "com.microsoft";
         qg.op = op_from_name("QGemm", qg.domain);
+        // uint8 through a session's fused HardSwish (and affine).
+        Node qga = qg;
+        qga.inputs = {"a", "sa", "za", "b", "sb", "zb", "", "sy", "zy"};
+        set_hardswish_affine(&qga.attrs);
         const std::vector<std::pair<Node, std::vector<const Tensor*>>> ops = {
             {mmi, {&a, &w, &za, &zb}},
             {qlm, {&a, &sa, &za, &w, &sb, &zb, &sy, &zy}},
-            {qg, {&a, &sa, &za, &w, &sb, &zb}}};
+            {qg, {&a, &sa, &za, &w, &sb, &zb}},
+            {qga, {&a, &sa, &za, &w, &sb, &zb, nullptr, &sy, &zy}}};
         for (const auto& op : ops) {
-            const std::string what = op.first.op_type + " " + std::to_string(N) + "x" +
-                                     std::to_string(K) + "x" + std::to_string(Mo);
+            const std::string what =
+                op.first.op_type +
+                (op.first.attrs.has(kFusedActivationAttr) ? "+hardswish " : " ") +
+                std::to_string(N) + "x" + std::to_string(K) + "x" + std::to_string(Mo);
             std::vector<Tensor> ref;
             check(run_node(op.first, op.second, &ref, true).ok(), "reference " + what);
             std::vector<const Tensor*> consts = op.second;

@@ -1141,19 +1141,22 @@ TEST(Quant, ConvolutionsWithFloatActivationsRunInIntegers) {
 // 1x1 convolutions, hard-sigmoid gate, Mul) run in integers from the first
 // QuantizeLinear to the classifier: QLinearConv with the activation in its
 // requantization (the session's fusion), QLinearGlobalAveragePool, QLinearMul,
-// QLinearAdd, QGemm; the one float op left is the classifier's hidden HardSwish.
-// The logits agree with the unfused QDQ graph's (float convolutions of the
-// dequantized values) and with ONNX Runtime's on the graph pass's file (QLinearMul
-// included; ONNX Runtime runs the hard-swish convolutions in float).
+// QLinearAdd, QGemm (the classifier's hidden layer with its HardSwish too). The
+// optimized kernels' logits equal the reference kernels' bit for bit; they agree
+// with the unfused QDQ graph's (float convolutions of the dequantized values) and
+// with ONNX Runtime's on the graph pass's file (QLinearMul included; ONNX Runtime
+// runs the hard-swish convolutions in float).
 TEST(Quant, MobileNetV3RunsInIntegersThroughHardSwishAndSqueezeExcitation) {
     Graph g;
     ASSERT_NO_FATAL_FAILURE(load_prepared("mobilenet_v3_small_x0.5_int8.onnx", &g));
     EXPECT_EQ(count_op(g, OpKind::kQLinearMul), 9);  // every squeeze-excitation
     EXPECT_EQ(count_op(g, OpKind::kMul), 1);         // the input normalization
     DataSplits d = fashion_mnist(0, 500);
-    SessionOptions unfused;
+    SessionOptions unfused, ref;
     unfused.fuse = false;
-    Session fast = Session::prepare(g).value(), qdq = Session::prepare(g, unfused).value();
+    ref.reference = true;
+    Session fast = Session::prepare(g).value(), qdq = Session::prepare(g, unfused).value(),
+            slow = Session::prepare(g, ref).value();
     int swish = 0, sigmoid = 0, float_ops = 0;
     for (const Node& n : fast.graph().nodes) {
         swish += fused_activation(n.attrs).act.kind == Activation::kHardSwish;
@@ -1162,16 +1165,26 @@ TEST(Quant, MobileNetV3RunsInIntegersThroughHardSwishAndSqueezeExcitation) {
                      n.op == OpKind::kHardSigmoid || n.op == OpKind::kGlobalAveragePool ||
                      n.op == OpKind::kDequantizeLinear;
     }
-    std::printf("  QLinearConv with hard-swish %d, with hard-sigmoid %d; float ops left %d\n",
+    std::printf("  QLinearConv/QGemm with hard-swish %d, with hard-sigmoid %d; float ops left %d\n",
                 swish, sigmoid, float_ops);
-    EXPECT_EQ(swish, 18);     // the stem, 9 expansions (one a 1x1 before the head), 8 depthwise
-    EXPECT_EQ(sigmoid, 9);    // the gates
-    EXPECT_EQ(float_ops, 1);  // head.act
+    // The stem, 9 expansions (one a 1x1 before the head), 8 depthwise, the
+    // classifier's hidden QGemm; the 9 gates.
+    EXPECT_EQ(swish, 19);
+    EXPECT_EQ(sigmoid, 9);
+    EXPECT_EQ(float_ops, 0);
     TensorMap a, c;
     const std::string in = g.inputs[0].name, out = g.outputs[0].name;
     ASSERT_TRUE(fast.run({{in, d.test.images}}, &a).ok());
     ASSERT_TRUE(qdq.run({{in, d.test.images}}, &c).ok());
     const Tensor &ya = a.at(out), &yc = c.at(out);
+    {
+        TensorMap b;
+        ASSERT_TRUE(slow.run({{in, d.test.images}}, &b).ok());
+        int64_t differ = 0;
+        for (int64_t i = 0; i < ya.numel(); ++i)
+            differ += ya.data<float>()[i] != b.at(out).data<float>()[i];
+        EXPECT_EQ(differ, 0) << "optimized and reference kernels differ";
+    }
     auto top1 = [&](const Tensor& y) {
         std::vector<int64_t> t(static_cast<size_t>(d.test.size()));
         for (int64_t i = 0; i < d.test.size(); ++i) {

@@ -77,7 +77,10 @@ class Fuser {
             if (removed_.count(static_cast<int>(n))) continue;
             const OpKind op = g_.nodes[n].op;
             if (op == OpKind::kConv) fused += fuse_conv(static_cast<int>(n));
-            if (chain_) continue;
+            if (chain_) {
+                if (op == OpKind::kQGemm) fused += fuse_qgemm_activation(static_cast<int>(n));
+                continue;
+            }
             if (op == OpKind::kAdd || op == OpKind::kMul) fused += fuse_binary(static_cast<int>(n));
             if (op == OpKind::kMaxPool) fused += fuse_max_pool(static_cast<int>(n));
             if (op == OpKind::kGemm || op == OpKind::kMatMul)
@@ -153,6 +156,51 @@ class Fuser {
         if (act.attrs.has("min")) mn = act.attrs.get_float("min", mn);
         if (act.attrs.has("max")) mx = act.attrs.get_float("max", mx);
         return (mn == -INFINITY || q(mn) <= lo) && (mx == INFINITY || q(mx) >= hi);
+    }
+
+    // The session-only form's tail, from the float result `out`: an activation
+    // (chain_), then a Mul by a constant scalar and an Add of one (each optional),
+    // then the QuantizeLinear that is the only consumer. Fills the activation, the
+    // nodes passed, the Q node and its parameters.
+    bool activation_to_q(const std::string& out, FusedActivation* act, std::vector<int>* passed,
+                         int* q, QParams* yp) const {
+        *passed = (*chain_)(g_, consumers_, out, &act->act);
+        if (passed->empty() || act->act.kind == Activation::kNone) return false;
+        std::string last = g_.nodes[passed->back()].outputs[0];
+        for (const OpKind k : {OpKind::kMul, OpKind::kAdd}) {
+            const int c = only_consumer(last);
+            float v = 0;
+            if (c < 0 || g_.nodes[c].op != k || !scalar_operand(g_.nodes[c], last, &v)) continue;
+            (k == OpKind::kMul ? act->scale : act->bias) = v;
+            passed->push_back(c);
+            last = g_.nodes[c].outputs[0];
+        }
+        *q = only_consumer(last);
+        return *q >= 0 && g_.nodes[*q].op == OpKind::kQuantizeLinear &&
+               g_.nodes[*q].input(0) == last && scalar_params(g_, g_.nodes[*q], yp);
+    }
+
+    // Session-only: a QGemm with a float output (fuse_qdq's classifier head) then an
+    // activation [and affine] then Q: QGemm with Q's parameters as y's and the
+    // activation as its attribute (MobileNetV3's hidden classifier layer).
+    int fuse_qgemm_activation(int n) {
+        const Node gemm = g_.nodes[n];
+        if (gemm.outputs.size() != 1 || gemm.inputs.size() < 6 || !gemm.input(7).empty()) return 0;
+        FusedActivation act;
+        std::vector<int> passed;
+        int q = -1;
+        QParams yp;
+        if (!activation_to_q(gemm.outputs[0], &act, &passed, &q, &yp)) return 0;
+        Node f = gemm;
+        f.inputs.resize(7);  // C, or "" (absent)
+        f.inputs.push_back(yp.scale);
+        f.inputs.push_back(yp.zero_point);
+        set_fused_activation(&f.attrs, act);
+        f.outputs = g_.nodes[q].outputs;
+        g_.nodes[n] = f;
+        passed.push_back(q);
+        remove(passed);
+        return 1;
     }
 
     // n is a binary op of v and a constant float scalar: *value.
@@ -249,23 +297,7 @@ class Fuser {
         } else {
             // The session-only form: what fuse_qdq fuses is left to it.
             if (quantized_output(conv.outputs[0], &q, &yp, &passed)) return 0;
-            passed = (*chain_)(g_, consumers_, conv.outputs[0], &act.act);
-            if (passed.empty() || act.act.kind == Activation::kNone) return 0;
-            std::string last = g_.nodes[passed.back()].outputs[0];
-            // Then Mul by a constant scalar, Add of one (each optional).
-            for (const OpKind k : {OpKind::kMul, OpKind::kAdd}) {
-                const int c = only_consumer(last);
-                float v = 0;
-                if (c < 0 || g_.nodes[c].op != k || !scalar_operand(g_.nodes[c], last, &v))
-                    continue;
-                (k == OpKind::kMul ? act.scale : act.bias) = v;
-                passed.push_back(c);
-                last = g_.nodes[c].outputs[0];
-            }
-            q = only_consumer(last);
-            if (q < 0 || g_.nodes[q].op != OpKind::kQuantizeLinear ||
-                g_.nodes[q].input(0) != last || !scalar_params(g_, g_.nodes[q], &yp))
-                return 0;
+            if (!activation_to_q(conv.outputs[0], &act, &passed, &q, &yp)) return 0;
         }
         // The bias as int32 at scale x_scale * w_scale[m].
         std::string bias;

@@ -28,7 +28,10 @@ namespace {
 constexpr int kR = kQu8TileRows;
 constexpr int kP = kQu8TileCols;
 
-enum class GemmOut { kInt32, kUint8, kFloat };
+// kActivated: uint8 through a session's fused float activation (QGemm with the
+// attribute pare_activation): the int32 tile, then activated_row and
+// QuantizeLinear (runtime/ops/requantize.h).
+enum class GemmOut { kInt32, kUint8, kFloat, kActivated };
 
 bool scalar_of(const Tensor* t, DType type) { return t && t->dtype() == type && t->numel() == 1; }
 
@@ -118,7 +121,15 @@ class Qu8Gemm : public PreparedKernel {
     int64_t K() const { return K_; }
     int64_t columns() const { return Mo_; }
 
-    std::string name() const override { return std::string("qu8_gemm+") + tile_name_; }
+    std::string name() const override {
+        return std::string("qu8_gemm+") + tile_name_ +
+               (out_ == GemmOut::kActivated ? std::string("+") + activation_name(act_.act) : "");
+    }
+    // kActivated: the activation and y's scale.
+    void set_activation(const FusedActivation& act, float sy) {
+        act_ = act;
+        sy_ = sy;
+    }
 
     Status run(ComputeContext& ctx) const override {
         const Tensor& A = *ctx.in[0];
@@ -198,6 +209,16 @@ class Qu8Gemm : public PreparedKernel {
     // The tile's mr x np results (row r = column m0 + r) into y's rows p0...
     void store(const int32_t* tmp, int mr, int64_t np, int64_t m0, int64_t p0, const float* scale,
                Tensor& Y) const {
+        if (out_ == GemmOut::kActivated) {
+            float v[kP];
+            for (int r = 0; r < mr; ++r) {
+                activated_row(tmp + r * kP, np, scale[m0 + r], act_, v);
+                uint8_t* y = Y.data<uint8_t>() + p0 * Mo_ + m0 + r;
+                for (int64_t p = 0; p < np; ++p)
+                    y[p * Mo_] = static_cast<uint8_t>(quantize_value(v[p], sy_, zy_, 0, 255));
+            }
+            return;
+        }
         for (int64_t p = 0; p < np; ++p) {
             const int64_t o = (p0 + p) * Mo_ + m0;
             switch (out_) {
@@ -212,6 +233,8 @@ class Qu8Gemm : public PreparedKernel {
                     for (int r = 0; r < mr; ++r) y[r] = tmp[r * kP + p];
                     break;
                 }
+                case GemmOut::kActivated:
+                    break;
                 case GemmOut::kFloat: {
                     float* y = Y.data<float>() + o;
                     for (int r = 0; r < mr; ++r)
@@ -241,6 +264,8 @@ class Qu8Gemm : public PreparedKernel {
     bool za_const_ = false;
     int za_input_ = 2;
     int32_t zy_ = 0;
+    FusedActivation act_;  // kActivated
+    float sy_ = 1;
 };
 
 }  // namespace
@@ -316,7 +341,10 @@ std::unique_ptr<PreparedKernel> prepare_qu8_gemm(const Node& node,
             bias->rank() > 2 || (bias->rank() == 2 && bias->shape()[0] != 1))
             return nullptr;
     }
+    const FusedActivation fused = fused_activation(node.attrs);
+    const bool activated = y_given && fused.act.kind != Activation::kNone;
     const GemmOut out = node.op == OpKind::kMatMulInteger ? GemmOut::kInt32
+                        : activated                       ? GemmOut::kActivated
                         : y_given                         ? GemmOut::kUint8
                                                           : GemmOut::kFloat;
     auto k = std::make_unique<Qu8Gemm>(*w, by_rows, out, kt);
@@ -328,10 +356,12 @@ std::unique_ptr<PreparedKernel> prepare_qu8_gemm(const Node& node,
         const float sa = in(at.sa)->data<float>()[0];
         for (int64_t m = 0; m < Mo; ++m) {
             const float s = sb->data<float>()[sb->numel() == 1 ? 0 : m];
-            k->set_scale(m,
-                         y_given ? requant_multiplier(sa, s, in(at.sy)->data<float>()[0]) : sa * s);
+            k->set_scale(m, y_given && !activated
+                                ? requant_multiplier(sa, s, in(at.sy)->data<float>()[0])
+                                : sa * s);
         }
     }
+    if (activated) k->set_activation(fused, in(at.sy)->data<float>()[0]);
     const bool za_known = !given(at.za) || in(at.za);
     k->set_zero_points(za_known, in(at.za) ? in(at.za)->data<uint8_t>()[0] : 0,
                        static_cast<int>(at.za), y_given ? in(at.zy)->data<uint8_t>()[0] : 0);
