@@ -58,7 +58,9 @@ using ActivationChainFn = std::function<std::vector<int>(
 // runtime/ops/requantize.h) and that carries it as the attribute "pare_activation".
 // Not ONNX: Session::prepare runs it on its own copy of the graph, never written
 // to a file. Otherwise as fuse_qdq's Conv (parameters, the bias as int32 at
-// x_scale * w_scale). Returns nodes fused.
+// x_scale * w_scale). Likewise a QGemm with a float output (fuse_qdq's classifier
+// head) -> activation -> Q becomes QGemm with y's parameters and the attribute.
+// Returns nodes fused.
 Result<int> fuse_qdq_activations(Graph& g, const ActivationChainFn& chain);
 
 // Makes a graph exported with a fixed batch size run with any batch: after folding
