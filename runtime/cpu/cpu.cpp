@@ -94,25 +94,8 @@ const char* activation_name(const Activation& act) {
 }
 
 float apply_activation(const Activation& act, float x) {
-    switch (act.kind) {
-        case Activation::kNone:
-            return x;
-        case Activation::kRelu:
-            return activate<Activation::kRelu>(act, x);
-        case Activation::kClip:
-            return activate<Activation::kClip>(act, x);
-        case Activation::kHardSwish:
-            return activate<Activation::kHardSwish>(act, x);
-        case Activation::kSigmoid:
-            return activate<Activation::kSigmoid>(act, x);
-        case Activation::kSiLU:
-            return activate<Activation::kSiLU>(act, x);
-        case Activation::kHardSigmoid:
-            return activate<Activation::kHardSigmoid>(act, x);
-        case Activation::kExp:
-            return activate<Activation::kExp>(act, x);
-    }
-    return x;
+    return with_activation_kind(act.kind,
+                                [&](auto k) { return activate<decltype(k)::value>(act, x); });
 }
 
 float* scratch_floats(int slot, size_t n) {

@@ -64,6 +64,31 @@ inline float activate(const Activation& act, float x) {
     }
     return x;
 }
+// f(std::integral_constant<Activation::Kind, K>{}) for the kind k: the one place a
+// kind known at run time becomes activate<K>'s (apply_activation, activated_row).
+template <class F>
+decltype(auto) with_activation_kind(Activation::Kind k, F&& f) {
+    using K = Activation::Kind;
+    switch (k) {
+        case Activation::kRelu:
+            return f(std::integral_constant<K, Activation::kRelu>{});
+        case Activation::kClip:
+            return f(std::integral_constant<K, Activation::kClip>{});
+        case Activation::kHardSwish:
+            return f(std::integral_constant<K, Activation::kHardSwish>{});
+        case Activation::kSigmoid:
+            return f(std::integral_constant<K, Activation::kSigmoid>{});
+        case Activation::kSiLU:
+            return f(std::integral_constant<K, Activation::kSiLU>{});
+        case Activation::kHardSigmoid:
+            return f(std::integral_constant<K, Activation::kHardSigmoid>{});
+        case Activation::kExp:
+            return f(std::integral_constant<K, Activation::kExp>{});
+        case Activation::kNone:
+            break;
+    }
+    return f(std::integral_constant<K, Activation::kNone>{});
+}
 float apply_activation(const Activation& act, float x);
 
 // A per-thread scratch buffer of at least n floats (64-byte aligned), one per

@@ -14,6 +14,7 @@
 #include "runtime/core/thread_pool.h"
 #include "runtime/cpu/cpu.h"
 #include "runtime/ops/op.h"
+#include "runtime/ops/requantize.h"
 
 namespace pare {
 
@@ -151,6 +152,13 @@ inline int64_t qu8_block_runs(int64_t panels, int64_t blocks, const ThreadPool* 
 std::unique_ptr<PreparedKernel> prepare_qu8_dwconv(const Node& node,
                                                    const std::vector<const Tensor*>& constants,
                                                    const Activation& act);
+
+// n int32 accumulators through a fused float activation (activated_row,
+// runtime/ops/requantize.h) quantized to uint8 at (y_scale, zy) as QuantizeLinear:
+// the table's qu8_quantize, or the reference's scalar step. The epilogue of every
+// int8 kernel carrying one (qu8_conv, qu8_dwconv, qu8_gemm).
+void qu8_store_activated(const int32_t* acc, int64_t n, float acc_scale, const FusedActivation& f,
+                         float y_scale, int32_t zy, uint8_t* y);
 
 // QuantizeLinear to uint8, DequantizeLinear of uint8, QLinearAdd and QLinearMul
 // (uint8), with constant per-tensor parameters, on the table's vector kernels

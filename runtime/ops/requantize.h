@@ -78,22 +78,8 @@ inline void activated_row_of(const int32_t* acc, int64_t n, float acc_scale,
 }
 inline void activated_row(const int32_t* acc, int64_t n, float acc_scale, const FusedActivation& f,
                           float* v) {
-    switch (f.act.kind) {
-        case Activation::kRelu:
-            return activated_row_of<Activation::kRelu>(acc, n, acc_scale, f, v);
-        case Activation::kClip:
-            return activated_row_of<Activation::kClip>(acc, n, acc_scale, f, v);
-        case Activation::kHardSwish:
-            return activated_row_of<Activation::kHardSwish>(acc, n, acc_scale, f, v);
-        case Activation::kSigmoid:
-            return activated_row_of<Activation::kSigmoid>(acc, n, acc_scale, f, v);
-        case Activation::kSiLU:
-            return activated_row_of<Activation::kSiLU>(acc, n, acc_scale, f, v);
-        case Activation::kHardSigmoid:
-            return activated_row_of<Activation::kHardSigmoid>(acc, n, acc_scale, f, v);
-        default:
-            return activated_row_of<Activation::kNone>(acc, n, acc_scale, f, v);
-    }
+    with_activation_kind(
+        f.act.kind, [&](auto k) { activated_row_of<decltype(k)::value>(acc, n, acc_scale, f, v); });
 }
 // The second step, as QuantizeLinear computes it (x / scale, rounded half to even).
 inline int32_t quantize_value(float v, float y_scale, int32_t zp, int32_t lo, int32_t hi) {

@@ -111,6 +111,22 @@ class Qu8Elementwise : public PreparedKernel {
 
 }  // namespace
 
+void qu8_store_activated(const int32_t* acc, int64_t n, float acc_scale, const FusedActivation& f,
+                         float y_scale, int32_t zy, uint8_t* y) {
+    const KernelTable& kt = kernels();
+    float v[64];
+    for (int64_t i0 = 0; i0 < n; i0 += 64) {
+        const int64_t m = std::min<int64_t>(64, n - i0);
+        activated_row(acc + i0, m, acc_scale, f, v);
+        if (kt.qu8_quantize) {
+            kt.qu8_quantize(v, m, y_scale, zy, y + i0);
+            continue;
+        }
+        for (int64_t i = 0; i < m; ++i)
+            y[i0 + i] = static_cast<uint8_t>(quantize_value(v[i], y_scale, zy, 0, 255));
+    }
+}
+
 std::unique_ptr<PreparedKernel> prepare_q8_elementwise(const Node& node,
                                                        const std::vector<const Tensor*>& c,
                                                        const Activation& act) {

@@ -93,7 +93,7 @@ class Qu8Conv : public PreparedKernel {
         // the packing did, and packed panels stay in L1 while their tiles run.
         const int64_t taps = KH_ * KW_, quads = (C_ + 3) / 4;
         // A fused float activation takes the packed tile's int32 output (requantized
-        // by activated_row, quantize_value as the tasks copy it out).
+        // by qu8_store_activated as the tasks copy it out).
         if (act_.act.kind == Activation::kNone && kt_.qu8_conv_tile_direct &&
             tile_ == kt_.qu8_conv_tile && kg == 4 && taps > 1 &&
             taps * quads * blocks_ * 3 <= groups_ * (blocks_ * 3 + 2)) {
@@ -294,31 +294,17 @@ class Qu8Conv : public PreparedKernel {
     // positions to row + r * P + dst.
     void store_activated(const int32_t* acc, int64_t m0, int64_t mr, const Qu8Segment* seg,
                          int nseg, int64_t np, uint8_t* y, uint8_t* row, int64_t P) const {
-        float v[kP];
         for (int64_t r = 0; r < mr; ++r) {
             const float as = acc_scale_[static_cast<size_t>(m0 + r)];
             const int32_t* a = acc + r * kP;
             if (!seg) {
-                activated_row(a, np, as, act_, v);
-                quantize_row(v, np, y + r * P);
+                qu8_store_activated(a, np, as, act_, sy_, zy_, y + r * P);
                 continue;
             }
-            for (int s = 0; s < nseg; ++s) {
-                activated_row(a + seg[s].q, seg[s].len, as, act_, v);
-                quantize_row(v, seg[s].len, row + r * P + seg[s].dst);
-            }
+            for (int s = 0; s < nseg; ++s)
+                qu8_store_activated(a + seg[s].q, seg[s].len, as, act_, sy_, zy_,
+                                    row + r * P + seg[s].dst);
         }
-    }
-
-    // QuantizeLinear of n values to y: the table's vector kernel, or the reference's
-    // scalar step.
-    void quantize_row(const float* v, int64_t n, uint8_t* y) const {
-        if (kt_.qu8_quantize) {
-            kt_.qu8_quantize(v, n, sy_, zy_, y);
-            return;
-        }
-        for (int64_t i = 0; i < n; ++i)
-            y[i] = static_cast<uint8_t>(quantize_value(v[i], sy_, zy_, 0, 255));
     }
 
     struct Geometry {

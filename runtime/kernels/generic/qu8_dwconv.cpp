@@ -103,21 +103,12 @@ class Qu8DwConv : public PreparedKernel {
                 }
                 // The fused float activation (the accumulators are exact integers), 64
                 // values at a time.
-                const float as = acc_scale_[c0 + v];
                 int32_t acc[64];
-                float real[64];
                 for (int64_t i0 = 0; i0 < OH * OW; i0 += 64) {
                     const int64_t m = std::min<int64_t>(64, OH * OW - i0);
                     for (int64_t i = 0; i < m; ++i)
                         acc[i] = static_cast<int32_t>(yf[v * OH * OW + i0 + i]) + corr_[c0 + v];
-                    activated_row(acc, m, as, act_, real);
-                    if (kt_.qu8_quantize) {
-                        kt_.qu8_quantize(real, m, sy_, zy_, yc + i0);
-                    } else {
-                        for (int64_t i = 0; i < m; ++i)
-                            yc[i0 + i] =
-                                static_cast<uint8_t>(quantize_value(real[i], sy_, zy_, 0, 255));
-                    }
+                    qu8_store_activated(acc, m, acc_scale_[c0 + v], act_, sy_, zy_, yc + i0);
                 }
             }
         };

@@ -29,8 +29,8 @@ constexpr int kR = kQu8TileRows;
 constexpr int kP = kQu8TileCols;
 
 // kActivated: uint8 through a session's fused float activation (QGemm with the
-// attribute pare_activation): the int32 tile, then activated_row and
-// QuantizeLinear (runtime/ops/requantize.h).
+// attribute pare_activation): the int32 tile, then qu8_store_activated (activated_row
+// and QuantizeLinear, runtime/ops/requantize.h).
 enum class GemmOut { kInt32, kUint8, kFloat, kActivated };
 
 bool scalar_of(const Tensor* t, DType type) { return t && t->dtype() == type && t->numel() == 1; }
@@ -210,12 +210,11 @@ class Qu8Gemm : public PreparedKernel {
     void store(const int32_t* tmp, int mr, int64_t np, int64_t m0, int64_t p0, const float* scale,
                Tensor& Y) const {
         if (out_ == GemmOut::kActivated) {
-            float v[kP];
+            uint8_t q[kP];
             for (int r = 0; r < mr; ++r) {
-                activated_row(tmp + r * kP, np, scale[m0 + r], act_, v);
+                qu8_store_activated(tmp + r * kP, np, scale[m0 + r], act_, sy_, zy_, q);
                 uint8_t* y = Y.data<uint8_t>() + p0 * Mo_ + m0 + r;
-                for (int64_t p = 0; p < np; ++p)
-                    y[p * Mo_] = static_cast<uint8_t>(quantize_value(v[p], sy_, zy_, 0, 255));
+                for (int64_t p = 0; p < np; ++p) y[p * Mo_] = q[p];
             }
             return;
         }
