@@ -183,6 +183,7 @@ KernelTable make_table(Isa isa) {
     t.f32_dwconv_group = f32_dwconv_group_scalar;
     t.f32_dwconv_lanes = 4;
     t.f32_maxpool = f32_maxpool_scalar;
+    t.f32_maxpool_group = f32_maxpool_group_scalar;
     t.f32_maxpool_name = "f32_maxpool_scalar";
     t.f32_activate = f32_activate_scalar;
     t.f32_spmm = f32_spmm_scalar;
@@ -207,6 +208,7 @@ KernelTable make_table(Isa isa) {
         t.f32_dwconv_group = f32_dwconv_group_avx2;
         t.f32_dwconv_lanes = 8;
         t.f32_maxpool = f32_maxpool_avx2;
+        t.f32_maxpool_group = f32_maxpool_group_avx2;
         t.f32_maxpool_name = "f32_maxpool_avx2";
         t.f32_activate = f32_activate_avx2;
         t.f32_spmm = f32_spmm_avx2;
@@ -238,6 +240,7 @@ KernelTable make_table(Isa isa) {
         t.f32_dwconv_group = f32_dwconv_group_avx512;
         t.f32_dwconv_lanes = 16;
         t.f32_maxpool = f32_maxpool_avx512;
+        t.f32_maxpool_group = f32_maxpool_group_avx512;
         t.f32_maxpool_name = "f32_maxpool_avx512";
         t.f32_activate = f32_activate_avx512;
         t.f32_spmm = f32_spmm_avx512;
@@ -301,6 +304,7 @@ KernelTable make_table(Isa isa) {
         t.f32_dwconv_group = f32_dwconv_group_neon;
         t.f32_dwconv_lanes = 4;
         t.f32_maxpool = f32_maxpool_neon;
+        t.f32_maxpool_group = f32_maxpool_group_neon;
         t.f32_maxpool_name = "f32_maxpool_neon";
         t.f32_activate = f32_activate_neon;
         t.f32_spmm = f32_spmm_neon;

@@ -329,6 +329,7 @@ struct KernelTable {
     F32DwConvGroupFn f32_dwconv_group = nullptr;
     int f32_dwconv_lanes = 1;  // channels per f32_dwconv_group call
     F32MaxPoolFn f32_maxpool = nullptr;
+    F32MaxPoolFn f32_maxpool_group = nullptr;  // f32_dwconv_lanes planes at once
     const char* f32_maxpool_name = "";
     F32ActivateFn f32_activate = nullptr;
     F32SpmmFn f32_spmm = nullptr;
@@ -384,6 +385,7 @@ const char* f32_gemm_name_for(const KernelTable& kt, int mr);
     std::remove_pointer_t<F32DwConvFn> f32_dwconv_##ISA;            \
     std::remove_pointer_t<F32DwConvGroupFn> f32_dwconv_group_##ISA; \
     std::remove_pointer_t<F32MaxPoolFn> f32_maxpool_##ISA;          \
+    std::remove_pointer_t<F32MaxPoolFn> f32_maxpool_group_##ISA;    \
     std::remove_pointer_t<F32WinogradInFn> f32_winograd_in_##ISA;   \
     std::remove_pointer_t<F32WinogradOutFn> f32_winograd_out_##ISA; \
     std::remove_pointer_t<F32ActivateFn> f32_activate_##ISA;        \

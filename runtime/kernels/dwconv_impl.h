@@ -204,18 +204,18 @@ void dwconv_plane(const float* x, int64_t H, int64_t W, const float* w, int64_t 
 // The multiply-adds of dwconv_group over the transposed block t into o. CKH, CKW:
 // the kernel size when known at compile time (taps unrolled, weights in
 // registers), or 0 to use KH, KW.
-template <int V, int CKH, int CKW>
+template <int V, bool kMax, int CKH, int CKW>
 void dwconv_group_taps(const float* t, int64_t Wp, const float* wt, const float* bias, int64_t KH,
                        int64_t KW, int64_t sh, int64_t sw, float* o, int64_t OH, int64_t OW) {
     using vec = typename FloatVec<V>::type;
     if (CKH > 0) KH = CKH, KW = CKW;
     constexpr int kTaps = CKH * CKW > 0 ? CKH * CKW : 1;
     vec wr[kTaps];
-    if (CKH > 0) {
+    if (CKH > 0 && !kMax) {
         for (int k = 0; k < kTaps; ++k) std::memcpy(&wr[k], wt + k * V, sizeof(vec));
     }
-    vec bv;
-    std::memcpy(&bv, bias, sizeof bv);
+    vec bv = vec{} - std::numeric_limits<float>::infinity();
+    if (!kMax) std::memcpy(&bv, bias, sizeof bv);
     for (int64_t oh = 0; oh < OH; ++oh) {
         for (int64_t ow = 0; ow < OW; ++ow) {
             vec acc = bv;
@@ -224,6 +224,10 @@ void dwconv_group_taps(const float* t, int64_t Wp, const float* wt, const float*
                 for (int64_t kw = 0; kw < KW; ++kw) {
                     vec v, wv;
                     std::memcpy(&v, base + (kh * Wp + kw) * V, sizeof v);
+                    if (kMax) {
+                        acc = acc < v ? v : acc;
+                        continue;
+                    }
                     if (CKH > 0) {
                         wv = wr[kh * KW + kw];
                     } else {
@@ -237,7 +241,9 @@ void dwconv_group_taps(const float* t, int64_t Wp, const float* wt, const float*
     }
 }
 
-template <int V>
+// kMax: max pooling of V planes instead (wt, bias and act unused; the padding is
+// -infinity).
+template <int V, bool kMax = false>
 void dwconv_group(const float* x, int64_t H, int64_t W, const float* wt, const float* bias,
                   int64_t KH, int64_t KW, int64_t sh, int64_t sw, int64_t pt, int64_t pl, float* y,
                   int64_t OH, int64_t OW, const Activation& act) {
@@ -245,17 +251,22 @@ void dwconv_group(const float* x, int64_t H, int64_t W, const float* wt, const f
     const int64_t Hp = (OH - 1) * sh + KH, Wp = (OW - 1) * sw + KW;
     float* t = scratch_floats(3, static_cast<size_t>((Hp * Wp + OH * OW) * V));
     float* o = t + Hp * Wp * V;
-    // Zero the padding, then transpose the planes in, V positions (flattened, across
-    // rows) by V channels at a time in registers.
+    // Fill the padding (zero, or -infinity for the maximum), then transpose the
+    // planes in, V positions (flattened, across rows) by V channels at a time in
+    // registers.
+    const float fill = kMax ? -std::numeric_limits<float>::infinity() : 0.0f;
+    auto pad = [&](float* p, int64_t n) {
+        for (int64_t i = 0; i < n; ++i) p[i] = fill;
+    };
     for (int64_t r = 0; r < Hp; ++r) {
         float* row = t + r * Wp * V;
         if (r < pt || r >= pt + H) {
-            std::memset(row, 0, static_cast<size_t>(Wp * V) * sizeof(float));
+            pad(row, Wp * V);
             continue;
         }
         const int64_t l = pl < Wp ? pl : Wp, h = pl + W < Wp ? pl + W : Wp;
-        std::memset(row, 0, static_cast<size_t>(l * V) * sizeof(float));
-        std::memset(row + h * V, 0, static_cast<size_t>((Wp - h) * V) * sizeof(float));
+        pad(row, l * V);
+        pad(row + h * V, (Wp - h) * V);
     }
     const int64_t HW = H * W, OP = OH * OW;
     int64_t ih = 0, iw = 0, p = 0;  // position p at row ih, column iw
@@ -276,13 +287,13 @@ void dwconv_group(const float* x, int64_t H, int64_t W, const float* wt, const f
         put(v);
     }
     if (KH == 3 && KW == 3) {
-        dwconv_group_taps<V, 3, 3>(t, Wp, wt, bias, KH, KW, sh, sw, o, OH, OW);
+        dwconv_group_taps<V, kMax, 3, 3>(t, Wp, wt, bias, KH, KW, sh, sw, o, OH, OW);
     } else if (KH == 5 && KW == 5) {
-        dwconv_group_taps<V, 5, 5>(t, Wp, wt, bias, KH, KW, sh, sw, o, OH, OW);
+        dwconv_group_taps<V, kMax, 5, 5>(t, Wp, wt, bias, KH, KW, sh, sw, o, OH, OW);
     } else {
-        dwconv_group_taps<V, 0, 0>(t, Wp, wt, bias, KH, KW, sh, sw, o, OH, OW);
+        dwconv_group_taps<V, kMax, 0, 0>(t, Wp, wt, bias, KH, KW, sh, sw, o, OH, OW);
     }
-    activate_span<V>(act, o, OP * V);
+    if (!kMax) activate_span<V>(act, o, OP * V);
     for (p = 0; p + V <= OP; p += V) {
         vec b[V];
         for (int q = 0; q < V; ++q) std::memcpy(&b[q], o + (p + q) * V, sizeof(vec));

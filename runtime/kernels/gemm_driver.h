@@ -28,6 +28,35 @@ namespace pare {
 // scalar path).
 namespace {
 
+// A whole MR x NR tile of a single K block into C: c[i][j] = act(acc[i][j] +
+// bias[i] + r[i][j]) (bias, r may be null), in vectors of V lanes, the activation's
+// kind resolved once per tile.
+template <int MR, int NR, int V>
+inline void store_full_tile(const float* acc, float* c, int64_t ldc, const float* bias,
+                            const float* r, const Activation& act) {
+    using vec = typename FloatVec<V>::type;
+    with_activation_kind(act.kind, [&](auto kind) {
+        Activation a = act;
+        a.kind = decltype(kind)::value;
+        for (int i = 0; i < MR; ++i) {
+            const float b0 = bias ? bias[i] : 0.0f;
+#pragma GCC unroll 4
+            for (int j = 0; j < NR; j += V) {
+                vec v;
+                std::memcpy(&v, acc + i * NR + j, sizeof v);
+                v += b0;
+                if (r) {
+                    vec rv;
+                    std::memcpy(&rv, r + i * ldc + j, sizeof rv);
+                    v += rv;
+                }
+                v = vactivate<V>(a, v);
+                std::memcpy(c + i * ldc + j, &v, sizeof v);
+            }
+        }
+    });
+}
+
 // V: vector lanes for the activation epilogue.
 template <int MR, int NR, int V, class Micro>
 void gemm_packed_driver(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N, const F32BSource& B,
@@ -84,6 +113,13 @@ void gemm_packed_driver(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N, 
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int64_t mr = std::min<int64_t>(MR, mc - ir);
                         micro(kc, ablock + (ic + ir) * kc, bp, acc);
+                        if (first && last && mr == MR && nr == NR) {
+                            const int64_t r0 = ic + ir;
+                            store_full_tile<MR, NR, V>(acc, C + r0 * ldc + jc + jr, ldc,
+                                                       bias ? bias + r0 : nullptr,
+                                                       R ? R + r0 * ldc + jc + jr : nullptr, act);
+                            continue;
+                        }
                         for (int64_t i = 0; i < mr; ++i) {
                             float* c = C + (ic + ir + i) * ldc + jc + jr;
                             const float* s = acc + i * NR;

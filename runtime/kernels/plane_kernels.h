@@ -30,6 +30,12 @@
                                 const Activation& act) {                                           \
         dwconv_group<V>(x, H, W, wt, bias, KH, KW, sh, sw, pt, pl, y, OH, OW, act);                \
     }                                                                                              \
+    void f32_maxpool_group_##ISA(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW,     \
+                                 int64_t sh, int64_t sw, int64_t pt, int64_t pl, float* y,         \
+                                 int64_t OH, int64_t OW) {                                         \
+        dwconv_group<V, true>(x, H, W, nullptr, nullptr, KH, KW, sh, sw, pt, pl, y, OH, OW,        \
+                              Activation{});                                                       \
+    }                                                                                              \
     void f32_winograd_in_##ISA(const float* x, int64_t H, int64_t W, int64_t th, int64_t TW,       \
                                int64_t pt, int64_t pl, float* v, int64_t ldv) {                    \
         winograd_input_row<V>(x, H, W, th, TW, pt, pl, v, ldv);                                    \

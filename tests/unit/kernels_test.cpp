@@ -710,10 +710,12 @@ TEST(Kernels, F32DwConvMatchesTheReferenceConv) {
                                         wt[t * V + j] = w.data<float>()[(c0 + j) * c.k * c.k + t];
                                 for (int64_t j = 0; j < V; ++j)
                                     bias[j] = with_bias ? b.data<float>()[c0 + j] : 0.0f;
-                                kt->f32_dwconv_group(
-                                    x.data<float>() + (n0 * C + c0) * H * W, H, W, wt.data(),
-                                    bias.data(), c.k, c.k, c.stride, c.stride, c.pads[0], c.pads[1],
-                                    y3.data<float>() + (n0 * C + c0) * OH * OW, OH, OW, act);
+                                float* out = y3.data<float>() + (n0 * C + c0) * OH * OW;
+                                std::fill(out, out + V * OH * OW, std::nanf(""));  // overwritten
+                                kt->f32_dwconv_group(x.data<float>() + (n0 * C + c0) * H * W, H, W,
+                                                     wt.data(), bias.data(), c.k, c.k, c.stride,
+                                                     c.stride, c.pads[0], c.pads[1], out, OH, OW,
+                                                     act);
                             }
                         EXPECT_LT(rel_err(y3.data<float>(), want.data(), y3.numel()), 1e-6)
                             << "channel groups, " << activation_name(act);
@@ -745,9 +747,17 @@ TEST(Kernels, F32PoolsMatchTheReference) {
         std::vector<int64_t> pads;
     };
     const std::vector<Case> cases = {
-        {{1, 3, 112, 112}, 3, 2, 0, {1, 1, 1, 1}}, {{2, 4, 9, 10}, 2, 2, 0, {0, 0, 0, 0}},
-        {{1, 2, 13, 17}, 3, 2, 1, {0, 0, 0, 0}},   {{1, 2, 8, 8}, 5, 1, 0, {2, 2, 2, 2}},
+        {{1, 3, 112, 112}, 3, 2, 0, {1, 1, 1, 1}},
+        {{2, 4, 9, 10}, 2, 2, 0, {0, 0, 0, 0}},
+        {{1, 2, 13, 17}, 3, 2, 1, {0, 0, 0, 0}},
+        {{1, 2, 8, 8}, 5, 1, 0, {2, 2, 2, 2}},
         {{1, 1, 1, 1}, 1, 1, 0, {0, 0, 0, 0}},
+        // Enough channels for the channel-group kernel (V planes at once, the rest
+        // one at a time), with padding and ceil mode.
+        {{1, 20, 112, 112}, 3, 2, 0, {1, 1, 1, 1}},
+        {{2, 17, 9, 10}, 2, 2, 0, {0, 0, 0, 0}},
+        {{1, 33, 13, 17}, 3, 2, 1, {1, 0, 1, 0}},
+        {{1, 16, 8, 8}, 5, 1, 0, {2, 2, 2, 2}},
     };
     ThreadPool pool(2);
     int seed = 300;
@@ -770,6 +780,20 @@ TEST(Kernels, F32PoolsMatchTheReference) {
                 kt->f32_maxpool(x.data<float>() + p * H * W, H, W, c.k, c.k, c.stride, c.stride,
                                 c.pads[0], c.pads[1], y.data<float>() + p * OH * OW, OH, OW);
             EXPECT_EQ(max_abs_diff(y, ref[0]), 0.0) << shape_str(c.x);
+            // This ISA's channel-group kernel on every whole group of channels.
+            const int64_t C = c.x[1], V = kt->f32_dwconv_lanes;
+            if (C >= V) {
+                Tensor y3 = y.clone();
+                for (int64_t n0 = 0; n0 < c.x[0]; ++n0)
+                    for (int64_t c0 = 0; c0 + V <= C; c0 += V) {
+                        float* out = y3.data<float>() + (n0 * C + c0) * OH * OW;
+                        std::fill(out, out + V * OH * OW, 1e30f);  // must be overwritten
+                        kt->f32_maxpool_group(x.data<float>() + (n0 * C + c0) * H * W, H, W, c.k,
+                                              c.k, c.stride, c.stride, c.pads[0], c.pads[1], out,
+                                              OH, OW);
+                    }
+                EXPECT_EQ(max_abs_diff(y3, ref[0]), 0.0) << "channel groups " << shape_str(c.x);
+            }
             auto k = prepare_f32_pool(n, {nullptr}, {});
             ASSERT_TRUE(k != nullptr);
             Tensor y2 = Tensor::create(DType::kFloat32, ref[0].shape()).value();

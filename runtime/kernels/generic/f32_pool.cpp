@@ -25,9 +25,23 @@ class F32MaxPool : public PreparedKernel {
         if (OH <= 0 || OW <= 0) return Status();
         const float* x = X.data<float>();
         float* y = Y.data<float>();
-        parallel_runs(ctx.pool, X.shape()[0] * X.shape()[1], [&](int64_t i) {
-            kt_.f32_maxpool(x + i * H * W, H, W, w.kernel[0], w.kernel[1], w.strides[0],
-                            w.strides[1], w.pad_begin[0], w.pad_begin[1], y + i * OH * OW, OH, OW);
+        // As the depthwise convolution (f32_dwconv.cpp): outputs of at most 56 columns
+        // V planes at a time, vectorized across channels (measured on AVX-512, 64
+        // channels 112x112 -> 56x56, 3x3 stride 2, one thread: 0.07 against 0.2 ms one
+        // plane at a time); the planes past the last whole group one at a time.
+        const int64_t N = X.shape()[0], C = X.shape()[1], V = kt_.f32_dwconv_lanes;
+        const int64_t G = OW <= 56 ? C / V : 0, per = G + (C - G * V);
+        parallel_runs(ctx.pool, N * per, [&](int64_t i) {
+            const int64_t n = i / per, j = i % per;
+            if (j < G) {
+                kt_.f32_maxpool_group(x + (n * C + j * V) * H * W, H, W, w.kernel[0], w.kernel[1],
+                                      w.strides[0], w.strides[1], w.pad_begin[0], w.pad_begin[1],
+                                      y + (n * C + j * V) * OH * OW, OH, OW);
+                return;
+            }
+            const int64_t p = n * C + G * V + (j - G);
+            kt_.f32_maxpool(x + p * H * W, H, W, w.kernel[0], w.kernel[1], w.strides[0],
+                            w.strides[1], w.pad_begin[0], w.pad_begin[1], y + p * OH * OW, OH, OW);
         });
         return Status();
     }
