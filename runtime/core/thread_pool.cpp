@@ -5,7 +5,23 @@
 
 namespace pare {
 
-ThreadPool::ThreadPool(int threads) : size_(std::max(1, threads)) {
+namespace {
+
+constexpr int kIndexBits = 40;  // task indices below 2^40; call numbers modulo 2^24
+constexpr uint64_t kIndexMask = (uint64_t{1} << kIndexBits) - 1;
+
+// A hint to the core that this is a spin-wait loop.
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+}  // namespace
+
+ThreadPool::ThreadPool(int threads) : size_(std::max(1, threads)), ticket_(kIndexMask) {
     for (int i = 1; i < size_; ++i) workers_.emplace_back([this] { worker_loop(); });
 }
 
@@ -19,33 +35,25 @@ ThreadPool::~ThreadPool() {
     for (auto& t : workers_) t.join();
 }
 
-void ThreadPool::drain() {
+bool ThreadPool::claim(int64_t* i) {
+    uint64_t t = ticket_.load();
     for (;;) {
-        const int64_t i = next_.fetch_add(1, std::memory_order_relaxed);
-        if (i >= count_) return;
-        (*fn_)(i);
+        const int64_t idx = static_cast<int64_t>(t & kIndexMask);
+        if (idx >= count_.load()) return false;
+        // Fails if another thread took this index, or the call closed or changed.
+        if (ticket_.compare_exchange_weak(t, t + 1)) {
+            *i = idx;
+            return true;
+        }
     }
 }
-
-namespace {
-
-// A hint to the core that this is a spin-wait loop.
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#elif defined(__aarch64__)
-    __asm__ __volatile__("yield");
-#endif
-}
-
-}  // namespace
 
 void ThreadPool::worker_loop() {
     uint64_t seen = 0;
     for (;;) {
         // Spin for the next call (a model's kernels follow each other within a
         // millisecond; waking a sleeping thread costs tens of microseconds on a
-        // virtual machine), then sleep until one comes.
+        // virtual machine, sometimes milliseconds), then sleep until one comes.
         const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(2000);
         for (int i = 0; generation_.load(std::memory_order_acquire) == seen; ++i) {
             cpu_relax();
@@ -53,12 +61,21 @@ void ThreadPool::worker_loop() {
         }
         {
             std::unique_lock<std::mutex> lock(mu_);
+            sleeping_.fetch_add(1);
             wake_.wait(lock, [&] { return generation_.load() != seen; });
+            sleeping_.fetch_sub(1);
+            wake_sent_.store(false);
             if (stop_) return;
             seen = generation_.load();
         }
-        drain();
-        busy_.fetch_sub(1, std::memory_order_acq_rel);
+        // Registered as active before claiming: the caller waits only for workers
+        // that may have taken a task (claims and this counter are sequentially
+        // consistent).
+        if (static_cast<int64_t>(ticket_.load() & kIndexMask) >= count_.load()) continue;
+        active_.fetch_add(1);
+        int64_t i;
+        while (claim(&i)) (*fn_.load())(i);
+        active_.fetch_sub(1);
     }
 }
 
@@ -69,18 +86,28 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t)>& fn)
         for (int64_t i = 0; i < n; ++i) fn(i);
         return;
     }
-    {
-        std::lock_guard<std::mutex> lock(mu_);
-        fn_ = &fn;
-        count_ = n;
-        next_.store(0);
-        busy_.store(static_cast<int>(workers_.size()));
-        generation_.fetch_add(1, std::memory_order_release);
+    // The ticket is closed (all index bits set) between calls, so nothing can be
+    // claimed while the task count and function change; then it opens at index 0
+    // with the next call number.
+    const uint64_t call = (ticket_.load() >> kIndexBits) + 1;
+    fn_.store(&fn);
+    count_.store(n);
+    ticket_.store(call << kIndexBits);
+    generation_.fetch_add(1);
+    // Spinning workers see the generation change; sleeping ones get one notify
+    // (under the lock, so none is between its check and its wait), then none
+    // until they are up. A worker about to sleep counts itself before checking
+    // the generation, the caller counts sleepers after changing it: one of the two
+    // sees the other.
+    if (sleeping_.load() > 0 && !wake_sent_.exchange(true)) {
+        { std::lock_guard<std::mutex> lock(mu_); }
+        wake_.notify_all();
     }
-    wake_.notify_all();
-    drain();
-    while (busy_.load(std::memory_order_acquire) != 0) cpu_relax();
-    fn_ = nullptr;
+    int64_t i;
+    while (claim(&i)) fn(i);
+    // Every index is taken; wait for the workers still running theirs.
+    while (active_.load() != 0) cpu_relax();
+    ticket_.store((call << kIndexBits) | kIndexMask);
     in_call_.store(false);
 }
 

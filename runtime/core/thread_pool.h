@@ -6,7 +6,10 @@
 // so that every output element is computed by one task with the same
 // arithmetic, which makes results identical for any T. Workers spin for up to
 // 2 ms between calls (kernels of one model follow each other within
-// microseconds), then sleep. One parallel_for at a time per pool; calls from inside a task run
+// microseconds), then sleep. The caller never waits for a worker that has not
+// taken a task: it runs whatever is left itself (on a virtual machine a sleeping
+// vCPU can take milliseconds to wake; a worker that wakes late finds the call
+// over). One parallel_for at a time per pool; calls from inside a task run
 // serially on the calling thread.
 #pragma once
 
@@ -35,17 +38,25 @@ class ThreadPool {
 
   private:
     void worker_loop();
-    void drain();
+    // Takes the current call's next task index into *i; false when none is left
+    // (or no call is open).
+    bool claim(int64_t* i);
 
     int size_ = 1;
     std::vector<std::thread> workers_;
     std::mutex mu_;
     std::condition_variable wake_;
-    std::atomic<uint64_t> generation_{0};
-    std::atomic<int> busy_{0};  // workers still inside the current generation
-    std::atomic<int64_t> next_{0};
-    int64_t count_ = 0;
-    const std::function<void(int64_t)>* fn_ = nullptr;
+    std::atomic<uint64_t> generation_{0};  // calls started (wakes the workers)
+    // The current call's number (high bits, for no ABA across calls) and next task
+    // index (low bits); all index bits set while no call is open.
+    std::atomic<uint64_t> ticket_;
+    std::atomic<int64_t> count_{0};  // the current call's tasks
+    std::atomic<const std::function<void(int64_t)>*> fn_{nullptr};
+    std::atomic<int> active_{0};    // workers that may be running a task
+    std::atomic<int> sleeping_{0};  // workers waiting on wake_
+    // A wake-up was sent that the sleepers have not acted on yet (a vCPU can take
+    // milliseconds to wake; every notify in between would be one more system call).
+    std::atomic<bool> wake_sent_{false};
     bool stop_ = false;
     std::atomic<bool> in_call_{false};
 };

@@ -173,7 +173,7 @@ using F32GemvFn = void (*)(const float* x, int64_t K, const float* W, int64_t ld
 using F32GemvNmFn = void (*)(const float* x, int64_t groups, int keep, const float* val,
                              const uint8_t* idx, int64_t blocks, float* y);
 
-// Winograd F(2x2, 3x3) transforms of one tile row (runtime/kernels/winograd_impl.h):
+// Winograd F(4x4, 3x3) transforms of one tile row (runtime/kernels/winograd_impl.h):
 // the input tiles of row th of a channel plane into v (element e of tile tw at
 // v[e * ldv + tw]); and the output rows of one channel from m (same layout), with
 // bias, an optional residual (y's layout) and the activation.
@@ -190,14 +190,19 @@ using F32DwConvFn = void (*)(const float* x, int64_t H, int64_t W, const float* 
                              int64_t KW, int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias,
                              float* y, int64_t OH, int64_t OW, const Activation& act);
 
-// The depthwise convolution of f32_dwconv_lanes channels at once (planes H*W
-// apart in x, OH*OW apart in y), vectorized across channels, for small planes:
+// The depthwise convolution of f32_dwconv_lanes channels at once (planes ldx
+// floats apart in x, ldy apart in y), vectorized across channels, for small planes:
 // wt holds each tap's weights for those channels (taps x lanes), bias one per
-// channel; geometry as F32DwConvFn.
-using F32DwConvGroupFn = void (*)(const float* x, int64_t H, int64_t W, const float* wt,
-                                  const float* bias, int64_t KH, int64_t KW, int64_t sh, int64_t sw,
-                                  int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW,
-                                  const Activation& act);
+// channel; geometry as F32DwConvFn. With plane strides larger than H*W and OH*OW
+// it computes a band of output rows of larger planes.
+using F32DwConvGroupFn = void (*)(const float* x, int64_t H, int64_t W, int64_t ldx,
+                                  const float* wt, const float* bias, int64_t KH, int64_t KW,
+                                  int64_t sh, int64_t sw, int64_t pt, int64_t pl, float* y,
+                                  int64_t OH, int64_t OW, int64_t ldy, const Activation& act);
+// Max pooling of f32_dwconv_lanes planes at once, strides as F32DwConvGroupFn.
+using F32MaxPoolGroupFn = void (*)(const float* x, int64_t H, int64_t W, int64_t ldx, int64_t KH,
+                                   int64_t KW, int64_t sh, int64_t sw, int64_t pt, int64_t pl,
+                                   float* y, int64_t OH, int64_t OW, int64_t ldy);
 
 // 2-D max pooling of one plane, same geometry as F32DwConvFn (positions outside x
 // never win).
@@ -329,7 +334,7 @@ struct KernelTable {
     F32DwConvGroupFn f32_dwconv_group = nullptr;
     int f32_dwconv_lanes = 1;  // channels per f32_dwconv_group call
     F32MaxPoolFn f32_maxpool = nullptr;
-    F32MaxPoolFn f32_maxpool_group = nullptr;  // f32_dwconv_lanes planes at once
+    F32MaxPoolGroupFn f32_maxpool_group = nullptr;  // f32_dwconv_lanes planes at once
     const char* f32_maxpool_name = "";
     F32ActivateFn f32_activate = nullptr;
     F32SpmmFn f32_spmm = nullptr;
@@ -377,18 +382,18 @@ const char* f32_gemm_name_for(const KernelTable& kt, int mr);
 
 // Kernel entry points (one file each under runtime/kernels/), declared by the table's
 // function types: the GEMM's by its tile name, the others by the ISA's.
-#define PARE_DECLARE_KERNELS(GEMM, ISA)                             \
-    std::remove_pointer_t<F32GemmFn> f32_gemm_##GEMM;               \
-    std::remove_pointer_t<F32GemmPackedFn> f32_gemm_packed_##GEMM;  \
-    std::remove_pointer_t<F32GemvFn> f32_gemv_##ISA;                \
-    std::remove_pointer_t<F32GemvNmFn> f32_gemv_nm_##ISA;           \
-    std::remove_pointer_t<F32DwConvFn> f32_dwconv_##ISA;            \
-    std::remove_pointer_t<F32DwConvGroupFn> f32_dwconv_group_##ISA; \
-    std::remove_pointer_t<F32MaxPoolFn> f32_maxpool_##ISA;          \
-    std::remove_pointer_t<F32MaxPoolFn> f32_maxpool_group_##ISA;    \
-    std::remove_pointer_t<F32WinogradInFn> f32_winograd_in_##ISA;   \
-    std::remove_pointer_t<F32WinogradOutFn> f32_winograd_out_##ISA; \
-    std::remove_pointer_t<F32ActivateFn> f32_activate_##ISA;        \
+#define PARE_DECLARE_KERNELS(GEMM, ISA)                               \
+    std::remove_pointer_t<F32GemmFn> f32_gemm_##GEMM;                 \
+    std::remove_pointer_t<F32GemmPackedFn> f32_gemm_packed_##GEMM;    \
+    std::remove_pointer_t<F32GemvFn> f32_gemv_##ISA;                  \
+    std::remove_pointer_t<F32GemvNmFn> f32_gemv_nm_##ISA;             \
+    std::remove_pointer_t<F32DwConvFn> f32_dwconv_##ISA;              \
+    std::remove_pointer_t<F32DwConvGroupFn> f32_dwconv_group_##ISA;   \
+    std::remove_pointer_t<F32MaxPoolFn> f32_maxpool_##ISA;            \
+    std::remove_pointer_t<F32MaxPoolGroupFn> f32_maxpool_group_##ISA; \
+    std::remove_pointer_t<F32WinogradInFn> f32_winograd_in_##ISA;     \
+    std::remove_pointer_t<F32WinogradOutFn> f32_winograd_out_##ISA;   \
+    std::remove_pointer_t<F32ActivateFn> f32_activate_##ISA;          \
     std::remove_pointer_t<F32SpmmFn> f32_spmm_##ISA;
 PARE_DECLARE_KERNELS(scalar, scalar)
 #if defined(__aarch64__)

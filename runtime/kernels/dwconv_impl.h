@@ -194,11 +194,11 @@ void dwconv_plane(const float* x, int64_t H, int64_t W, const float* w, int64_t 
 }
 
 // The depthwise convolution of V channels at once, vectorized across channels:
-// for small planes (28x28 .. 7x7) where a plane's rows fill few vectors. The V
-// input planes (x, consecutive, H*W apart) are transposed (V x V blocks in
-// registers) into a zero-padded [Hp][Wp][V] block, every output position is a
-// vector multiply-add per tap with the tap's V weights (wt: taps x V, transposed at
-// prepare), and the results are transposed back into the V output planes (OH*OW
+// for small planes (56x56 .. 7x7) where a plane's rows fill few vectors. The V
+// input planes (x, ldx floats apart) are transposed (V x V blocks in registers)
+// into a zero-padded [Hp][Wp][V] block, every output position is a vector
+// multiply-add per tap with the tap's V weights (wt: taps x V, transposed at
+// prepare), and the results are transposed back into the V output planes (ldy
 // apart). Any stride and kernel
 // size; the activation last.
 // The multiply-adds of dwconv_group over the transposed block t into o. CKH, CKW:
@@ -244,9 +244,10 @@ void dwconv_group_taps(const float* t, int64_t Wp, const float* wt, const float*
 // kMax: max pooling of V planes instead (wt, bias and act unused; the padding is
 // -infinity).
 template <int V, bool kMax = false>
-void dwconv_group(const float* x, int64_t H, int64_t W, const float* wt, const float* bias,
-                  int64_t KH, int64_t KW, int64_t sh, int64_t sw, int64_t pt, int64_t pl, float* y,
-                  int64_t OH, int64_t OW, const Activation& act) {
+void dwconv_group(const float* x, int64_t H, int64_t W, int64_t ldx, const float* wt,
+                  const float* bias, int64_t KH, int64_t KW, int64_t sh, int64_t sw, int64_t pt,
+                  int64_t pl, float* y, int64_t OH, int64_t OW, int64_t ldy,
+                  const Activation& act) {
     using vec = typename FloatVec<V>::type;
     const int64_t Hp = (OH - 1) * sh + KH, Wp = (OW - 1) * sw + KW;
     float* t = scratch_floats(3, static_cast<size_t>((Hp * Wp + OH * OW) * V));
@@ -277,13 +278,13 @@ void dwconv_group(const float* x, int64_t H, int64_t W, const float* wt, const f
     };
     for (; p + V <= HW; p += V) {
         vec b[V];
-        for (int c = 0; c < V; ++c) std::memcpy(&b[c], x + c * HW + p, sizeof(vec));
+        for (int c = 0; c < V; ++c) std::memcpy(&b[c], x + c * ldx + p, sizeof(vec));
         transpose_block<V>(b);
         for (int q = 0; q < V; ++q) put(reinterpret_cast<const float*>(&b[q]));
     }
     for (; p < HW; ++p) {
         float v[V];
-        for (int c = 0; c < V; ++c) v[c] = x[c * HW + p];
+        for (int c = 0; c < V; ++c) v[c] = x[c * ldx + p];
         put(v);
     }
     if (KH == 3 && KW == 3) {
@@ -298,10 +299,10 @@ void dwconv_group(const float* x, int64_t H, int64_t W, const float* wt, const f
         vec b[V];
         for (int q = 0; q < V; ++q) std::memcpy(&b[q], o + (p + q) * V, sizeof(vec));
         transpose_block<V>(b);
-        for (int c = 0; c < V; ++c) std::memcpy(y + c * OP + p, &b[c], sizeof(vec));
+        for (int c = 0; c < V; ++c) std::memcpy(y + c * ldy + p, &b[c], sizeof(vec));
     }
     for (; p < OP; ++p)
-        for (int c = 0; c < V; ++c) y[c * OP + p] = o[p * V + c];
+        for (int c = 0; c < V; ++c) y[c * ldy + p] = o[p * V + c];
 }
 
 }  // namespace

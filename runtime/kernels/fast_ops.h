@@ -104,8 +104,8 @@ std::unique_ptr<PreparedKernel> prepare_f32_conv_sparse(const Node& node,
                                                         const std::vector<const Tensor*>& constants,
                                                         const Activation& act, bool residual);
 
-// Winograd F(2x2, 3x3) for 3x3 stride-1 convolutions of at least 16 channels in
-// and out and 28x28 outputs (input_shape required).
+// Winograd F(4x4, 3x3) for 3x3 stride-1 convolutions of at least 32 input and 16
+// output channels and 28x28 outputs (input_shape required).
 std::unique_ptr<PreparedKernel> prepare_f32_conv_winograd(
     const Node& node, const std::vector<const Tensor*>& constants, const Activation& act,
     bool residual, const Shape* input_shape);

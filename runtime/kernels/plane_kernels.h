@@ -12,47 +12,47 @@
 #include "runtime/kernels/spmm_impl.h"
 #include "runtime/kernels/winograd_impl.h"
 
-#define PARE_PLANE_KERNELS(ISA, V, U)                                                              \
-    void f32_dwconv_##ISA(const float* x, int64_t H, int64_t W, const float* w, int64_t KH,        \
-                          int64_t KW, int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias,  \
-                          float* y, int64_t OH, int64_t OW, const Activation& act) {               \
-        dwconv_plane<V, false, U>(x, H, W, w, KH, KW, sh, sw, pt, pl, bias, y, OH, OW, act);       \
-    }                                                                                              \
-    void f32_maxpool_##ISA(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW,           \
-                           int64_t sh, int64_t sw, int64_t pt, int64_t pl, float* y, int64_t OH,   \
-                           int64_t OW) {                                                           \
-        dwconv_plane<V, true, U>(x, H, W, nullptr, KH, KW, sh, sw, pt, pl, 0.0f, y, OH, OW,        \
-                                 Activation{});                                                    \
-    }                                                                                              \
-    void f32_dwconv_group_##ISA(const float* x, int64_t H, int64_t W, const float* wt,             \
-                                const float* bias, int64_t KH, int64_t KW, int64_t sh, int64_t sw, \
-                                int64_t pt, int64_t pl, float* y, int64_t OH, int64_t OW,          \
-                                const Activation& act) {                                           \
-        dwconv_group<V>(x, H, W, wt, bias, KH, KW, sh, sw, pt, pl, y, OH, OW, act);                \
-    }                                                                                              \
-    void f32_maxpool_group_##ISA(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW,     \
-                                 int64_t sh, int64_t sw, int64_t pt, int64_t pl, float* y,         \
-                                 int64_t OH, int64_t OW) {                                         \
-        dwconv_group<V, true>(x, H, W, nullptr, nullptr, KH, KW, sh, sw, pt, pl, y, OH, OW,        \
-                              Activation{});                                                       \
-    }                                                                                              \
-    void f32_winograd_in_##ISA(const float* x, int64_t H, int64_t W, int64_t th, int64_t TW,       \
-                               int64_t pt, int64_t pl, float* v, int64_t ldv) {                    \
-        winograd_input_row<V>(x, H, W, th, TW, pt, pl, v, ldv);                                    \
-    }                                                                                              \
-    void f32_winograd_out_##ISA(const float* m, int64_t ldm, int64_t th, int64_t TW, float* y,     \
-                                int64_t OH, int64_t OW, float bias, const float* r,                \
-                                const Activation& act) {                                           \
-        winograd_output_row<V>(m, ldm, th, TW, y, OH, OW, bias, r, act);                           \
-    }                                                                                              \
-    void f32_activate_##ISA(const Activation& act, float* x, int64_t n) {                          \
-        activate_span<V>(act, x, n);                                                               \
-    }                                                                                              \
-    void f32_spmm_##ISA(const int32_t* row_ptr, const int32_t* col, const float* val,              \
-                        int64_t rows, const float* x, const int64_t* xoff, int64_t np,             \
-                        const float* bias, const float* r, float* y, int64_t ldy,                  \
-                        const Activation& act) {                                                   \
-        spmm_rows<V>(row_ptr, col, val, rows, x, xoff, np, bias, r, y, ldy, act);                  \
+#define PARE_PLANE_KERNELS(ISA, V, U)                                                             \
+    void f32_dwconv_##ISA(const float* x, int64_t H, int64_t W, const float* w, int64_t KH,       \
+                          int64_t KW, int64_t sh, int64_t sw, int64_t pt, int64_t pl, float bias, \
+                          float* y, int64_t OH, int64_t OW, const Activation& act) {              \
+        dwconv_plane<V, false, U>(x, H, W, w, KH, KW, sh, sw, pt, pl, bias, y, OH, OW, act);      \
+    }                                                                                             \
+    void f32_maxpool_##ISA(const float* x, int64_t H, int64_t W, int64_t KH, int64_t KW,          \
+                           int64_t sh, int64_t sw, int64_t pt, int64_t pl, float* y, int64_t OH,  \
+                           int64_t OW) {                                                          \
+        dwconv_plane<V, true, U>(x, H, W, nullptr, KH, KW, sh, sw, pt, pl, 0.0f, y, OH, OW,       \
+                                 Activation{});                                                   \
+    }                                                                                             \
+    void f32_dwconv_group_##ISA(const float* x, int64_t H, int64_t W, int64_t ldx,                \
+                                const float* wt, const float* bias, int64_t KH, int64_t KW,       \
+                                int64_t sh, int64_t sw, int64_t pt, int64_t pl, float* y,         \
+                                int64_t OH, int64_t OW, int64_t ldy, const Activation& act) {     \
+        dwconv_group<V>(x, H, W, ldx, wt, bias, KH, KW, sh, sw, pt, pl, y, OH, OW, ldy, act);     \
+    }                                                                                             \
+    void f32_maxpool_group_##ISA(const float* x, int64_t H, int64_t W, int64_t ldx, int64_t KH,   \
+                                 int64_t KW, int64_t sh, int64_t sw, int64_t pt, int64_t pl,      \
+                                 float* y, int64_t OH, int64_t OW, int64_t ldy) {                 \
+        dwconv_group<V, true>(x, H, W, ldx, nullptr, nullptr, KH, KW, sh, sw, pt, pl, y, OH, OW,  \
+                              ldy, Activation{});                                                 \
+    }                                                                                             \
+    void f32_winograd_in_##ISA(const float* x, int64_t H, int64_t W, int64_t th, int64_t TW,      \
+                               int64_t pt, int64_t pl, float* v, int64_t ldv) {                   \
+        winograd_input_row<V>(x, H, W, th, TW, pt, pl, v, ldv);                                   \
+    }                                                                                             \
+    void f32_winograd_out_##ISA(const float* m, int64_t ldm, int64_t th, int64_t TW, float* y,    \
+                                int64_t OH, int64_t OW, float bias, const float* r,               \
+                                const Activation& act) {                                          \
+        winograd_output_row<V>(m, ldm, th, TW, y, OH, OW, bias, r, act);                          \
+    }                                                                                             \
+    void f32_activate_##ISA(const Activation& act, float* x, int64_t n) {                         \
+        activate_span<V>(act, x, n);                                                              \
+    }                                                                                             \
+    void f32_spmm_##ISA(const int32_t* row_ptr, const int32_t* col, const float* val,             \
+                        int64_t rows, const float* x, const int64_t* xoff, int64_t np,            \
+                        const float* bias, const float* r, float* y, int64_t ldy,                 \
+                        const Activation& act) {                                                  \
+        spmm_rows<V>(row_ptr, col, val, rows, x, xoff, np, bias, r, y, ldy, act);                 \
     }
 
 // The direct convolution's tile (up to 4 weight vectors by 6 positions), its store, and

@@ -303,20 +303,20 @@ TEST(Kernels, F32GemvMatchesADoubleSum) {
     }
 }
 
-// Winograd F(2x2, 3x3) against the reference Conv: same and asymmetric padding,
-// odd output sizes (partial 2x2 tiles), several tile-row blocks, a batch of two,
-// bias, Relu and a fused residual, on 1 and 3 threads, with the transforms of
-// every ISA the machine runs; chosen only with a known input shape and planes of
-// at least 28x28 outputs.
+// Winograd F(4x4, 3x3) against the reference Conv: same and asymmetric padding,
+// output sizes that fill no whole 4x4 tile, several tile-row blocks, a batch of
+// two, bias, Relu and a fused residual, on 1 and 3 threads, with the transforms of
+// every ISA the machine runs; chosen only with a known input shape, planes of at
+// least 28x28 outputs and 32 input channels.
 TEST(Kernels, F32ConvWinogradMatchesTheReferenceConv) {
     struct Case {
         Shape x, w;
         std::vector<int64_t> pads;
     };
     const std::vector<Case> cases = {
-        {{1, 16, 28, 28}, {16, 16, 3, 3}, {1, 1, 1, 1}},
-        {{2, 24, 30, 29}, {17, 24, 3, 3}, {0, 1, 2, 1}},
-        {{1, 20, 33, 40}, {32, 20, 3, 3}, {1, 1, 1, 1}},
+        {{1, 32, 28, 28}, {16, 32, 3, 3}, {1, 1, 1, 1}},
+        {{2, 40, 30, 29}, {17, 40, 3, 3}, {0, 1, 2, 1}},
+        {{1, 33, 71, 40}, {32, 33, 3, 3}, {1, 1, 1, 1}},
     };
     ThreadPool pool(3);
     int seed = 900;
@@ -357,30 +357,32 @@ TEST(Kernels, F32ConvWinogradMatchesTheReferenceConv) {
         const KernelTable* kt = kernels_for(isa);
         SCOPED_TRACE(isa_name(isa));
         const int64_t TW = 11, ld = TW + 16;  // room for whole-vector stores
-        std::vector<float> va(16 * ld, 0.0f), vb(16 * ld, 0.0f);
-        kt->f32_winograd_in(plane.data<float>(), 9, 23, 2, TW, 1, 0, va.data(), ld);
-        ref_kt->f32_winograd_in(plane.data<float>(), 9, 23, 2, TW, 1, 0, vb.data(), ld);
-        for (int64_t e = 0; e < 16; ++e)
+        std::vector<float> va(36 * ld, 0.0f), vb(36 * ld, 0.0f);
+        kt->f32_winograd_in(plane.data<float>(), 9, 23, 1, TW, 1, 0, va.data(), ld);
+        ref_kt->f32_winograd_in(plane.data<float>(), 9, 23, 1, TW, 1, 0, vb.data(), ld);
+        for (int64_t e = 0; e < 36; ++e)
             for (int64_t t = 0; t < TW; ++t) ASSERT_EQ(va[e * ld + t], vb[e * ld + t]);
         std::vector<float> ya(7 * 21, 0.0f), yb(7 * 21, 0.0f);
-        kt->f32_winograd_out(va.data(), ld, 3, TW, ya.data(), 7, 21, 0.5f, nullptr,
+        kt->f32_winograd_out(va.data(), ld, 1, TW, ya.data(), 7, 21, 0.5f, nullptr,
                              {Activation::kRelu});
-        ref_kt->f32_winograd_out(vb.data(), ld, 3, TW, yb.data(), 7, 21, 0.5f, nullptr,
+        ref_kt->f32_winograd_out(vb.data(), ld, 1, TW, yb.data(), 7, 21, 0.5f, nullptr,
                                  {Activation::kRelu});
         EXPECT_LT(rel_err(ya.data(), yb.data(), 7 * 21), 1e-6);
     }
-    // Not without a known shape, nor for small planes.
+    // Not without a known shape, nor for small planes or few input channels.
     Attributes a;
     a.set("pads", Attribute::make_ints({1, 1, 1, 1}));
     Node n = make_node("Conv", {"x", "w"}, {"y"}, a);
-    Tensor w = random_tensor({16, 16, 3, 3}, 1);
-    const Shape small = {1, 16, 14, 14};
+    Tensor w = random_tensor({16, 32, 3, 3}, 1), w16 = random_tensor({16, 16, 3, 3}, 2);
+    const Shape small = {1, 32, 14, 14}, large = {1, 32, 28, 28}, narrow = {1, 16, 28, 28};
     EXPECT_EQ(prepare_kernel(n, {nullptr, &w}, {})->name().find("winograd"), std::string::npos);
     EXPECT_EQ(prepare_kernel(n, {nullptr, &w}, {}, false, &small)->name().find("winograd"),
               std::string::npos);
-    const Shape large = {1, 16, 28, 28};
+    EXPECT_NE(prepare_kernel(n, {nullptr, &w}, {}, false, &large)->name().find("winograd"),
+              std::string::npos);
     EXPECT_TRUE(prepare_f32_conv_winograd(n, {nullptr, &w}, {}, false, &large) != nullptr);
     EXPECT_TRUE(prepare_f32_conv_winograd(n, {nullptr, &w}, {}, false, &small) == nullptr);
+    EXPECT_TRUE(prepare_f32_conv_winograd(n, {nullptr, &w16}, {}, false, &narrow) == nullptr);
 }
 
 // The direct convolution (where the ISA has its tile: AVX-512) against the
@@ -639,8 +641,9 @@ TEST(Kernels, F32DwConvMatchesTheReferenceConv) {
         {{1, 3, 7, 40}, 5, 1, {2, 1, 2, 3}},
         {{1, 1, 1, 1}, 3, 1, {1, 1, 1, 1}},
         {{1, 6, 112, 112}, 3, 2, {0, 0, 1, 1}},
-        // Planes of at most 28 output columns with channels for whole groups and a
-        // remainder (the kernel vectorized across channels, then the plane kernel):
+        // Planes of at most 56 output columns with channels for whole groups and a
+        // remainder (the kernel vectorized across channels, then the plane kernel),
+        // and on 2 threads bands of output rows (at least 16 rows):
         // 3x3, 5x5, other sizes; positions past whole vectors; inputs the taps
         // never reach (stride 2, no padding); asymmetric padding.
         {{1, 37, 7, 7}, 3, 1, {1, 1, 1, 1}},
@@ -713,9 +716,9 @@ TEST(Kernels, F32DwConvMatchesTheReferenceConv) {
                                 float* out = y3.data<float>() + (n0 * C + c0) * OH * OW;
                                 std::fill(out, out + V * OH * OW, std::nanf(""));  // overwritten
                                 kt->f32_dwconv_group(x.data<float>() + (n0 * C + c0) * H * W, H, W,
-                                                     wt.data(), bias.data(), c.k, c.k, c.stride,
-                                                     c.stride, c.pads[0], c.pads[1], out, OH, OW,
-                                                     act);
+                                                     H * W, wt.data(), bias.data(), c.k, c.k,
+                                                     c.stride, c.stride, c.pads[0], c.pads[1], out,
+                                                     OH, OW, OH * OW, act);
                             }
                         EXPECT_LT(rel_err(y3.data<float>(), want.data(), y3.numel()), 1e-6)
                             << "channel groups, " << activation_name(act);
@@ -758,6 +761,8 @@ TEST(Kernels, F32PoolsMatchTheReference) {
         {{2, 17, 9, 10}, 2, 2, 0, {0, 0, 0, 0}},
         {{1, 33, 13, 17}, 3, 2, 1, {1, 0, 1, 0}},
         {{1, 16, 8, 8}, 5, 1, 0, {2, 2, 2, 2}},
+        // Bands of output rows per thread (2 threads, at least 16 rows), ceil mode.
+        {{1, 17, 40, 37}, 3, 2, 1, {1, 0, 0, 0}},
     };
     ThreadPool pool(2);
     int seed = 300;
@@ -788,9 +793,9 @@ TEST(Kernels, F32PoolsMatchTheReference) {
                     for (int64_t c0 = 0; c0 + V <= C; c0 += V) {
                         float* out = y3.data<float>() + (n0 * C + c0) * OH * OW;
                         std::fill(out, out + V * OH * OW, 1e30f);  // must be overwritten
-                        kt->f32_maxpool_group(x.data<float>() + (n0 * C + c0) * H * W, H, W, c.k,
-                                              c.k, c.stride, c.stride, c.pads[0], c.pads[1], out,
-                                              OH, OW);
+                        kt->f32_maxpool_group(x.data<float>() + (n0 * C + c0) * H * W, H, W, H * W,
+                                              c.k, c.k, c.stride, c.stride, c.pads[0], c.pads[1],
+                                              out, OH, OW, OH * OW);
                     }
                 EXPECT_EQ(max_abs_diff(y3, ref[0]), 0.0) << "channel groups " << shape_str(c.x);
             }

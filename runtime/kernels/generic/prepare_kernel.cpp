@@ -44,17 +44,17 @@ std::unique_ptr<PreparedKernel> prepare_kernel(const Node& node,
     if (residual) {
         if (node.op != OpKind::kConv) return nullptr;
         if (auto k = prepare_f32_conv_sparse(node, constants, act, true)) return k;
-        if (auto k = prepare_f32_conv_direct(node, constants, act, true, input_shape)) return k;
         if (auto k = prepare_f32_conv_winograd(node, constants, act, true, input_shape)) return k;
+        if (auto k = prepare_f32_conv_direct(node, constants, act, true, input_shape)) return k;
         return prepare_f32_conv_gemm(node, constants, act, true);
     }
     switch (node.op) {
         case OpKind::kConv:
             if (auto k = prepare_f32_dwconv(node, constants, act)) return k;
             if (auto k = prepare_f32_conv_sparse(node, constants, act, false)) return k;
-            if (auto k = prepare_f32_conv_direct(node, constants, act, false, input_shape))
-                return k;
             if (auto k = prepare_f32_conv_winograd(node, constants, act, false, input_shape))
+                return k;
+            if (auto k = prepare_f32_conv_direct(node, constants, act, false, input_shape))
                 return k;
             return prepare_f32_conv_gemm(node, constants, act);
         case OpKind::kQLinearConv:

@@ -86,9 +86,9 @@ class Qu8DwConv : public PreparedKernel {
             float* yf = xf + nc * H * W;
             kt_.qu8_dequantize(x + (n * C_ + c0) * H * W, nc * H * W, 1.0f, zx_, xf);
             if (group) {
-                kt_.f32_dwconv_group(xf, H, W, wg_.data() + j * KH * KW * V, zeros_.data(), KH, KW,
-                                     w.strides[0], w.strides[1], w.pad_begin[0], w.pad_begin[1], yf,
-                                     OH, OW, Activation{});
+                kt_.f32_dwconv_group(xf, H, W, H * W, wg_.data() + j * KH * KW * V, zeros_.data(),
+                                     KH, KW, w.strides[0], w.strides[1], w.pad_begin[0],
+                                     w.pad_begin[1], yf, OH, OW, OH * OW, Activation{});
             } else {
                 kt_.f32_dwconv(xf, H, W, w_.data() + c0 * KH * KW, KH, KW, w.strides[0],
                                w.strides[1], w.pad_begin[0], w.pad_begin[1], 0.0f, yf, OH, OW,
