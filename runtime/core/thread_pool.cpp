@@ -57,7 +57,12 @@ void ThreadPool::worker_loop() {
         const auto spin_until = std::chrono::steady_clock::now() + std::chrono::microseconds(2000);
         for (int i = 0; generation_.load(std::memory_order_acquire) == seen; ++i) {
             cpu_relax();
-            if ((i & 255) == 255 && std::chrono::steady_clock::now() >= spin_until) break;
+            if ((i & 1023) == 1023) {
+                // Yield the vCPU now and then: the scheduler may have put this
+                // thread beside the caller, whose work it would otherwise delay.
+                std::this_thread::yield();
+                if (std::chrono::steady_clock::now() >= spin_until) break;
+            }
         }
         {
             std::unique_lock<std::mutex> lock(mu_);
@@ -82,7 +87,8 @@ void ThreadPool::worker_loop() {
 void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t)>& fn) {
     if (n <= 0) return;
     bool expected = false;
-    if (size_ == 1 || n == 1 || !in_call_.compare_exchange_strong(expected, true)) {
+    if (size_ == 1 || n == 1 || n >= static_cast<int64_t>(kIndexMask) ||
+        !in_call_.compare_exchange_strong(expected, true)) {
         for (int64_t i = 0; i < n; ++i) fn(i);
         return;
     }
@@ -105,8 +111,12 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t)>& fn)
     }
     int64_t i;
     while (claim(&i)) fn(i);
-    // Every index is taken; wait for the workers still running theirs.
-    while (active_.load() != 0) cpu_relax();
+    // Every index is taken; wait for the workers still running theirs (yielding
+    // now and then, in case one shares this vCPU).
+    for (int k = 1; active_.load() != 0; ++k) {
+        cpu_relax();
+        if ((k & 255) == 0) std::this_thread::yield();
+    }
     ticket_.store((call << kIndexBits) | kIndexMask);
     in_call_.store(false);
 }

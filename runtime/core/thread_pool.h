@@ -9,8 +9,10 @@
 // microseconds), then sleep. The caller never waits for a worker that has not
 // taken a task: it runs whatever is left itself (on a virtual machine a sleeping
 // vCPU can take milliseconds to wake; a worker that wakes late finds the call
-// over). One parallel_for at a time per pool; calls from inside a task run
-// serially on the calling thread.
+// over). Spinning threads yield the vCPU now and then (the scheduler may put a
+// worker beside the caller: pare check's cold 2-thread runs of mobilenet_v2
+// took 9.5 ms without the yields, 6 ms with them). One parallel_for at a time
+// per pool; calls from inside a task run serially on the calling thread.
 #pragma once
 
 #include <atomic>
