@@ -9,8 +9,10 @@
 // header and instantiates gemm_packed_driver with its microkernel; the code is
 // compiled with that file's ISA flags.
 //
-// Microkernel contract: micro(kc, a_panel, b_panel, acc) computes the full MR x NR
-// tile of products into acc (row-major, NR floats per row); the driver stores it
+// Microkernel contract: micro(kc, a_panel, b_panel, ldb, acc) computes the full MR x
+// NR tile of products into acc (row-major, NR floats per row), reading row k of the B
+// panel at b_panel + k * ldb (NR for a packed panel; B's own leading dimension when
+// B is a plain matrix read in place: a single K block, whole panels); the driver stores it
 // into C (plus bias) on the first K block, adds it on later ones, and applies the
 // activation after the last, clipping partial tiles.
 #pragma once
@@ -77,6 +79,12 @@ void gemm_packed_driver(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N, 
     // whole number of 4 KiB pages would send those writes to one cache set, so
     // panels are spaced by one extra cache line.
     float* const pb = scratch_floats(0, static_cast<size_t>(NC / NR * (NR * KC + 16)));
+    // A plain B with K in one block is read in place, whole panels of it (rows ld
+    // apart: for the short K of pointwise convolutions packing cost as much as the
+    // products; AVX-512, 1 thread: 32->16 channels at 112x112 0.077 against 0.102
+    // ms packed, 144->24 at 56x56 0.112 against 0.147, never slower); only a last
+    // partial panel is packed, zero-padded.
+    const bool in_place = !B.rows && K <= KC;
     alignas(64) float acc[MR * NR];
     alignas(64) float row[NC];  // one generated row of B (F32BSource::rows)
     for (int64_t jc = 0; jc < N; jc += NC) {
@@ -85,8 +93,10 @@ void gemm_packed_driver(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N, 
             const int64_t kc = std::min(KC, K - pc);
             const bool first = pc == 0, last = pc + kc >= K;
             const int64_t pstride = NR * kc + 16;
-            // Pack B[pc:pc+kc, jc:jc+nc] into NR-wide panels, row by row.
-            for (int64_t k = 0; k < kc; ++k) {
+            // Pack B[pc:pc+kc, jc:jc+nc] into NR-wide panels, row by row (in place:
+            // only the partial panel).
+            const int64_t pack_from = in_place ? nc / NR * NR : 0;
+            for (int64_t k = 0; k < kc && pack_from < nc; ++k) {
                 const float* src;
                 if (B.rows) {
                     B.rows(B.ctx, pc + k, B.col0 + jc, nc, row);
@@ -94,7 +104,7 @@ void gemm_packed_driver(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N, 
                 } else {
                     src = B.data + (pc + k) * B.ld + jc;
                 }
-                for (int64_t jr = 0; jr < nc; jr += NR) {
+                for (int64_t jr = pack_from; jr < nc; jr += NR) {
                     float* d = pb + (jr / NR) * pstride + k * NR;
                     const int64_t nr = std::min<int64_t>(NR, nc - jr);
                     if (nr == NR) {
@@ -109,10 +119,12 @@ void gemm_packed_driver(const F32PackedA& a, int64_t m0, int64_t m1, int64_t N, 
                 const int64_t mc = std::min(MC, m1 - ic);
                 for (int64_t jr = 0; jr < nc; jr += NR) {
                     const int64_t nr = std::min<int64_t>(NR, nc - jr);
-                    const float* bp = pb + (jr / NR) * pstride;
+                    const bool direct = in_place && nr == NR;
+                    const float* bp = direct ? B.data + jc + jr : pb + (jr / NR) * pstride;
+                    const int64_t ldb = direct ? B.ld : NR;
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int64_t mr = std::min<int64_t>(MR, mc - ir);
-                        micro(kc, ablock + (ic + ir) * kc, bp, acc);
+                        micro(kc, ablock + (ic + ir) * kc, bp, ldb, acc);
                         if (first && last && mr == MR && nr == NR) {
                             const int64_t r0 = ic + ir;
                             store_full_tile<MR, NR, V>(acc, C + r0 * ldc + jc + jr, ldc,

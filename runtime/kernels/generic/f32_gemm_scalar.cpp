@@ -9,13 +9,13 @@ namespace pare {
 
 namespace {
 
-// acc (4 x 8) = sum_k a[k*4 + i] * b[k*8 + j]
-void micro_4x8(int64_t kc, const float* a, const float* b, float* acc) {
+// acc (4 x 8) = sum_k a[k*4 + i] * b[k*ldb + j]
+void micro_4x8(int64_t kc, const float* a, const float* b, int64_t ldb, float* acc) {
     float c[4][8] = {};
     for (int64_t k = 0; k < kc; ++k) {
         for (int i = 0; i < 4; ++i) {
             const float ai = a[k * 4 + i];
-            for (int j = 0; j < 8; ++j) c[i][j] += ai * b[k * 8 + j];
+            for (int j = 0; j < 8; ++j) c[i][j] += ai * b[k * ldb + j];
         }
     }
     std::memcpy(acc, c, sizeof c);

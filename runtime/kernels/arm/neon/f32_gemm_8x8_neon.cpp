@@ -12,11 +12,11 @@ namespace pare {
 
 namespace {
 
-void micro_8x8(int64_t kc, const float* a, const float* b, float* acc) {
+void micro_8x8(int64_t kc, const float* a, const float* b, int64_t ldb, float* acc) {
     float32x4_t c[8][2];
     for (int i = 0; i < 8; ++i) c[i][0] = c[i][1] = vdupq_n_f32(0.0f);
     for (int64_t k = 0; k < kc; ++k) {
-        const float32x4_t b0 = vld1q_f32(b + k * 8), b1 = vld1q_f32(b + k * 8 + 4);
+        const float32x4_t b0 = vld1q_f32(b + k * ldb), b1 = vld1q_f32(b + k * ldb + 4);
         const float32x4_t a0 = vld1q_f32(a + k * 8), a1 = vld1q_f32(a + k * 8 + 4);
         c[0][0] = vfmaq_laneq_f32(c[0][0], b0, a0, 0);
         c[0][1] = vfmaq_laneq_f32(c[0][1], b1, a0, 0);

@@ -12,7 +12,7 @@ namespace pare {
 
 namespace {
 
-void micro_6x16(int64_t kc, const float* a, const float* b, float* acc) {
+void micro_6x16(int64_t kc, const float* a, const float* b, int64_t ldb, float* acc) {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(),
            c11 = _mm256_setzero_ps();
     __m256 c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(), c30 = _mm256_setzero_ps(),
@@ -20,7 +20,7 @@ void micro_6x16(int64_t kc, const float* a, const float* b, float* acc) {
     __m256 c40 = _mm256_setzero_ps(), c41 = _mm256_setzero_ps(), c50 = _mm256_setzero_ps(),
            c51 = _mm256_setzero_ps();
     for (int64_t k = 0; k < kc; ++k) {
-        const __m256 b0 = _mm256_loadu_ps(b + k * 16), b1 = _mm256_loadu_ps(b + k * 16 + 8);
+        const __m256 b0 = _mm256_loadu_ps(b + k * ldb), b1 = _mm256_loadu_ps(b + k * ldb + 8);
         const float* ak = a + k * 6;
         __m256 x = _mm256_broadcast_ss(ak + 0);
         c00 = _mm256_fmadd_ps(x, b0, c00);

@@ -17,12 +17,12 @@ constexpr int kNR = 32;
 // MR x 32 tile: MR = 12 (the table's height) or 8 (its alternative, for 64 or 32
 // rows, which 12 would pad by an eighth or more).
 template <int kMR>
-void micro_mx32(int64_t kc, const float* a, const float* b, float* acc) {
+void micro_mx32(int64_t kc, const float* a, const float* b, int64_t ldb, float* acc) {
     __m512 c0[kMR], c1[kMR];
 #pragma GCC unroll 12
     for (int i = 0; i < kMR; ++i) c0[i] = c1[i] = _mm512_setzero_ps();
     for (int64_t k = 0; k < kc; ++k) {
-        const __m512 b0 = _mm512_loadu_ps(b + k * kNR), b1 = _mm512_loadu_ps(b + k * kNR + 16);
+        const __m512 b0 = _mm512_loadu_ps(b + k * ldb), b1 = _mm512_loadu_ps(b + k * ldb + 16);
         const float* ak = a + k * kMR;
 #pragma GCC unroll 12
         for (int i = 0; i < kMR; ++i) {
