@@ -171,6 +171,22 @@ std::unique_ptr<PreparedKernel> prepare_q8_elementwise(const Node& node,
 // maxima, then the columns.
 std::unique_ptr<PreparedKernel> prepare_qu8_maxpool(const Node& node);
 
+// The plane kernels' work (depthwise convolution, max pooling) over the threads:
+// task(n, j, o0, o1) computes output rows [o0, o1) of image n's channel group or
+// plane j (per of them). Threads take bands of output rows of every channel (a
+// thread's share of the plane stays the same from layer to layer, so it reads
+// what it wrote: on this machine's two vCPUs a cache line written by the other
+// one reads 3x slower); planes of fewer than 8 rows per thread split by j.
+void run_plane_bands(ThreadPool* pool, int64_t N, int64_t per, int64_t OH,
+                     const std::function<void(int64_t, int64_t, int64_t, int64_t)>& task);
+// The input rows a band of output rows [o0, o1) reads (window K, stride s, padding
+// p before row 0, H input rows): from row `first`, `rows` of them, with `pad` rows
+// of padding above.
+struct RowBand {
+    int64_t first, rows, pad;
+};
+RowBand band_input_rows(int64_t o0, int64_t o1, int64_t s, int64_t p, int64_t K, int64_t H);
+
 std::unique_ptr<PreparedKernel> prepare_f32_dwconv(const Node& node,
                                                    const std::vector<const Tensor*>& constants,
                                                    const Activation& act);

@@ -52,41 +52,23 @@ class F32DwConv : public PreparedKernel {
         // planes, one plane at a time.
         const int64_t V = kt_.f32_dwconv_lanes;
         const int64_t G = OW <= 56 ? C / V : 0, rest = C - G * V, per = G + rest;
-        // Output rows [o0, o1) of image n's group or plane j: the input rows they
-        // read (the padding above them as pt), planes at their full strides.
-        auto task = [&](int64_t n, int64_t j, int64_t o0, int64_t o1) {
-            const int64_t top = o0 * w.strides[0] - w.pad_begin[0];
-            const int64_t i0 = std::max<int64_t>(0, top);
-            const int64_t i1 = std::min(H, (o1 - 1) * w.strides[0] - w.pad_begin[0] + KH);
+        // Output rows [o0, o1) of image n's group or plane j, planes at their full
+        // strides.
+        run_plane_bands(ctx.pool, N, per, OH, [&](int64_t n, int64_t j, int64_t o0, int64_t o1) {
+            const RowBand in = band_input_rows(o0, o1, w.strides[0], w.pad_begin[0], KH, H);
             const int64_t c0 = j < G ? j * V : G * V + (j - G);
-            const float* xs = x + (n * C + c0) * H * W + i0 * W;
+            const float* xs = x + (n * C + c0) * H * W + in.first * W;
             float* ys = y + (n * C + c0) * OH * OW + o0 * OW;
             if (j < G) {
-                kt_.f32_dwconv_group(xs, std::max<int64_t>(0, i1 - i0), W, H * W,
-                                     wg_.data() + j * KH * KW * V, bias_.data() + c0, KH, KW,
-                                     w.strides[0], w.strides[1], i0 - top, w.pad_begin[1], ys,
-                                     o1 - o0, OW, OH * OW, act_);
+                kt_.f32_dwconv_group(xs, in.rows, W, H * W, wg_.data() + j * KH * KW * V,
+                                     bias_.data() + c0, KH, KW, w.strides[0], w.strides[1], in.pad,
+                                     w.pad_begin[1], ys, o1 - o0, OW, OH * OW, act_);
             } else {
-                kt_.f32_dwconv(xs, std::max<int64_t>(0, i1 - i0), W, w_.data() + c0 * KH * KW, KH,
-                               KW, w.strides[0], w.strides[1], i0 - top, w.pad_begin[1], bias_[c0],
-                               ys, o1 - o0, OW, act_);
+                kt_.f32_dwconv(xs, in.rows, W, w_.data() + c0 * KH * KW, KH, KW, w.strides[0],
+                               w.strides[1], in.pad, w.pad_begin[1], bias_[c0], ys, o1 - o0, OW,
+                               act_);
             }
-        };
-        // Threads take bands of output rows of every channel (a thread's share of
-        // the plane stays the same from layer to layer, so it reads what it wrote:
-        // on this machine's two vCPUs a cache line written by the other one reads 3x
-        // slower); planes of fewer than 8 rows per thread split by channels.
-        const int64_t T = ctx.pool ? ctx.pool->size() : 1;
-        if (T > 1 && OH >= 8 * T) {
-            ctx.pool->parallel_for(T, [&](int64_t t) {
-                int64_t o0, o1;
-                split_range(OH, T, 1, t, &o0, &o1);
-                for (int64_t n = 0; n < N; ++n)
-                    for (int64_t j = 0; j < per; ++j) task(n, j, o0, o1);
-            });
-        } else {
-            parallel_runs(ctx.pool, N * per, [&](int64_t i) { task(i / per, i % per, 0, OH); });
-        }
+        });
         return Status();
     }
 
@@ -99,6 +81,28 @@ class F32DwConv : public PreparedKernel {
 };
 
 }  // namespace
+
+void run_plane_bands(ThreadPool* pool, int64_t N, int64_t per, int64_t OH,
+                     const std::function<void(int64_t, int64_t, int64_t, int64_t)>& task) {
+    const int64_t T = pool ? pool->size() : 1;
+    if (T > 1 && OH >= 8 * T) {
+        pool->parallel_for(T, [&](int64_t t) {
+            int64_t o0, o1;
+            split_range(OH, T, 1, t, &o0, &o1);
+            for (int64_t n = 0; n < N; ++n)
+                for (int64_t j = 0; j < per; ++j) task(n, j, o0, o1);
+        });
+    } else {
+        parallel_runs(pool, N * per, [&](int64_t i) { task(i / per, i % per, 0, OH); });
+    }
+}
+
+RowBand band_input_rows(int64_t o0, int64_t o1, int64_t s, int64_t p, int64_t K, int64_t H) {
+    const int64_t top = o0 * s - p;
+    const int64_t first = std::max<int64_t>(0, top);
+    const int64_t last = std::min(H, (o1 - 1) * s - p + K);
+    return {first, std::max<int64_t>(0, last - first), first - top};
+}
 
 std::unique_ptr<PreparedKernel> prepare_f32_dwconv(const Node& node,
                                                    const std::vector<const Tensor*>& constants,

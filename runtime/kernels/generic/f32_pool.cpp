@@ -35,33 +35,19 @@ class F32MaxPool : public PreparedKernel {
         const int64_t N = X.shape()[0], C = X.shape()[1], V = kt_.f32_dwconv_lanes;
         const int64_t G = OW <= 56 ? C / V : 0, per = G + (C - G * V);
         const int64_t KH = w.kernel[0], KW = w.kernel[1], sh = w.strides[0], sw = w.strides[1];
-        auto task = [&](int64_t n, int64_t j, int64_t o0, int64_t o1) {
-            const int64_t top = o0 * sh - w.pad_begin[0];
-            const int64_t i0 = std::max<int64_t>(0, top);
-            const int64_t i1 = std::min(H, (o1 - 1) * sh - w.pad_begin[0] + KH);
+        run_plane_bands(ctx.pool, N, per, OH, [&](int64_t n, int64_t j, int64_t o0, int64_t o1) {
+            const RowBand in = band_input_rows(o0, o1, sh, w.pad_begin[0], KH, H);
             const int64_t c0 = j < G ? j * V : G * V + (j - G);
-            const float* xs = x + (n * C + c0) * H * W + i0 * W;
+            const float* xs = x + (n * C + c0) * H * W + in.first * W;
             float* ys = y + (n * C + c0) * OH * OW + o0 * OW;
-            const int64_t Hs = std::max<int64_t>(0, i1 - i0);
             if (j < G) {
-                kt_.f32_maxpool_group(xs, Hs, W, H * W, KH, KW, sh, sw, i0 - top, w.pad_begin[1],
+                kt_.f32_maxpool_group(xs, in.rows, W, H * W, KH, KW, sh, sw, in.pad, w.pad_begin[1],
                                       ys, o1 - o0, OW, OH * OW);
             } else {
-                kt_.f32_maxpool(xs, Hs, W, KH, KW, sh, sw, i0 - top, w.pad_begin[1], ys, o1 - o0,
+                kt_.f32_maxpool(xs, in.rows, W, KH, KW, sh, sw, in.pad, w.pad_begin[1], ys, o1 - o0,
                                 OW);
             }
-        };
-        const int64_t T = ctx.pool ? ctx.pool->size() : 1;
-        if (T > 1 && OH >= 8 * T) {
-            ctx.pool->parallel_for(T, [&](int64_t t) {
-                int64_t o0, o1;
-                split_range(OH, T, 1, t, &o0, &o1);
-                for (int64_t n = 0; n < N; ++n)
-                    for (int64_t j = 0; j < per; ++j) task(n, j, o0, o1);
-            });
-        } else {
-            parallel_runs(ctx.pool, N * per, [&](int64_t i) { task(i / per, i % per, 0, OH); });
-        }
+        });
         return Status();
     }
 
