@@ -121,15 +121,24 @@ void ThreadPool::parallel_for(int64_t n, const std::function<void(int64_t)>& fn)
     in_call_.store(false);
 }
 
-void parallel_runs(ThreadPool* pool, int64_t n, const std::function<void(int64_t)>& fn) {
-    const int64_t T = pool ? std::min<int64_t>(pool->size(), n) : 1;
+void parallel_ranges(ThreadPool* pool, int64_t n, int64_t align,
+                     const std::function<void(int64_t, int64_t)>& fn) {
+    if (n <= 0) return;
+    align = std::max<int64_t>(1, align);
+    const int64_t T = pool ? std::min<int64_t>(pool->size(), (n + align - 1) / align) : 1;
     if (T <= 1) {
-        for (int64_t i = 0; i < n; ++i) fn(i);
+        fn(0, n);
         return;
     }
     pool->parallel_for(T, [&](int64_t t) {
         int64_t b, e;
-        split_range(n, T, 1, t, &b, &e);
+        split_range(n, T, align, t, &b, &e);
+        if (e > b) fn(b, e);
+    });
+}
+
+void parallel_runs(ThreadPool* pool, int64_t n, const std::function<void(int64_t)>& fn) {
+    parallel_ranges(pool, n, 1, [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i) fn(i);
     });
 }

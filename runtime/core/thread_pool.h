@@ -63,9 +63,16 @@ class ThreadPool {
     std::atomic<bool> in_call_{false};
 };
 
-// Calls fn(i) for every i in [0, n): one contiguous run of indices per thread of
-// pool (all on the calling thread when pool is null), for many small tasks whose
-// hand-out one at a time would cost more than their work.
+// Calls fn(begin, end) for one contiguous range of [0, n) per thread of pool
+// (boundaries on multiples of align; at most one range per align indices; all of
+// [0, n) on the calling thread when pool is null): for work that should stay on the
+// same thread from call to call (a thread's band of a plane, layer after layer) or
+// whose hand-out one index at a time would cost more than it does.
+void parallel_ranges(ThreadPool* pool, int64_t n, int64_t align,
+                     const std::function<void(int64_t, int64_t)>& fn);
+
+// Calls fn(i) for every i in [0, n): parallel_ranges with align 1, each range's
+// indices in order.
 void parallel_runs(ThreadPool* pool, int64_t n, const std::function<void(int64_t)>& fn);
 
 // Splits [0, total) into `parts` contiguous ranges whose boundaries are multiples

@@ -211,11 +211,8 @@ class F32ConvDirect : public PreparedKernel {
                 int64_t b0, b1;
                 split_range(P, T, 16, 0, &b0, &b1);
                 const int64_t align = 10 * (b1 - b0) * T <= 11 * P ? 16 : 1;
-                ctx.pool->parallel_for(T, [&](int64_t t) {
-                    int64_t q0, q1;
-                    split_range(P, T, align, t, &q0, &q1);
+                parallel_ranges(ctx.pool, P, align, [&](int64_t q0, int64_t q1) {
                     const int64_t nb = (q1 - q0 + max_block - 1) / max_block;
-                    if (nb == 0) return;
                     const int64_t len = ((q1 - q0 + nb - 1) / nb + 15) / 16 * 16;
                     for (int64_t b = 0; b < blocks_; ++b)
                         for (int64_t p0 = q0; p0 < q1; p0 += len)

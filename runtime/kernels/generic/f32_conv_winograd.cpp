@@ -5,8 +5,8 @@
 // At prepare: U_e = (G g G^T)_e for the 36 positions e of the 6x6 transformed tile,
 // each an M x C matrix packed for the GEMM. Per run, whole rows of tiles in blocks
 // of about kTiles tiles: the input transform (the dispatched f32_winograd_in,
-// vectorized across tiles), 36 GEMMs M_e = U_e * V_e (split over the threads
-// whole), and the output transform with bias, a fused residual and the activation.
+// vectorized across tiles), 36 GEMMs M_e = U_e * V_e, and the output transform with
+// bias, a fused residual and the activation; each thread a band of tile rows.
 // Chosen for planes of at least 28x28 outputs and 32 input channels, where the
 // saved multiplies outweigh the transforms.
 #include <cstring>
@@ -88,14 +88,11 @@ class F32ConvWinograd : public PreparedKernel {
         // output transform on its own scratch): one synchronization per image, and a
         // thread reads the part of the plane it wrote in the layer before (on this
         // machine's two vCPUs a cache line written by the other one reads 3x slower).
-        const int64_t T = ctx.pool ? ctx.pool->size() : 1, bands = std::min(T, TH);
         for (int64_t n = 0; n < N; ++n) {
             const float* xn = x + n * C_ * H * W;
             float* yn = y + n * M_ * OH * OW;
             const float* rn = res ? res + n * M_ * OH * OW : nullptr;
-            auto band = [&](int64_t i) {
-                int64_t r0, r1;
-                split_range(TH, bands, 1, i, &r0, &r1);
+            parallel_ranges(ctx.pool, TH, 1, [&](int64_t r0, int64_t r1) {
                 // V_e: C x ld, M_e: M x ld, e = 0..35.
                 float* V = scratch_floats(4, static_cast<size_t>(36 * C_ * ld));
                 float* Mo = scratch_floats(5, static_cast<size_t>(36 * M_ * ld));
@@ -116,12 +113,7 @@ class F32ConvWinograd : public PreparedKernel {
                                                  yn + m * OH * OW, OH, OW, bias_[m],
                                                  rn ? rn + m * OH * OW : nullptr, act_);
                 }
-            };
-            if (bands > 1) {
-                ctx.pool->parallel_for(bands, band);
-            } else {
-                band(0);
-            }
+            });
         }
         return Status();
     }

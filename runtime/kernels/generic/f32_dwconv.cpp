@@ -86,9 +86,7 @@ void run_plane_bands(ThreadPool* pool, int64_t N, int64_t per, int64_t OH,
                      const std::function<void(int64_t, int64_t, int64_t, int64_t)>& task) {
     const int64_t T = pool ? pool->size() : 1;
     if (T > 1 && OH >= 8 * T) {
-        pool->parallel_for(T, [&](int64_t t) {
-            int64_t o0, o1;
-            split_range(OH, T, 1, t, &o0, &o1);
+        parallel_ranges(pool, OH, 1, [&](int64_t o0, int64_t o1) {
             for (int64_t n = 0; n < N; ++n)
                 for (int64_t j = 0; j < per; ++j) task(n, j, o0, o1);
         });

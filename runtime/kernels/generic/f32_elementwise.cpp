@@ -59,17 +59,7 @@ void span_op2(const float* a, const float* b, float* y, int64_t n, const Activat
 // fn(b, e) over [0, n) split in one contiguous range per thread (boundaries on
 // multiples of kChunk, so each element is computed the same way for any count).
 void for_ranges(ThreadPool* pool, int64_t n, const std::function<void(int64_t, int64_t)>& fn) {
-    const int64_t chunks = (n + kChunk - 1) / kChunk;
-    const int64_t T = pool ? std::min<int64_t>(pool->size(), chunks) : 1;
-    if (T <= 1) {
-        fn(0, n);
-        return;
-    }
-    pool->parallel_for(T, [&](int64_t t) {
-        int64_t b, e;
-        split_range(n, T, kChunk, t, &b, &e);
-        if (e > b) fn(b, e);
-    });
+    parallel_ranges(pool, n, kChunk, fn);
 }
 
 // How `small` broadcasts to `full`: as [outer, mid, inner] with small indexed by mid.
