@@ -110,8 +110,11 @@ demo: build models
 bench: build models
 	@$(BUILD)/gemm_probe 1
 	@$(BUILD)/gemm_probe 2
+	@cmake --build $(BUILD) -j$(JOBS) --target pare_runtime_shared > $(BUILD).shared.log 2>&1 || { cat $(BUILD).shared.log; exit 1; }
+	@strip -o $(BUILD)/libpare_runtime.stripped.so $(BUILD)/libpare_runtime.so && \
+	  echo "runtime library (shared, stripped: the file an application ships): $$(stat -c %s $(BUILD)/libpare_runtime.stripped.so) bytes"
 	@strip -g -o $(BUILD)/libpare_runtime.stripped.a $(BUILD)/libpare_runtime.a && \
-	  echo "runtime library (static archive, debug info stripped): $$(stat -c %s $(BUILD)/libpare_runtime.stripped.a) bytes"
+	  echo "runtime library (static archive, debug info stripped; symbol tables for linking): $$(stat -c %s $(BUILD)/libpare_runtime.stripped.a) bytes"
 	@strip -o $(BUILD)/classify.stripped $(BUILD)/classify && \
 	  echo "examples/classify (links only the runtime: every op and kernel), stripped: $$(stat -c %s $(BUILD)/classify.stripped) bytes"
 	@bench/runtime.sh $(BUILD)/pare 3 10
