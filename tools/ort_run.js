@@ -8,8 +8,9 @@
 //   {"outputs": [{"name": ..., "file": ...}], "run_ms": [per-run wall times]}
 //   --serve: then prints "ready" and, for every line read from stdin, runs the model
 //   once more and prints that run's milliseconds (a caller alternates these runs
-//   with its own, so both are timed under the same machine conditions); exits at
-//   the end of stdin.
+//   with its own, so both are timed under the same machine conditions); a line
+//   holding a number N > 0 first pauses this process N ms (as the caller pauses
+//   before its own runs); exits at the end of stdin.
 //   --per-example: runs the model once per example (every input split along its
 //   first axis into batches of one, as a model with a fixed batch of one needs),
 //   concatenates the outputs, and run_ms holds each example's time.
@@ -152,7 +153,10 @@ async function main() {
   if (!opts.serve) return;
   process.stdout.write('ready\n');
   const lines = require('readline').createInterface({input: process.stdin});
-  for await (const line of lines) {  // eslint-disable-line no-unused-vars
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for await (const line of lines) {
+    const ms = Number(line.trim());
+    if (ms > 0) Atomics.wait(pause, 0, 0, ms);
     const t0 = process.hrtime.bigint();
     await session.run(feeds);
     process.stdout.write(`${Number(process.hrtime.bigint() - t0) / 1e6}\n`);

@@ -177,7 +177,7 @@ std::unique_ptr<PreparedKernel> prepare_qu8_maxpool(const Node& node);
 // thread's share of the plane stays the same from layer to layer, so it reads
 // what it wrote: on this machine's two vCPUs a cache line written by the other
 // one reads 3x slower); planes of fewer than 8 rows per thread split by j.
-void run_plane_bands(ThreadPool* pool, int64_t N, int64_t per, int64_t OH,
+void run_plane_bands(ThreadPool* pool, int64_t N, int64_t per, int64_t OH, int64_t OW,
                      const std::function<void(int64_t, int64_t, int64_t, int64_t)>& task);
 // The input rows a band of output rows [o0, o1) reads (window K, stride s, padding
 // p before row 0, H input rows): from row `first`, `rows` of them, with `pad` rows

@@ -235,14 +235,19 @@ class OrtServer {
     }
 
     // One more run in ONNX Runtime: its milliseconds.
-    Result<double> timed_run() {
+    // One more run of the model, timed by ONNX Runtime's process after it has itself
+    // paused pause_ms (so its run starts as a call of pare's that follows its own
+    // pause: from a thread that slept, with the machine idle meanwhile).
+    Result<double> timed_run(int pause_ms) {
         // A write to a child that has died raises SIGPIPE: blocked here, consumed if
         // pending, so the error is reported instead of ending the process.
         sigset_t pipe_set, old;
         sigemptyset(&pipe_set);
         sigaddset(&pipe_set, SIGPIPE);
         pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-        const bool written = write(to_, "\n", 1) == 1;
+        const std::string request = std::to_string(pause_ms) + "\n";
+        const bool written =
+            write(to_, request.data(), request.size()) == static_cast<ssize_t>(request.size());
         if (!written) {
             const timespec zero{0, 0};
             sigtimedwait(&pipe_set, nullptr, &zero);
@@ -326,7 +331,13 @@ Result<OracleReport> compare_with_onnxruntime(const std::string& model_path,
     // one run; then one timed run of each in turn, each after a pause of kSettle:
     // both runtimes' idle worker threads spin for a while after a run (measured:
     // ONNX Runtime's for 50-60 ms, pare's at most 2 ms), and on a machine with few
-    // cores a spinning pool would steal the other's cores.
+    // cores a spinning pool would steal the other's cores. Each runtime's own
+    // calling thread pauses, so both runs start alike: from a thread that slept,
+    // on a machine idle meanwhile. A run requested through the pipe right after
+    // pare's pause starts just as pare's thread goes idle, and on this virtual
+    // machine that favours the second thread's wake-up (ONNX Runtime's
+    // mobilenet_v2 on 2 threads, median of 15 such runs: 4.1 ms requested that
+    // way, 9.1 ms after its own pause; on 1 thread 5.1 and 5.2).
     PARE_ASSIGN_OR_RETURN(std::unique_ptr<OrtServer> ort,
                           OrtServer::start(model_path, inputs, 1, options.threads));
     PARE_ASSIGN_OR_RETURN(std::vector<Tensor> ort_outputs, ort->outputs(nullptr));
@@ -343,8 +354,10 @@ Result<OracleReport> compare_with_onnxruntime(const std::string& model_path,
         times.push_back(
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                 .count());
-        std::this_thread::sleep_for(kSettle);
-        PARE_ASSIGN_OR_RETURN(double ms, ort->timed_run());
+        PARE_ASSIGN_OR_RETURN(
+            double ms,
+            ort->timed_run(static_cast<int>(
+                std::chrono::duration_cast<std::chrono::milliseconds>(kSettle).count())));
         ort_times.push_back(ms);
         if (ms > 0) ratios.push_back(times.back() / ms);
     }

@@ -1,6 +1,8 @@
 // f32_dwconv: depthwise Conv (one input and one output channel per group), 2-D,
 // strides 1 or 2, dilation 1, any kernel size: the dispatched plane kernel per
 // (image, channel), planes split over the thread pool, bias and activation fused.
+#include <numeric>
+
 #include "runtime/kernels/fast_ops.h"
 #include "runtime/ops/conv_util.h"
 
@@ -54,21 +56,22 @@ class F32DwConv : public PreparedKernel {
         const int64_t G = OW <= 56 ? C / V : 0, rest = C - G * V, per = G + rest;
         // Output rows [o0, o1) of image n's group or plane j, planes at their full
         // strides.
-        run_plane_bands(ctx.pool, N, per, OH, [&](int64_t n, int64_t j, int64_t o0, int64_t o1) {
-            const RowBand in = band_input_rows(o0, o1, w.strides[0], w.pad_begin[0], KH, H);
-            const int64_t c0 = j < G ? j * V : G * V + (j - G);
-            const float* xs = x + (n * C + c0) * H * W + in.first * W;
-            float* ys = y + (n * C + c0) * OH * OW + o0 * OW;
-            if (j < G) {
-                kt_.f32_dwconv_group(xs, in.rows, W, H * W, wg_.data() + j * KH * KW * V,
-                                     bias_.data() + c0, KH, KW, w.strides[0], w.strides[1], in.pad,
-                                     w.pad_begin[1], ys, o1 - o0, OW, OH * OW, act_);
-            } else {
-                kt_.f32_dwconv(xs, in.rows, W, w_.data() + c0 * KH * KW, KH, KW, w.strides[0],
-                               w.strides[1], in.pad, w.pad_begin[1], bias_[c0], ys, o1 - o0, OW,
-                               act_);
-            }
-        });
+        run_plane_bands(
+            ctx.pool, N, per, OH, OW, [&](int64_t n, int64_t j, int64_t o0, int64_t o1) {
+                const RowBand in = band_input_rows(o0, o1, w.strides[0], w.pad_begin[0], KH, H);
+                const int64_t c0 = j < G ? j * V : G * V + (j - G);
+                const float* xs = x + (n * C + c0) * H * W + in.first * W;
+                float* ys = y + (n * C + c0) * OH * OW + o0 * OW;
+                if (j < G) {
+                    kt_.f32_dwconv_group(xs, in.rows, W, H * W, wg_.data() + j * KH * KW * V,
+                                         bias_.data() + c0, KH, KW, w.strides[0], w.strides[1],
+                                         in.pad, w.pad_begin[1], ys, o1 - o0, OW, OH * OW, act_);
+                } else {
+                    kt_.f32_dwconv(xs, in.rows, W, w_.data() + c0 * KH * KW, KH, KW, w.strides[0],
+                                   w.strides[1], in.pad, w.pad_begin[1], bias_[c0], ys, o1 - o0, OW,
+                                   act_);
+                }
+            });
         return Status();
     }
 
@@ -82,11 +85,14 @@ class F32DwConv : public PreparedKernel {
 
 }  // namespace
 
-void run_plane_bands(ThreadPool* pool, int64_t N, int64_t per, int64_t OH,
+void run_plane_bands(ThreadPool* pool, int64_t N, int64_t per, int64_t OH, int64_t OW,
                      const std::function<void(int64_t, int64_t, int64_t, int64_t)>& task) {
     const int64_t T = pool ? pool->size() : 1;
-    if (T > 1 && OH >= 8 * T) {
-        parallel_ranges(pool, OH, 1, [&](int64_t o0, int64_t o1) {
+    // Bands start at whole cache lines (16 floats) of a plane that is itself whole
+    // lines, so no line is written by two threads.
+    const int64_t align = 16 / std::gcd<int64_t>(OW, 16);
+    if (T > 1 && OH >= 8 * T && OH * OW % 16 == 0 && OH >= 4 * T * align) {
+        parallel_ranges(pool, OH, align, [&](int64_t o0, int64_t o1) {
             for (int64_t n = 0; n < N; ++n)
                 for (int64_t j = 0; j < per; ++j) task(n, j, o0, o1);
         });

@@ -35,19 +35,20 @@ class F32MaxPool : public PreparedKernel {
         const int64_t N = X.shape()[0], C = X.shape()[1], V = kt_.f32_dwconv_lanes;
         const int64_t G = OW <= 56 ? C / V : 0, per = G + (C - G * V);
         const int64_t KH = w.kernel[0], KW = w.kernel[1], sh = w.strides[0], sw = w.strides[1];
-        run_plane_bands(ctx.pool, N, per, OH, [&](int64_t n, int64_t j, int64_t o0, int64_t o1) {
-            const RowBand in = band_input_rows(o0, o1, sh, w.pad_begin[0], KH, H);
-            const int64_t c0 = j < G ? j * V : G * V + (j - G);
-            const float* xs = x + (n * C + c0) * H * W + in.first * W;
-            float* ys = y + (n * C + c0) * OH * OW + o0 * OW;
-            if (j < G) {
-                kt_.f32_maxpool_group(xs, in.rows, W, H * W, KH, KW, sh, sw, in.pad, w.pad_begin[1],
-                                      ys, o1 - o0, OW, OH * OW);
-            } else {
-                kt_.f32_maxpool(xs, in.rows, W, KH, KW, sh, sw, in.pad, w.pad_begin[1], ys, o1 - o0,
-                                OW);
-            }
-        });
+        run_plane_bands(ctx.pool, N, per, OH, OW,
+                        [&](int64_t n, int64_t j, int64_t o0, int64_t o1) {
+                            const RowBand in = band_input_rows(o0, o1, sh, w.pad_begin[0], KH, H);
+                            const int64_t c0 = j < G ? j * V : G * V + (j - G);
+                            const float* xs = x + (n * C + c0) * H * W + in.first * W;
+                            float* ys = y + (n * C + c0) * OH * OW + o0 * OW;
+                            if (j < G) {
+                                kt_.f32_maxpool_group(xs, in.rows, W, H * W, KH, KW, sh, sw, in.pad,
+                                                      w.pad_begin[1], ys, o1 - o0, OW, OH * OW);
+                            } else {
+                                kt_.f32_maxpool(xs, in.rows, W, KH, KW, sh, sw, in.pad,
+                                                w.pad_begin[1], ys, o1 - o0, OW);
+                            }
+                        });
         return Status();
     }
 
