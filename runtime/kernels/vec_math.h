@@ -4,8 +4,12 @@
 // exponential and the activations applied in place.
 //
 // vexp: exp(x) = 2^n * exp(r), n = round(x / ln 2), r = x - n ln 2 (ln 2 split in
-// two for exactness), exp(r) by its degree-6 Taylor polynomial on |r| <= ln2/2:
-// relative error below 2e-7 over [-87, 88]; inputs are clamped to that range.
+// two for exactness), exp(r) by a degree-5 polynomial with constant term 1 (exact
+// exp(0)), fitted here for the least maximum relative error on |r| <= ln2/2
+// (9.2e-8; one multiply-add fewer than the degree-6 Taylor polynomial used
+// before): relative error below 2e-7 over [-87, 88] in float arithmetic; inputs
+// are clamped to that range. AVX-512 rounds and scales by 2^n in one instruction
+// each.
 #pragma once
 
 #include <cstdint>
@@ -71,6 +75,17 @@ inline FloatVec<4>::type vsplat<4>(float x) {
 #endif
 
 template <int V>
+inline typename FloatVec<V>::type vexp_poly(typename FloatVec<V>::type r) {
+    using vec = typename FloatVec<V>::type;
+    vec p = vsplat<V>(8.2902910614e-3f);
+    p = p * r + 4.1897900447e-2f;
+    p = p * r + 1.6667636286e-1f;
+    p = p * r + 4.9999149748e-1f;
+    p = p * r + 9.9999970724e-1f;
+    return p * r + 1.0f;
+}
+
+template <int V>
 inline typename FloatVec<V>::type vexp(typename FloatVec<V>::type x) {
     using vec = typename FloatVec<V>::type;
     using ivec = typename FloatVec<V>::itype;
@@ -82,18 +97,42 @@ inline typename FloatVec<V>::type vexp(typename FloatVec<V>::type x) {
     const vec magic = zero + 12582912.0f;
     const vec n = (x * 1.44269504088896341f + magic) - magic;
     const vec r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
-    vec p = zero + (1.0f / 720.0f);
-    p = p * r + (1.0f / 120.0f);
-    p = p * r + (1.0f / 24.0f);
-    p = p * r + (1.0f / 6.0f);
-    p = p * r + 0.5f;
-    p = p * r + 1.0f;
-    p = p * r + 1.0f;
+    const vec p = vexp_poly<V>(r);
     const ivec e = (__builtin_convertvector(n, ivec) + 127) << 23;
     vec scale;
     std::memcpy(&scale, &e, sizeof scale);
     return p * scale;
 }
+#if defined(__AVX512F__)
+template <>
+inline FloatVec<16>::type vexp<16>(FloatVec<16>::type x) {
+    // (The zero-masked forms with a full mask: GCC 12 warns that the unmasked
+    // ones' undefined pass-through may be used uninitialized.)
+    using vec = FloatVec<16>::type;
+    x = (vec)_mm512_maskz_max_ps(0xffff, (__m512)x, _mm512_set1_ps(-87.0f));
+    x = (vec)_mm512_maskz_min_ps(0xffff, (__m512)x, _mm512_set1_ps(88.0f));
+    const vec n = (vec)_mm512_maskz_roundscale_ps(0xffff, (__m512)(x * 1.44269504088896341f),
+                                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const vec r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+    return (vec)_mm512_maskz_scalef_ps(0xffff, (__m512)vexp_poly<16>(r), (__m512)n);
+}
+#endif
+#if defined(__AVX2__)
+template <>
+inline FloatVec<8>::type vexp<8>(FloatVec<8>::type x) {
+    using vec = FloatVec<8>::type;
+    using ivec = FloatVec<8>::itype;
+    x = (vec)_mm256_max_ps((__m256)x, _mm256_set1_ps(-87.0f));
+    x = (vec)_mm256_min_ps((__m256)x, _mm256_set1_ps(88.0f));
+    const vec n = (vec)_mm256_round_ps((__m256)(x * 1.44269504088896341f),
+                                       _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const vec r = (x - n * 0.693359375f) + n * 2.12194440e-4f;
+    const ivec e = (__builtin_convertvector(n, ivec) + 127) << 23;
+    vec scale;
+    std::memcpy(&scale, &e, sizeof scale);
+    return vexp_poly<8>(r) * scale;
+}
+#endif
 
 // 1 / d. With AVX-512 or AVX the hardware estimate (14 or 12 bits) and Newton steps
 // r + r * (1 - d * r) (relative error near 1e-7, well within the activations'
