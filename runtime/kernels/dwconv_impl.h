@@ -188,9 +188,11 @@ void dwconv_plane(const float* x, int64_t H, int64_t W, const float* w, int64_t 
         } else {
             dwconv_rows<V, kMax, U, 0, 0>(pad, Hb, Wq, w, KH, KW, sh, sw, bias, fill, yb, bh, OW);
         }
+        // The activation once per band, while its rows are in the L1 cache (its
+        // switch stays out of the inner loops; a step that ran past the band's last
+        // row wrote the next band's rows, which that band rewrites).
+        activate_span<V>(act, yb, bh * OW);
     }
-    // The activation once per plane (its switch stays out of the inner loops).
-    activate_span<V>(act, y, OH * OW);
 }
 
 // The depthwise convolution of V channels at once, vectorized across channels:
