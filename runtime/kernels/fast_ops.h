@@ -176,7 +176,10 @@ std::unique_ptr<PreparedKernel> prepare_qu8_maxpool(const Node& node);
 // plane j (per of them). Threads take bands of output rows of every channel (a
 // thread's share of the plane stays the same from layer to layer, so it reads
 // what it wrote: on this machine's two vCPUs a cache line written by the other
-// one reads 3x slower); planes of fewer than 8 rows per thread split by j.
+// one reads 3x slower). Bands start at whole cache lines; planes that are not
+// whole lines (14x14, 7x7: the last line of one plane holds the next plane's
+// first floats, which the other thread would write), or too short for a few
+// line-aligned bands per thread, split by j.
 void run_plane_bands(ThreadPool* pool, int64_t N, int64_t per, int64_t OH, int64_t OW,
                      const std::function<void(int64_t, int64_t, int64_t, int64_t)>& task);
 // The input rows a band of output rows [o0, o1) reads (window K, stride s, padding

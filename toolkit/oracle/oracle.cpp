@@ -234,10 +234,9 @@ class OrtServer {
         return outs;
     }
 
-    // One more run in ONNX Runtime: its milliseconds.
-    // One more run of the model, timed by ONNX Runtime's process after it has itself
-    // paused pause_ms (so its run starts as a call of pare's that follows its own
-    // pause: from a thread that slept, with the machine idle meanwhile).
+    // One more run in ONNX Runtime: its milliseconds, timed by ONNX Runtime's process
+    // after it has itself paused pause_ms (so its run starts as pare's does after
+    // pare's own pause: from a thread that slept, the machine idle meanwhile).
     Result<double> timed_run(int pause_ms) {
         // A write to a child that has died raises SIGPIPE: blocked here, consumed if
         // pending, so the error is reported instead of ending the process.
