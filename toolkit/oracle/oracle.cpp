@@ -353,10 +353,7 @@ Result<OracleReport> compare_with_onnxruntime(const std::string& model_path,
         times.push_back(
             std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
                 .count());
-        PARE_ASSIGN_OR_RETURN(
-            double ms,
-            ort->timed_run(static_cast<int>(
-                std::chrono::duration_cast<std::chrono::milliseconds>(kSettle).count())));
+        PARE_ASSIGN_OR_RETURN(double ms, ort->timed_run(static_cast<int>(kSettle.count())));
         ort_times.push_back(ms);
         if (ms > 0) ratios.push_back(times.back() / ms);
     }

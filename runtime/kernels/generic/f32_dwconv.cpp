@@ -89,9 +89,10 @@ void run_plane_bands(ThreadPool* pool, int64_t N, int64_t per, int64_t OH, int64
                      const std::function<void(int64_t, int64_t, int64_t, int64_t)>& task) {
     const int64_t T = pool ? pool->size() : 1;
     // Bands start at whole cache lines (16 floats) of a plane that is itself whole
-    // lines, so no line is written by two threads.
+    // lines, so no line is written by two threads; at least 8 rows and 4 steps of
+    // align rows per thread.
     const int64_t align = 16 / std::gcd<int64_t>(OW, 16);
-    if (T > 1 && OH >= 8 * T && OH * OW % 16 == 0 && OH >= 4 * T * align) {
+    if (T > 1 && OH * OW % 16 == 0 && OH >= 4 * T * std::max<int64_t>(2, align)) {
         parallel_ranges(pool, OH, align, [&](int64_t o0, int64_t o1) {
             for (int64_t n = 0; n < N; ++n)
                 for (int64_t j = 0; j < per; ++j) task(n, j, o0, o1);
